@@ -1,0 +1,56 @@
+namespace KvmSnapshot.Errors;
+
+/// <summary>
+/// Every ErrorId the module emits, in one place so they stay stable and documented (about_KvmSnapshot lists them).
+/// Add new ones here; never rename an existing one.
+/// </summary>
+public static class ErrorIds
+{
+    // Files and images
+    public const string DiskImageNotFound = "DiskImageNotFound";
+    public const string DiskImageIsDirectory = "DiskImageIsDirectory";
+    public const string DiskImageExists = "DiskImageExists";
+    public const string DiskImageNotQcow2 = "DiskImageNotQcow2";
+    public const string DiskImageMalformed = "DiskImageMalformed";
+    public const string DiskImageUnsupportedFeature = "DiskImageUnsupportedFeature";
+    public const string DiskImageInUse = "DiskImageInUse";
+    public const string InvalidImageName = "InvalidImageName";
+
+    // Chains
+    public const string BackingFileMissing = "BackingFileMissing";
+    public const string BackingChainLoop = "BackingChainLoop";
+    public const string BackingFormatUnspecified = "BackingFormatUnspecified";
+    public const string BackingFileNotFollowed = "BackingFileNotFollowed";
+    public const string ChainLayerNotFound = "ChainLayerNotFound";
+    public const string ChainBaseAboveTop = "ChainBaseAboveTop";
+    public const string ChainBaseShared = "ChainBaseShared";
+    public const string ChainCheckFailed = "ChainCheckFailed";
+
+    // Internal snapshots (offline) and domain snapshots (live)
+    public const string SnapshotNotFound = "SnapshotNotFound";
+    public const string SnapshotExists = "SnapshotExists";
+    public const string SnapshotNeedsQcow2 = "SnapshotNeedsQcow2";
+    public const string SnapshotRevertNeedsForce = "SnapshotRevertNeedsForce";
+    public const string SnapshotOperationUnsupported = "SnapshotOperationUnsupported";
+    public const string InvalidSnapshotName = "InvalidSnapshotName";
+
+    // qemu-img
+    public const string QemuImgNotFound = "QemuImgNotFound";
+    public const string QemuImgFailed = "QemuImgFailed";
+    public const string QemuImgOutputInvalid = "QemuImgOutputInvalid";
+    public const string OperationCancelled = "OperationCancelled";
+
+    // libvirt
+    public const string LibvirtNotAvailable = "LibvirtNotAvailable";
+    public const string LibvirtUnsupported = "LibvirtUnsupported";
+    public const string LibvirtError = "LibvirtError";
+    public const string ConnectionFailed = "ConnectionFailed";
+    public const string DomainNotFound = "DomainNotFound";
+    public const string DomainStateInvalid = "DomainStateInvalid";
+    public const string DomainDiskNotFound = "DomainDiskNotFound";
+    public const string BlockJobNotFound = "BlockJobNotFound";
+    public const string BlockJobNotReady = "BlockJobNotReady";
+    public const string BlockJobFailed = "BlockJobFailed";
+    public const string BlockJobAborted = "BlockJobAborted";
+    public const string DomainStateFileNotFound = "DomainStateFileNotFound";
+}

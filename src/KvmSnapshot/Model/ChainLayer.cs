@@ -1,0 +1,55 @@
+using System;
+using System.Collections.Generic;
+
+namespace KvmSnapshot.Model;
+
+public enum ChainLayerRole
+{
+    /// <summary>The image the domain (or user) writes to: the top of the chain.</summary>
+    Active,
+    /// <summary>Neither the top nor the bottom.</summary>
+    Intermediate,
+    /// <summary>The bottom of the chain: it has no backing file.</summary>
+    Base,
+}
+
+public enum ChainLayerState
+{
+    /// <summary>The file exists and was read.</summary>
+    Present,
+    /// <summary>Named as a backing file but not on disk.</summary>
+    Missing,
+    /// <summary>A protocol (nbd:, rbd:, …) or json: backing name: reported, never followed.</summary>
+    NotFollowed,
+    /// <summary>The name leads back to a layer already in the chain.</summary>
+    Loop,
+    /// <summary>The file exists but could not be read as an image.</summary>
+    Unreadable,
+}
+
+/// <summary>One image in a chain. Position 0 is the active layer; the last layer is the base.</summary>
+public sealed class ChainLayer
+{
+    public required string Path { get; init; }
+    public string Name => System.IO.Path.GetFileName(Path);
+    public int Position { get; init; }
+    public ChainLayerRole Role { get; init; }
+    public ChainLayerState State { get; init; } = ChainLayerState.Present;
+    public string? Format { get; init; }
+    /// <summary>The backing file name exactly as recorded in this layer.</summary>
+    public string? BackingFile { get; init; }
+    public string? BackingFormat { get; init; }
+    public long? VirtualSize { get; init; }
+    public long? ActualSize { get; init; }
+
+    /// <summary>Live chains only: the domain, disk target and libvirt's index of this layer (vda[2] → 2).</summary>
+    public string? Domain { get; init; }
+    public string? Disk { get; init; }
+    public string? ConnectionUri { get; init; }
+    public int? Index { get; init; }
+
+    /// <summary>Store scans only: every scanned image whose backing file is this layer.</summary>
+    public IReadOnlyList<string> ReferencedBy { get; init; } = Array.Empty<string>();
+
+    public override string ToString() => Path;
+}

@@ -1,0 +1,57 @@
+using System;
+using System.Collections.Generic;
+
+namespace KvmSnapshot.Model;
+
+public enum ChainProblemKind
+{
+    BackingFileMissing,
+    BackingChainLoop,
+    BackingFormatUnspecified,
+    BackingFileNotFollowed,
+    ImageUnreadable,
+    ImageCorrupt,
+    ImageLeakedClusters,
+    SharedBase,
+}
+
+public enum ChainProblemSeverity
+{
+    Information,
+    Warning,
+    Error,
+}
+
+/// <summary>One finding of Test-KvmSnapshotChain about one layer of a chain.</summary>
+public sealed class ChainProblem
+{
+    public required ChainProblemKind Kind { get; init; }
+    public required ChainProblemSeverity Severity { get; init; }
+    /// <summary>The layer the finding is about.</summary>
+    public required string Image { get; init; }
+    public required string Message { get; init; }
+    /// <summary>Other images involved (for a shared base: the images outside this chain that use it).</summary>
+    public IReadOnlyList<string> RelatedImages { get; init; } = Array.Empty<string>();
+
+    public override string ToString() => $"{Severity} {Kind}: {Message}";
+}
+
+/// <summary>Test-KvmSnapshotChain's verdict on one chain.</summary>
+public sealed class SnapshotChainTestResult
+{
+    public required SnapshotChain Chain { get; init; }
+    public required IReadOnlyList<ChainProblem> Problems { get; init; }
+    public string Path => Chain.Path;
+    public string? Domain => Chain.Domain;
+    public string? Disk => Chain.Disk;
+    public int Depth => Chain.Depth;
+    /// <summary>True when no finding has Error severity.</summary>
+    public bool Passed
+    {
+        get
+        {
+            foreach (var p in Problems) if (p.Severity == ChainProblemSeverity.Error) return false;
+            return true;
+        }
+    }
+}
