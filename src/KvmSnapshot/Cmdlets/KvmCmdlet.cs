@@ -1,0 +1,162 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.IO;
+using System.Management.Automation;
+using System.Threading;
+using System.Threading.Tasks;
+using KvmSnapshot.Engine;
+using KvmSnapshot.Errors;
+
+namespace KvmSnapshot.Cmdlets;
+
+/// <summary>
+/// Base of every KvmSnapshot cmdlet. Engine work runs on a worker thread while the pipeline thread pumps its
+/// reports (Write-Verbose/Write-Progress/Write-Warning may only be called from the pipeline thread);
+/// Ctrl+C (StopProcessing) cancels the engine's token, which kills a qemu-img child or aborts a block job.
+/// </summary>
+public abstract class KvmCmdlet : PSCmdlet, IDisposable
+{
+    private readonly CancellationTokenSource _stopping = new();
+
+    protected override void StopProcessing() => _stopping.Cancel();
+
+    /// <summary>Runs <paramref name="work"/> off the pipeline thread and relays its reports until it ends.</summary>
+    protected T RunEngine<T>(Func<IOperationContext, T> work)
+    {
+        using var context = new PumpedOperationContext(_stopping.Token);
+        var task = Task.Run(() =>
+        {
+            try { return work(context); }
+            finally { context.Finish(); }
+        });
+        try
+        {
+            context.Pump(this);
+        }
+        catch
+        {
+            // The pipeline stopped while a report was written: stop the engine too and let it leave things valid.
+            _stopping.Cancel();
+            try { task.Wait(); } catch (AggregateException) { }
+            throw;
+        }
+        try
+        {
+            return task.GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException();
+        }
+        catch (KvmSnapshotException e) when (e.ErrorId == ErrorIds.OperationCancelled && _stopping.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException();
+        }
+    }
+
+    protected void RunEngine(Action<IOperationContext> work) => RunEngine<bool>(ctx => { work(ctx); return true; });
+
+    /// <summary>Runs one item's work; a KvmSnapshotException becomes a non-terminating error for this item.</summary>
+    protected bool TryRun(Action action)
+    {
+        try
+        {
+            action();
+            return true;
+        }
+        catch (KvmSnapshotException e)
+        {
+            WriteError(e.ToErrorRecord());
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Resolves a user path to a file system path. A path that exists is taken literally (names may hold
+    /// [ ] * ?); otherwise wildcards expand; otherwise the unresolved full path is returned so the engine can
+    /// report DiskImageNotFound with the name the user meant.
+    /// </summary>
+    protected IReadOnlyList<string> ResolveExistingPaths(string path)
+    {
+        var literal = GetUnresolvedProviderPathFromPSPath(path);
+        if (File.Exists(literal) || Directory.Exists(literal) || !WildcardPattern.ContainsWildcardCharacters(path))
+        {
+            return new[] { literal };
+        }
+        try
+        {
+            var resolved = GetResolvedProviderPathFromPSPath(path, out var provider);
+            if (provider.ImplementingType == typeof(Microsoft.PowerShell.Commands.FileSystemProvider) && resolved.Count > 0)
+            {
+                return resolved;
+            }
+        }
+        catch (ItemNotFoundException)
+        {
+        }
+        return new[] { literal };
+    }
+
+    /// <summary>A path for a file that may not exist yet (never wildcard-expanded).</summary>
+    protected string ResolveNewPath(string path) => GetUnresolvedProviderPathFromPSPath(path);
+
+    protected static ErrorRecord InvalidArgument(string errorId, object? target, string message)
+        => new KvmSnapshotException(errorId, ErrorCategory.InvalidArgument, target, message).ToErrorRecord();
+
+    public void Dispose()
+    {
+        _stopping.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Queues reports from engine threads; the pipeline thread writes them.</summary>
+    private sealed class PumpedOperationContext : IOperationContext, IDisposable
+    {
+        private readonly BlockingCollection<Action<Cmdlet>> _reports = new();
+        private readonly ConcurrentDictionary<string, int> _activityIds = new();
+        private int _nextActivityId = 1;
+
+        public PumpedOperationContext(CancellationToken cancellation) => Cancellation = cancellation;
+
+        public CancellationToken Cancellation { get; }
+
+        public void Verbose(string message) => Post(c => c.WriteVerbose(message));
+
+        public void Warning(string message) => Post(c => c.WriteWarning(message));
+
+        public void Progress(string activity, string status, int percent)
+        {
+            var id = _activityIds.GetOrAdd(activity, _ => Interlocked.Increment(ref _nextActivityId));
+            var record = new ProgressRecord(id, activity, string.IsNullOrEmpty(status) ? activity : status)
+            {
+                PercentComplete = percent < 0 ? -1 : Math.Min(100, percent),
+            };
+            Post(c => c.WriteProgress(record));
+        }
+
+        public void ProgressCompleted(string activity)
+        {
+            if (!_activityIds.TryRemove(activity, out var id)) return;
+            var record = new ProgressRecord(id, activity, "Completed") { RecordType = ProgressRecordType.Completed };
+            Post(c => c.WriteProgress(record));
+        }
+
+        public void Finish() => _reports.CompleteAdding();
+
+        public void Pump(Cmdlet cmdlet)
+        {
+            foreach (var report in _reports.GetConsumingEnumerable())
+            {
+                report(cmdlet);
+            }
+        }
+
+        public void Dispose() => _reports.Dispose();
+
+        private void Post(Action<Cmdlet> report)
+        {
+            try { _reports.Add(report); } catch (InvalidOperationException) { /* finished: late report dropped */ }
+        }
+    }
+}
