@@ -53,4 +53,12 @@ public static class ErrorIds
     public const string BlockJobFailed = "BlockJobFailed";
     public const string BlockJobAborted = "BlockJobAborted";
     public const string DomainStateFileNotFound = "DomainStateFileNotFound";
+
+    // Parameter combinations the cmdlets reject before calling an engine
+    public const string DiskImageSizeRequired = "DiskImageSizeRequired";
+    public const string DiskImageCompressNeedsQcow2 = "DiskImageCompressNeedsQcow2";
+    public const string InvalidDiskSpec = "InvalidDiskSpec";
+    public const string SnapshotRevertStateConflict = "SnapshotRevertStateConflict";
+    public const string SnapshotDeleteScopeConflict = "SnapshotDeleteScopeConflict";
+    public const string DomainStateConflict = "DomainStateConflict";
 }

@@ -1,0 +1,39 @@
+using System.Management.Automation;
+using KvmSnapshot.Completion;
+using KvmSnapshot.Live;
+using KvmSnapshot.Model;
+
+namespace KvmSnapshot.Cmdlets;
+
+/// <summary>Complete-KvmBlockJob: pivot a ready active-commit or copy job, so the disk switches to the new image.</summary>
+[Cmdlet(VerbsLifecycle.Complete, "KvmBlockJob", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(SnapshotChain))]
+public sealed class CompleteKvmBlockJobCommand : KvmCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(DomainNameCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string Domain { get; set; } = null!;
+
+    [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(DiskTargetCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string Disk { get; set; } = null!;
+
+    /// <summary>Emit the disk's chain after the pivot.</summary>
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public string? ConnectionUri { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        if (!ShouldProcess($"{Domain}/{Disk}", "Pivot the disk onto the block job's new image")) return;
+        TryRun(() =>
+        {
+            RunEngine(ctx => LiveEngine.Default.PivotBlockJob(ConnectionUri, Domain, Disk, ctx));
+            if (PassThru) WriteObject(RunEngine(ctx => LiveEngine.Default.GetChains(ConnectionUri, Domain, Disk, ctx)), enumerateCollection: true);
+        });
+    }
+}

@@ -1,0 +1,29 @@
+using System.Management.Automation;
+using KvmSnapshot.Completion;
+using KvmSnapshot.Live;
+using KvmSnapshot.Model;
+
+namespace KvmSnapshot.Cmdlets;
+
+/// <summary>Get-KvmBlockJob: the block jobs running on a domain's disks (virsh blockjob --info).</summary>
+[Cmdlet(VerbsCommon.Get, "KvmBlockJob")]
+[OutputType(typeof(BlockJob))]
+public sealed class GetKvmBlockJobCommand : KvmCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(DomainNameCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string Domain { get; set; } = null!;
+
+    /// <summary>One disk target; all disks when omitted.</summary>
+    [Parameter(Position = 1, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(DiskTargetCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string? Disk { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public string? ConnectionUri { get; set; }
+
+    protected override void ProcessRecord()
+        => TryRun(() => WriteObject(RunEngine(ctx => LiveEngine.Default.GetBlockJobs(ConnectionUri, Domain, Disk, ctx)), enumerateCollection: true));
+}

@@ -1,0 +1,40 @@
+using System.Linq;
+using System.Management.Automation;
+using KvmSnapshot.Completion;
+using KvmSnapshot.Live;
+using KvmSnapshot.Model;
+
+namespace KvmSnapshot.Cmdlets;
+
+/// <summary>Get-KvmDomainDisk: a domain's disks as virsh domblklist --details shows them.</summary>
+[Cmdlet(VerbsCommon.Get, "KvmDomainDisk")]
+[OutputType(typeof(DomainDisk))]
+public sealed class GetKvmDomainDiskCommand : KvmCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(DomainNameCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string[] Domain { get; set; } = null!;
+
+    /// <summary>Only these disk targets.</summary>
+    [Parameter(Position = 1)]
+    [ArgumentCompleter(typeof(DiskTargetCompleter))]
+    [SupportsWildcards]
+    public string[]? Disk { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public string? ConnectionUri { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        foreach (var domain in Domain)
+        {
+            TryRun(() =>
+            {
+                var disks = RunEngine(ctx => LiveEngine.Default.GetDisks(ConnectionUri, domain, ctx));
+                var patterns = (Disk ?? new[] { "*" }).Select(d => new WildcardPattern(d, WildcardOptions.IgnoreCase)).ToList();
+                WriteObject(disks.Where(d => patterns.Any(p => p.IsMatch(d.Disk))), enumerateCollection: true);
+            });
+        }
+    }
+}

@@ -1,0 +1,68 @@
+using System.Management.Automation;
+using KvmSnapshot.Completion;
+using KvmSnapshot.Live;
+using KvmSnapshot.Model;
+using KvmSnapshot.Offline;
+
+namespace KvmSnapshot.Cmdlets;
+
+/// <summary>
+/// Get-KvmSnapshotChain: the backing chain of an image (-Path), every chain of an image store (-Directory:
+/// one chain per leaf image, each layer knowing which images use it), or the live chain of a domain's disks.
+/// </summary>
+[Cmdlet(VerbsCommon.Get, "KvmSnapshotChain", DefaultParameterSetName = PathSet)]
+[OutputType(typeof(SnapshotChain))]
+public sealed class GetKvmSnapshotChainCommand : KvmCmdlet
+{
+    private const string PathSet = "Path";
+    private const string DirectorySet = "Directory";
+    private const string DomainSet = "Domain";
+
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Alias("FullName")]
+    [ValidateNotNullOrEmpty]
+    public string[] Path { get; set; } = null!;
+
+    [Parameter(Mandatory = true, ParameterSetName = DirectorySet)]
+    [ValidateNotNullOrEmpty]
+    public string Directory { get; set; } = null!;
+
+    [Parameter(ParameterSetName = DirectorySet)]
+    public SwitchParameter Recurse { get; set; }
+
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(DomainNameCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string Domain { get; set; } = null!;
+
+    [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(DiskTargetCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string? Disk { get; set; }
+
+    [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
+    public string? ConnectionUri { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        switch (ParameterSetName)
+        {
+            case PathSet:
+                foreach (var input in Path)
+                {
+                    foreach (var path in ResolveExistingPaths(input))
+                    {
+                        TryRun(() => WriteObject(RunEngine(ctx => OfflineEngine.Default.GetChain(path, ctx))));
+                    }
+                }
+                break;
+            case DirectorySet:
+                var directory = ResolveNewPath(Directory);
+                TryRun(() => WriteObject(RunEngine(ctx => OfflineEngine.Default.ScanStore(directory, Recurse, ctx)), enumerateCollection: true));
+                break;
+            case DomainSet:
+                TryRun(() => WriteObject(RunEngine(ctx => LiveEngine.Default.GetChains(ConnectionUri, Domain, Disk, ctx)), enumerateCollection: true));
+                break;
+        }
+    }
+}

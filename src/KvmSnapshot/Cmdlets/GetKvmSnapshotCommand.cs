@@ -1,0 +1,80 @@
+using System.Linq;
+using System.Management.Automation;
+using KvmSnapshot.Completion;
+using KvmSnapshot.Errors;
+using KvmSnapshot.Live;
+using KvmSnapshot.Model;
+using KvmSnapshot.Offline;
+
+namespace KvmSnapshot.Cmdlets;
+
+/// <summary>Get-KvmSnapshot: a domain's snapshots through libvirt, or the snapshot table of a qcow2 file.</summary>
+[Cmdlet(VerbsCommon.Get, "KvmSnapshot", DefaultParameterSetName = DomainSet)]
+[OutputType(typeof(DomainSnapshot), ParameterSetName = new[] { DomainSet })]
+[OutputType(typeof(InternalSnapshot), ParameterSetName = new[] { PathSet })]
+public sealed class GetKvmSnapshotCommand : KvmCmdlet
+{
+    private const string PathSet = "Path";
+    private const string DomainSet = "Domain";
+
+    [Parameter(Mandatory = true, ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
+    [Alias("FullName")]
+    [ValidateNotNullOrEmpty]
+    public string[] Path { get; set; } = null!;
+
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(DomainNameCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string Domain { get; set; } = null!;
+
+    /// <summary>Snapshot names; wildcards allowed. A name without wildcards that matches nothing is an error.</summary>
+    [Parameter(Position = 1)]
+    [ArgumentCompleter(typeof(SnapshotNameCompleter))]
+    [SupportsWildcards]
+    [ValidateNotNullOrEmpty]
+    public string[]? Name { get; set; }
+
+    /// <summary>Only the domain's current snapshot.</summary>
+    [Parameter(ParameterSetName = DomainSet)]
+    public SwitchParameter Current { get; set; }
+
+    [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
+    public string? ConnectionUri { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        if (ParameterSetName == PathSet)
+        {
+            foreach (var input in Path)
+            {
+                foreach (var path in ResolveExistingPaths(input))
+                {
+                    TryRun(() => Emit(RunEngine(ctx => OfflineEngine.Default.GetInternalSnapshots(path, ctx)), s => s.Name, path));
+                }
+            }
+            return;
+        }
+        TryRun(() => Emit(RunEngine(ctx => LiveEngine.Default.GetSnapshots(ConnectionUri, Domain, null, Current, ctx)), s => s.Name, Domain));
+    }
+
+    private void Emit<T>(System.Collections.Generic.IReadOnlyList<T> snapshots, System.Func<T, string> nameOf, string owner)
+    {
+        if (Name is null)
+        {
+            WriteObject(snapshots, enumerateCollection: true);
+            return;
+        }
+        foreach (var name in Name)
+        {
+            var pattern = new WildcardPattern(name, WildcardOptions.IgnoreCase);
+            var matches = snapshots.Where(s => WildcardPattern.ContainsWildcardCharacters(name) ? pattern.IsMatch(nameOf(s)) : nameOf(s) == name).ToList();
+            if (matches.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(name))
+            {
+                WriteError(new KvmSnapshotException(ErrorIds.SnapshotNotFound, ErrorCategory.ObjectNotFound, name,
+                    $"No snapshot named '{name}' in '{owner}'.").ToErrorRecord());
+                continue;
+            }
+            WriteObject(matches, enumerateCollection: true);
+        }
+    }
+}

@@ -1,0 +1,131 @@
+using System.Management.Automation;
+using KvmSnapshot.Completion;
+using KvmSnapshot.Live;
+using KvmSnapshot.Model;
+using KvmSnapshot.Offline;
+
+namespace KvmSnapshot.Cmdlets;
+
+/// <summary>
+/// Invoke-KvmBlockCommit: merge the layers -Top..-Base of a chain down into -Base. Live (-Domain -Disk) through a
+/// libvirt block job, with -Pivot for the active layer; offline (-Path) with qemu-img commit, a verification,
+/// then a metadata-only rebase of the overlay above onto the base.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Invoke, "KvmBlockCommit", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = DomainSet)]
+[OutputType(typeof(SnapshotChain))]
+[OutputType(typeof(BlockJob), ParameterSetName = new[] { DomainSet })]
+public sealed class InvokeKvmBlockCommitCommand : KvmCmdlet
+{
+    private const string PathSet = "Path";
+    private const string DomainSet = "Domain";
+
+    /// <summary>The active image of the chain to shorten.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string Path { get; set; } = null!;
+
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(DomainNameCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string Domain { get; set; } = null!;
+
+    [Parameter(Mandatory = true, Position = 1, ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(DiskTargetCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string Disk { get; set; } = null!;
+
+    /// <summary>Highest layer to merge (path or chain layer); default: the active layer.</summary>
+    [Parameter]
+    [LayerPathTransformation]
+    [ValidateNotNullOrEmpty]
+    public string? Top { get; set; }
+
+    /// <summary>Layer that receives the data (path or chain layer); default: the backing file of -Top (offline), the chain's base (live).</summary>
+    [Parameter]
+    [LayerPathTransformation]
+    [ValidateNotNullOrEmpty]
+    public string? Base { get; set; }
+
+    /// <summary>Active commit: wait until the job is ready, then pivot the disk onto -Base.</summary>
+    [Parameter(ParameterSetName = DomainSet)]
+    public SwitchParameter Pivot { get; set; }
+
+    /// <summary>Merge only -Top into its immediate backing file.</summary>
+    [Parameter(ParameterSetName = DomainSet)]
+    public SwitchParameter Shallow { get; set; }
+
+    /// <summary>Keep backing file names relative where they were.</summary>
+    [Parameter(ParameterSetName = DomainSet)]
+    public SwitchParameter KeepRelative { get; set; }
+
+    /// <summary>Throttle in bytes per second (0 = unlimited).</summary>
+    [Parameter(ParameterSetName = DomainSet)]
+    public ulong Bandwidth { get; set; }
+
+    /// <summary>Return the running job instead of waiting for it.</summary>
+    [Parameter(ParameterSetName = DomainSet)]
+    public SwitchParameter NoWait { get; set; }
+
+    /// <summary>Commit even though images outside the chain use the base or a layer below -Top (their content changes).</summary>
+    [Parameter(ParameterSetName = PathSet)]
+    public SwitchParameter Force { get; set; }
+
+    /// <summary>Delete the merged layers after a verified commit when no other image uses them.</summary>
+    [Parameter(ParameterSetName = PathSet)]
+    public SwitchParameter RemoveMergedLayers { get; set; }
+
+    /// <summary>More directories to search for images that use the base.</summary>
+    [Parameter(ParameterSetName = PathSet)]
+    public string[]? SearchDirectory { get; set; }
+
+    [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
+    public string? ConnectionUri { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        if (ParameterSetName == PathSet)
+        {
+            var request = new CommitRequest
+            {
+                Path = ResolveNewPath(Path),
+                Top = Top is null ? null : ResolveNewPath(Top),
+                Base = Base is null ? null : ResolveNewPath(Base),
+                Force = Force,
+                RemoveMergedLayers = RemoveMergedLayers,
+                SearchDirectories = System.Array.ConvertAll(SearchDirectory ?? System.Array.Empty<string>(), ResolveNewPath),
+            };
+            TryRun(() =>
+            {
+                var plan = RunEngine(ctx => OfflineEngine.Default.PlanCommit(request, ctx));
+                if (!ShouldProcess(plan.Chain.ToString(), plan.ToString())) return;
+                WriteObject(RunEngine(ctx => OfflineEngine.Default.Commit(plan, ctx)).Chain);
+            });
+            return;
+        }
+
+        var live = new BlockCommitRequest
+        {
+            Domain = Domain,
+            Disk = Disk,
+            Top = Top,
+            Base = Base,
+            Shallow = Shallow,
+            Pivot = Pivot,
+            KeepRelative = KeepRelative,
+            Bandwidth = Bandwidth,
+            NoWait = NoWait,
+        };
+        var what = $"Commit {Top ?? "the active layer"} down into {Base ?? (Shallow ? "its backing file" : "the base")}" + (Pivot ? ", then pivot" : "");
+        if (!ShouldProcess($"{Domain}/{Disk}", what)) return;
+        TryRun(() =>
+        {
+            var job = RunEngine(ctx => LiveEngine.Default.BlockCommit(ConnectionUri, live, ctx));
+            if (job is not null)
+            {
+                WriteObject(job);
+                return;
+            }
+            WriteObject(RunEngine(ctx => LiveEngine.Default.GetChains(ConnectionUri, Domain, Disk, ctx)), enumerateCollection: true);
+        });
+    }
+}

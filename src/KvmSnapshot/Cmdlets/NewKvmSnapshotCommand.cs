@@ -1,0 +1,161 @@
+using System.Collections.Generic;
+using System.Linq;
+using System.Management.Automation;
+using KvmSnapshot.Completion;
+using KvmSnapshot.Errors;
+using KvmSnapshot.Live;
+using KvmSnapshot.Model;
+using KvmSnapshot.Offline;
+
+namespace KvmSnapshot.Cmdlets;
+
+/// <summary>
+/// New-KvmSnapshot: an internal snapshot in a qcow2 file (-Path), or a domain snapshot through libvirt
+/// (-Domain): internal, external disk-only, or external with memory.
+/// </summary>
+[Cmdlet(VerbsCommon.New, "KvmSnapshot", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = DomainSet)]
+[OutputType(typeof(DomainSnapshot), ParameterSetName = new[] { DomainSet })]
+[OutputType(typeof(InternalSnapshot), ParameterSetName = new[] { PathSet })]
+public sealed class NewKvmSnapshotCommand : KvmCmdlet
+{
+    private const string PathSet = "Path";
+    private const string DomainSet = "Domain";
+
+    [Parameter(Mandatory = true, ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
+    [Alias("FullName")]
+    [ValidateNotNullOrEmpty]
+    public string Path { get; set; } = null!;
+
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(DomainNameCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string Domain { get; set; } = null!;
+
+    /// <summary>Snapshot name; libvirt picks one (the creation time) when omitted for a domain.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = PathSet, Position = 0)]
+    [Parameter(ParameterSetName = DomainSet, Position = 1)]
+    [ValidateNotNullOrEmpty]
+    public string? Name { get; set; }
+
+    [Parameter(ParameterSetName = DomainSet)]
+    public string? Description { get; set; }
+
+    /// <summary>External disk-only snapshot: freeze the current images, new overlays take the writes.</summary>
+    [Parameter(ParameterSetName = DomainSet)]
+    public SwitchParameter DiskOnly { get; set; }
+
+    /// <summary>External snapshot that also saves the running domain's memory into this file.</summary>
+    [Parameter(ParameterSetName = DomainSet)]
+    [ValidateNotNullOrEmpty]
+    public string? MemoryFile { get; set; }
+
+    /// <summary>Per-disk settings in virsh's --diskspec form: 'vda,snapshot=external,file=/path/overlay.qcow2'.</summary>
+    [Parameter(ParameterSetName = DomainSet)]
+    [ValidateNotNullOrEmpty]
+    public string[]? DiskSpec { get; set; }
+
+    [Parameter(ParameterSetName = DomainSet)]
+    public SwitchParameter Atomic { get; set; }
+
+    /// <summary>Freeze guest file systems through the guest agent first.</summary>
+    [Parameter(ParameterSetName = DomainSet)]
+    public SwitchParameter Quiesce { get; set; }
+
+    /// <summary>Create the snapshot without libvirt keeping metadata for it.</summary>
+    [Parameter(ParameterSetName = DomainSet)]
+    public SwitchParameter NoMetadata { get; set; }
+
+    /// <summary>Use existing overlay files named by -DiskSpec instead of creating them.</summary>
+    [Parameter(ParameterSetName = DomainSet)]
+    public SwitchParameter ReuseExternal { get; set; }
+
+    [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
+    public string? ConnectionUri { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        if (ParameterSetName == PathSet)
+        {
+            foreach (var path in ResolveExistingPaths(Path))
+            {
+                if (!ShouldProcess(path, $"Create internal snapshot '{Name}'")) continue;
+                TryRun(() => WriteObject(RunEngine(ctx => OfflineEngine.Default.CreateInternalSnapshot(path, Name!, ctx))));
+            }
+            return;
+        }
+
+        List<DiskSpec> specs;
+        try
+        {
+            specs = (DiskSpec ?? System.Array.Empty<string>()).Select(s => ParseDiskSpec(s, ResolveNewPath)).ToList();
+        }
+        catch (KvmSnapshotException e)
+        {
+            WriteError(e.ToErrorRecord());
+            return;
+        }
+        var request = new NewDomainSnapshotRequest
+        {
+            Name = Name,
+            Description = Description,
+            DiskOnly = DiskOnly,
+            MemoryFile = MemoryFile is null ? null : ResolveNewPath(MemoryFile),
+            DiskSpecs = specs,
+            Atomic = Atomic,
+            Quiesce = Quiesce,
+            NoMetadata = NoMetadata,
+            ReuseExternal = ReuseExternal,
+        };
+        var kind = DiskOnly ? "external disk-only" : MemoryFile is not null ? "external (disks and memory)" : specs.Any(s => s.Snapshot == "external") ? "external" : "internal";
+        if (!ShouldProcess(Domain, $"Create {kind} snapshot{(Name is null ? "" : $" '{Name}'")}")) return;
+        TryRun(() => WriteObject(RunEngine(ctx => LiveEngine.Default.CreateSnapshot(ConnectionUri, Domain, request, ctx))));
+    }
+
+    /// <summary>Parses virsh's --diskspec syntax: disk[,snapshot=type][,driver=type][,file=name]; ',,' escapes a comma.</summary>
+    internal static DiskSpec ParseDiskSpec(string text, System.Func<string, string> resolvePath)
+    {
+        var parts = new List<string>();
+        var current = new System.Text.StringBuilder();
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (text[i] == ',')
+            {
+                if (i + 1 < text.Length && text[i + 1] == ',') { current.Append(','); i++; continue; }
+                parts.Add(current.ToString());
+                current.Clear();
+                continue;
+            }
+            current.Append(text[i]);
+        }
+        parts.Add(current.ToString());
+        if (parts[0].Length == 0 || parts[0].Contains('='))
+        {
+            throw new KvmSnapshotException(ErrorIds.InvalidDiskSpec, ErrorCategory.InvalidArgument, text,
+                $"Disk spec '{text}' must start with the disk target, e.g. 'vda,snapshot=external,file=/var/lib/libvirt/images/vda.snap1.qcow2'.");
+        }
+        string snapshot = "external";
+        string? file = null, driver = null;
+        foreach (var part in parts.Skip(1))
+        {
+            var eq = part.IndexOf('=');
+            var key = eq < 0 ? part : part[..eq];
+            var value = eq < 0 ? string.Empty : part[(eq + 1)..];
+            switch (key)
+            {
+                case "snapshot" when value is "internal" or "external" or "no" or "manual":
+                    snapshot = value;
+                    break;
+                case "file" when value.Length > 0:
+                    file = resolvePath(value);
+                    break;
+                case "driver" when value.Length > 0:
+                    driver = value;
+                    break;
+                default:
+                    throw new KvmSnapshotException(ErrorIds.InvalidDiskSpec, ErrorCategory.InvalidArgument, text,
+                        $"Disk spec '{text}': '{part}' is not one of snapshot=internal|external|no|manual, file=<path>, driver=<format>.");
+            }
+        }
+        return new DiskSpec { Disk = parts[0], Snapshot = snapshot, File = file, Driver = driver };
+    }
+}

@@ -1,0 +1,66 @@
+using System.Management.Automation;
+using KvmSnapshot.Completion;
+using KvmSnapshot.Errors;
+using KvmSnapshot.Live;
+using KvmSnapshot.Offline;
+
+namespace KvmSnapshot.Cmdlets;
+
+/// <summary>Remove-KvmSnapshot: delete a domain snapshot (and/or its children, or only its metadata), or an internal snapshot of a qcow2 file.</summary>
+[Cmdlet(VerbsCommon.Remove, "KvmSnapshot", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = DomainSet)]
+[OutputType(typeof(void))]
+public sealed class RemoveKvmSnapshotCommand : KvmCmdlet
+{
+    private const string PathSet = "Path";
+    private const string DomainSet = "Domain";
+
+    [Parameter(Mandatory = true, ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string Path { get; set; } = null!;
+
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(DomainNameCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string Domain { get; set; } = null!;
+
+    [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(SnapshotNameCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string Name { get; set; } = null!;
+
+    /// <summary>Also delete every descendant of the snapshot.</summary>
+    [Parameter(ParameterSetName = DomainSet)]
+    public SwitchParameter Children { get; set; }
+
+    /// <summary>Delete only the descendants, keep the snapshot.</summary>
+    [Parameter(ParameterSetName = DomainSet)]
+    public SwitchParameter ChildrenOnly { get; set; }
+
+    /// <summary>Delete libvirt's metadata only; the disk and memory state stay where they are.</summary>
+    [Parameter(ParameterSetName = DomainSet)]
+    public SwitchParameter MetadataOnly { get; set; }
+
+    [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
+    public string? ConnectionUri { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        if (ParameterSetName == PathSet)
+        {
+            var path = ResolveNewPath(Path);
+            if (!ShouldProcess(path, $"Delete internal snapshot '{Name}'")) return;
+            TryRun(() => RunEngine(ctx => OfflineEngine.Default.DeleteInternalSnapshot(path, Name, ctx)));
+            return;
+        }
+        if (Children && ChildrenOnly)
+        {
+            WriteError(InvalidArgument(ErrorIds.SnapshotDeleteScopeConflict, Name, "-Children and -ChildrenOnly cannot be used together."));
+            return;
+        }
+        var what = ChildrenOnly ? $"Delete the children of snapshot '{Name}'" : Children ? $"Delete snapshot '{Name}' and its children" : $"Delete snapshot '{Name}'";
+        if (MetadataOnly) what += " (libvirt metadata only)";
+        if (!ShouldProcess(Domain, what)) return;
+        var options = new DeleteSnapshotOptions { Children = Children, ChildrenOnly = ChildrenOnly, MetadataOnly = MetadataOnly };
+        TryRun(() => RunEngine(ctx => LiveEngine.Default.DeleteSnapshot(ConnectionUri, Domain, Name, options, ctx)));
+    }
+}

@@ -1,0 +1,81 @@
+using System.Management.Automation;
+using KvmSnapshot.Completion;
+using KvmSnapshot.Errors;
+using KvmSnapshot.Live;
+using KvmSnapshot.Model;
+using KvmSnapshot.Offline;
+
+namespace KvmSnapshot.Cmdlets;
+
+/// <summary>
+/// Restore-KvmSnapshot: revert a domain to a snapshot (internal, or external disk-only with the domain shut off),
+/// or apply an internal snapshot to a qcow2 file. The current state is lost.
+/// </summary>
+[Cmdlet(VerbsData.Restore, "KvmSnapshot", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = DomainSet)]
+[OutputType(typeof(DomainSnapshot), ParameterSetName = new[] { DomainSet })]
+[OutputType(typeof(InternalSnapshot), ParameterSetName = new[] { PathSet })]
+public sealed class RestoreKvmSnapshotCommand : KvmCmdlet
+{
+    private const string PathSet = "Path";
+    private const string DomainSet = "Domain";
+
+    [Parameter(Mandatory = true, ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string Path { get; set; } = null!;
+
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(DomainNameCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string Domain { get; set; } = null!;
+
+    [Parameter(Mandatory = true, Position = 1, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(SnapshotNameCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string Name { get; set; } = null!;
+
+    /// <summary>Revert even where libvirt calls it risky (the configuration changed, or a running domain must be stopped).</summary>
+    [Parameter(ParameterSetName = DomainSet)]
+    public SwitchParameter Force { get; set; }
+
+    /// <summary>Leave the domain running after the revert.</summary>
+    [Parameter(ParameterSetName = DomainSet)]
+    public SwitchParameter Running { get; set; }
+
+    /// <summary>Leave the domain paused after the revert.</summary>
+    [Parameter(ParameterSetName = DomainSet)]
+    public SwitchParameter Paused { get; set; }
+
+    /// <summary>Emit the snapshot reverted to.</summary>
+    [Parameter]
+    public SwitchParameter PassThru { get; set; }
+
+    [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
+    public string? ConnectionUri { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        if (ParameterSetName == PathSet)
+        {
+            var path = ResolveNewPath(Path);
+            if (!ShouldProcess(path, $"Apply internal snapshot '{Name}' (the image's current content is lost)")) return;
+            TryRun(() =>
+            {
+                RunEngine(ctx => OfflineEngine.Default.ApplyInternalSnapshot(path, Name, ctx));
+                if (PassThru) WriteObject(RunEngine(ctx => OfflineEngine.Default.GetInternalSnapshots(path, ctx)), enumerateCollection: true);
+            });
+            return;
+        }
+        if (Running && Paused)
+        {
+            WriteError(InvalidArgument(ErrorIds.SnapshotRevertStateConflict, Name, "-Running and -Paused cannot be used together."));
+            return;
+        }
+        if (!ShouldProcess(Domain, $"Revert to snapshot '{Name}' (the domain's current state is lost)")) return;
+        var options = new RevertOptions { Force = Force, Running = Running, Paused = Paused };
+        TryRun(() =>
+        {
+            RunEngine(ctx => LiveEngine.Default.RevertSnapshot(ConnectionUri, Domain, Name, options, ctx));
+            if (PassThru) WriteObject(RunEngine(ctx => LiveEngine.Default.GetSnapshots(ConnectionUri, Domain, Name, false, ctx)), enumerateCollection: true);
+        });
+    }
+}

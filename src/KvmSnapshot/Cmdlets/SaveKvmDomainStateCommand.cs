@@ -1,0 +1,50 @@
+using System.IO;
+using System.Management.Automation;
+using KvmSnapshot.Completion;
+using KvmSnapshot.Errors;
+using KvmSnapshot.Live;
+
+namespace KvmSnapshot.Cmdlets;
+
+/// <summary>Save-KvmDomainState: save a running domain's memory and device state to a file and stop it (virsh save).</summary>
+[Cmdlet(VerbsData.Save, "KvmDomainState", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(FileInfo))]
+public sealed class SaveKvmDomainStateCommand : KvmCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(DomainNameCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string Domain { get; set; } = null!;
+
+    /// <summary>The state file to write; it must not exist.</summary>
+    [Parameter(Mandatory = true, Position = 1)]
+    [ValidateNotNullOrEmpty]
+    public string Path { get; set; } = null!;
+
+    /// <summary>Record that a later restore should start the domain running.</summary>
+    [Parameter]
+    public SwitchParameter Running { get; set; }
+
+    /// <summary>Record that a later restore should leave the domain paused.</summary>
+    [Parameter]
+    public SwitchParameter Paused { get; set; }
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public string? ConnectionUri { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var path = ResolveNewPath(Path);
+        if (Running && Paused)
+        {
+            WriteError(InvalidArgument(ErrorIds.DomainStateConflict, Domain, "-Running and -Paused cannot be used together."));
+            return;
+        }
+        if (!ShouldProcess(Domain, $"Save the domain's state to '{path}' and stop it")) return;
+        TryRun(() =>
+        {
+            RunEngine(ctx => LiveEngine.Default.SaveState(ConnectionUri, Domain, path, Running, Paused, ctx));
+            WriteObject(new FileInfo(path));
+        });
+    }
+}

@@ -1,0 +1,108 @@
+using System.Collections.Generic;
+using System.Management.Automation;
+using KvmSnapshot.Completion;
+using KvmSnapshot.Live;
+using KvmSnapshot.Model;
+using KvmSnapshot.Offline;
+
+namespace KvmSnapshot.Cmdlets;
+
+/// <summary>
+/// Test-KvmSnapshotChain: missing or looping backing files, unrecorded backing formats, json:/protocol names,
+/// corruption and leaks (qemu-img check), bases shared with images outside the chain. -Quiet returns one bool:
+/// true when every tested chain passed.
+/// </summary>
+[Cmdlet(VerbsDiagnostic.Test, "KvmSnapshotChain", DefaultParameterSetName = PathSet)]
+[OutputType(typeof(SnapshotChainTestResult))]
+[OutputType(typeof(bool))]
+public sealed class TestKvmSnapshotChainCommand : KvmCmdlet
+{
+    private const string PathSet = "Path";
+    private const string DirectorySet = "Directory";
+    private const string DomainSet = "Domain";
+    private const string ChainSet = "Chain";
+
+    private bool _allPassed = true;
+
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
+    [Alias("FullName")]
+    [ValidateNotNullOrEmpty]
+    public string[] Path { get; set; } = null!;
+
+    [Parameter(Mandatory = true, ParameterSetName = DirectorySet)]
+    [ValidateNotNullOrEmpty]
+    public string Directory { get; set; } = null!;
+
+    [Parameter(ParameterSetName = DirectorySet)]
+    public SwitchParameter Recurse { get; set; }
+
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(DomainNameCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string Domain { get; set; } = null!;
+
+    [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
+    [ArgumentCompleter(typeof(DiskTargetCompleter))]
+    public string? Disk { get; set; }
+
+    [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
+    public string? ConnectionUri { get; set; }
+
+    /// <summary>Chains from Get-KvmSnapshotChain.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = ChainSet, ValueFromPipeline = true)]
+    public SnapshotChain[] Chain { get; set; } = null!;
+
+    /// <summary>Skip qemu-img check of each layer (structure checks only; faster).</summary>
+    [Parameter]
+    public SwitchParameter SkipImageCheck { get; set; }
+
+    /// <summary>Return only $true (every chain passed) or $false.</summary>
+    [Parameter]
+    public SwitchParameter Quiet { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        switch (ParameterSetName)
+        {
+            case PathSet:
+                foreach (var input in Path)
+                {
+                    foreach (var path in ResolveExistingPaths(input))
+                    {
+                        Test(() => new[] { RunEngine(ctx => OfflineEngine.Default.GetChain(path, ctx)) }, null);
+                    }
+                }
+                break;
+            case DirectorySet:
+                var directory = ResolveNewPath(Directory);
+                IReadOnlyList<SnapshotChain>? store = null;
+                Test(() => store = RunEngine(ctx => OfflineEngine.Default.ScanStore(directory, Recurse, ctx)), () => store);
+                break;
+            case DomainSet:
+                Test(() => RunEngine(ctx => LiveEngine.Default.GetChains(ConnectionUri, Domain, Disk, ctx)), null);
+                break;
+            case ChainSet:
+                Test(() => Chain, null);
+                break;
+        }
+    }
+
+    protected override void EndProcessing()
+    {
+        if (Quiet) WriteObject(_allPassed);
+    }
+
+    private void Test(System.Func<IReadOnlyList<SnapshotChain>> chains, System.Func<IReadOnlyList<SnapshotChain>?>? store)
+    {
+        var ok = TryRun(() =>
+        {
+            foreach (var chain in chains())
+            {
+                var result = RunEngine(ctx => OfflineEngine.Default.TestChain(chain, store?.Invoke(), !SkipImageCheck, ctx));
+                _allPassed &= result.Passed;
+                if (!Quiet) WriteObject(result);
+            }
+        });
+        _allPassed &= ok;
+    }
+}
