@@ -1,0 +1,55 @@
+using System;
+using System.Management.Automation;
+using KvmSnapshot.Errors;
+
+namespace KvmSnapshot.QemuImg;
+
+/// <summary>
+/// Maps qemu-img's stderr to the module's ErrorIds where the cause is clear; everything else is QemuImgFailed.
+/// qemu-img's own text is always kept in the message.
+/// </summary>
+public static class QemuImgErrors
+{
+    public static KvmSnapshotException FromFailure(QemuImgResult result, object? target)
+    {
+        var stderr = result.StdErr.Trim();
+        var text = stderr.Length > 0 ? stderr : result.StdOut.Trim();
+        var (id, category) = Classify(text);
+        var message = $"qemu-img failed (exit {result.ExitCode}): {text}{Environment.NewLine}Command: {result.CommandLine}";
+        return new KvmSnapshotException(id, category, target, message);
+    }
+
+    /// <summary>The ErrorId and category for one qemu-img error text.</summary>
+    public static (string ErrorId, ErrorCategory Category) Classify(string stderr)
+    {
+        static bool Has(string s, string part) => s.Contains(part, StringComparison.OrdinalIgnoreCase);
+
+        // Backing-file trouble first: its text also contains "Could not open … No such file".
+        if (Has(stderr, "Could not open backing file") || Has(stderr, "Could not open backing image"))
+        {
+            return Has(stderr, "No such file or directory")
+                ? (ErrorIds.BackingFileMissing, ErrorCategory.ObjectNotFound)
+                : (ErrorIds.QemuImgFailed, ErrorCategory.InvalidOperation);
+        }
+        if (Has(stderr, "Failed to get") && Has(stderr, "lock"))
+            return (ErrorIds.DiskImageInUse, ErrorCategory.ResourceBusy);
+        if (Has(stderr, "Could not open") && Has(stderr, "No such file or directory"))
+            return (ErrorIds.DiskImageNotFound, ErrorCategory.ObjectNotFound);
+        if (Has(stderr, "Is a directory") || Has(stderr, "to be a regular file"))
+            return (ErrorIds.DiskImageIsDirectory, ErrorCategory.InvalidArgument);
+        if (Has(stderr, "Image is not in qcow2 format"))
+            return (ErrorIds.DiskImageNotQcow2, ErrorCategory.InvalidArgument);
+        if (Has(stderr, "header too short") || Has(stderr, "Unsupported qcow2 version") || Has(stderr, "is corrupt")
+            || Has(stderr, "Image is corrupt") || Has(stderr, "corrupted"))
+            return (ErrorIds.DiskImageMalformed, ErrorCategory.InvalidData);
+        if (Has(stderr, "Unsupported") && Has(stderr, "feature"))
+            return (ErrorIds.DiskImageUnsupportedFeature, ErrorCategory.NotImplemented);
+        if (Has(stderr, "snapshot not found") || Has(stderr, "Failed to load snapshot"))
+            return (ErrorIds.SnapshotNotFound, ErrorCategory.ObjectNotFound);
+        if (Has(stderr, "Permission denied"))
+            return (ErrorIds.QemuImgFailed, ErrorCategory.PermissionDenied);
+        if (Has(stderr, "File exists"))
+            return (ErrorIds.DiskImageExists, ErrorCategory.ResourceExists);
+        return (ErrorIds.QemuImgFailed, ErrorCategory.InvalidOperation);
+    }
+}
