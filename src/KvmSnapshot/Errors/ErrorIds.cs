@@ -61,4 +61,8 @@ public static class ErrorIds
     public const string SnapshotRevertStateConflict = "SnapshotRevertStateConflict";
     public const string SnapshotDeleteScopeConflict = "SnapshotDeleteScopeConflict";
     public const string DomainStateConflict = "DomainStateConflict";
+
+    // Reading image files (the native qcow2 reader)
+    public const string DiskImageAccessDenied = "DiskImageAccessDenied";
+    public const string DiskImageReadFailed = "DiskImageReadFailed";
 }
