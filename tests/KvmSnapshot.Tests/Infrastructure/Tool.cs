@@ -73,4 +73,19 @@ public static class Tool
         foreach (var f in Directory.EnumerateFiles(directory, "*", SearchOption.AllDirectories)) d[f] = Sha256(f);
         return d;
     }
+
+    /// <summary>True when a process named <paramref name="name"/> runs with <paramref name="argument"/> on its command line (/proc).</summary>
+    public static bool ProcessRunningWith(string name, string argument)
+    {
+        foreach (var p in Process.GetProcessesByName(name))
+        {
+            try
+            {
+                var cmdline = File.ReadAllText($"/proc/{p.Id}/cmdline").Split('\0');
+                if (Array.IndexOf(cmdline, argument) >= 0) return true;
+            }
+            catch (IOException) { }
+        }
+        return false;
+    }
 }
