@@ -1,0 +1,30 @@
+using System;
+using KvmSnapshot.Model;
+
+namespace KvmSnapshot.Chains;
+
+/// <summary>What the module knows about one image file after reading its header natively.</summary>
+public sealed class ImageNode
+{
+    public required string Path { get; init; }
+    public required FileIdentity Identity { get; init; }
+    /// <summary>The format the image is opened as: the recorded backing format when there is one, else its content's.</summary>
+    public required string Format { get; init; }
+    /// <summary>Present, or Unreadable with <see cref="Problem"/> saying why.</summary>
+    public ChainLayerState State { get; init; } = ChainLayerState.Present;
+    public string? Problem { get; init; }
+    /// <summary>The reader's exception for an unreadable image, rethrown when the user named this image directly.</summary>
+    public Exception? Error { get; init; }
+    public string? BackingFile { get; init; }
+    public string? BackingFormat { get; init; }
+    public long? VirtualSize { get; init; }
+    public long? ActualSize { get; init; }
+
+    /// <summary>True when the recorded backing name is json: or a protocol: reported, never followed.</summary>
+    public bool BackingNotFollowed => BackingFile is not null && BackingName.IsNotFollowed(BackingFile);
+
+    /// <summary>The backing file's full path, or null when there is none or it is not followed.</summary>
+    public string? BackingFullPath => BackingFile is null || BackingNotFollowed ? null : BackingName.Resolve(Path, BackingFile);
+
+    public override string ToString() => Path;
+}

@@ -1,0 +1,162 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Management.Automation;
+using KvmSnapshot.Engine;
+using KvmSnapshot.Errors;
+using KvmSnapshot.Model;
+
+namespace KvmSnapshot.Chains;
+
+/// <summary>
+/// The forest of an image store: every image found in some directories, every backing file they lead to (also
+/// outside those directories), and for each image the images that use it as their backing file. Headers are read
+/// natively, once per file; no subprocess runs for qcow2 or raw images.
+/// </summary>
+public sealed class StoreScan
+{
+    private static readonly string[] RawExtensions = { ".img", ".raw" };
+
+    private readonly ImageCatalog _catalog;
+    private readonly List<ImageNode> _scanned = new();
+    private readonly Dictionary<FileIdentity, ImageNode> _nodes = new();
+    private readonly Dictionary<FileIdentity, List<string>> _users = new();
+
+    private StoreScan(ImageCatalog catalog) => _catalog = catalog;
+
+    /// <summary>The images found in the scanned directories (not the backing files found through them).</summary>
+    public IReadOnlyList<ImageNode> ScannedImages => _scanned;
+
+    /// <summary>Every image read: the scanned ones and the backing files they lead to.</summary>
+    public IReadOnlyCollection<ImageNode> Images => _nodes.Values;
+
+    public ImageCatalog Catalog => _catalog;
+
+    /// <summary>Scans <paramref name="directories"/> (and their subdirectories when <paramref name="recurse"/>).</summary>
+    public static StoreScan Run(IEnumerable<string> directories, bool recurse, IOperationContext ctx, ImageCatalog? catalog = null)
+        => Run(directories.Select(d => (d, recurse)), ctx, catalog);
+
+    public static StoreScan Run(IEnumerable<(string Directory, bool Recurse)> roots, IOperationContext ctx, ImageCatalog? catalog = null)
+    {
+        var scan = new StoreScan(catalog ?? new ImageCatalog(ctx));
+        foreach (var (directory, recurse) in roots)
+        {
+            var full = Path.GetFullPath(directory);
+            if (!Directory.Exists(full))
+            {
+                if (File.Exists(full))
+                {
+                    throw new KvmSnapshotException(ErrorIds.DiskImageNotFound, ErrorCategory.InvalidArgument, full,
+                        $"'{full}' is a file; a store scan needs a directory.");
+                }
+                throw new KvmSnapshotException(ErrorIds.DiskImageNotFound, ErrorCategory.ObjectNotFound, full,
+                    $"The directory '{full}' does not exist.");
+            }
+            scan.ScanDirectory(full, recurse, ctx);
+        }
+        scan.FollowBackingFiles(ctx);
+        return scan;
+    }
+
+    /// <summary>Full paths of the images (scanned or reached) whose backing file is <paramref name="image"/>.</summary>
+    public IReadOnlyList<string> UsersOf(ImageNode image) => UsersOf(image.Identity);
+
+    public IReadOnlyList<string> UsersOf(FileIdentity identity)
+        => _users.TryGetValue(identity, out var users) ? users : Array.Empty<string>();
+
+    /// <summary>Users of the image at <paramref name="path"/>, or none when it is not an image of this scan.</summary>
+    public IReadOnlyList<string> UsersOf(string path)
+    {
+        var full = Path.GetFullPath(path);
+        if (!File.Exists(full)) return Array.Empty<string>();
+        return UsersOf(HostFile.Describe(full).Identity);
+    }
+
+    /// <summary>
+    /// One chain per leaf (a scanned image no other image uses), with ReferencedBy filled in on every layer. Images
+    /// only reachable through a loop get a chain too, so every scanned image appears in some chain.
+    /// </summary>
+    public IReadOnlyList<SnapshotChain> Chains()
+    {
+        var chains = new List<SnapshotChain>();
+        var covered = new HashSet<FileIdentity>();
+        void Emit(ImageNode leaf)
+        {
+            var chain = ChainResolver.Resolve(leaf, _catalog, UsersOf);
+            chains.Add(chain);
+            foreach (var layer in chain.Layers)
+            {
+                if (layer.State is ChainLayerState.Present or ChainLayerState.Unreadable && File.Exists(layer.Path))
+                {
+                    covered.Add(HostFile.Describe(layer.Path).Identity);
+                }
+            }
+        }
+
+        var ordered = _scanned.OrderBy(n => n.Path, StringComparer.Ordinal).ToList();
+        foreach (var node in ordered.Where(n => UsersOf(n).Count == 0)) Emit(node);
+        foreach (var node in ordered.Where(n => !covered.Contains(n.Identity))) Emit(node);
+        return chains;
+    }
+
+    private void ScanDirectory(string directory, bool recurse, IOperationContext ctx)
+    {
+        var options = new EnumerationOptions
+        {
+            RecurseSubdirectories = recurse,
+            IgnoreInaccessible = true,
+            AttributesToSkip = 0,
+            ReturnSpecialDirectories = false,
+        };
+        foreach (var file in Directory.EnumerateFiles(directory, "*", options))
+        {
+            if (ctx.Cancellation.IsCancellationRequested)
+            {
+                throw new KvmSnapshotException(ErrorIds.OperationCancelled, ErrorCategory.OperationStopped, directory, "The store scan was cancelled.");
+            }
+            if (!IsImageCandidate(file)) continue;
+            var node = _catalog.Get(file, null);
+            if (node is null || !_nodes.TryAdd(node.Identity, node)) continue; // vanished, or a second name for a file already seen
+            _scanned.Add(node);
+        }
+    }
+
+    private static bool IsImageCandidate(string file)
+    {
+        if (RawExtensions.Contains(Path.GetExtension(file), StringComparer.OrdinalIgnoreCase)) return true;
+        try
+        {
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.None);
+            return ImageFormatProbe.Probe(stream) == ImageFormatProbe.Qcow2;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Reads each backing file once (also outside the scanned directories) and records who uses whom.</summary>
+    private void FollowBackingFiles(IOperationContext ctx)
+    {
+        var pending = new Queue<ImageNode>(_nodes.Values);
+        var steps = 0;
+        while (pending.Count > 0)
+        {
+            if ((++steps & 1023) == 0 && ctx.Cancellation.IsCancellationRequested)
+            {
+                throw new KvmSnapshotException(ErrorIds.OperationCancelled, ErrorCategory.OperationStopped, null, "The store scan was cancelled.");
+            }
+            var node = pending.Dequeue();
+            if (node.State != ChainLayerState.Present) continue;
+            var backingPath = node.BackingFullPath;
+            if (backingPath is null) continue;
+            var backing = _catalog.Get(backingPath, node.BackingFormat);
+            if (backing is null) continue;
+            if (!_users.TryGetValue(backing.Identity, out var users)) _users[backing.Identity] = users = new List<string>();
+            users.Add(node.Path);
+            if (_nodes.TryAdd(backing.Identity, backing)) pending.Enqueue(backing);
+        }
+        foreach (var users in _users.Values) users.Sort(StringComparer.Ordinal);
+    }
+}
