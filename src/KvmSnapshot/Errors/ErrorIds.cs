@@ -65,4 +65,8 @@ public static class ErrorIds
     // Reading image files (the native qcow2 reader)
     public const string DiskImageAccessDenied = "DiskImageAccessDenied";
     public const string DiskImageReadFailed = "DiskImageReadFailed";
+
+    // Offline engine: sizes and verification of qemu-img results
+    public const string DiskImageSizeInvalid = "DiskImageSizeInvalid";
+    public const string DiskImageContentMismatch = "DiskImageContentMismatch";
 }
