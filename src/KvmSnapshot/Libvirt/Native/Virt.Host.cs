@@ -1,0 +1,216 @@
+using System;
+using System.Runtime.InteropServices;
+
+namespace KvmSnapshot.Libvirt.Native;
+
+/// <summary>
+/// libvirt's C API, two layers per function: a private <c>[LibraryImport]</c> declaration named as in C, and an
+/// internal wrapper that checks the symbol exists, checks the result, copies libvirt's thread-local error right
+/// after a failure (same thread, nothing in between), and wraps pointers into SafeHandles.
+/// String ownership is noted per function: "caller" strings are copied then freed with free(3); "object" strings
+/// belong to the libvirt object and are only copied.
+/// </summary>
+internal static unsafe partial class Virt
+{
+    private const string Lib = LibvirtLibrary.LogicalName;
+
+    // ---- libc -------------------------------------------------------------------------------------------------
+
+    /// <summary>libvirt allocates returned strings and arrays with the C allocator; free(3) releases them.</summary>
+    [LibraryImport("libc.so.6", EntryPoint = "free")]
+    private static partial void free(IntPtr ptr);
+
+    /// <summary>Copies a caller-owned char* and frees it. Null stays null.</summary>
+    private static string? TakeString(IntPtr p)
+    {
+        if (p == IntPtr.Zero) return null;
+        try { return Marshal.PtrToStringUTF8(p); }
+        finally { free(p); }
+    }
+
+    /// <summary>Copies an object-owned const char* (not freed).</summary>
+    private static string? CopyString(IntPtr p) => p == IntPtr.Zero ? null : Marshal.PtrToStringUTF8(p);
+
+    // ---- errors (virterror.h) -----------------------------------------------------------------------------------
+
+    [LibraryImport(Lib)] private static partial IntPtr virGetLastError();
+    [LibraryImport(Lib)] private static partial void virResetLastError();
+    [LibraryImport(Lib)] private static partial void virSetErrorFunc(IntPtr userData, IntPtr handler);
+
+    /// <summary>
+    /// Copies the calling thread's last libvirt error and clears it. Must run on the thread of the failed call,
+    /// directly after it (libvirt keeps one error slot per thread).
+    /// </summary>
+    public static LibvirtErrorInfo TakeLastError()
+    {
+        var p = virGetLastError();
+        if (p == IntPtr.Zero) return LibvirtErrorInfo.Unknown;
+        // struct _virError { int code; int domain; char *message; ... } — the message is owned by libvirt.
+        var code = Marshal.ReadInt32(p, 0);
+        var domain = Marshal.ReadInt32(p, 4);
+        var message = CopyString(Marshal.ReadIntPtr(p, 8)) ?? LibvirtErrorInfo.Unknown.Message;
+        virResetLastError();
+        return new LibvirtErrorInfo(code, domain, message);
+    }
+
+    private static LibvirtException Fail(LibvirtCallArea area, object? target) =>
+        LibvirtErrorTable.ToException(TakeLastError(), area, target);
+
+    [UnmanagedCallersOnly(CallConvs = new[] { typeof(System.Runtime.CompilerServices.CallConvCdecl) })]
+    private static void IgnoreError(IntPtr userData, IntPtr error)
+    {
+        // Errors are read from the failing thread's slot by TakeLastError; libvirt's default handler would print
+        // every one of them to stderr of the pwsh session.
+    }
+
+    /// <summary>Replaces libvirt's default error handler (which prints to stderr) with one that does nothing.</summary>
+    public static void SilenceErrorPrinting()
+    {
+        LibvirtLibrary.Require("virSetErrorFunc");
+        delegate* unmanaged[Cdecl]<IntPtr, IntPtr, void> handler = &IgnoreError;
+        virSetErrorFunc(IntPtr.Zero, (IntPtr)handler);
+    }
+
+    // ---- library and event loop (libvirt-host.h, libvirt-event.h) -----------------------------------------------
+
+    [LibraryImport(Lib)] private static partial int virInitialize();
+    [LibraryImport(Lib)] private static partial int virGetVersion(out CULong libVer, IntPtr type, IntPtr typeVer);
+    [LibraryImport(Lib)] private static partial int virEventRegisterDefaultImpl();
+    [LibraryImport(Lib)] private static partial int virEventRunDefaultImpl();
+
+    public static void Initialize()
+    {
+        LibvirtLibrary.Require("virInitialize");
+        if (virInitialize() < 0) throw Fail(LibvirtCallArea.General, "libvirt");
+    }
+
+    /// <summary>major * 1,000,000 + minor * 1,000 + release.</summary>
+    public static ulong GetLibraryVersion()
+    {
+        LibvirtLibrary.Require("virGetVersion");
+        if (virGetVersion(out var version, IntPtr.Zero, IntPtr.Zero) < 0) throw Fail(LibvirtCallArea.General, "libvirt");
+        return version.Value;
+    }
+
+    public static void EventRegisterDefaultImpl()
+    {
+        LibvirtLibrary.Require("virEventRegisterDefaultImpl");
+        if (virEventRegisterDefaultImpl() < 0) throw Fail(LibvirtCallArea.General, "libvirt event loop");
+    }
+
+    /// <summary>One iteration of the default event loop; false (with the error) when it failed.</summary>
+    public static bool EventRunDefaultImpl(out LibvirtErrorInfo error)
+    {
+        if (virEventRunDefaultImpl() >= 0)
+        {
+            error = default;
+            return true;
+        }
+        error = TakeLastError();
+        return false;
+    }
+
+    // ---- connections ------------------------------------------------------------------------------------------
+
+    [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] private static partial ConnectHandle virConnectOpen(string? name);
+    [LibraryImport(Lib, EntryPoint = "virConnectClose")] private static partial int virConnectCloseRaw(IntPtr conn);
+    [LibraryImport(Lib)] private static partial int virConnectIsAlive(ConnectHandle conn);
+    [LibraryImport(Lib)] private static partial IntPtr virConnectGetURI(ConnectHandle conn);
+    [LibraryImport(Lib)] private static partial int virConnectSetKeepAlive(ConnectHandle conn, int interval, uint count);
+    [LibraryImport(Lib)] private static partial int virConnectListAllDomains(ConnectHandle conn, out IntPtr domains, ConnectListAllDomainsFlags flags);
+    [LibraryImport(Lib)] private static partial IntPtr virConnectGetHostname(ConnectHandle conn);
+
+    /// <summary>virConnectOpen; null = libvirt's default URI. Any failure is ConnectionFailed.</summary>
+    public static ConnectHandle ConnectOpen(string? uri)
+    {
+        LibvirtLibrary.Require("virConnectOpen");
+        var conn = virConnectOpen(uri);
+        if (conn.IsInvalid)
+        {
+            conn.Dispose();
+            throw Fail(LibvirtCallArea.Connection, uri ?? "(libvirt default URI)");
+        }
+        return conn;
+    }
+
+    internal static int RawConnectClose(IntPtr conn) => virConnectCloseRaw(conn);
+
+    public static bool ConnectIsAlive(ConnectHandle conn)
+    {
+        LibvirtLibrary.Require("virConnectIsAlive");
+        var alive = virConnectIsAlive(conn);
+        if (alive < 0)
+        {
+            TakeLastError(); // a dead connection is an answer here, not an error
+            return false;
+        }
+        return alive == 1;
+    }
+
+    /// <summary>virConnectGetURI (caller string).</summary>
+    public static string ConnectGetUri(ConnectHandle conn, object? target)
+    {
+        LibvirtLibrary.Require("virConnectGetURI");
+        return TakeString(virConnectGetURI(conn)) ?? throw Fail(LibvirtCallArea.Connection, target);
+    }
+
+    /// <summary>virConnectGetHostname (caller string).</summary>
+    public static string ConnectGetHostname(ConnectHandle conn, object? target)
+    {
+        LibvirtLibrary.Require("virConnectGetHostname");
+        return TakeString(virConnectGetHostname(conn)) ?? throw Fail(LibvirtCallArea.General, target);
+    }
+
+    /// <summary>Keepalive makes a dead remote peer visible (virConnectIsAlive turns false); needs the event loop.</summary>
+    public static void ConnectSetKeepAlive(ConnectHandle conn, int intervalSeconds, uint count, object? target)
+    {
+        LibvirtLibrary.Require("virConnectSetKeepAlive");
+        if (virConnectSetKeepAlive(conn, intervalSeconds, count) < 0) throw Fail(LibvirtCallArea.Connection, target);
+    }
+
+    /// <summary>virConnectListAllDomains: every element is freed with virDomainFree, then the array with free(3).</summary>
+    public static string[] ConnectListAllDomainNames(ConnectHandle conn, ConnectListAllDomainsFlags flags, object? target)
+    {
+        LibvirtLibrary.Require("virConnectListAllDomains");
+        var count = virConnectListAllDomains(conn, out var array, flags);
+        if (count < 0) throw Fail(LibvirtCallArea.General, target);
+        var names = new string[count];
+        try
+        {
+            for (var i = 0; i < count; i++)
+            {
+                var dom = Marshal.ReadIntPtr(array, i * IntPtr.Size);
+                names[i] = CopyString(virDomainGetName(dom)) ?? string.Empty;
+            }
+        }
+        finally
+        {
+            for (var i = 0; i < count; i++) RawDomainFree(Marshal.ReadIntPtr(array, i * IntPtr.Size));
+            free(array);
+        }
+        return names;
+    }
+
+    // ---- domain events (libvirt-domain.h) -----------------------------------------------------------------------
+
+    [LibraryImport(Lib)]
+    private static partial int virConnectDomainEventRegisterAny(ConnectHandle conn, IntPtr dom, int eventId, IntPtr callback, IntPtr opaque, IntPtr freeCallback);
+
+    [LibraryImport(Lib)] private static partial int virConnectDomainEventDeregisterAny(ConnectHandle conn, int callbackId);
+
+    /// <summary>Registers <paramref name="callback"/> for <paramref name="eventId"/> on every domain of the connection.</summary>
+    public static int ConnectDomainEventRegisterAny(ConnectHandle conn, DomainEventId eventId, IntPtr callback, IntPtr opaque, object? target)
+    {
+        LibvirtLibrary.Require("virConnectDomainEventRegisterAny");
+        var id = virConnectDomainEventRegisterAny(conn, IntPtr.Zero, (int)eventId, callback, opaque, IntPtr.Zero);
+        if (id < 0) throw Fail(LibvirtCallArea.Connection, target);
+        return id;
+    }
+
+    /// <summary>Best effort: a connection that already died has no callbacks left to remove.</summary>
+    public static void ConnectDomainEventDeregisterAny(ConnectHandle conn, int callbackId)
+    {
+        if (!LibvirtLibrary.Has("virConnectDomainEventDeregisterAny")) return;
+        if (virConnectDomainEventDeregisterAny(conn, callbackId) < 0) TakeLastError();
+    }
+}
