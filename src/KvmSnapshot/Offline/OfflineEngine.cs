@@ -1,7 +1,13 @@
 using System;
 using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Management.Automation;
+using KvmSnapshot.Chains;
 using KvmSnapshot.Engine;
+using KvmSnapshot.Errors;
 using KvmSnapshot.Model;
+using KvmSnapshot.QemuImg;
 
 namespace KvmSnapshot.Offline;
 
@@ -12,53 +18,375 @@ namespace KvmSnapshot.Offline;
 /// command line) before it is made.
 /// CONTRACT: cmdlets call exactly these signatures; add members freely, change these only with the cmdlet author.
 /// </summary>
-public sealed class OfflineEngine
+public sealed partial class OfflineEngine
 {
+    private readonly QemuImgCommands _qemuImg;
+
+    public OfflineEngine() : this(QemuImgCommands.Default)
+    {
+    }
+
+    public OfflineEngine(QemuImgCommands qemuImg) => _qemuImg = qemuImg;
+
     public static OfflineEngine Default { get; } = new();
 
     /// <summary>Get-KvmDiskImage: qemu-img info -U --output=json, typed.</summary>
-    public DiskImage GetImage(string path, IOperationContext ctx) => throw new NotImplementedException();
+    public DiskImage GetImage(string path, IOperationContext ctx)
+    {
+        var full = ImageValidation.ExistingImage(path);
+        // Name the format ourselves: qemu-img's own probing is unsafe for raw images.
+        var format = ImageValidation.ProbeReadable(full);
+        var info = _qemuImg.Info(full, format, ctx);
+        return ToDiskImage(full, info);
+    }
 
     /// <summary>New-KvmDiskImage.</summary>
-    public DiskImage CreateImage(NewImageRequest request, IOperationContext ctx) => throw new NotImplementedException();
+    public DiskImage CreateImage(NewImageRequest request, IOperationContext ctx)
+    {
+        var full = ImageValidation.NewImage(request.Path);
+        var format = ImageValidation.Format(request.Format, full);
+        if (request.Size is <= 0)
+        {
+            throw new KvmSnapshotException(ErrorIds.DiskImageSizeInvalid, ErrorCategory.InvalidArgument, request.Size,
+                $"The size of '{full}' must be more than 0 bytes; {request.Size} was given.");
+        }
+        ValidateCreateOptions(request, format, full);
+
+        string? backingName = null;
+        string? backingFormat = null;
+        if (request.BackingFile is not null)
+        {
+            if (format != ImageFormatProbe.Qcow2)
+            {
+                throw new KvmSnapshotException(ErrorIds.DiskImageNotQcow2, ErrorCategory.InvalidArgument, full,
+                    $"A backing file needs a qcow2 overlay; '{full}' would be {format}, which cannot have one.");
+            }
+            var backing = ExistingBackingFile(request.BackingFile, request.BackingFormat, "create an overlay on it", ctx, out backingFormat);
+            backingName = request.RelativeBackingFile ? BackingName.MakeRelative(full, backing) : backing;
+        }
+        else if (request.Size is null)
+        {
+            throw new KvmSnapshotException(ErrorIds.DiskImageSizeInvalid, ErrorCategory.InvalidArgument, full,
+                $"'{full}' needs a size: only an overlay takes its size from its backing file.");
+        }
+
+        try
+        {
+            _qemuImg.Create(full, format, request.Size, backingName, backingFormat, request.ClusterSize, request.Preallocation, ctx);
+        }
+        catch
+        {
+            // The path did not exist before (validated): whatever qemu-img left there is ours to remove.
+            DeleteQuietly(full, ctx);
+            throw;
+        }
+        return GetImage(full, ctx);
+    }
 
     /// <summary>Convert-KvmDiskImage (qemu-img convert -p): raw↔qcow2, -c, flattening a chain.</summary>
-    public DiskImage ConvertImage(ConvertImageRequest request, IOperationContext ctx) => throw new NotImplementedException();
+    public DiskImage ConvertImage(ConvertImageRequest request, IOperationContext ctx)
+    {
+        var source = ImageValidation.ExistingImage(request.Source);
+        var destination = ImageValidation.NewImage(request.Destination);
+        var format = ImageValidation.Format(request.Format, destination);
+        if (request.Compress && format != ImageFormatProbe.Qcow2)
+        {
+            throw new KvmSnapshotException(ErrorIds.DiskImageUnsupportedFeature, ErrorCategory.InvalidArgument, destination,
+                $"Compression needs qcow2 output; '{destination}' would be {format}.");
+        }
+        var chain = ReadChain(source, ctx);
+        ImageValidation.CompleteChain(chain, "convert");
+
+        string? backing = null;
+        string? backingFormat = null;
+        if (request.BackingFile is not null)
+        {
+            if (format != ImageFormatProbe.Qcow2)
+            {
+                throw new KvmSnapshotException(ErrorIds.DiskImageNotQcow2, ErrorCategory.InvalidArgument, destination,
+                    $"A backing file needs qcow2 output; '{destination}' would be {format}.");
+            }
+            backing = ExistingBackingFile(request.BackingFile, null, "convert onto it", ctx, out backingFormat);
+        }
+
+        var sourceFormat = chain.Active.Format ?? ImageFormatProbe.Raw;
+        try
+        {
+            _qemuImg.Convert(source, sourceFormat, destination, format, request.Compress, backing, backingFormat, ctx);
+            if (!_qemuImg.Compare(source, sourceFormat, destination, format, ctx))
+            {
+                throw new KvmSnapshotException(ErrorIds.DiskImageContentMismatch, ErrorCategory.InvalidResult, destination,
+                    $"After converting, '{destination}' does not read the same as '{source}'; the copy was removed.");
+            }
+        }
+        catch
+        {
+            DeleteQuietly(destination, ctx);
+            throw;
+        }
+        return GetImage(destination, ctx);
+    }
 
     /// <summary>Get-KvmSnapshotChain -Path: follow backing files from the image down. Problems (missing, loop,
     /// json:/protocol names) end the chain with a layer in that State; they do not throw.</summary>
-    public SnapshotChain GetChain(string path, IOperationContext ctx) => throw new NotImplementedException();
+    public SnapshotChain GetChain(string path, IOperationContext ctx)
+        => ReadChain(ImageValidation.ExistingImage(path), ctx);
 
     /// <summary>Get-KvmSnapshotChain -Directory: one chain per leaf image (an image no other scanned image uses
     /// as its backing file), with ChainLayer.ReferencedBy filled in.</summary>
-    public IReadOnlyList<SnapshotChain> ScanStore(string directory, bool recurse, IOperationContext ctx) => throw new NotImplementedException();
+    public IReadOnlyList<SnapshotChain> ScanStore(string directory, bool recurse, IOperationContext ctx)
+    {
+        if (string.IsNullOrWhiteSpace(directory))
+        {
+            throw new KvmSnapshotException(ErrorIds.DiskImageNotFound, ErrorCategory.InvalidArgument, directory, "A directory is required.");
+        }
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var scan = StoreScan.Run(new[] { directory }, recurse, ctx);
+        var chains = scan.Chains();
+        ctx.Verbose($"Read {scan.Images.Count} image headers ({scan.ScannedImages.Count} in '{Path.GetFullPath(directory)}') in {watch.ElapsedMilliseconds} ms; {chains.Count} chains.");
+        return chains;
+    }
 
     /// <summary>Test-KvmSnapshotChain for one chain. <paramref name="store"/>: the scanned forest when known,
     /// used to report shared bases; null = scan the chain's own directories.</summary>
-    public SnapshotChainTestResult TestChain(SnapshotChain chain, IReadOnlyList<SnapshotChain>? store, bool checkImages, IOperationContext ctx) => throw new NotImplementedException();
+    public SnapshotChainTestResult TestChain(SnapshotChain chain, IReadOnlyList<SnapshotChain>? store, bool checkImages, IOperationContext ctx)
+    {
+        var problems = new List<ChainProblem>();
+        foreach (var layer in chain.Layers)
+        {
+            var user = layer.Position > 0 ? chain.Layers[layer.Position - 1].Path : null;
+            switch (layer.State)
+            {
+                case ChainLayerState.Missing:
+                    problems.Add(Problem(ChainProblemKind.BackingFileMissing, ChainProblemSeverity.Error, layer.Path,
+                        $"'{user}' names the backing file '{layer.Path}', which does not exist.", user));
+                    continue;
+                case ChainLayerState.Loop:
+                    problems.Add(Problem(ChainProblemKind.BackingChainLoop, ChainProblemSeverity.Error, layer.Path,
+                        $"The chain loops: '{user}' leads back to '{layer.Path}'.", user));
+                    continue;
+                case ChainLayerState.NotFollowed:
+                    problems.Add(Problem(ChainProblemKind.BackingFileNotFollowed, ChainProblemSeverity.Warning, layer.Path,
+                        $"'{user}' names the backing file '{layer.Path}', a json: or protocol name that was not followed or checked.", user));
+                    continue;
+                case ChainLayerState.Unreadable:
+                    problems.Add(Problem(ChainProblemKind.ImageUnreadable, ChainProblemSeverity.Error, layer.Path,
+                        $"'{layer.Path}' cannot be read as a {layer.Format ?? "disk"} image.", user));
+                    continue;
+            }
+            if (layer.BackingFile is not null && layer.BackingFormat is null)
+            {
+                problems.Add(Problem(ChainProblemKind.BackingFormatUnspecified, ChainProblemSeverity.Warning, layer.Path,
+                    $"'{layer.Path}' does not record the format of its backing file '{layer.BackingFile}'; qemu must probe it, and libvirt refuses to.", null));
+            }
+            if (checkImages) CheckLayer(layer, problems, ctx);
+        }
+        AddSharedBases(chain, store, problems, ctx);
+        return new SnapshotChainTestResult { Chain = chain, Problems = problems };
+    }
 
-    /// <summary>Internal snapshots of a qcow2 file (native snapshot-table reader).</summary>
-    public IReadOnlyList<InternalSnapshot> GetInternalSnapshots(string path, IOperationContext ctx) => throw new NotImplementedException();
+    internal SnapshotChain ReadChain(string fullPath, IOperationContext ctx)
+        => ChainResolver.Resolve(fullPath, new ImageCatalog(ctx, _qemuImg));
 
-    /// <summary>qemu-img snapshot -c. Raw images: SnapshotNeedsQcow2. Existing name: SnapshotExists.</summary>
-    public InternalSnapshot CreateInternalSnapshot(string path, string name, IOperationContext ctx) => throw new NotImplementedException();
+    private void CheckLayer(ChainLayer layer, List<ChainProblem> problems, IOperationContext ctx)
+    {
+        var format = layer.Format ?? (File.Exists(layer.Path) ? ImageValidation.ProbeReadable(layer.Path) : null);
+        // qemu-img check only knows metadata formats; a raw image has nothing to check.
+        if (format != ImageFormatProbe.Qcow2) return;
+        try
+        {
+            var check = _qemuImg.Check(layer.Path, format, ctx);
+            if (check.Corruptions > 0 || check.ExitCode == 2)
+            {
+                problems.Add(Problem(ChainProblemKind.ImageCorrupt, ChainProblemSeverity.Error, layer.Path,
+                    $"qemu-img check found {check.Corruptions} corruptions in '{layer.Path}'.", null));
+            }
+            if (check.Leaks > 0)
+            {
+                problems.Add(Problem(ChainProblemKind.ImageLeakedClusters, ChainProblemSeverity.Warning, layer.Path,
+                    $"qemu-img check found {check.Leaks} leaked clusters in '{layer.Path}' (space is wasted, data is safe; 'qemu-img check -r leaks' reclaims it).", null));
+            }
+            if (check.CheckErrors > 0)
+            {
+                problems.Add(Problem(ChainProblemKind.ImageUnreadable, ChainProblemSeverity.Error, layer.Path,
+                    $"qemu-img check hit {check.CheckErrors} errors while reading '{layer.Path}'.", null));
+            }
+        }
+        catch (KvmSnapshotException e) when (e.ErrorId is not (ErrorIds.QemuImgNotFound or ErrorIds.OperationCancelled))
+        {
+            problems.Add(Problem(ChainProblemKind.ImageUnreadable, ChainProblemSeverity.Error, layer.Path,
+                $"qemu-img check could not check '{layer.Path}': {e.Message}", null));
+        }
+    }
 
-    /// <summary>qemu-img snapshot -a.</summary>
-    public void ApplyInternalSnapshot(string path, string name, IOperationContext ctx) => throw new NotImplementedException();
+    /// <summary>
+    /// Reports images outside the chain that use one of its layers as their backing file: committing into such a
+    /// layer changes what they see; an overlay on the active image is worse (every write changes it).
+    /// </summary>
+    private static void AddSharedBases(SnapshotChain chain, IReadOnlyList<SnapshotChain>? store, List<ChainProblem> problems, IOperationContext ctx)
+    {
+        var inChain = new HashSet<string>(chain.Layers.Select(l => l.Path), StringComparer.Ordinal);
+        Func<ChainLayer, IReadOnlyList<string>> usersOf;
+        if (store is not null)
+        {
+            var users = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
+            foreach (var layer in store.SelectMany(c => c.Layers))
+            {
+                if (!users.TryGetValue(layer.Path, out var set)) users[layer.Path] = set = new HashSet<string>(StringComparer.Ordinal);
+                set.UnionWith(layer.ReferencedBy);
+            }
+            usersOf = l => users.TryGetValue(l.Path, out var s) ? s.ToList() : (IReadOnlyList<string>)l.ReferencedBy;
+        }
+        else
+        {
+            var dirs = chain.Layers.Where(l => l.State == ChainLayerState.Present)
+                .Select(l => Path.GetDirectoryName(l.Path)).OfType<string>().Where(Directory.Exists).Distinct(StringComparer.Ordinal);
+            var scan = StoreScan.Run(dirs, recurse: false, ctx);
+            usersOf = l => File.Exists(l.Path) ? scan.UsersOf(l.Path) : Array.Empty<string>();
+        }
 
-    /// <summary>qemu-img snapshot -d.</summary>
-    public void DeleteInternalSnapshot(string path, string name, IOperationContext ctx) => throw new NotImplementedException();
+        foreach (var layer in chain.Layers.Where(l => l.State == ChainLayerState.Present))
+        {
+            var outside = usersOf(layer).Where(u => !inChain.Contains(u)).OrderBy(u => u, StringComparer.Ordinal).ToList();
+            if (outside.Count == 0) continue;
+            var active = layer.Position == 0;
+            problems.Add(new ChainProblem
+            {
+                Kind = ChainProblemKind.SharedBase,
+                Severity = active ? ChainProblemSeverity.Warning : ChainProblemSeverity.Information,
+                Image = layer.Path,
+                Message = active
+                    ? $"The active image '{layer.Path}' is the backing file of {outside.Count} other image(s); every write to it changes what they see."
+                    : $"'{layer.Path}' is also the backing file of {outside.Count} image(s) outside this chain; do not commit into it.",
+                RelatedImages = outside,
+            });
+        }
+    }
 
-    /// <summary>Validates a commit and returns what it would do, without changing anything (-WhatIf text, safety).</summary>
-    public CommitPlan PlanCommit(CommitRequest request, IOperationContext ctx) => throw new NotImplementedException();
+    private static ChainProblem Problem(ChainProblemKind kind, ChainProblemSeverity severity, string image, string message, string? related)
+        => new()
+        {
+            Kind = kind,
+            Severity = severity,
+            Image = image,
+            Message = message,
+            RelatedImages = related is null ? Array.Empty<string>() : new[] { related },
+        };
 
-    /// <summary>qemu-img commit -p -d -b base top; verify (qemu-img compare top base); then rebase -u the overlay above.</summary>
-    public ChainOperationResult Commit(CommitPlan plan, IOperationContext ctx) => throw new NotImplementedException();
+    /// <summary>The full path of an existing, readable backing file with a whole chain; its format is checked or probed.</summary>
+    private string ExistingBackingFile(string given, string? givenFormat, string operation, IOperationContext ctx, out string format)
+    {
+        if (BackingName.IsNotFollowed(given))
+        {
+            throw new KvmSnapshotException(ErrorIds.BackingFileNotFollowed, ErrorCategory.InvalidArgument, given,
+                $"'{given}' is a json: or protocol name; only image files can be used as backing files here.");
+        }
+        var full = Path.GetFullPath(given);
+        if (Directory.Exists(full))
+        {
+            throw new KvmSnapshotException(ErrorIds.DiskImageIsDirectory, ErrorCategory.InvalidArgument, full, $"The backing file '{full}' is a directory.");
+        }
+        if (!File.Exists(full))
+        {
+            throw new KvmSnapshotException(ErrorIds.BackingFileMissing, ErrorCategory.ObjectNotFound, full, $"The backing file '{full}' does not exist.");
+        }
+        var content = ImageValidation.ProbeReadable(full);
+        format = givenFormat?.Trim().ToLowerInvariant() ?? content;
+        if (format == ImageFormatProbe.Qcow2 && content != ImageFormatProbe.Qcow2)
+        {
+            throw new KvmSnapshotException(ErrorIds.DiskImageNotQcow2, ErrorCategory.InvalidArgument, full,
+                $"The backing file '{full}' is not a qcow2 image (its content is {content}).");
+        }
+        if (format == ImageFormatProbe.Raw && content != ImageFormatProbe.Raw)
+        {
+            ctx.Warning($"'{full}' looks like a {content} image but will be used as raw: the guest will see its {content} metadata as disk content.");
+        }
+        var catalog = new ImageCatalog(ctx, _qemuImg);
+        var node = catalog.Get(full, format);
+        if (node is null || node.State != ChainLayerState.Present)
+        {
+            if (node?.Error is KvmSnapshotException known) throw known;
+            throw new KvmSnapshotException(ErrorIds.DiskImageMalformed, ErrorCategory.InvalidData, full,
+                $"The backing file '{full}' cannot be read as a {format} image.");
+        }
+        ImageValidation.CompleteChain(ChainResolver.Resolve(node, catalog), operation);
+        return full;
+    }
 
-    public PullPlan PlanPull(PullRequest request, IOperationContext ctx) => throw new NotImplementedException();
+    private static void ValidateCreateOptions(NewImageRequest request, string format, string full)
+    {
+        if (request.ClusterSize is { } cluster)
+        {
+            if (format != ImageFormatProbe.Qcow2)
+            {
+                throw new KvmSnapshotException(ErrorIds.DiskImageUnsupportedFeature, ErrorCategory.InvalidArgument, full,
+                    "A cluster size applies to qcow2 images only.");
+            }
+            if (cluster < 512 || cluster > 2 * 1024 * 1024 || (cluster & (cluster - 1)) != 0)
+            {
+                throw new KvmSnapshotException(ErrorIds.DiskImageSizeInvalid, ErrorCategory.InvalidArgument, cluster,
+                    $"A qcow2 cluster size is a power of two from 512 bytes to 2 MiB; {cluster} is not.");
+            }
+        }
+        if (request.Preallocation is { } mode)
+        {
+            var allowed = format == ImageFormatProbe.Qcow2 ? new[] { "off", "metadata", "falloc", "full" } : new[] { "off", "falloc", "full" };
+            if (!allowed.Contains(mode, StringComparer.Ordinal))
+            {
+                throw new KvmSnapshotException(ErrorIds.DiskImageUnsupportedFeature, ErrorCategory.InvalidArgument, mode,
+                    $"Preallocation '{mode}' is not available for {format} images; use {string.Join(", ", allowed)}.");
+            }
+        }
+    }
 
-    /// <summary>Safe qemu-img rebase -p -b base -F fmt image (or -b "" to flatten).</summary>
-    public ChainOperationResult Pull(PullPlan plan, IOperationContext ctx) => throw new NotImplementedException();
+    private static DiskImage ToDiskImage(string full, QemuImgInfo info)
+    {
+        var backing = string.IsNullOrEmpty(info.BackingFilename) ? null : info.BackingFilename;
+        var data = info.FormatSpecific?.Data;
+        return new DiskImage
+        {
+            Path = full,
+            Format = info.Format,
+            VirtualSize = info.VirtualSize,
+            ActualSize = info.ActualSize,
+            ClusterSize = info.ClusterSize,
+            BackingFile = backing,
+            BackingFileFullPath = backing is null || BackingName.IsNotFollowed(backing) ? null : BackingName.Resolve(full, backing),
+            BackingFormat = info.BackingFilenameFormat,
+            Compat = data?.Compat,
+            LazyRefcounts = data?.LazyRefcounts,
+            Corrupt = data?.Corrupt,
+            Encrypted = info.Encrypted ?? false,
+            DirtyFlag = info.DirtyFlag ?? false,
+            DataFile = data?.DataFile,
+            Snapshots = (info.Snapshots ?? new List<QemuImgSnapshotInfo>()).Select(s => new InternalSnapshot
+            {
+                Path = full,
+                Id = s.Id,
+                Name = s.Name,
+                CreationTime = DateTime.SpecifyKind(DateTime.UnixEpoch.AddSeconds(s.DateSec).AddTicks(s.DateNsec / 100), DateTimeKind.Utc),
+                VmStateSize = s.VmStateSize,
+                VmClock = TimeSpan.FromSeconds(s.VmClockSec) + TimeSpan.FromTicks(s.VmClockNsec / 100),
+                InstructionCount = s.InstructionCount,
+            }).ToList(),
+        };
+    }
+
+    private static void DeleteQuietly(string path, IOperationContext ctx)
+    {
+        try
+        {
+            if (File.Exists(path))
+            {
+                File.Delete(path);
+                ctx.Verbose($"Removed the incomplete '{path}'.");
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            ctx.Warning($"Could not remove the incomplete '{path}': {e.Message}");
+        }
+    }
 }
 
 /// <summary>A validated commit: every path resolved, safety checks passed (or forced).</summary>
@@ -74,6 +402,8 @@ public sealed class CommitPlan
     /// <summary>Images outside the chain whose view the commit changes (they use Base or a layer below Top).</summary>
     public IReadOnlyList<string> AffectedImages { get; init; } = Array.Empty<string>();
     public bool RemoveMergedLayers { get; init; }
+    /// <summary>The extra directories the user asked to search (scanned with their subdirectories).</summary>
+    public IReadOnlyList<string> SearchDirectories { get; init; } = Array.Empty<string>();
     public override string ToString() => Overlay is null
         ? $"commit {Top.Name} down into {Base.Name}"
         : $"commit {Top.Name} down into {Base.Name}, then point {Overlay.Name} at {Base.Name}";
@@ -88,6 +418,8 @@ public sealed class PullPlan
     public ChainLayer? Base { get; init; }
     public required IReadOnlyList<ChainLayer> MergedLayers { get; init; }
     public bool RemoveMergedLayers { get; init; }
+    /// <summary>The extra directories the user asked to search for other users of the merged layers.</summary>
+    public IReadOnlyList<string> SearchDirectories { get; init; } = Array.Empty<string>();
     public override string ToString() => Base is null
         ? $"pull all backing data into {Target.Name} (flatten)"
         : $"pull {string.Join(", ", System.Linq.Enumerable.Select(MergedLayers, l => l.Name))} into {Target.Name}, then back it with {Base.Name}";

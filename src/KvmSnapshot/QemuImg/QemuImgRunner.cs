@@ -36,18 +36,31 @@ public sealed class QemuImgRunner
     /// <summary>Environment variable naming the qemu-img executable; otherwise qemu-img is looked up on PATH.</summary>
     public const string ExecutableVariable = "KVMSNAPSHOT_QEMU_IMG";
 
+    private readonly string? _executable;
+
+    /// <param name="executable">A fixed qemu-img to run; null = <see cref="ExecutableVariable"/>, then PATH, on every call.</param>
+    public QemuImgRunner(string? executable = null) => _executable = executable;
+
     public static QemuImgRunner Default { get; } = new();
 
-    /// <summary>The full path of the qemu-img to run. Resolved on every call: tests and users may change the variable.</summary>
-    public static string ResolveExecutable()
+    /// <summary>The full path of the qemu-img this runner starts.</summary>
+    public string ResolveExecutable()
+        => _executable is not null
+            ? ResolveExecutable(_executable, null)
+            : ResolveExecutable(Environment.GetEnvironmentVariable(ExecutableVariable), Environment.GetEnvironmentVariable("PATH"));
+
+    /// <summary>
+    /// <paramref name="configured"/> (the variable's value) when set, else the first qemu-img on <paramref name="searchPath"/>.
+    /// Resolved on every call: users may change the variable between commands.
+    /// </summary>
+    public static string ResolveExecutable(string? configured, string? searchPath)
     {
-        var configured = Environment.GetEnvironmentVariable(ExecutableVariable);
         if (!string.IsNullOrEmpty(configured))
         {
             if (File.Exists(configured)) return Path.GetFullPath(configured);
             throw NotFound($"{ExecutableVariable} names '{configured}', which does not exist.");
         }
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+        foreach (var dir in (searchPath ?? string.Empty).Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
         {
             var candidate = Path.Combine(dir, "qemu-img");
             if (File.Exists(candidate)) return candidate;

@@ -1,0 +1,53 @@
+using System;
+using System.IO;
+using System.Linq;
+using System.Management.Automation;
+using KvmSnapshot.Chains;
+using KvmSnapshot.Errors;
+using KvmSnapshot.Model;
+
+namespace KvmSnapshot.Offline;
+
+/// <summary>Finds the chain layer a user means by -Top or -Base: a full path, a relative path, or a file name.</summary>
+internal static class LayerLookup
+{
+    public static ChainLayer Find(SnapshotChain chain, string given, string parameter)
+    {
+        if (string.IsNullOrWhiteSpace(given)) throw NotFound(chain, given, parameter, "no layer was named");
+        var present = chain.Layers.Where(l => l.State == ChainLayerState.Present).ToList();
+
+        // 1. The same file: by path, then by identity (a symlink or another spelling of the same file).
+        var full = Path.GetFullPath(given);
+        var byPath = present.FirstOrDefault(l => string.Equals(l.Path, full, StringComparison.Ordinal));
+        if (byPath is not null) return byPath;
+        if (File.Exists(full))
+        {
+            var identity = HostFile.Describe(full).Identity;
+            var same = present.FirstOrDefault(l => File.Exists(l.Path) && HostFile.Describe(l.Path).Identity == identity);
+            if (same is not null) return same;
+            // An existing file that is not in the chain: never guess another layer with the same file name.
+            throw NotFound(chain, given, parameter, $"'{full}' is not a layer of this chain");
+        }
+
+        // 2. A relative name as recorded in the chain (relative to the overlay's directory), or a bare file name.
+        var byRecordedName = present.Where(l => l.Position > 0
+            && string.Equals(chain.Layers[l.Position - 1].BackingFile, given, StringComparison.Ordinal)).ToList();
+        if (byRecordedName.Count == 1) return byRecordedName[0];
+        var relativeToActive = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(chain.Path) ?? "/", given));
+        var byActiveDir = present.FirstOrDefault(l => string.Equals(l.Path, relativeToActive, StringComparison.Ordinal));
+        if (byActiveDir is not null) return byActiveDir;
+        var name = Path.GetFileName(given);
+        var byName = present.Where(l => string.Equals(l.Name, name, StringComparison.Ordinal)).ToList();
+        if (byName.Count == 1) return byName[0];
+        if (byName.Count > 1)
+        {
+            throw NotFound(chain, given, parameter,
+                $"the name '{name}' matches several layers ({string.Join(", ", byName.Select(l => l.Path))}); give the full path");
+        }
+        throw NotFound(chain, given, parameter, $"no layer of this chain is named '{given}'");
+    }
+
+    private static KvmSnapshotException NotFound(SnapshotChain chain, string given, string parameter, string why)
+        => new(ErrorIds.ChainLayerNotFound, ErrorCategory.ObjectNotFound, given,
+            $"-{parameter} '{given}': {why}. Chain: {chain}");
+}

@@ -1,0 +1,104 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Management.Automation;
+using KvmSnapshot.Engine;
+using KvmSnapshot.Errors;
+using KvmSnapshot.Model;
+using KvmSnapshot.Qcow2;
+using KvmSnapshot.QemuImg;
+
+namespace KvmSnapshot.Offline;
+
+// Internal snapshots: listed natively from the qcow2 snapshot table, changed through qemu-img snapshot.
+public sealed partial class OfflineEngine
+{
+    /// <summary>Internal snapshots of a qcow2 file (native snapshot-table reader).</summary>
+    public IReadOnlyList<InternalSnapshot> GetInternalSnapshots(string path, IOperationContext ctx)
+    {
+        var full = ImageValidation.Qcow2ForSnapshots(path);
+        return ReadSnapshots(full);
+    }
+
+    /// <summary>qemu-img snapshot -c. Raw images: SnapshotNeedsQcow2. Existing name: SnapshotExists.</summary>
+    public InternalSnapshot CreateInternalSnapshot(string path, string name, IOperationContext ctx)
+    {
+        var full = ImageValidation.Qcow2ForSnapshots(path);
+        ImageValidation.SnapshotName(name, full);
+        var before = ReadSnapshots(full);
+        // qemu-img would happily add a second snapshot with the same name; later -a/-d could then pick either.
+        if (before.Any(s => s.Name == name))
+        {
+            throw new KvmSnapshotException(ErrorIds.SnapshotExists, ErrorCategory.ResourceExists, name,
+                $"'{full}' already has an internal snapshot named '{name}'.");
+        }
+        _qemuImg.Snapshot(InternalSnapshotAction.Create, full, name, ctx);
+        var created = ReadSnapshots(full).Where(s => s.Name == name).ToList();
+        if (created.Count != 1)
+        {
+            throw new KvmSnapshotException(ErrorIds.QemuImgFailed, ErrorCategory.InvalidResult, full,
+                $"qemu-img reported success, but '{full}' holds {created.Count} snapshots named '{name}'.");
+        }
+        return created[0];
+    }
+
+    /// <summary>qemu-img snapshot -a.</summary>
+    public void ApplyInternalSnapshot(string path, string name, IOperationContext ctx)
+    {
+        var full = ImageValidation.Qcow2ForSnapshots(path);
+        RequireUnambiguous(full, name);
+        _qemuImg.Snapshot(InternalSnapshotAction.Apply, full, name, ctx);
+    }
+
+    /// <summary>qemu-img snapshot -d.</summary>
+    public void DeleteInternalSnapshot(string path, string name, IOperationContext ctx)
+    {
+        var full = ImageValidation.Qcow2ForSnapshots(path);
+        var target = RequireUnambiguous(full, name);
+        _qemuImg.Snapshot(InternalSnapshotAction.Delete, full, name, ctx);
+        if (ReadSnapshots(full).Any(s => s.Id == target.Id && s.Name == target.Name))
+        {
+            throw new KvmSnapshotException(ErrorIds.QemuImgFailed, ErrorCategory.InvalidResult, full,
+                $"qemu-img reported success, but '{full}' still holds the snapshot '{name}'.");
+        }
+    }
+
+    private static IReadOnlyList<InternalSnapshot> ReadSnapshots(string full)
+        => Qcow2Reader.Read(full, includeSnapshots: true).Snapshots.Select(s => new InternalSnapshot
+        {
+            Path = full,
+            Id = s.Id,
+            Name = s.Name,
+            CreationTime = DateTime.SpecifyKind(s.CreationTimeUtc, DateTimeKind.Utc),
+            VmClock = s.VmClock,
+            VmStateSize = s.VmStateSize,
+            DiskSize = s.VirtualDiskSize,
+            InstructionCount = s.InstructionCount,
+        }).ToList();
+
+    /// <summary>
+    /// The one snapshot qemu-img will act on for <paramref name="name"/>. qemu-img looks names up as an ID first, so a
+    /// name that is another snapshot's ID, or a name held twice, is refused rather than risk the wrong snapshot.
+    /// </summary>
+    private static InternalSnapshot RequireUnambiguous(string full, string name)
+    {
+        if (string.IsNullOrEmpty(name))
+        {
+            throw new KvmSnapshotException(ErrorIds.InvalidSnapshotName, ErrorCategory.InvalidArgument, name, "A snapshot name is required.");
+        }
+        var snapshots = ReadSnapshots(full);
+        var named = snapshots.Where(s => s.Name == name).ToList();
+        if (named.Count == 0)
+        {
+            var known = snapshots.Count == 0 ? "it has none" : "it has " + string.Join(", ", snapshots.Select(s => $"'{s.Name}'"));
+            throw new KvmSnapshotException(ErrorIds.SnapshotNotFound, ErrorCategory.ObjectNotFound, name,
+                $"'{full}' has no internal snapshot named '{name}'; {known}.");
+        }
+        if (named.Count > 1 || snapshots.Any(s => s.Id == name && s.Name != name))
+        {
+            throw new KvmSnapshotException(ErrorIds.InvalidSnapshotName, ErrorCategory.InvalidArgument, name,
+                $"'{name}' does not name exactly one snapshot of '{full}' (qemu-img also matches snapshot IDs); use qemu-img directly with care.");
+        }
+        return named[0];
+    }
+}
