@@ -1,6 +1,14 @@
 using System;
 using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Management.Automation;
+using System.Threading;
+using KvmSnapshot.Chains;
 using KvmSnapshot.Engine;
+using KvmSnapshot.Errors;
+using KvmSnapshot.Libvirt;
+using KvmSnapshot.Libvirt.Native;
 using KvmSnapshot.Model;
 
 namespace KvmSnapshot.Live;
@@ -13,48 +21,128 @@ namespace KvmSnapshot.Live;
 /// domain left on a valid chain). ctx.Verbose shows each libvirt call made.
 /// CONTRACT: cmdlets call exactly these signatures; add members freely, change these only with the cmdlet author.
 /// </summary>
-public sealed class LiveEngine
+public sealed partial class LiveEngine
 {
     public static LiveEngine Default { get; } = new();
 
+    /// <summary>How often a waited-on block job is polled for the progress bar (completion itself is event-driven).</summary>
+    public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>Every block job event libvirt delivers to this process (any connection, any domain), as received.</summary>
+    public static event Action<BlockJobEvent>? BlockJobEventReceived
+    {
+        add => BlockJobEventHub.Received += value;
+        remove => BlockJobEventHub.Received -= value;
+    }
+
+    /// <summary>The libvirt library version, e.g. 9000000 for 9.0.0 (virGetVersion); null when libvirt is absent.</summary>
+    public static ulong? LibvirtVersion => LibvirtLibrary.Load().Loaded ? LibvirtLibrary.VersionNumber() : null;
+
     /// <summary>The URI libvirt reports for the connection (virConnectGetURI), for objects' ConnectionUri.</summary>
-    public string ResolveUri(string? connectionUri) => throw new NotImplementedException();
+    public string ResolveUri(string? connectionUri) => LibvirtConnection.Get(connectionUri).Uri;
 
-    public IReadOnlyList<string> GetDomainNames(string? connectionUri) => throw new NotImplementedException();
+    public IReadOnlyList<string> GetDomainNames(string? connectionUri)
+    {
+        var connection = LibvirtConnection.Get(connectionUri);
+        var names = Virt.ConnectListAllDomainNames(connection.Handle, ConnectListAllDomainsFlags.None, connection.Uri);
+        Array.Sort(names, StringComparer.Ordinal);
+        return names;
+    }
 
-    public IReadOnlyList<DomainDisk> GetDisks(string? connectionUri, string domain, IOperationContext ctx) => throw new NotImplementedException();
+    public IReadOnlyList<DomainDisk> GetDisks(string? connectionUri, string domain, IOperationContext ctx)
+    {
+        using var dom = Open(connectionUri, domain, ctx);
+        return DomainXml.Disks(dom.GetXml(), domain).Select(d => new DomainDisk
+        {
+            Domain = dom.Name,
+            ConnectionUri = dom.Connection.Uri,
+            Disk = d.Target,
+            Type = d.Type,
+            Device = d.Device,
+            Source = d.Source,
+            Format = d.Format,
+            Bus = d.Bus,
+            ReadOnly = d.ReadOnly,
+        }).ToList();
+    }
 
     /// <summary>Chains of each disk (or of one disk) from the live domain XML's backingStore elements.</summary>
-    public IReadOnlyList<SnapshotChain> GetChains(string? connectionUri, string domain, string? disk, IOperationContext ctx) => throw new NotImplementedException();
-
-    public DomainSnapshot CreateSnapshot(string? connectionUri, string domain, NewDomainSnapshotRequest request, IOperationContext ctx) => throw new NotImplementedException();
-
-    /// <summary>All snapshots, one by name (SnapshotNotFound when absent), or the current one.</summary>
-    public IReadOnlyList<DomainSnapshot> GetSnapshots(string? connectionUri, string domain, string? name, bool currentOnly, IOperationContext ctx) => throw new NotImplementedException();
-
-    /// <summary>Revert; external disk-only snapshots are reverted by hand on libvirt &lt; the version that can.</summary>
-    public void RevertSnapshot(string? connectionUri, string domain, string name, RevertOptions options, IOperationContext ctx) => throw new NotImplementedException();
-
-    public void DeleteSnapshot(string? connectionUri, string domain, string name, DeleteSnapshotOptions options, IOperationContext ctx) => throw new NotImplementedException();
-
-    /// <summary>Starts the commit, waits (unless NoWait) with progress, pivots when asked. Returns the job when
-    /// NoWait, else null; the caller re-reads the chain.</summary>
-    public BlockJob? BlockCommit(string? connectionUri, BlockCommitRequest request, IOperationContext ctx) => throw new NotImplementedException();
-
-    public BlockJob? BlockPull(string? connectionUri, BlockPullRequest request, IOperationContext ctx) => throw new NotImplementedException();
-
-    /// <summary>Jobs on every disk of the domain, or on one disk; empty when none runs.</summary>
-    public IReadOnlyList<BlockJob> GetBlockJobs(string? connectionUri, string domain, string? disk, IOperationContext ctx) => throw new NotImplementedException();
-
-    /// <summary>virDomainBlockJobAbort without pivot; waits for the job to go away unless async.</summary>
-    public void AbortBlockJob(string? connectionUri, string domain, string disk, bool async, IOperationContext ctx) => throw new NotImplementedException();
-
-    /// <summary>virDomainBlockJobAbort with PIVOT; BlockJobNotReady when the job has not reached ready.</summary>
-    public void PivotBlockJob(string? connectionUri, string domain, string disk, IOperationContext ctx) => throw new NotImplementedException();
+    public IReadOnlyList<SnapshotChain> GetChains(string? connectionUri, string domain, string? disk, IOperationContext ctx)
+    {
+        using var dom = Open(connectionUri, domain, ctx);
+        var disks = DomainXml.Disks(dom.GetXml(), domain);
+        var selected = disk is null ? disks.Where(d => d.Source is not null).ToList() : new List<DiskXml> { FindDisk(disks, dom.Name, disk) };
+        var catalog = dom.Connection.IsLocal ? new ImageCatalog(ctx) : null;
+        return selected.Select(d => LiveChains.Build(dom.Name, dom.Connection.Uri, dom.Connection.IsLocal, d, ctx, catalog)).ToList();
+    }
 
     /// <summary>virDomainSaveFlags; the domain stops.</summary>
-    public void SaveState(string? connectionUri, string domain, string path, bool running, bool paused, IOperationContext ctx) => throw new NotImplementedException();
+    public void SaveState(string? connectionUri, string domain, string path, bool running, bool paused, IOperationContext ctx)
+    {
+        using var dom = Open(connectionUri, domain, ctx);
+        var flags = (running ? DomainSaveRestoreFlags.Running : 0) | (paused ? DomainSaveRestoreFlags.Paused : 0);
+        var activity = $"Saving {dom.Name}";
+        ctx.Progress(activity, $"Writing memory and device state to {path}", -1);
+        // A save can take minutes for a big guest; cancelling aborts libvirt's job from another thread.
+        using var abort = ctx.Cancellation.Register(() => dom.AbortJob());
+        try
+        {
+            dom.Save(path, flags);
+        }
+        catch (KvmSnapshotException) when (ctx.Cancellation.IsCancellationRequested)
+        {
+            throw Cancelled(dom.Name, $"Cancelled: saving {dom.Name} was aborted; the domain keeps running.");
+        }
+        finally
+        {
+            ctx.ProgressCompleted(activity);
+        }
+    }
 
     /// <summary>virDomainRestoreFlags; returns the restored domain's name.</summary>
-    public string RestoreState(string? connectionUri, string path, bool running, bool paused, IOperationContext ctx) => throw new NotImplementedException();
+    public string RestoreState(string? connectionUri, string path, bool running, bool paused, IOperationContext ctx)
+    {
+        var connection = LibvirtConnection.Get(connectionUri, ctx.Verbose);
+        if (connection.IsLocal && !File.Exists(path))
+        {
+            throw new KvmSnapshotException(ErrorIds.DomainStateFileNotFound, ErrorCategory.ObjectNotFound, path,
+                $"The saved domain state file '{path}' does not exist.");
+        }
+        var name = DomainXml.Name(DomainXml.Load(LibvirtDomain.SaveImageXml(connection, path, ctx.Verbose), path))
+            ?? throw new KvmSnapshotException(ErrorIds.LibvirtError, ErrorCategory.InvalidData, path, $"'{path}' holds no domain name.");
+        var flags = (running ? DomainSaveRestoreFlags.Running : 0) | (paused ? DomainSaveRestoreFlags.Paused : 0);
+        var activity = $"Restoring {name}";
+        ctx.Progress(activity, $"Reading memory and device state from {path}", -1);
+        try
+        {
+            LibvirtDomain.Restore(connection, path, flags, ctx.Verbose);
+        }
+        finally
+        {
+            ctx.ProgressCompleted(activity);
+        }
+        return name;
+    }
+
+    // ---- shared helpers ------------------------------------------------------------------------------------------
+
+    private static LibvirtDomain Open(string? connectionUri, string domain, IOperationContext ctx)
+    {
+        var connection = LibvirtConnection.Get(connectionUri, ctx.Verbose);
+        return LibvirtDomain.Lookup(connection, domain, ctx.Verbose);
+    }
+
+    private static DiskXml FindDisk(IReadOnlyList<DiskXml> disks, string domain, string disk)
+        => disks.FirstOrDefault(d => d.Target == disk)
+            ?? disks.FirstOrDefault(d => d.Source is not null && DomainXml.SamePath(d.Source, disk))
+            ?? throw new KvmSnapshotException(ErrorIds.DomainDiskNotFound, ErrorCategory.ObjectNotFound, disk,
+                $"Domain '{domain}' has no disk '{disk}'. Its disks are: {string.Join(", ", disks.Select(d => d.Target))}.");
+
+    private static KvmSnapshotException Cancelled(object target, string message)
+        => new(ErrorIds.OperationCancelled, ErrorCategory.OperationStopped, target, message);
+
+    private static void ThrowIfCancelled(IOperationContext ctx, object target)
+    {
+        if (ctx.Cancellation.IsCancellationRequested) throw Cancelled(target, "Cancelled before anything was changed.");
+    }
 }

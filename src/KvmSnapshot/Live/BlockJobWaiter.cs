@@ -1,0 +1,157 @@
+using System;
+using System.Diagnostics;
+using System.Management.Automation;
+using KvmSnapshot.Engine;
+using KvmSnapshot.Errors;
+using KvmSnapshot.Libvirt;
+using KvmSnapshot.Libvirt.Native;
+
+namespace KvmSnapshot.Live;
+
+/// <summary>What a waiting operation waits for.</summary>
+internal enum BlockJobGoal
+{
+    /// <summary>The job ended (COMPLETED); FAILED and CANCELED are errors.</summary>
+    End,
+    /// <summary>An active commit or copy reached READY (all data mirrored, pivot possible).</summary>
+    Ready,
+}
+
+/// <summary>
+/// Waits for a block job driven by libvirt's BLOCK_JOB_2 events: the wait wakes the moment the event loop thread
+/// queues COMPLETED/FAILED/CANCELED/READY. virDomainGetBlockJobInfo is polled between events only to feed the
+/// progress bar. A cancelled wait aborts the job and waits until it is gone, so the disk stays on its old chain.
+/// </summary>
+internal sealed class BlockJobWaiter
+{
+    // If the job vanished and no event came (a lost connection), stop waiting after this long rather than hang.
+    private static readonly TimeSpan MissingJobGrace = TimeSpan.FromSeconds(3);
+    private static readonly TimeSpan AbortTimeout = TimeSpan.FromMinutes(2);
+
+    private readonly LibvirtDomain _domain;
+    private readonly string _disk;
+    private readonly BlockJobSubscription _events;
+    private readonly IOperationContext _ctx;
+    private readonly TimeSpan _pollInterval;
+
+    public BlockJobWaiter(LibvirtDomain domain, string disk, BlockJobSubscription events, IOperationContext ctx, TimeSpan pollInterval)
+    {
+        _domain = domain;
+        _disk = disk;
+        _events = events;
+        _ctx = ctx;
+        _pollInterval = pollInterval;
+    }
+
+    private string Target => $"{_domain.Name}/{_disk}";
+
+    /// <summary>
+    /// Waits for <paramref name="goal"/>, reporting progress under <paramref name="activity"/>. Returns the event that
+    /// ended the wait (null when the job vanished without one). Cancellation aborts the job and throws OperationCancelled.
+    /// </summary>
+    public BlockJobEvent? Wait(BlockJobGoal goal, string activity)
+    {
+        Stopwatch? missingSince = null;
+        while (true)
+        {
+            var e = _events.Next(_pollInterval, _ctx.Cancellation);
+            if (_ctx.Cancellation.IsCancellationRequested)
+            {
+                CancelJob(activity);
+            }
+            if (e is not null)
+            {
+                switch (e.Status)
+                {
+                    case BlockJobEventStatus.Completed:
+                        _ctx.Verbose($"block job event: {e}");
+                        return e;
+                    case BlockJobEventStatus.Ready when goal == BlockJobGoal.Ready:
+                        _ctx.Verbose($"block job event: {e}");
+                        _ctx.Progress(activity, "Ready to pivot", 100);
+                        return e;
+                    case BlockJobEventStatus.Ready:
+                        continue; // ready is a step on the way to the end that was asked for
+                    case BlockJobEventStatus.Failed:
+                        throw new KvmSnapshotException(ErrorIds.BlockJobFailed, ErrorCategory.InvalidResult, Target,
+                            $"The {e.Type} block job on {Target} failed; the disk stays on its previous chain. QEMU's reason is in libvirt's log of the domain (/var/log/libvirt/qemu/{_domain.Name}.log).");
+                    case BlockJobEventStatus.Canceled:
+                        throw new KvmSnapshotException(ErrorIds.BlockJobAborted, ErrorCategory.OperationStopped, Target,
+                            $"The {e.Type} block job on {Target} was aborted by someone else (Stop-KvmBlockJob or virsh blockjob --abort); the disk stays on its previous chain.");
+                }
+                continue;
+            }
+
+            var info = _domain.BlockJobInfo(_disk);
+            if (info is { } job)
+            {
+                missingSince = null;
+                var percent = job.End == 0 ? 0 : (int)Math.Min(100, job.Cur * 100 / job.End);
+                _ctx.Progress(activity, $"{job.Cur / 1048576} of {job.End / 1048576} MiB", percent);
+                continue;
+            }
+            missingSince ??= Stopwatch.StartNew();
+            if (missingSince.Elapsed > MissingJobGrace)
+            {
+                _ctx.Warning($"The block job on {Target} ended without libvirt reporting how; check the chain with Get-KvmSnapshotChain.");
+                return null;
+            }
+        }
+    }
+
+    /// <summary>Aborts the job (synchronously), waits until libvirt no longer lists it, then throws OperationCancelled.</summary>
+    private void CancelJob(string activity)
+    {
+        _ctx.Verbose($"Cancelling: aborting the block job on {Target}");
+        try
+        {
+            _domain.BlockJobAbort(_disk, DomainBlockJobAbortFlags.None);
+        }
+        catch (KvmSnapshotException e)
+        {
+            // The job may have ended in the meantime; whether it did is decided below.
+            _ctx.Verbose($"virDomainBlockJobAbort: {e.Message}");
+        }
+        var completed = false;
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < AbortTimeout)
+        {
+            var e = _events.Next(_pollInterval);
+            if (e is { Status: BlockJobEventStatus.Completed }) completed = true;
+            if (e is { Status: BlockJobEventStatus.Completed or BlockJobEventStatus.Canceled or BlockJobEventStatus.Failed }) break;
+            if (e is null && _domain.BlockJobInfo(_disk) is null) break;
+        }
+        _ctx.ProgressCompleted(activity);
+        if (completed)
+        {
+            // The job finished before the abort reached it: the work is done and the chain is the new one.
+            throw new KvmSnapshotException(ErrorIds.OperationCancelled, ErrorCategory.OperationStopped, Target,
+                $"Cancelled, but the block job on {Target} had already completed; the chain is the shortened one.");
+        }
+        throw new KvmSnapshotException(ErrorIds.OperationCancelled, ErrorCategory.OperationStopped, Target,
+            $"Cancelled: the block job on {Target} was aborted; the disk stays on its previous chain.");
+    }
+
+    /// <summary>Waits until no job is listed on the disk any more (after an abort or pivot request).</summary>
+    public void WaitGone(string activity)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < AbortTimeout)
+        {
+            var e = _events.Next(_pollInterval);
+            if (e is { Status: BlockJobEventStatus.Completed or BlockJobEventStatus.Canceled or BlockJobEventStatus.Failed })
+            {
+                _ctx.Verbose($"block job event: {e}");
+                if (e.Status == BlockJobEventStatus.Failed)
+                {
+                    throw new KvmSnapshotException(ErrorIds.BlockJobFailed, ErrorCategory.InvalidResult, Target, $"The block job on {Target} failed while ending.");
+                }
+                return;
+            }
+            if (_domain.BlockJobInfo(_disk) is null) return;
+            _ctx.Progress(activity, "Waiting for the job to end", -1);
+        }
+        throw new KvmSnapshotException(ErrorIds.BlockJobFailed, ErrorCategory.OperationTimeout, Target,
+            $"The block job on {Target} did not end within {AbortTimeout.TotalSeconds:0} s.");
+    }
+}

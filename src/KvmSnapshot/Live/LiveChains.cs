@@ -1,0 +1,122 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Management.Automation;
+using KvmSnapshot.Chains;
+using KvmSnapshot.Engine;
+using KvmSnapshot.Errors;
+using KvmSnapshot.Libvirt;
+using KvmSnapshot.Model;
+
+namespace KvmSnapshot.Live;
+
+/// <summary>
+/// A domain disk's backing chain. A running domain's live XML lists every layer with libvirt's index
+/// (<c>&lt;source index&gt;</c>, <c>&lt;backingStore index&gt;</c>); a shut-off domain's XML names only the active image,
+/// so then the chain is followed through the image headers, as the offline cmdlets do (local connections only).
+/// Local image files are read for what libvirt's XML does not say: the backing name as recorded, sizes.
+/// </summary>
+internal static class LiveChains
+{
+    public static SnapshotChain Build(string domain, string? uri, bool local, DiskXml disk, IOperationContext ctx, ImageCatalog? catalog)
+    {
+        catalog = local ? catalog ?? new ImageCatalog(ctx) : null;
+        var layers = new List<(string Path, string? Format, int? Index, bool Network)>();
+        if (disk.Source is not null) layers.Add((disk.Source, disk.Format, disk.Index, disk.Type is "network"));
+        foreach (var b in disk.Backing) layers.Add((b.Source ?? "(unnamed)", b.Format, b.Index, b.Type is "network" || b.Source is null));
+
+        if (!disk.BackingKnown && local && disk.IsLocalFile && disk.Source is not null && File.Exists(disk.Source))
+        {
+            // libvirt did not describe the chain (inactive XML): follow it through the headers.
+            var offline = ChainResolver.Resolve(disk.Source, catalog!);
+            return new SnapshotChain(offline.Layers.Select(l => WithDomain(l, domain, disk.Target, uri, null)).ToList())
+            {
+                Domain = domain, Disk = disk.Target, ConnectionUri = uri,
+            };
+        }
+
+        var result = new List<ChainLayer>();
+        for (var i = 0; i < layers.Count; i++)
+        {
+            var (path, format, index, network) = layers[i];
+            var next = i + 1 < layers.Count ? layers[i + 1] : default;
+            var role = i == 0 ? ChainLayerRole.Active : i == layers.Count - 1 ? ChainLayerRole.Base : ChainLayerRole.Intermediate;
+            ImageNode? node = null;
+            var state = ChainLayerState.Present;
+            if (network)
+            {
+                state = ChainLayerState.NotFollowed;
+            }
+            else if (local)
+            {
+                node = catalog!.Get(path, format);
+                state = node?.State ?? ChainLayerState.Missing;
+            }
+            result.Add(new ChainLayer
+            {
+                Path = path,
+                Position = i,
+                Role = role,
+                State = state,
+                Format = format ?? node?.Format,
+                BackingFile = node?.BackingFile ?? (i + 1 < layers.Count ? next.Path : null),
+                BackingFormat = node?.BackingFormat ?? (i + 1 < layers.Count ? next.Format : null),
+                VirtualSize = node?.VirtualSize,
+                ActualSize = node?.ActualSize,
+                Domain = domain,
+                Disk = disk.Target,
+                ConnectionUri = uri,
+                Index = index,
+            });
+        }
+        return new SnapshotChain(result) { Domain = domain, Disk = disk.Target, ConnectionUri = uri };
+    }
+
+    private static ChainLayer WithDomain(ChainLayer l, string domain, string disk, string? uri, int? index) => new()
+    {
+        Path = l.Path,
+        Position = l.Position,
+        Role = l.Role,
+        State = l.State,
+        Format = l.Format,
+        BackingFile = l.BackingFile,
+        BackingFormat = l.BackingFormat,
+        VirtualSize = l.VirtualSize,
+        ActualSize = l.ActualSize,
+        ReferencedBy = l.ReferencedBy,
+        Domain = domain,
+        Disk = disk,
+        ConnectionUri = uri,
+        Index = index,
+    };
+
+    /// <summary>
+    /// The layer a user named: a path (as libvirt shows it, or any spelling of the same file), a file name, or
+    /// libvirt's index notation <c>vda[2]</c>. ChainLayerNotFound when the chain has no such layer.
+    /// </summary>
+    public static ChainLayer Find(SnapshotChain chain, string name, string what)
+    {
+        var layer = chain.Layers.FirstOrDefault(l => DomainXml.SamePath(l.Path, name))
+            ?? FindByIndex(chain, name)
+            ?? (name.Contains('/') ? null : chain.Layers.SingleOrDefaultOrNull(l => l.Name == name));
+        return layer ?? throw new KvmSnapshotException(ErrorIds.ChainLayerNotFound, ErrorCategory.ObjectNotFound, name,
+            $"{what} '{name}' is not a layer of {chain.Domain}/{chain.Disk}, whose chain is {chain}.");
+    }
+
+    private static ChainLayer? FindByIndex(SnapshotChain chain, string name)
+    {
+        var open = name.IndexOf('[', StringComparison.Ordinal);
+        if (open <= 0 || !name.EndsWith(']') || name[..open] != chain.Disk) return null;
+        return int.TryParse(name[(open + 1)..^1], NumberStyles.Integer, CultureInfo.InvariantCulture, out var index)
+            ? chain.Layers.FirstOrDefault(l => l.Index == index)
+            : null;
+    }
+
+    private static ChainLayer? SingleOrDefaultOrNull(this IReadOnlyList<ChainLayer> layers, Func<ChainLayer, bool> match)
+    {
+        var found = layers.Where(match).Take(2).ToList();
+        return found.Count == 1 ? found[0] : null;
+    }
+}

@@ -1,0 +1,241 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Management.Automation;
+using KvmSnapshot.Engine;
+using KvmSnapshot.Errors;
+using KvmSnapshot.Libvirt;
+using KvmSnapshot.Libvirt.Native;
+using KvmSnapshot.Model;
+
+namespace KvmSnapshot.Live;
+
+public sealed partial class LiveEngine
+{
+    /// <summary>Starts the commit, waits (unless NoWait) with progress, pivots when asked. Returns the job when
+    /// NoWait, else null; the caller re-reads the chain.</summary>
+    public BlockJob? BlockCommit(string? connectionUri, BlockCommitRequest request, IOperationContext ctx)
+    {
+        using var dom = Open(connectionUri, request.Domain, ctx);
+        var chain = ChainOf(dom, request.Disk, ctx);
+        var disk = chain.Disk!;
+
+        // Validate the range against the chain before anything starts.
+        var top = request.Top is null ? chain.Active : LiveChains.Find(chain, request.Top, "Top");
+        ChainLayer? baseLayer = null;
+        if (request.Base is not null)
+        {
+            baseLayer = LiveChains.Find(chain, request.Base, "Base");
+        }
+        else if (top.Position + 1 < chain.Depth)
+        {
+            baseLayer = request.Shallow ? chain.Layers[top.Position + 1] : chain.Base;
+        }
+        if (baseLayer is null || baseLayer.Position <= top.Position)
+        {
+            throw new KvmSnapshotException(ErrorIds.ChainBaseAboveTop, ErrorCategory.InvalidArgument, request.Base ?? top.Path,
+                baseLayer is null
+                    ? $"'{top.Path}' is the base of {dom.Name}/{disk}: there is nothing below it to commit into. The chain is {chain}."
+                    : $"Base '{baseLayer.Path}' is not below Top '{top.Path}' in {dom.Name}/{disk}; the chain is {chain} (base first).");
+        }
+        ThrowIfCancelled(ctx, $"{dom.Name}/{disk}");
+
+        var active = top.Position == 0;
+        var flags = DomainBlockCommitFlags.None;
+        if (active) flags |= DomainBlockCommitFlags.Active;
+        if (request.KeepRelative) flags |= DomainBlockCommitFlags.Relative;
+        if (request.Bandwidth > 0) flags |= DomainBlockCommitFlags.BandwidthBytes;
+        string? baseArg = baseLayer.Path;
+        if (request.Shallow && request.Base is null)
+        {
+            // libvirt's own spelling of "Top's immediate backing file".
+            flags |= DomainBlockCommitFlags.Shallow;
+            baseArg = null;
+        }
+
+        using var events = dom.Connection.Events.Subscribe(dom.Name, disk);
+        dom.BlockCommit(disk, baseArg, active ? null : top.Path, request.Bandwidth, flags);
+        if (request.NoWait) return JobOrStarted(dom, disk, active ? BlockJobType.ActiveCommit : BlockJobType.Commit);
+
+        var activity = $"Committing {Path.GetFileName(top.Path)} into {Path.GetFileName(baseLayer.Path)} ({dom.Name}/{disk})";
+        var waiter = new BlockJobWaiter(dom, disk, events, ctx, ProgressInterval);
+        try
+        {
+            if (!active)
+            {
+                waiter.Wait(BlockJobGoal.End, activity);
+                return null;
+            }
+            waiter.Wait(BlockJobGoal.Ready, activity);
+            if (!request.Pivot)
+            {
+                ctx.Warning($"The active commit on {dom.Name}/{disk} is ready and keeps mirroring writes: Complete-KvmBlockJob pivots the disk onto '{baseLayer.Path}', Stop-KvmBlockJob abandons the commit.");
+                return null;
+            }
+            ThrowIfCancelledAbortingJob(dom, disk, waiter, activity, ctx);
+            dom.BlockJobAbort(disk, DomainBlockJobAbortFlags.Pivot);
+            waiter.WaitGone(activity);
+            return null;
+        }
+        finally
+        {
+            ctx.ProgressCompleted(activity);
+        }
+    }
+
+    public BlockJob? BlockPull(string? connectionUri, BlockPullRequest request, IOperationContext ctx)
+    {
+        using var dom = Open(connectionUri, request.Domain, ctx);
+        var chain = ChainOf(dom, request.Disk, ctx);
+        var disk = chain.Disk!;
+        ChainLayer? baseLayer = null;
+        if (request.Base is not null)
+        {
+            baseLayer = LiveChains.Find(chain, request.Base, "Base");
+            if (baseLayer.Position == 0)
+            {
+                throw new KvmSnapshotException(ErrorIds.ChainBaseAboveTop, ErrorCategory.InvalidArgument, request.Base,
+                    $"Base '{baseLayer.Path}' is the active layer of {dom.Name}/{disk}; a pull needs a base below it. The chain is {chain}.");
+            }
+        }
+        ThrowIfCancelled(ctx, $"{dom.Name}/{disk}");
+
+        using var events = dom.Connection.Events.Subscribe(dom.Name, disk);
+        if (baseLayer is null && !request.KeepRelative)
+        {
+            dom.BlockPull(disk, request.Bandwidth, request.Bandwidth > 0 ? DomainBlockPullFlags.BandwidthBytes : DomainBlockPullFlags.None);
+        }
+        else
+        {
+            var flags = DomainBlockRebaseFlags.None;
+            if (request.KeepRelative) flags |= DomainBlockRebaseFlags.Relative;
+            if (request.Bandwidth > 0) flags |= DomainBlockRebaseFlags.BandwidthBytes;
+            dom.BlockRebase(disk, baseLayer?.Path, request.Bandwidth, flags);
+        }
+        if (request.NoWait) return JobOrStarted(dom, disk, BlockJobType.Pull);
+
+        var activity = baseLayer is null
+            ? $"Pulling the whole chain into {chain.Active.Name} ({dom.Name}/{disk})"
+            : $"Pulling the layers above {baseLayer.Name} into {chain.Active.Name} ({dom.Name}/{disk})";
+        try
+        {
+            new BlockJobWaiter(dom, disk, events, ctx, ProgressInterval).Wait(BlockJobGoal.End, activity);
+            return null;
+        }
+        finally
+        {
+            ctx.ProgressCompleted(activity);
+        }
+    }
+
+    /// <summary>Jobs on every disk of the domain, or on one disk; empty when none runs.</summary>
+    public IReadOnlyList<BlockJob> GetBlockJobs(string? connectionUri, string domain, string? disk, IOperationContext ctx)
+    {
+        using var dom = Open(connectionUri, domain, ctx);
+        var disks = DomainXml.Disks(dom.GetXml(), domain);
+        var selected = disk is null ? disks.Where(d => d.Source is not null).ToList() : new List<DiskXml> { FindDisk(disks, dom.Name, disk) };
+        var jobs = new List<BlockJob>();
+        foreach (var d in selected)
+        {
+            if (dom.BlockJobInfo(d.Target, trace: true) is { } info) jobs.Add(ToJob(dom, d.Target, info, d.MirrorReady));
+        }
+        return jobs;
+    }
+
+    /// <summary>virDomainBlockJobAbort without pivot; waits for the job to go away unless async.</summary>
+    public void AbortBlockJob(string? connectionUri, string domain, string disk, bool async, IOperationContext ctx)
+    {
+        using var dom = Open(connectionUri, domain, ctx);
+        var target = RequireJob(dom, disk, out _);
+        using var events = dom.Connection.Events.Subscribe(dom.Name, target);
+        dom.BlockJobAbort(target, async ? DomainBlockJobAbortFlags.Async : DomainBlockJobAbortFlags.None);
+        if (async) return;
+        var activity = $"Aborting the block job on {dom.Name}/{target}";
+        try
+        {
+            new BlockJobWaiter(dom, target, events, ctx, ProgressInterval).WaitGone(activity);
+        }
+        finally
+        {
+            ctx.ProgressCompleted(activity);
+        }
+    }
+
+    /// <summary>virDomainBlockJobAbort with PIVOT; BlockJobNotReady when the job has not reached ready.</summary>
+    public void PivotBlockJob(string? connectionUri, string domain, string disk, IOperationContext ctx)
+    {
+        using var dom = Open(connectionUri, domain, ctx);
+        var target = RequireJob(dom, disk, out var job);
+        if (!job.IsReady)
+        {
+            throw new KvmSnapshotException(ErrorIds.BlockJobNotReady, ErrorCategory.ResourceBusy, $"{dom.Name}/{target}",
+                $"The {job.Type} job on {dom.Name}/{target} is not ready to pivot ({job.PercentComplete}% mirrored). Wait until it reports ready (Get-KvmBlockJob), or let Invoke-KvmBlockCommit -Pivot wait for it.");
+        }
+        using var events = dom.Connection.Events.Subscribe(dom.Name, target);
+        dom.BlockJobAbort(target, DomainBlockJobAbortFlags.Pivot);
+        var activity = $"Pivoting {dom.Name}/{target}";
+        try
+        {
+            new BlockJobWaiter(dom, target, events, ctx, ProgressInterval).WaitGone(activity);
+        }
+        finally
+        {
+            ctx.ProgressCompleted(activity);
+        }
+    }
+
+    // ---- helpers -----------------------------------------------------------------------------------------------
+
+    private static SnapshotChain ChainOf(LibvirtDomain dom, string disk, IOperationContext ctx)
+    {
+        var d = FindDisk(DomainXml.Disks(dom.GetXml(), dom.Name), dom.Name, disk);
+        if (d.Source is null)
+        {
+            throw new KvmSnapshotException(ErrorIds.DomainDiskNotFound, ErrorCategory.ObjectNotFound, disk, $"Disk '{disk}' of '{dom.Name}' is empty.");
+        }
+        return LiveChains.Build(dom.Name, dom.Connection.Uri, dom.Connection.IsLocal, d, ctx, null);
+    }
+
+    private static string RequireJob(LibvirtDomain dom, string disk, out BlockJob job)
+    {
+        var d = FindDisk(DomainXml.Disks(dom.GetXml(), dom.Name), dom.Name, disk);
+        var info = dom.BlockJobInfo(d.Target, trace: true)
+            ?? throw new KvmSnapshotException(ErrorIds.BlockJobNotFound, ErrorCategory.ObjectNotFound, $"{dom.Name}/{d.Target}",
+                $"No block job runs on {dom.Name}/{d.Target}.");
+        job = ToJob(dom, d.Target, info, d.MirrorReady);
+        return d.Target;
+    }
+
+    private static BlockJob ToJob(LibvirtDomain dom, string disk, BlockJobInfo info, bool ready) => new()
+    {
+        Domain = dom.Name,
+        Disk = disk,
+        ConnectionUri = dom.Connection.Uri,
+        Type = Enum.IsDefined(typeof(BlockJobType), info.Type) ? (BlockJobType)info.Type : BlockJobType.Unknown,
+        Bandwidth = info.Bandwidth.Value,
+        Current = info.Cur,
+        End = info.End,
+        IsReady = ready,
+    };
+
+    /// <summary>The job just started, as libvirt lists it; a job that already finished is described as started.</summary>
+    private static BlockJob JobOrStarted(LibvirtDomain dom, string disk, BlockJobType type)
+    {
+        if (dom.BlockJobInfo(disk, trace: true) is { } info)
+        {
+            var ready = DomainXml.Disks(dom.GetXml(), dom.Name).FirstOrDefault(d => d.Target == disk)?.MirrorReady ?? false;
+            return ToJob(dom, disk, info, ready);
+        }
+        return new BlockJob { Domain = dom.Name, Disk = disk, ConnectionUri = dom.Connection.Uri, Type = type };
+    }
+
+    private static void ThrowIfCancelledAbortingJob(LibvirtDomain dom, string disk, BlockJobWaiter waiter, string activity, IOperationContext ctx)
+    {
+        if (!ctx.Cancellation.IsCancellationRequested) return;
+        // Ready but not pivoted: abandon the commit; the disk stays on the top layer, which still holds every write.
+        dom.BlockJobAbort(disk, DomainBlockJobAbortFlags.None);
+        waiter.WaitGone(activity);
+        throw Cancelled($"{dom.Name}/{disk}", $"Cancelled: the active commit on {dom.Name}/{disk} was aborted before the pivot; the disk stays on its previous chain.");
+    }
+}

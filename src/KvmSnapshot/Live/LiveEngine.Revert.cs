@@ -1,0 +1,182 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Management.Automation;
+using KvmSnapshot.Chains;
+using KvmSnapshot.Engine;
+using KvmSnapshot.Errors;
+using KvmSnapshot.Libvirt;
+using KvmSnapshot.Libvirt.Native;
+using KvmSnapshot.QemuImg;
+
+namespace KvmSnapshot.Live;
+
+public sealed partial class LiveEngine
+{
+    /// <summary>
+    /// The first libvirt whose QEMU driver reverts external snapshots itself (9.7.0). Before it, libvirt refuses with
+    /// "revert to external snapshot not supported yet" and disk-only external snapshots are reverted by hand.
+    /// </summary>
+    public const ulong ExternalRevertSinceVersion = 9_007_000;
+
+    /// <summary>Revert; external disk-only snapshots are reverted by hand on libvirt &lt; the version that can.</summary>
+    public void RevertSnapshot(string? connectionUri, string domain, string name, RevertOptions options, IOperationContext ctx)
+    {
+        using var dom = Open(connectionUri, domain, ctx);
+        using var snapshot = dom.LookupSnapshot(name);
+        var snapshotXml = dom.SnapshotXml(snapshot, name);
+        var info = SnapshotXml.Parse(snapshotXml, name);
+        ThrowIfCancelled(ctx, name);
+
+        var external = info.HasExternalDisks || info.MemoryLocation == "external";
+        if (!external || LibvirtLibrary.VersionNumber() >= ExternalRevertSinceVersion)
+        {
+            var flags = DomainSnapshotRevertFlags.None;
+            if (options.Running) flags |= DomainSnapshotRevertFlags.Running;
+            if (options.Paused) flags |= DomainSnapshotRevertFlags.Paused;
+            if (options.Force) flags |= DomainSnapshotRevertFlags.Force;
+            var activity = $"Reverting {dom.Name} to {name}";
+            ctx.Progress(activity, "Reverting", -1);
+            try
+            {
+                dom.RevertToSnapshot(snapshot, name, flags);
+            }
+            finally
+            {
+                ctx.ProgressCompleted(activity);
+            }
+            return;
+        }
+        RevertExternalByHand(dom, name, snapshotXml, info, options, ctx);
+    }
+
+    /// <summary>
+    /// What libvirt before 9.7 cannot do: revert to an external disk-only snapshot. With the domain shut off, each
+    /// snapshotted disk gets a new qcow2 overlay on the image that was active when the snapshot was taken (the
+    /// snapshot's frozen state), and the persistent definition is pointed at it. The abandoned branch's overlays
+    /// are kept: they still hold the data written after the snapshot, and later snapshots may need them.
+    /// </summary>
+    private static void RevertExternalByHand(LibvirtDomain dom, string name, string snapshotXml, SnapshotXmlInfo info, RevertOptions options, IOperationContext ctx)
+    {
+        var version = LibvirtLibrary.VersionText();
+        if (info.MemoryLocation is "external" or "internal")
+        {
+            throw Unsupported(name, $"Snapshot '{name}' of '{dom.Name}' holds memory state; libvirt {version} cannot revert external snapshots and a revert by hand can restore only disks.");
+        }
+        if (info.Disks.Any(d => d.Snapshot == "internal"))
+        {
+            throw Unsupported(name, $"Snapshot '{name}' of '{dom.Name}' mixes internal and external disks; libvirt {version} cannot revert it.");
+        }
+        if (!dom.Connection.IsLocal)
+        {
+            throw Unsupported(name, $"libvirt {version} cannot revert the external snapshot '{name}', and reverting by hand creates image files, which needs a connection to this host (not '{dom.Connection.Uri}').");
+        }
+        if (!dom.IsPersistent)
+        {
+            throw Unsupported(name, $"'{dom.Name}' is a transient domain: reverting external snapshot '{name}' by hand rewrites the persistent definition, which a transient domain does not have.");
+        }
+
+        // Plan everything before changing anything: the frozen image of every snapshotted disk must be there.
+        var catalog = new ImageCatalog(ctx);
+        var plan = new List<(string Disk, string StateImage, string Format, string Overlay)>();
+        foreach (var disk in info.Disks.Where(d => d.Snapshot == "external"))
+        {
+            var saved = info.DomainDisks.FirstOrDefault(d => d.Target == disk.Disk);
+            var stateImage = saved?.Source;
+            var format = saved?.Format;
+            if (stateImage is null && disk.File is not null && catalog.Get(disk.File, disk.Driver) is { } overlay)
+            {
+                stateImage = overlay.BackingFullPath;
+                format = overlay.BackingFormat;
+            }
+            if (stateImage is null || !File.Exists(stateImage))
+            {
+                throw new KvmSnapshotException(ErrorIds.BackingFileMissing, ErrorCategory.ObjectNotFound, stateImage ?? disk.Disk,
+                    $"Cannot revert '{dom.Name}' to '{name}': the image holding disk {disk.Disk}'s state at that snapshot ('{stateImage ?? "unknown"}') is missing. Nothing was changed.");
+            }
+            format ??= catalog.Get(stateImage, null)?.Format ?? "qcow2";
+            plan.Add((disk.Disk, stateImage, format, RevertOverlayPath(stateImage, name, plan.Select(p => p.Overlay))));
+        }
+        if (plan.Count == 0) throw Unsupported(name, $"Snapshot '{name}' of '{dom.Name}' has no external disk to revert.");
+        ThrowIfCancelled(ctx, name);
+
+        if (dom.IsActive)
+        {
+            if (!options.Force)
+            {
+                throw new KvmSnapshotException(ErrorIds.DomainStateInvalid, ErrorCategory.InvalidOperation, dom.Name,
+                    $"'{dom.Name}' is running. Reverting to the external snapshot '{name}' needs it shut off (libvirt {version} cannot do it live). Use -Force to destroy it first; its unsaved state is lost.")
+                { RecommendedAction = "Shut the domain down, or repeat the command with -Force." };
+            }
+            dom.Destroy();
+        }
+
+        var created = new List<string>();
+        try
+        {
+            foreach (var step in plan)
+            {
+                QemuImgCommands.Default.Create(step.Overlay, "qcow2", null, step.StateImage, step.Format, null, null, ctx);
+                created.Add(step.Overlay);
+            }
+            var definition = dom.GetXml(DomainXmlFlags.Inactive | DomainXmlFlags.Secure);
+            var updated = DomainXml.WithDiskSources(definition, plan.ToDictionary(p => p.Disk, p => (p.Overlay, "qcow2")), dom.Name);
+            LibvirtDomain.Define(dom.Connection, updated, dom.Name, ctx.Verbose).Dispose();
+        }
+        catch
+        {
+            // Only files this call created, which nothing uses yet, are removed; the definition is unchanged.
+            foreach (var file in created) TryDelete(file, ctx);
+            throw;
+        }
+        foreach (var step in plan)
+        {
+            ctx.Verbose($"{dom.Name}/{step.Disk}: now on new overlay '{step.Overlay}' over '{step.StateImage}'; the previous branch's files are kept.");
+        }
+
+        // libvirt still thinks another snapshot is current; redefining this one with CURRENT tells it otherwise.
+        try
+        {
+            dom.CreateSnapshot(snapshotXml, DomainSnapshotCreateFlags.Redefine | DomainSnapshotCreateFlags.Current).Dispose();
+        }
+        catch (KvmSnapshotException e)
+        {
+            ctx.Warning($"Reverted, but libvirt did not accept '{name}' as the current snapshot: {e.Message}");
+        }
+
+        if (options.Running || options.Paused)
+        {
+            dom.Start(options.Paused ? DomainCreateFlags.StartPaused : DomainCreateFlags.None);
+        }
+    }
+
+    /// <summary>&lt;dir&gt;/&lt;image stem&gt;.revert-&lt;snapshot&gt;.qcow2 next to the frozen image, never an existing file.</summary>
+    private static string RevertOverlayPath(string stateImage, string snapshot, IEnumerable<string> taken)
+    {
+        var dir = Path.GetDirectoryName(stateImage) ?? ".";
+        var safe = string.Concat(snapshot.Select(c => Path.GetInvalidFileNameChars().Contains(c) ? '_' : c));
+        var stem = $"{Path.GetFileNameWithoutExtension(stateImage)}.revert-{safe}";
+        var takenSet = taken.ToHashSet(StringComparer.Ordinal);
+        for (var n = 1; ; n++)
+        {
+            var candidate = Path.Combine(dir, n == 1 ? $"{stem}.qcow2" : $"{stem}-{n}.qcow2");
+            if (!File.Exists(candidate) && !takenSet.Contains(candidate)) return candidate;
+        }
+    }
+
+    private static void TryDelete(string file, IOperationContext ctx)
+    {
+        try
+        {
+            File.Delete(file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            ctx.Warning($"Could not remove '{file}', created by the failed revert: {e.Message}");
+        }
+    }
+
+    private static KvmSnapshotException Unsupported(string target, string message)
+        => new(ErrorIds.SnapshotOperationUnsupported, ErrorCategory.NotImplemented, target, message);
+}

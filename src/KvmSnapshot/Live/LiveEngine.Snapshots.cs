@@ -1,0 +1,180 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Management.Automation;
+using KvmSnapshot.Engine;
+using KvmSnapshot.Errors;
+using KvmSnapshot.Libvirt;
+using KvmSnapshot.Libvirt.Native;
+using KvmSnapshot.Model;
+
+namespace KvmSnapshot.Live;
+
+public sealed partial class LiveEngine
+{
+    public DomainSnapshot CreateSnapshot(string? connectionUri, string domain, NewDomainSnapshotRequest request, IOperationContext ctx)
+    {
+        using var dom = Open(connectionUri, domain, ctx);
+        ThrowIfCancelled(ctx, domain);
+        var xml = SnapshotXml.Build(request);
+        var flags = DomainSnapshotCreateFlags.None;
+        if (request.DiskOnly) flags |= DomainSnapshotCreateFlags.DiskOnly;
+        if (request.Atomic) flags |= DomainSnapshotCreateFlags.Atomic;
+        if (request.Quiesce) flags |= DomainSnapshotCreateFlags.Quiesce;
+        if (request.NoMetadata) flags |= DomainSnapshotCreateFlags.NoMetadata;
+        if (request.ReuseExternal) flags |= DomainSnapshotCreateFlags.ReuseExternal;
+
+        var activity = $"Snapshot of {dom.Name}";
+        ctx.Progress(activity, request.MemoryFile is null ? "Creating the snapshot" : $"Saving memory to {request.MemoryFile}", -1);
+        DomainSnapshotHandle handle;
+        try
+        {
+            handle = dom.CreateSnapshot(xml, flags);
+        }
+        catch (LibvirtException e) when (e.ErrorId == ErrorIds.SnapshotOperationUnsupported && HasRawInternalDisk(dom, request))
+        {
+            throw new KvmSnapshotException(ErrorIds.SnapshotNeedsQcow2, ErrorCategory.InvalidOperation, domain,
+                $"{e.LibvirtMessage}. Internal snapshots need qcow2 disks; use -DiskOnly for an external snapshot, or exclude the raw disk with -DiskSpec '<disk>,snapshot=no'.", e);
+        }
+        finally
+        {
+            ctx.ProgressCompleted(activity);
+        }
+        string name;
+        using (handle)
+        {
+            name = Virt.DomainSnapshotGetName(handle);
+            if (request.NoMetadata)
+            {
+                // libvirt keeps nothing of a snapshot made without metadata; describe it from what was asked.
+                return new DomainSnapshot
+                {
+                    Domain = dom.Name,
+                    Name = name,
+                    ConnectionUri = dom.Connection.Uri,
+                    CreationTime = DateTime.Now,
+                    State = request.DiskOnly ? "disk-snapshot" : StateName(dom.State),
+                    Location = request.DiskOnly || request.MemoryFile is not null ? SnapshotLocation.External : SnapshotLocation.Internal,
+                    Description = request.Description,
+                    Disks = request.DiskSpecs.Select(s => new SnapshotDisk { Disk = s.Disk, Snapshot = s.Snapshot, File = s.File, Driver = s.Driver }).ToList(),
+                    MemoryLocation = request.MemoryFile is not null ? "external" : request.DiskOnly ? "no" : null,
+                    MemoryFile = request.MemoryFile,
+                    HasMetadata = false,
+                    Xml = xml,
+                };
+            }
+        }
+        return Describe(dom, ctx).Single(s => s.Name == name);
+    }
+
+    /// <summary>All snapshots, one by name (SnapshotNotFound when absent), or the current one.</summary>
+    public IReadOnlyList<DomainSnapshot> GetSnapshots(string? connectionUri, string domain, string? name, bool currentOnly, IOperationContext ctx)
+    {
+        using var dom = Open(connectionUri, domain, ctx);
+        if (name is not null)
+        {
+            // libvirt's own SnapshotNotFound error and message when there is no such snapshot.
+            dom.LookupSnapshot(name).Dispose();
+            return Describe(dom, ctx).Where(s => s.Name == name).ToList();
+        }
+        if (currentOnly)
+        {
+            using var current = dom.CurrentSnapshot();
+            if (current is null) return Array.Empty<DomainSnapshot>();
+            var currentName = Virt.DomainSnapshotGetName(current);
+            return Describe(dom, ctx).Where(s => s.Name == currentName).ToList();
+        }
+        return Describe(dom, ctx);
+    }
+
+    public void DeleteSnapshot(string? connectionUri, string domain, string name, DeleteSnapshotOptions options, IOperationContext ctx)
+    {
+        using var dom = Open(connectionUri, domain, ctx);
+        using var snapshot = dom.LookupSnapshot(name);
+        ThrowIfCancelled(ctx, name);
+        var flags = DomainSnapshotDeleteFlags.None;
+        if (options.Children) flags |= DomainSnapshotDeleteFlags.Children;
+        if (options.ChildrenOnly) flags |= DomainSnapshotDeleteFlags.ChildrenOnly;
+        if (options.MetadataOnly) flags |= DomainSnapshotDeleteFlags.MetadataOnly;
+        var activity = $"Deleting snapshot {name} of {dom.Name}";
+        ctx.Progress(activity, options.MetadataOnly ? "Removing libvirt's metadata" : "Deleting", -1);
+        try
+        {
+            dom.DeleteSnapshot(snapshot, name, flags);
+        }
+        catch (LibvirtException e) when (e.ErrorId == ErrorIds.SnapshotOperationUnsupported && !options.MetadataOnly)
+        {
+            var info = SnapshotXml.Parse(dom.SnapshotXml(snapshot, name), name);
+            var what = info.HasExternalDisks ? "external snapshot" : "snapshot";
+            throw new KvmSnapshotException(ErrorIds.SnapshotOperationUnsupported, ErrorCategory.NotImplemented, name,
+                $"libvirt {LibvirtLibrary.VersionText()} cannot delete the {what} '{name}' of '{dom.Name}' this way: {e.LibvirtMessage}. " +
+                "Nothing was changed. -MetadataOnly removes only libvirt's record of it and keeps every image file.", e)
+            {
+                RecommendedAction = "Delete one external snapshot at a time, or use -MetadataOnly and shorten the chain with Invoke-KvmBlockCommit.",
+            };
+        }
+        finally
+        {
+            ctx.ProgressCompleted(activity);
+        }
+    }
+
+    // ---- describing snapshots ------------------------------------------------------------------------------------
+
+    private static IReadOnlyList<DomainSnapshot> Describe(LibvirtDomain dom, IOperationContext ctx)
+    {
+        var handles = dom.ListSnapshots();
+        try
+        {
+            var raw = handles.Select(h =>
+            {
+                var name = Virt.DomainSnapshotGetName(h);
+                var xml = dom.SnapshotXml(h, name);
+                return (Name: name, Xml: xml, Info: SnapshotXml.Parse(xml, name), Current: dom.SnapshotIsCurrent(h, name), Metadata: dom.SnapshotHasMetadata(h, name));
+            }).ToList();
+            return raw.Select(s => new DomainSnapshot
+            {
+                Domain = dom.Name,
+                Name = s.Name,
+                ConnectionUri = dom.Connection.Uri,
+                CreationTime = s.Info.CreationTime,
+                State = s.Info.State,
+                Location = s.Info.Location,
+                Parent = s.Info.Parent,
+                Children = raw.Where(c => c.Info.Parent == s.Name).Select(c => c.Name).ToList(),
+                IsCurrent = s.Current,
+                Description = s.Info.Description,
+                Disks = s.Info.Disks,
+                MemoryLocation = s.Info.MemoryLocation,
+                MemoryFile = s.Info.MemoryFile,
+                HasMetadata = s.Metadata,
+                Xml = s.Xml,
+            }).ToList();
+        }
+        finally
+        {
+            foreach (var h in handles) h.Dispose();
+        }
+    }
+
+    private static bool HasRawInternalDisk(LibvirtDomain dom, NewDomainSnapshotRequest request)
+    {
+        if (request.DiskOnly || request.MemoryFile is not null) return false;
+        var specs = request.DiskSpecs.ToDictionary(s => s.Disk, s => s.Snapshot, StringComparer.Ordinal);
+        return DomainXml.Disks(dom.GetXml(), dom.Name).Any(d =>
+            d.Device == "disk" && d.Source is not null && d.Format is not null && d.Format != "qcow2"
+            && (!specs.TryGetValue(d.Target, out var mode) || mode == "internal"));
+    }
+
+    private static string StateName(DomainState state) => state switch
+    {
+        DomainState.Running => "running",
+        DomainState.Blocked => "blocked",
+        DomainState.Paused => "paused",
+        DomainState.Shutdown => "shutdown",
+        DomainState.Shutoff => "shutoff",
+        DomainState.Crashed => "crashed",
+        DomainState.PmSuspended => "pmsuspended",
+        _ => "nostate",
+    };
+}
