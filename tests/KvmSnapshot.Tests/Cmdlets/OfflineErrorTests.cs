@@ -102,7 +102,8 @@ public sealed class OfflineErrorTests : IDisposable
         var chain = _ps.Run("Get-KvmSnapshotChain -Path $args[0]", _tmp.File("json.qcow2")).AssertNoErrors().Single<SnapshotChain>();
         Assert.Equal(ChainLayerState.NotFollowed, chain.Base.State);
         Assert.StartsWith("json:", chain.Base.Path);
-        Assert.False(_ps.Run("Test-KvmSnapshotChain -Path $args[0] -Quiet", _tmp.File("json.qcow2")).Single<bool>());
+        var verdict = _ps.Run("Test-KvmSnapshotChain -Path $args[0]", _tmp.File("json.qcow2")).AssertNoErrors().Single<SnapshotChainTestResult>();
+        Assert.Contains(verdict.Problems, p => p.Kind == ChainProblemKind.BackingFileNotFollowed && p.Image.StartsWith("json:", StringComparison.Ordinal));
         AssertError("Invoke-KvmBlockCommit -Path $args[0] -Confirm:$false", "BackingFileNotFollowed", "InvokeKvmBlockCommitCommand", ErrorCategory.InvalidData, _tmp.File("json.qcow2"));
     }
 

@@ -19,7 +19,7 @@ public sealed class OfflineWalkTests
         ps.Run("New-KvmDiskImage -Path $args[0] -BackingFile $args[1]", F("centos1.qcow2"), F("centosbase.qcow2")).AssertNoErrors();
         ps.Run("New-KvmDiskImage -Path $args[0] -BackingFile $args[1] -BackingFormat qcow2", F("centos2.qcow2"), F("centosbase.qcow2")).AssertNoErrors();
         Tool.WritePattern(F("centos1.qcow2"), 0x21, "4M", "2M");
-        Tool.WritePattern(F("centos2.qcow2"), 0x22, "4M", "2M");
+        Tool.WritePattern(F("centos2.qcow2"), 0x22, "5M", "2M");
         var previous = F("centos2.qcow2");
         for (var i = 1; i <= 4; i++)
         {
