@@ -44,7 +44,19 @@ public sealed class ImageCatalog
         return node;
     }
 
-    private ImageNode? Read(string path, string? recordedFormat)
+    /// <summary>
+    /// The image at <paramref name="fullPath"/> by its content when <paramref name="accept"/> takes that content format;
+    /// null otherwise. One open per file: a store scan calls this for every file in a directory.
+    /// </summary>
+    public ImageNode? GetIfContent(string fullPath, Func<string, bool> accept)
+    {
+        if (_nodes.TryGetValue((fullPath, null), out var known)) return known is not null && accept(known.Format) ? known : null;
+        var node = Read(fullPath, null, accept);
+        if (node is not null) _nodes[(fullPath, null)] = node;
+        return node;
+    }
+
+    private ImageNode? Read(string path, string? recordedFormat, Func<string, bool>? accept = null)
     {
         if (Directory.Exists(path))
         {
@@ -71,6 +83,7 @@ public sealed class ImageCatalog
         using (stream)
         {
             var content = ImageFormatProbe.Probe(stream);
+            if (accept is not null && !accept(content)) return null;
             format = recordedFormat ?? content;
             if (format == ImageFormatProbe.Qcow2)
             {

@@ -22,6 +22,8 @@ public sealed class StoreScan
     private readonly List<ImageNode> _scanned = new();
     private readonly Dictionary<FileIdentity, ImageNode> _nodes = new();
     private readonly Dictionary<FileIdentity, List<string>> _users = new();
+    /// <summary>Every name under which an image was read, so chain layers map back to files without another stat.</summary>
+    private readonly Dictionary<string, FileIdentity> _identities = new(StringComparer.Ordinal);
 
     private StoreScan(ImageCatalog catalog) => _catalog = catalog;
 
@@ -87,16 +89,16 @@ public sealed class StoreScan
             chains.Add(chain);
             foreach (var layer in chain.Layers)
             {
-                if (layer.State is ChainLayerState.Present or ChainLayerState.Unreadable && File.Exists(layer.Path))
-                {
-                    covered.Add(HostFile.Describe(layer.Path).Identity);
-                }
+                if (_identities.TryGetValue(layer.Path, out var identity)) covered.Add(identity);
             }
         }
 
         var ordered = _scanned.OrderBy(n => n.Path, StringComparer.Ordinal).ToList();
         foreach (var node in ordered.Where(n => UsersOf(n).Count == 0)) Emit(node);
-        foreach (var node in ordered.Where(n => !covered.Contains(n.Identity))) Emit(node);
+        foreach (var node in ordered)
+        {
+            if (!covered.Contains(node.Identity)) Emit(node);
+        }
         return chains;
     }
 
@@ -115,24 +117,13 @@ public sealed class StoreScan
             {
                 throw new KvmSnapshotException(ErrorIds.OperationCancelled, ErrorCategory.OperationStopped, directory, "The store scan was cancelled.");
             }
-            if (!IsImageCandidate(file)) continue;
-            var node = _catalog.Get(file, null);
-            if (node is null || !_nodes.TryAdd(node.Identity, node)) continue; // vanished, or a second name for a file already seen
+            // qcow2 by its magic; raw only by extension here (a raw file any image names is read while following chains).
+            var rawByName = RawExtensions.Contains(Path.GetExtension(file), StringComparer.OrdinalIgnoreCase);
+            var node = _catalog.GetIfContent(file, content => content == ImageFormatProbe.Qcow2 || rawByName);
+            if (node is null) continue;
+            _identities[node.Path] = node.Identity;
+            if (!_nodes.TryAdd(node.Identity, node)) continue; // not an image, vanished, or a second name for a file already seen
             _scanned.Add(node);
-        }
-    }
-
-    private static bool IsImageCandidate(string file)
-    {
-        if (RawExtensions.Contains(Path.GetExtension(file), StringComparer.OrdinalIgnoreCase)) return true;
-        try
-        {
-            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.None);
-            return ImageFormatProbe.Probe(stream) == ImageFormatProbe.Qcow2;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return false;
         }
     }
 
@@ -153,6 +144,7 @@ public sealed class StoreScan
             if (backingPath is null) continue;
             var backing = _catalog.Get(backingPath, node.BackingFormat);
             if (backing is null) continue;
+            _identities[backing.Path] = backing.Identity;
             if (!_users.TryGetValue(backing.Identity, out var users)) _users[backing.Identity] = users = new List<string>();
             users.Add(node.Path);
             if (_nodes.TryAdd(backing.Identity, backing)) pending.Enqueue(backing);
