@@ -1,0 +1,500 @@
+#Requires -Version 7.4
+<#
+    Pester 5 suite for the live cmdlets (-Domain: libvirt at qemu:///system).
+    It defines two transient TCG domains (type='qemu', 64 MiB, no OS: QEMU runs, nothing boots) whose disks are
+    qcow2 files in $TestDrive, and destroys them in AfterAll. Guest writes go through the running QEMU
+    (HMP qemu-io on the guest's disk), so data really lands in the layer the domain writes to; the data is then
+    read back through the guest's view or from the files with qemu-io -U.
+
+    The whole file is skipped unless `virsh -c qemu:///system version` works and the user is root.
+    Run:  Invoke-Pester ./tests/Pester/KvmSnapshot.Live.Tests.ps1 -Output Detailed
+#>
+
+BeforeDiscovery {
+    $isRoot = ((& id -u 2>$null) -join '') -eq '0'
+    $libvirtUp = $false
+    if (Get-Command virsh -CommandType Application -ErrorAction SilentlyContinue) {
+        $null = & virsh -c qemu:///system version 2>&1
+        $libvirtUp = $LASTEXITCODE -eq 0
+    }
+    $haveQemu = [bool](Get-Command qemu-img -CommandType Application -ErrorAction SilentlyContinue) -and
+        [bool](Get-Command qemu-io -CommandType Application -ErrorAction SilentlyContinue)
+    $canRunLive = $isRoot -and $libvirtUp -and $haveQemu
+}
+
+BeforeAll {
+    try {
+        Import-Module KvmSnapshot -Force -ErrorAction Stop
+    }
+    catch {
+        $manifest = Get-ChildItem -Path "$PSScriptRoot/../../output/KvmSnapshot/*/KvmSnapshot.psd1" -ErrorAction SilentlyContinue |
+            Sort-Object -Property FullName -Descending | Select-Object -First 1
+        if (-not $manifest) { throw "KvmSnapshot is neither on PSModulePath nor built in output/ (run ./build.ps1 -Task Build): $_" }
+        Import-Module $manifest.FullName -Force -ErrorAction Stop
+    }
+
+    $Uri = 'qemu:///system'
+
+    function Invoke-Tool {
+        param([Parameter(Mandatory)][string] $Tool, [Parameter(Mandatory)][string[]] $Arguments)
+        $output = & $Tool @Arguments 2>&1
+        if ($LASTEXITCODE -ne 0) { throw "$Tool $($Arguments -join ' ') failed with exit code ${LASTEXITCODE}: $($output -join [Environment]::NewLine)" }
+        $output
+    }
+
+    # A transient domain that runs under TCG without an OS: enough for snapshots and block jobs on its disk.
+    function New-TestDomain {
+        param([string] $Name, [string] $DiskPath)
+        $xml = @"
+<domain type='qemu'>
+  <name>$Name</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64'>hvm</type></os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='$DiskPath'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+  </devices>
+</domain>
+"@
+        $xmlPath = Join-Path $TestDrive "$Name.xml"
+        Set-Content -LiteralPath $xmlPath -Value $xml
+        Invoke-Tool virsh '-c', $Uri, 'create', $xmlPath | Out-Null
+    }
+
+    function Remove-TestDomain {
+        param([string] $Name)
+        $null = & virsh -c $Uri destroy $Name 2>&1
+    }
+
+    function Get-DomainState {
+        param([string] $Name)
+        ((& virsh -c $Uri domstate $Name 2>$null) -join '').Trim()
+    }
+
+    # Runs a qemu-io command inside the domain's QEMU on the disk the guest sees (HMP qemu-io). libvirt names the
+    # first virtio disk virtio-disk0; with -blockdev its block backend belongs to the virtio-backend child.
+    function Invoke-GuestIo {
+        param([string] $Domain, [string] $Command)
+        $hmp = "qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend `"$Command`""
+        (Invoke-Tool virsh '-c', $Uri, 'qemu-monitor-command', $Domain, '--hmp', $hmp) -join "`n"
+    }
+
+    function Write-GuestPattern {
+        param([string] $Domain, [string] $Pattern, [string] $Offset, [string] $Length)
+        $output = Invoke-GuestIo $Domain "write -P $Pattern $Offset $Length"
+        if ($output -match 'error|failed') { throw "guest write failed: $output" }
+    }
+
+    # True when the guest reads every region back with its pattern.
+    function Test-GuestPattern {
+        param([string] $Domain, [object[]] $Regions)
+        foreach ($region in $Regions) {
+            $output = Invoke-GuestIo $Domain "read -P $($region[0]) $($region[1]) $($region[2])"
+            if ($output -match 'verification failed' -or $output -notmatch 'read \d+/\d+ bytes') { return $false }
+        }
+        $true
+    }
+
+    # True when the image file (and its backing chain) reads every region back, read-only with shared locks.
+    function Test-FilePattern {
+        param([string] $Path, [object[]] $Regions)
+        $arguments = @('-r', '-U', '-f', 'qcow2')
+        foreach ($region in $Regions) { $arguments += '-c', "read -P $($region[0]) $($region[1]) $($region[2])" }
+        $output = & qemu-io @arguments $Path 2>&1
+        ($LASTEXITCODE -eq 0) -and -not ($output -match 'verification failed')
+    }
+
+    function Wait-Until {
+        param([scriptblock] $Condition, [int] $TimeoutSeconds = 60)
+        $deadline = [DateTime]::UtcNow.AddSeconds($TimeoutSeconds)
+        while (-not (& $Condition)) {
+            if ([DateTime]::UtcNow -gt $deadline) { throw "condition not met within $TimeoutSeconds s: $Condition" }
+            Start-Sleep -Milliseconds 200
+        }
+    }
+}
+
+Describe 'KvmSnapshot live cmdlets on qemu:///system' -Tag 'Live' -Skip:(-not $canRunLive) {
+    BeforeAll {
+        $suffix = [guid]::NewGuid().ToString('n').Substring(0, 8)
+        $store = Join-Path $TestDrive 'images'
+        $null = New-Item -ItemType Directory -Path $store
+
+        # Domain for external snapshots and block jobs.
+        $ext = "kvmsnap-pester-$suffix-ext"
+        $extDisk = Join-Path $store 'ext-vda.qcow2'
+        Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', $extDisk, '64M' | Out-Null
+        Invoke-Tool qemu-io '-f', 'qcow2', '-c', 'write -P 0x11 0 1M', $extDisk | Out-Null
+        New-TestDomain -Name $ext -DiskPath $extDisk
+
+        # Domain for internal snapshots and saved state.
+        $int = "kvmsnap-pester-$suffix-int"
+        $intDisk = Join-Path $store 'int-vda.qcow2'
+        Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', $intDisk, '64M' | Out-Null
+        Invoke-Tool qemu-io '-f', 'qcow2', '-c', 'write -P 0x61 0 1M', $intDisk | Out-Null
+        New-TestDomain -Name $int -DiskPath $intDisk
+
+        $missingDomain = "kvmsnap-pester-$suffix-missing"
+    }
+
+    AfterAll {
+        Remove-TestDomain $ext
+        Remove-TestDomain $int
+    }
+
+    Context 'Disks and chains of a running domain' {
+        It 'lists the disks with Get-KvmDomainDisk' {
+            $disks = Get-KvmDomainDisk -Domain $ext -ConnectionUri $Uri
+            $disks | Should -HaveCount 1
+            $disks[0] | Should -BeOfType 'KvmSnapshot.Model.DomainDisk'
+            $disks[0].Domain | Should -Be $ext
+            $disks[0].Disk | Should -Be 'vda'
+            $disks[0].Type | Should -Be 'file'
+            $disks[0].Device | Should -Be 'disk'
+            $disks[0].Format | Should -Be 'qcow2'
+            $disks[0].Source | Should -Be $extDisk
+            $disks[0].ConnectionUri | Should -Not -BeNullOrEmpty
+        }
+
+        It 'takes domain names from the pipeline and filters disks with wildcards' {
+            $ext, $int | Get-KvmDomainDisk -ConnectionUri $Uri | Should -HaveCount 2
+            Get-KvmDomainDisk $ext 'vd*' -ConnectionUri $Uri | Should -HaveCount 1
+            Get-KvmDomainDisk $ext 'sd*' -ConnectionUri $Uri | Should -BeNullOrEmpty
+        }
+
+        It 'uses $env:LIBVIRT_DEFAULT_URI when -ConnectionUri is omitted' {
+            $saved = $env:LIBVIRT_DEFAULT_URI
+            try {
+                $env:LIBVIRT_DEFAULT_URI = $Uri
+                (Get-KvmDomainDisk -Domain $ext).Source | Should -Be $extDisk
+            }
+            finally {
+                $env:LIBVIRT_DEFAULT_URI = $saved
+            }
+        }
+
+        It 'shows the libvirt calls with -Verbose' {
+            $records = Get-KvmDomainDisk -Domain $ext -ConnectionUri $Uri -Verbose 4>&1
+            $verbose = @($records | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] })
+            $verbose | Should -Not -BeNullOrEmpty
+        }
+
+        It 'returns the live chain of each disk with Get-KvmSnapshotChain -Domain' {
+            $chain = Get-KvmSnapshotChain -Domain $ext -ConnectionUri $Uri
+            $chain | Should -HaveCount 1
+            $chain.Domain | Should -Be $ext
+            $chain.Disk | Should -Be 'vda'
+            $chain.Depth | Should -Be 1
+            $chain.Path | Should -Be $extDisk
+        }
+
+        It 'takes disks from Get-KvmDomainDisk by property name' {
+            $chain = Get-KvmDomainDisk -Domain $ext -ConnectionUri $Uri | Get-KvmSnapshotChain
+            $chain.Domain | Should -Be $ext
+            $chain.Disk | Should -Be 'vda'
+        }
+
+        It 'tests the live chains with Test-KvmSnapshotChain -Domain' {
+            Test-KvmSnapshotChain -Domain $ext -ConnectionUri $Uri -Quiet | Should -BeTrue
+        }
+
+        It 'writes DomainNotFound for an unknown domain' {
+            Get-KvmDomainDisk -Domain $missingDomain -ConnectionUri $Uri -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+            $err[0].FullyQualifiedErrorId | Should -Be 'DomainNotFound,KvmSnapshot.Cmdlets.GetKvmDomainDiskCommand'
+            $err[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+            { Get-KvmSnapshotChain -Domain $missingDomain -ConnectionUri $Uri -ErrorAction Stop } |
+                Should -Throw -ErrorId 'DomainNotFound,KvmSnapshot.Cmdlets.GetKvmSnapshotChainCommand'
+            { New-KvmSnapshot -Domain $missingDomain -Name s -DiskOnly -ConnectionUri $Uri -ErrorAction Stop } |
+                Should -Throw -ErrorId 'DomainNotFound,KvmSnapshot.Cmdlets.NewKvmSnapshotCommand'
+        }
+    }
+
+    Context 'External disk-only snapshots' {
+        It 'creates an external snapshot: the image is frozen and a new overlay takes the writes' {
+            $snapshot = New-KvmSnapshot -Domain $ext -Name snap1 -DiskOnly -Atomic -Description 'pester' -ConnectionUri $Uri
+            $snapshot | Should -BeOfType 'KvmSnapshot.Model.DomainSnapshot'
+            $snapshot.Name | Should -Be 'snap1'
+            $snapshot.Location | Should -Be 'External'
+            $snapshot.State | Should -Be 'disk-snapshot'
+            $snapshot.Description | Should -Be 'pester'
+
+            $chain = Get-KvmSnapshotChain -Domain $ext -Disk vda -ConnectionUri $Uri
+            $chain.Depth | Should -Be 2
+            $chain.Base.Path | Should -Be $extDisk
+            (Get-KvmDomainDisk -Domain $ext -ConnectionUri $Uri).Source | Should -Not -Be $extDisk
+
+            Write-GuestPattern $ext '0x22' '1M' '1M'
+            # The write landed in the overlay, not in the frozen image.
+            Test-FilePattern $extDisk @(, @('0x00', '1M', '1M')) | Should -BeTrue
+            Test-FilePattern $chain.Path @(@('0x11', '0', '1M'), @('0x22', '1M', '1M')) | Should -BeTrue
+        }
+
+        It 'creates a second one at a chosen overlay path with -DiskSpec' {
+            $overlay = Join-Path $store 'ext-vda.snap2.qcow2'
+            $null = New-KvmSnapshot $ext snap2 -DiskOnly -DiskSpec "vda,snapshot=external,file=$overlay" -ConnectionUri $Uri
+            (Get-KvmDomainDisk -Domain $ext -ConnectionUri $Uri).Source | Should -Be $overlay
+            (Get-KvmSnapshotChain -Domain $ext -ConnectionUri $Uri).Depth | Should -Be 3
+            Write-GuestPattern $ext '0x33' '2M' '1M'
+        }
+
+        It 'lists the snapshots with Get-KvmSnapshot' {
+            $all = Get-KvmSnapshot -Domain $ext -ConnectionUri $Uri
+            $all | Should -HaveCount 2
+            ($all.Name | Sort-Object) | Should -Be @('snap1', 'snap2')
+            ($all | Where-Object Name -eq 'snap2').Parent | Should -Be 'snap1'
+            ($all | Where-Object Name -eq 'snap1').Children | Should -Contain 'snap2'
+            ($all | Where-Object Name -eq 'snap2').Disks[0].File | Should -Be (Join-Path $store 'ext-vda.snap2.qcow2')
+            ($all | Where-Object Name -eq 'snap2').Xml | Should -Match '<domainsnapshot'
+        }
+
+        It 'gets the current snapshot and filters by name' {
+            $current = Get-KvmSnapshot -Domain $ext -Current -ConnectionUri $Uri
+            $current.Name | Should -Be 'snap2'
+            $current.IsCurrent | Should -BeTrue
+            Get-KvmSnapshot -Domain $ext -Name 'snap*' -ConnectionUri $Uri | Should -HaveCount 2
+            Get-KvmSnapshot -Domain $ext -Name snap1 -ConnectionUri $Uri | Should -HaveCount 1
+        }
+
+        It 'writes SnapshotNotFound for an unknown snapshot name' {
+            { Get-KvmSnapshot -Domain $ext -Name nosuchsnapshot -ConnectionUri $Uri -ErrorAction Stop } |
+                Should -Throw -ErrorId 'SnapshotNotFound,KvmSnapshot.Cmdlets.GetKvmSnapshotCommand'
+        }
+
+        It 'rejects a malformed -DiskSpec (InvalidDiskSpec) without creating anything' {
+            $before = (Get-KvmSnapshotChain -Domain $ext -ConnectionUri $Uri).Depth
+            { New-KvmSnapshot -Domain $ext -Name bad -DiskOnly -DiskSpec 'snapshot=external' -ConnectionUri $Uri -ErrorAction Stop } |
+                Should -Throw -ErrorId 'InvalidDiskSpec,KvmSnapshot.Cmdlets.NewKvmSnapshotCommand'
+            (Get-KvmSnapshotChain -Domain $ext -ConnectionUri $Uri).Depth | Should -Be $before
+            Get-KvmSnapshot -Domain $ext -Name 'bad' -ConnectionUri $Uri -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        }
+
+        It 'creates nothing with -WhatIf' {
+            $files = @(Get-ChildItem -LiteralPath $store -File).Count
+            New-KvmSnapshot -Domain $ext -Name whatif -DiskOnly -ConnectionUri $Uri -WhatIf | Should -BeNullOrEmpty
+            @(Get-ChildItem -LiteralPath $store -File).Count | Should -Be $files
+            (Get-KvmSnapshotChain -Domain $ext -ConnectionUri $Uri).Depth | Should -Be 3
+        }
+    }
+
+    Context 'Block commit and block pull on the running domain' {
+        It 'changes nothing with Invoke-KvmBlockCommit -WhatIf' {
+            Invoke-KvmBlockCommit -Domain $ext -Disk vda -Pivot -ConnectionUri $Uri -WhatIf | Should -BeNullOrEmpty
+            (Get-KvmSnapshotChain -Domain $ext -ConnectionUri $Uri).Depth | Should -Be 3
+            Get-KvmBlockJob -Domain $ext -ConnectionUri $Uri | Should -BeNullOrEmpty
+        }
+
+        It 'writes DomainDiskNotFound for an unknown disk' {
+            { Invoke-KvmBlockCommit -Domain $ext -Disk vdz -Pivot -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'DomainDiskNotFound,KvmSnapshot.Cmdlets.InvokeKvmBlockCommitCommand'
+        }
+
+        It 'commits the whole chain into the base with an active commit and -Pivot' {
+            $chain = Invoke-KvmBlockCommit -Domain $ext -Disk vda -Pivot -ConnectionUri $Uri -Confirm:$false
+            $chain | Should -BeOfType 'KvmSnapshot.Model.SnapshotChain'
+            $chain.Depth | Should -Be 1
+            $chain.Path | Should -Be $extDisk
+            (Get-KvmDomainDisk -Domain $ext -ConnectionUri $Uri).Source | Should -Be $extDisk
+            Get-KvmBlockJob -Domain $ext -ConnectionUri $Uri | Should -BeNullOrEmpty
+            # Everything the guest wrote is now in the base image itself, and the guest still sees it.
+            $regions = @(@('0x11', '0', '1M'), @('0x22', '1M', '1M'), @('0x33', '2M', '1M'))
+            Test-GuestPattern $ext $regions | Should -BeTrue
+            Test-FilePattern $extDisk $regions | Should -BeTrue
+        }
+
+        It 'forgets the snapshots whose overlays were merged: Get-KvmSnapshot | Remove-KvmSnapshot -MetadataOnly' {
+            Get-KvmSnapshot -Domain $ext -ConnectionUri $Uri | Remove-KvmSnapshot -MetadataOnly -Confirm:$false
+            Get-KvmSnapshot -Domain $ext -ConnectionUri $Uri | Should -BeNullOrEmpty
+        }
+
+        It 'pulls the layers above a chosen base into the active layer' {
+            $null = New-KvmSnapshot -Domain $ext -Name snap3 -DiskOnly -NoMetadata -ConnectionUri $Uri
+            Write-GuestPattern $ext '0x44' '3M' '1M'
+            $null = New-KvmSnapshot -Domain $ext -Name snap4 -DiskOnly -NoMetadata -ConnectionUri $Uri
+            $before = Get-KvmSnapshotChain -Domain $ext -ConnectionUri $Uri
+            $before.Depth | Should -Be 3
+
+            $after = Invoke-KvmBlockPull -Domain $ext -Disk vda -Base $before.Base -ConnectionUri $Uri -Confirm:$false
+            $after.Depth | Should -Be 2
+            $after.Path | Should -Be $before.Path
+            $after.Base.Path | Should -Be $extDisk
+            Test-GuestPattern $ext @(@('0x11', '0', '1M'), @('0x44', '3M', '1M')) | Should -BeTrue
+        }
+
+        It 'pulls everything with a full pull, leaving a standalone active image' {
+            $active = (Get-KvmSnapshotChain -Domain $ext -ConnectionUri $Uri).Path
+            $after = Invoke-KvmBlockPull $ext vda -ConnectionUri $Uri -Confirm:$false
+            $after.Depth | Should -Be 1
+            (Get-KvmDiskImage -Path $active).BackingFile | Should -BeNullOrEmpty
+            $regions = @(@('0x11', '0', '1M'), @('0x22', '1M', '1M'), @('0x33', '2M', '1M'), @('0x44', '3M', '1M'))
+            Test-FilePattern $active $regions | Should -BeTrue
+            Test-GuestPattern $ext $regions | Should -BeTrue
+        }
+
+        It 'returns the running job of a pull with -NoWait' {
+            $null = New-KvmSnapshot -Domain $ext -Name snap5 -DiskOnly -NoMetadata -ConnectionUri $Uri
+            $job = Invoke-KvmBlockPull -Domain $ext -Disk vda -NoWait -ConnectionUri $Uri -Confirm:$false
+            $job | Should -BeOfType 'KvmSnapshot.Model.BlockJob'
+            $job.Type | Should -Be 'Pull'
+            $job.Disk | Should -Be 'vda'
+            Wait-Until { -not (Get-KvmBlockJob -Domain $ext -Disk vda -ConnectionUri $Uri) }
+            (Get-KvmSnapshotChain -Domain $ext -ConnectionUri $Uri).Depth | Should -Be 1
+        }
+    }
+
+    Context 'Block jobs: Get-, Stop- and Complete-KvmBlockJob' {
+        BeforeAll {
+            $null = New-KvmSnapshot -Domain $ext -Name snap6 -DiskOnly -NoMetadata -ConnectionUri $Uri
+            Write-GuestPattern $ext '0x66' '6M' '1M'
+            $activeBefore = (Get-KvmSnapshotChain -Domain $ext -ConnectionUri $Uri).Path
+        }
+
+        It 'starts a throttled active commit with -NoWait and shows it with Get-KvmBlockJob' {
+            $job = Invoke-KvmBlockCommit -Domain $ext -Disk vda -NoWait -Bandwidth 1MB -ConnectionUri $Uri -Confirm:$false
+            $job | Should -BeOfType 'KvmSnapshot.Model.BlockJob'
+            $job.Type | Should -Be 'ActiveCommit'
+            $running = Get-KvmBlockJob -Domain $ext -ConnectionUri $Uri
+            $running | Should -HaveCount 1
+            $running.Disk | Should -Be 'vda'
+            $running.Type | Should -Be 'ActiveCommit'
+            $running.Bandwidth | Should -Be 1MB
+            Get-KvmBlockJob $ext vda -ConnectionUri $Uri | Should -HaveCount 1
+        }
+
+        It 'aborts it with Stop-KvmBlockJob; the disk stays on its chain' {
+            Get-KvmBlockJob -Domain $ext -ConnectionUri $Uri | Stop-KvmBlockJob -Confirm:$false
+            Get-KvmBlockJob -Domain $ext -ConnectionUri $Uri | Should -BeNullOrEmpty
+            $chain = Get-KvmSnapshotChain -Domain $ext -ConnectionUri $Uri
+            $chain.Depth | Should -Be 2
+            $chain.Path | Should -Be $activeBefore
+            Test-GuestPattern $ext @(, @('0x66', '6M', '1M')) | Should -BeTrue
+        }
+
+        It 'pivots a ready active commit with Complete-KvmBlockJob' {
+            $null = Invoke-KvmBlockCommit -Domain $ext -Disk vda -NoWait -ConnectionUri $Uri -Confirm:$false
+            Wait-Until { (Get-KvmBlockJob -Domain $ext -Disk vda -ConnectionUri $Uri).IsReady }
+            $chain = Complete-KvmBlockJob -Domain $ext -Disk vda -PassThru -ConnectionUri $Uri -Confirm:$false
+            $chain.Depth | Should -Be 1
+            Get-KvmBlockJob -Domain $ext -ConnectionUri $Uri | Should -BeNullOrEmpty
+            Test-GuestPattern $ext @(@('0x11', '0', '1M'), @('0x66', '6M', '1M')) | Should -BeTrue
+            Test-FilePattern $chain.Path @(, @('0x66', '6M', '1M')) | Should -BeTrue
+        }
+
+        It 'aborts a job without waiting with Stop-KvmBlockJob -Async' {
+            $null = New-KvmSnapshot -Domain $ext -Name snap7 -DiskOnly -NoMetadata -ConnectionUri $Uri
+            $null = Invoke-KvmBlockCommit -Domain $ext -Disk vda -NoWait -Bandwidth 1MB -ConnectionUri $Uri -Confirm:$false
+            Stop-KvmBlockJob $ext vda -Async -ConnectionUri $Uri -Confirm:$false
+            Wait-Until { -not (Get-KvmBlockJob -Domain $ext -Disk vda -ConnectionUri $Uri) }
+            (Get-KvmSnapshotChain -Domain $ext -ConnectionUri $Uri).Depth | Should -Be 2
+        }
+
+        It 'writes BlockJobNotFound when no job runs on the disk' {
+            { Complete-KvmBlockJob -Domain $ext -Disk vda -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'BlockJobNotFound,KvmSnapshot.Cmdlets.CompleteKvmBlockJobCommand'
+            { Stop-KvmBlockJob -Domain $ext -Disk vda -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'BlockJobNotFound,KvmSnapshot.Cmdlets.StopKvmBlockJobCommand'
+        }
+    }
+
+    Context 'Internal snapshots of a running domain' {
+        It 'creates an internal snapshot with memory' {
+            $snapshot = New-KvmSnapshot -Domain $int -Name int1 -Description 'before the write' -ConnectionUri $Uri
+            $snapshot.Location | Should -Be 'Internal'
+            $snapshot.State | Should -Be 'running'
+            (Invoke-Tool qemu-img 'snapshot', '-U', '-l', $intDisk) -join "`n" | Should -Match '\bint1\b'
+            Get-KvmSnapshot -Path $intDisk -Name int1 | Should -HaveCount 1
+        }
+
+        It 'reverts the disk to the snapshot with Restore-KvmSnapshot' {
+            Write-GuestPattern $int '0x62' '0' '1M'
+            Test-GuestPattern $int @(, @('0x62', '0', '1M')) | Should -BeTrue
+            Restore-KvmSnapshot -Domain $int -Name int1 -ConnectionUri $Uri -Confirm:$false
+            Test-GuestPattern $int @(, @('0x61', '0', '1M')) | Should -BeTrue
+            Get-DomainState $int | Should -Be 'running'
+        }
+
+        It 'leaves the domain paused with -Paused and returns the snapshot with -PassThru' {
+            $snapshot = Get-KvmSnapshot -Domain $int -Current -ConnectionUri $Uri | Restore-KvmSnapshot -Paused -PassThru -Confirm:$false
+            $snapshot.Name | Should -Be 'int1'
+            Get-DomainState $int | Should -Be 'paused'
+            Restore-KvmSnapshot -Domain $int -Name int1 -Running -ConnectionUri $Uri -Confirm:$false
+            Get-DomainState $int | Should -Be 'running'
+        }
+
+        It 'rejects -Running with -Paused (SnapshotRevertStateConflict)' {
+            { Restore-KvmSnapshot -Domain $int -Name int1 -Running -Paused -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'SnapshotRevertStateConflict,KvmSnapshot.Cmdlets.RestoreKvmSnapshotCommand'
+        }
+
+        It 'writes SnapshotNotFound when reverting to an unknown snapshot' {
+            { Restore-KvmSnapshot -Domain $int -Name nosuchsnapshot -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'SnapshotNotFound,KvmSnapshot.Cmdlets.RestoreKvmSnapshotCommand'
+        }
+
+        It 'rejects -Children with -ChildrenOnly (SnapshotDeleteScopeConflict)' {
+            { Remove-KvmSnapshot -Domain $int -Name int1 -Children -ChildrenOnly -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'SnapshotDeleteScopeConflict,KvmSnapshot.Cmdlets.RemoveKvmSnapshotCommand'
+            Get-KvmSnapshot -Domain $int -Name int1 -ConnectionUri $Uri | Should -HaveCount 1
+        }
+
+        It 'keeps the snapshot with Remove-KvmSnapshot -WhatIf' {
+            Remove-KvmSnapshot -Domain $int -Name int1 -ConnectionUri $Uri -WhatIf
+            Get-KvmSnapshot -Domain $int -Name int1 -ConnectionUri $Uri | Should -HaveCount 1
+        }
+
+        It 'deletes it with Remove-KvmSnapshot, from the domain and from the qcow2 file' {
+            Remove-KvmSnapshot -Domain $int -Name int1 -ConnectionUri $Uri -Confirm:$false
+            Get-KvmSnapshot -Domain $int -ConnectionUri $Uri | Should -BeNullOrEmpty
+            Get-KvmSnapshot -Path $intDisk | Should -BeNullOrEmpty
+            Test-GuestPattern $int @(, @('0x61', '0', '1M')) | Should -BeTrue
+        }
+
+        It 'writes SnapshotNotFound when removing an unknown snapshot' {
+            { Remove-KvmSnapshot -Domain $int -Name int1 -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'SnapshotNotFound,KvmSnapshot.Cmdlets.RemoveKvmSnapshotCommand'
+        }
+    }
+
+    Context 'Saved domain state' {
+        It 'saves the domain to a file and stops it with Save-KvmDomainState' {
+            $file = Save-KvmDomainState -Domain $int -Path (Join-Path $TestDrive 'int.save') -ConnectionUri $Uri
+            $file | Should -BeOfType 'System.IO.FileInfo'
+            $file.FullName | Should -Exist
+            $file.Length | Should -BeGreaterThan 0
+            Get-DomainState $int | Should -Not -Be 'running'
+        }
+
+        It 'starts it again from the file with Restore-KvmDomainState, by pipeline' {
+            $name = Get-Item -LiteralPath (Join-Path $TestDrive 'int.save') | Restore-KvmDomainState -ConnectionUri $Uri
+            $name | Should -Be $int
+            Get-DomainState $int | Should -Be 'running'
+            Test-GuestPattern $int @(, @('0x61', '0', '1M')) | Should -BeTrue
+        }
+
+        It 'round-trips Save | Restore -Paused' {
+            $name = Save-KvmDomainState $int (Join-Path $TestDrive 'int2.save') -ConnectionUri $Uri | Restore-KvmDomainState -Paused -ConnectionUri $Uri
+            $name | Should -Be $int
+            Get-DomainState $int | Should -Be 'paused'
+        }
+
+        It 'rejects -Running with -Paused (DomainStateConflict) and leaves the domain alone' {
+            { Save-KvmDomainState -Domain $int -Path (Join-Path $TestDrive 'int3.save') -Running -Paused -ConnectionUri $Uri -ErrorAction Stop } |
+                Should -Throw -ErrorId 'DomainStateConflict,KvmSnapshot.Cmdlets.SaveKvmDomainStateCommand'
+            Join-Path $TestDrive 'int3.save' | Should -Not -Exist
+            Get-DomainState $int | Should -Be 'paused'
+        }
+
+        It 'writes DomainStateFileNotFound for a missing state file' {
+            { Restore-KvmDomainState -Path (Join-Path $TestDrive 'missing.save') -ConnectionUri $Uri -ErrorAction Stop } |
+                Should -Throw -ErrorId 'DomainStateFileNotFound,KvmSnapshot.Cmdlets.RestoreKvmDomainStateCommand'
+        }
+
+        It 'writes DomainNotFound when saving an unknown domain' {
+            { Save-KvmDomainState -Domain $missingDomain -Path (Join-Path $TestDrive 'nobody.save') -ConnectionUri $Uri -ErrorAction Stop } |
+                Should -Throw -ErrorId 'DomainNotFound,KvmSnapshot.Cmdlets.SaveKvmDomainStateCommand'
+        }
+    }
+}
