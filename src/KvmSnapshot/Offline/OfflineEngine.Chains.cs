@@ -157,7 +157,8 @@ public sealed partial class OfflineEngine
         _qemuImg.Rebase(target.Path, target.Format!, name, plan.Base?.Format, unsafeRebase: false, ctx);
 
         // The old backing layers are untouched: the target must read exactly as it did through them.
-        var oldView = BackingOverride(target, plan.Chain.Layers[1]);
+        var oldBacking = plan.Chain.Layers[1];
+        var oldView = QemuImg.QemuImgJsonFilename.WithBacking(target.Path, target.Format!, oldBacking.Path, oldBacking.Format!);
         if (!_qemuImg.Compare(target.Path, target.Format, oldView, null, ctx))
         {
             throw new KvmSnapshotException(ErrorIds.DiskImageContentMismatch, ErrorCategory.InvalidResult, target.Path,
@@ -175,30 +176,6 @@ public sealed partial class OfflineEngine
             KeptLayers = kept,
         };
     }
-
-    /// <summary>
-    /// A json: image description of <paramref name="image"/> read through <paramref name="backing"/> instead of its
-    /// recorded backing file: the view it had before a rebase, for qemu-img compare.
-    /// </summary>
-    internal static string BackingOverride(ChainLayer image, ChainLayer backing)
-    {
-        var description = new Dictionary<string, object?>
-        {
-            ["driver"] = image.Format,
-            ["file"] = new Dictionary<string, object?> { ["driver"] = "file", ["filename"] = image.Path },
-            ["backing"] = new Dictionary<string, object?>
-            {
-                ["driver"] = backing.Format,
-                ["file"] = new Dictionary<string, object?> { ["driver"] = "file", ["filename"] = backing.Path },
-            },
-        };
-        return "json:" + System.Text.Json.JsonSerializer.Serialize(description, JsonForQemu);
-    }
-
-    private static readonly System.Text.Json.JsonSerializerOptions JsonForQemu = new()
-    {
-        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-    };
 
     /// <summary>The chain's own directories (not recursed) and the user's extra ones (recursed).</summary>
     private StoreScan ScanAround(SnapshotChain chain, IReadOnlyList<string> searchDirectories, IOperationContext ctx)

@@ -48,13 +48,7 @@ public sealed class QemuImgCommands
     /// </summary>
     public QemuImgCheck Check(string path, string format, IOperationContext ctx)
     {
-        var description = new Dictionary<string, object?>
-        {
-            ["driver"] = format,
-            ["file"] = new Dictionary<string, object?> { ["driver"] = "file", ["filename"] = path },
-        };
-        if (format is "qcow2" or "qed" or "vmdk") description["backing"] = null;
-        var args = new List<string> { "check", "-U", "--output=json", "json:" + JsonSerializer.Serialize(description) };
+        var args = new List<string> { "check", "-U", "--output=json", QemuImgJsonFilename.WithoutBacking(path, format) };
         var result = _runner.Run(new QemuImgInvocation(args) { Target = path, SuccessExitCodes = new[] { 0, 2, 3 } }, ctx);
         var check = Parse<QemuImgCheck>(result, path);
         return new QemuImgCheck

@@ -279,4 +279,70 @@ public sealed class OfflineChainTests
         Refused(ErrorIds.ChainLayerNotFound, new PullRequest { Path = dir.File("base.qcow2") });
         Refused(ErrorIds.DiskImageNotFound, new PullRequest { Path = dir.File("none.qcow2") });
     }
+
+    [Fact]
+    public void Commit_and_pull_work_on_file_names_with_spaces_quotes_shell_metacharacters_colons_and_non_ascii()
+    {
+        using var dir = new TempDirectory("oc");
+        var baseName = "base: \"tmpl\" ä.qcow2";
+        var midName = "-mid $(touch pwned); 'x' | y.qcow2";
+        var topName = "top & co`id`.qcow2";
+        Tool.CreateQcow2(dir.File(baseName), "8M");
+        Tool.WritePattern(dir.File(baseName), 0x01, "0", "2M");
+        Tool.CreateQcow2(dir.File(midName), null, "./" + baseName);
+        Tool.WritePattern(dir.File(midName), 0x02, "1M", "2M");
+        Tool.CreateQcow2(dir.File(topName), null, midName);
+        Tool.WritePattern(dir.File(topName), 0x03, "2M", "2M");
+        Tool.CreateQcow2(dir.File("active.qcow2"), null, topName);
+        var before = OfflineAssert.Snapshot(dir.File("active.qcow2"), dir.File("before.raw"));
+        var ctx = new RecordingOperationContext();
+
+        var committed = Engine.Commit(Engine.PlanCommit(new CommitRequest { Path = dir.File("active.qcow2"), Top = topName, RemoveMergedLayers = true }, ctx), ctx);
+        Assert.Equal(new[] { "active.qcow2", midName, baseName }, OfflineAssert.Names(committed.Chain));
+        Assert.Equal(midName, committed.Chain.Active.BackingFile);
+        OfflineAssert.SameContent(before, dir.File("active.qcow2"));
+        Assert.True(Engine.TestChain(committed.Chain, null, true, ctx).Passed);
+
+        var pulled = Engine.Pull(Engine.PlanPull(new PullRequest { Path = dir.File("active.qcow2"), Base = baseName, RemoveMergedLayers = true }, ctx), ctx);
+        Assert.Equal(new[] { "active.qcow2", baseName }, OfflineAssert.Names(pulled.Chain));
+        // A relative name with ':' before any '/' would read as a protocol: it is written with "./" in front.
+        Assert.Equal("./" + baseName, pulled.Chain.Active.BackingFile);
+        OfflineAssert.SameContent(before, dir.File("active.qcow2"));
+        Assert.False(File.Exists(dir.File(midName)));
+        Assert.False(File.Exists(dir.File("pwned")));
+        Assert.False(File.Exists(Path.Combine(Directory.GetCurrentDirectory(), "pwned")));
+    }
+
+    [Fact]
+    public void Images_a_running_process_holds_are_refused_as_DiskImageInUse_without_change()
+    {
+        using var dir = new TempDirectory("oc");
+        ThreeLayers(dir);
+        // qemu-io keeps the write lock on top.qcow2 while it sleeps, as a running VM would.
+        var holder = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("qemu-io")
+        {
+            ArgumentList = { "-f", "qcow2", "-c", "sleep 20000", dir.File("top.qcow2") },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        try
+        {
+            System.Threading.Thread.Sleep(500);
+            Assert.False(holder.HasExited);
+            OfflineAssert.FailsAndChangesNothing(dir.Path, ErrorIds.DiskImageInUse,
+                ctx => Engine.Commit(Engine.PlanCommit(new CommitRequest { Path = dir.File("top.qcow2") }, ctx), ctx));
+            OfflineAssert.FailsAndChangesNothing(dir.Path, ErrorIds.DiskImageInUse,
+                ctx => Engine.Pull(Engine.PlanPull(new PullRequest { Path = dir.File("top.qcow2") }, ctx), ctx));
+            OfflineAssert.FailsAndChangesNothing(dir.Path, ErrorIds.DiskImageInUse,
+                ctx => Engine.CreateInternalSnapshot(dir.File("top.qcow2"), "while running", ctx));
+            // Reading works on an image in use (-U).
+            Assert.Equal(3, Engine.GetChain(dir.File("top.qcow2"), new RecordingOperationContext()).Depth);
+            Assert.Equal("qcow2", Engine.GetImage(dir.File("top.qcow2"), new RecordingOperationContext()).Format);
+        }
+        finally
+        {
+            holder.Kill();
+            holder.WaitForExit();
+        }
+    }
 }
