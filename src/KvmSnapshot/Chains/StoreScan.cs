@@ -104,14 +104,9 @@ public sealed class StoreScan
 
     private void ScanDirectory(string directory, bool recurse, IOperationContext ctx)
     {
-        var options = new EnumerationOptions
-        {
-            RecurseSubdirectories = recurse,
-            IgnoreInaccessible = true,
-            AttributesToSkip = 0,
-            ReturnSpecialDirectories = false,
-        };
-        foreach (var file in Directory.EnumerateFiles(directory, "*", options))
+        var (files, links) = ListFiles(directory, recurse, ctx);
+        // Real files first: when a symlink and its target are both in the store, the image keeps its real name.
+        foreach (var file in files.Concat(links))
         {
             if (ctx.Cancellation.IsCancellationRequested)
             {
@@ -120,11 +115,51 @@ public sealed class StoreScan
             // qcow2 by its magic; raw only by extension here (a raw file any image names is read while following chains).
             var rawByName = RawExtensions.Contains(Path.GetExtension(file), StringComparer.OrdinalIgnoreCase);
             var node = _catalog.GetIfContent(file, content => content == ImageFormatProbe.Qcow2 || rawByName);
-            if (node is null) continue;
+            if (node is null || node.State != ChainLayerState.Present && Directory.Exists(file)) continue;
             _identities[node.Path] = node.Identity;
-            if (!_nodes.TryAdd(node.Identity, node)) continue; // not an image, vanished, or a second name for a file already seen
+            if (!_nodes.TryAdd(node.Identity, node)) continue; // a second name for a file already seen
             _scanned.Add(node);
         }
+    }
+
+    /// <summary>
+    /// Regular files and symlinks to files, sorted. Recursion never enters a symlinked directory, so a link back up
+    /// the tree cannot make the walk endless.
+    /// </summary>
+    private static (List<string> Files, List<string> Links) ListFiles(string root, bool recurse, IOperationContext ctx)
+    {
+        var files = new List<string>();
+        var links = new List<string>();
+        var options = new EnumerationOptions { IgnoreInaccessible = true, AttributesToSkip = 0, RecurseSubdirectories = false };
+        var pending = new Stack<string>();
+        pending.Push(root);
+        while (pending.Count > 0)
+        {
+            var dir = pending.Pop();
+            IEnumerable<FileSystemInfo> entries;
+            try
+            {
+                entries = new DirectoryInfo(dir).EnumerateFileSystemInfos("*", options).ToList();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                ctx.Warning($"'{dir}' could not be listed: {e.Message}");
+                continue;
+            }
+            foreach (var entry in entries)
+            {
+                var isLink = entry.LinkTarget is not null;
+                if (entry is DirectoryInfo)
+                {
+                    if (recurse && !isLink) pending.Push(entry.FullName);
+                    continue;
+                }
+                (isLink ? links : files).Add(entry.FullName);
+            }
+        }
+        files.Sort(StringComparer.Ordinal);
+        links.Sort(StringComparer.Ordinal);
+        return (files, links);
     }
 
     /// <summary>Reads each backing file once (also outside the scanned directories) and records who uses whom.</summary>

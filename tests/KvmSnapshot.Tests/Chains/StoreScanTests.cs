@@ -75,6 +75,24 @@ public sealed class StoreScanTests
     }
 
     [Fact]
+    public void A_recursive_scan_survives_a_directory_symlink_loop_and_reads_each_file_once()
+    {
+        using var dir = new TempDirectory("sc");
+        Directory.CreateDirectory(dir.File("sub"));
+        Tool.CreateQcow2(dir.File("sub/base.qcow2"), "1M");
+        Tool.CreateQcow2(dir.File("sub/top.qcow2"), null, "base.qcow2");
+        Directory.CreateSymbolicLink(dir.File("sub/loop"), dir.Path);
+        File.CreateSymbolicLink(dir.File("alias.qcow2"), dir.File("sub/top.qcow2"));
+
+        var chains = StoreScan.Run(new[] { dir.Path }, true, new RecordingOperationContext()).Chains();
+
+        var chain = Assert.Single(chains);
+        Assert.Equal(2, chain.Depth);
+        Assert.Empty(chain.Active.ReferencedBy);
+        Assert.Equal(new[] { chain.Active.Path }, chain.Base.ReferencedBy);
+    }
+
+    [Fact]
     public void A_thousand_images_scan_in_well_under_two_seconds_without_a_subprocess()
     {
         using var dir = new TempDirectory("sc");
