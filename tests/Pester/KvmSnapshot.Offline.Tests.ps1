@@ -450,7 +450,7 @@ Describe 'KvmSnapshot offline cmdlets' -Tag 'Offline' -Skip:(-not $haveQemu) {
 
         It 'returns $true with -Quiet for a healthy chain' {
             Test-KvmSnapshotChain -Path $chain.active -Quiet | Should -BeTrue
-            Test-KvmSnapshotChain -Path $chain.active -Quiet -SkipImageCheck | Should -BeOfType [bool]
+            Test-KvmSnapshotChain -Path $chain.active -Quiet -SkipImageCheck | Should -BeOfType ([bool])
         }
 
         It 'tests chains from Get-KvmSnapshotChain through the pipeline' {
