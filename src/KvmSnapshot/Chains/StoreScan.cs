@@ -148,7 +148,8 @@ public sealed class StoreScan
             }
             foreach (var entry in entries)
             {
-                var isLink = entry.LinkTarget is not null;
+                // From the directory entry itself (d_type), no readlink per file.
+                var isLink = (entry.Attributes & FileAttributes.ReparsePoint) != 0;
                 if (entry is DirectoryInfo)
                 {
                     if (recurse && !isLink) pending.Push(entry.FullName);
