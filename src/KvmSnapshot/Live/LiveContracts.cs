@@ -59,6 +59,9 @@ public sealed record BlockCommitRequest
     public ulong Bandwidth { get; init; }
     /// <summary>Return right after starting the job.</summary>
     public bool NoWait { get; init; }
+    /// <summary>Commit even though images outside the chain use Base or a layer between it and Top (their content
+    /// changes); without it that is a ChainBaseShared error, checked before the job starts (local connections).</summary>
+    public bool Force { get; init; }
 }
 
 public sealed record BlockPullRequest

@@ -39,6 +39,7 @@ public sealed partial class LiveEngine
                     ? $"'{top.Path}' is the base of {dom.Name}/{disk}: there is nothing below it to commit into. The chain is {chain}."
                     : $"Base '{baseLayer.Path}' is not below Top '{top.Path}' in {dom.Name}/{disk}; the chain is {chain} (base first).");
         }
+        GuardSharedBase(dom, chain, top, baseLayer, request.Force, ctx);
         ThrowIfCancelled(ctx, $"{dom.Name}/{disk}");
 
         var active = top.Position == 0;
@@ -195,6 +196,28 @@ public sealed partial class LiveEngine
             throw new KvmSnapshotException(ErrorIds.DomainDiskNotFound, ErrorCategory.ObjectNotFound, disk, $"Disk '{disk}' of '{dom.Name}' is empty.");
         }
         return LiveChains.Build(dom.Name, dom.Connection.Uri, dom.Connection.IsLocal, d, ctx, null);
+    }
+
+    /// <summary>
+    /// Committing changes Base, so every image outside this chain that uses Base, or a layer between it and Top,
+    /// would see its disk change (a branch abandoned by a revert shares the frozen image). Refused unless Force.
+    /// </summary>
+    private static void GuardSharedBase(LibvirtDomain dom, SnapshotChain chain, ChainLayer top, ChainLayer baseLayer, bool force, IOperationContext ctx)
+    {
+        if (!dom.Connection.IsLocal) return;
+        var changed = chain.Layers.Skip(top.Position + 1).Take(baseLayer.Position - top.Position).Select(l => l.Path);
+        var users = SharedLayerGuard.UsersOutsideChain(changed, SharedLayerGuard.Files(chain), ctx);
+        if (users.Count == 0) return;
+        var message = $"Committing {top.Name} into {baseLayer.Name} changes what {users.Count} image(s) outside {dom.Name}/{chain.Disk}'s chain see, "
+            + $"because they use {baseLayer.Name} or a layer between it and {top.Name} as their backing file: {string.Join(", ", users)}.";
+        if (!force)
+        {
+            throw new KvmSnapshotException(ErrorIds.ChainBaseShared, ErrorCategory.InvalidOperation, baseLayer.Path, message + " Nothing was started.")
+            {
+                RecommendedAction = "Pull into the active layer instead (Invoke-KvmBlockPull), or use -Force if those images may change.",
+            };
+        }
+        ctx.Warning(message + " Proceeding because of -Force.");
     }
 
     private static string RequireJob(LibvirtDomain dom, string disk, out BlockJob job)

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Management.Automation;
+using KvmSnapshot.Chains;
 using KvmSnapshot.Engine;
 using KvmSnapshot.Errors;
 using KvmSnapshot.Libvirt;
@@ -96,6 +97,7 @@ public sealed partial class LiveEngine
         if (options.Children) flags |= DomainSnapshotDeleteFlags.Children;
         if (options.ChildrenOnly) flags |= DomainSnapshotDeleteFlags.ChildrenOnly;
         if (options.MetadataOnly) flags |= DomainSnapshotDeleteFlags.MetadataOnly;
+        if (!options.MetadataOnly) GuardExternalDelete(dom, snapshot, name, ctx);
         var activity = $"Deleting snapshot {name} of {dom.Name}";
         ctx.Progress(activity, options.MetadataOnly ? "Removing libvirt's metadata" : "Deleting", -1);
         try
@@ -117,6 +119,30 @@ public sealed partial class LiveEngine
         {
             ctx.ProgressCompleted(activity);
         }
+    }
+
+    /// <summary>
+    /// libvirt 9.0 deletes an external snapshot by committing its overlay into the overlay's backing file and
+    /// removing the overlay. It only looks at the domain's current chain: an image of another branch (one a revert
+    /// abandoned) that uses either file would be changed or lose its backing file. Refused, before anything runs.
+    /// </summary>
+    private static void GuardExternalDelete(LibvirtDomain dom, DomainSnapshotHandle snapshot, string name, IOperationContext ctx)
+    {
+        if (!dom.Connection.IsLocal) return;
+        var info = SnapshotXml.Parse(dom.SnapshotXml(snapshot, name), name);
+        var overlays = info.Disks.Where(d => d.Snapshot == "external" && d.File is not null).Select(d => d.File!).ToList();
+        if (overlays.Count == 0) return;
+        var catalog = new ImageCatalog(ctx);
+        var affected = overlays.Concat(overlays.Select(o => catalog.Get(o, null)?.BackingFullPath).Where(b => b is not null).Select(b => b!));
+        var disks = DomainXml.Disks(dom.GetXml(), dom.Name).Where(d => d.Source is not null);
+        var chainFiles = disks.SelectMany(d => LiveChains.Build(dom.Name, dom.Connection.Uri, true, d, ctx, catalog).Layers.Select(l => l.Path));
+        var users = SharedLayerGuard.UsersOutsideChain(affected, chainFiles, ctx);
+        if (users.Count == 0) return;
+        throw new KvmSnapshotException(ErrorIds.ChainBaseShared, ErrorCategory.InvalidOperation, name,
+            $"Deleting snapshot '{name}' of '{dom.Name}' would let libvirt merge and remove {string.Join(", ", overlays)}, which images outside the domain's current chain still use: {string.Join(", ", users)}. Nothing was changed.")
+        {
+            RecommendedAction = "Remove the other branch first, or drop only libvirt's record with -MetadataOnly.",
+        };
     }
 
     // ---- describing snapshots ------------------------------------------------------------------------------------

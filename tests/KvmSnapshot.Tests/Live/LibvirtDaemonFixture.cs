@@ -28,10 +28,32 @@ public sealed class LibvirtDaemonFixture
             }
         }
         foreach (var stale in Virsh("list", "--all", "--name").StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                     .Where(n => n.StartsWith(DomainPrefix, StringComparison.Ordinal)))
+                     .Where(IsLeftover))
         {
             Virsh("destroy", stale);
             Virsh("undefine", stale, "--snapshots-metadata", "--managed-save");
+        }
+    }
+
+    /// <summary>
+    /// A test domain whose creating process is gone. Test runs in other processes (other suites, parallel
+    /// `dotnet test` runs) may be using theirs right now: those are left alone.
+    /// </summary>
+    private static bool IsLeftover(string name)
+    {
+        if (!name.StartsWith(DomainPrefix, StringComparison.Ordinal)) return false;
+        var rest = name[DomainPrefix.Length..];
+        var dash = rest.IndexOf('-');
+        if (dash <= 0 || !int.TryParse(rest[..dash], out var pid)) return false;
+        if (pid == Environment.ProcessId) return false;
+        try
+        {
+            using var p = System.Diagnostics.Process.GetProcessById(pid);
+            return p.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return true; // no such process
         }
     }
 

@@ -37,7 +37,9 @@ public sealed class TestDomain : IDisposable
     public bool Persistent { get; }
     public string File(string name) => _dir.File(name);
 
-    public static string UniqueName(string tag) => $"{LibvirtDaemonFixture.DomainPrefix}{tag}-{Guid.NewGuid():N}"[..Math.Min(60, LibvirtDaemonFixture.DomainPrefix.Length + tag.Length + 9)];
+    /// <summary>kvmsnap-t-&lt;test process id&gt;-&lt;tag&gt;-&lt;8 hex&gt;: the process id lets a later run tell leftovers from live domains.</summary>
+    public static string UniqueName(string tag)
+        => $"{LibvirtDaemonFixture.DomainPrefix}{Environment.ProcessId}-{tag}-{Guid.NewGuid().ToString("N")[..8]}";
 
     /// <summary>
     /// Creates the domain with one qcow2 disk vda (64 MiB, fresh) unless <paramref name="disks"/> are given;

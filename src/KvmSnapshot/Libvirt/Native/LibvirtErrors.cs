@@ -1,6 +1,7 @@
 using System;
 using System.Management.Automation;
 using KvmSnapshot.Errors;
+using KvmSnapshot.Libvirt;
 
 namespace KvmSnapshot.Libvirt.Native;
 
@@ -18,26 +19,6 @@ internal enum LibvirtCallArea
 internal readonly record struct LibvirtErrorInfo(int Code, int Domain, string Message)
 {
     public static readonly LibvirtErrorInfo Unknown = new(0, 0, "libvirt reported a failure without an error message");
-}
-
-/// <summary>A libvirt failure mapped onto the module's ErrorIds; keeps libvirt's own code and message.</summary>
-public sealed class LibvirtException : KvmSnapshotException
-{
-    internal LibvirtException(string errorId, ErrorCategory category, object? target, string message, int code, int domain, string libvirtMessage)
-        : base(errorId, category, target, message)
-    {
-        LibvirtCode = code;
-        LibvirtDomain = domain;
-        LibvirtMessage = libvirtMessage;
-    }
-
-    /// <summary>virErrorNumber (VIR_ERR_*).</summary>
-    public int LibvirtCode { get; }
-
-    /// <summary>virErrorDomain (VIR_FROM_*): the libvirt module that reported the error.</summary>
-    public int LibvirtDomain { get; }
-
-    public string LibvirtMessage { get; }
 }
 
 /// <summary>virErrorNumber values the table names (libvirt 9.0's virterror.h).</summary>
