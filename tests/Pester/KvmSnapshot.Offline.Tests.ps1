@@ -319,10 +319,19 @@ Describe 'KvmSnapshot offline cmdlets' -Tag 'Offline' -Skip:(-not $haveQemu) {
         }
 
         It 'keeps a backing file with -BackingFile' {
-            $rebuilt = Join-Path $dir 'on-guest1.qcow2'
-            $image = Convert-KvmDiskImage -Path $chain.active -Destination $rebuilt -BackingFile $chain.guest1
-            $image.BackingFileFullPath | Should -Be $chain.guest1
+            # qemu-img convert -B copies only the source's own clusters: the backing file must read like the
+            # source's backing chain, as snap2 (the source's own backing file) does.
+            $rebuilt = Join-Path $dir 'on-snap2.qcow2'
+            $image = Convert-KvmDiskImage -Path $chain.active -Destination $rebuilt -BackingFile $chain.snap2
+            $image.BackingFileFullPath | Should -Be $chain.snap2
             Compare-GuestView $reference $rebuilt | Should -Be 0
+        }
+
+        It 'removes the copy when -BackingFile does not match the source (DiskImageContentMismatch)' {
+            $wrong = Join-Path $dir 'on-guest1.qcow2'
+            { Convert-KvmDiskImage -Path $chain.active -Destination $wrong -BackingFile $chain.guest1 -ErrorAction Stop } |
+                Should -Throw -ErrorId 'DiskImageContentMismatch,KvmSnapshot.Cmdlets.ConvertKvmDiskImageCommand'
+            $wrong | Should -Not -Exist
         }
 
         It 'leaves the source chain unchanged' {
