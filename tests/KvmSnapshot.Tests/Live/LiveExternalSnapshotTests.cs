@@ -83,6 +83,17 @@ public sealed class LiveExternalSnapshotTests
         Assert.True(dom.GuestReads("vda", 0x00, TestDomain.Mib(2), "1M"));
         Assert.True(File.Exists(overlay)); // the first revert's overlay is kept too
 
+        // libvirt would delete sn1 by merging s1 into base and removing s1, which the abandoned s2 and the first
+        // revert's overlay still need: refused before libvirt is asked.
+        var hashes = new[] { "s1.qcow2", "base.qcow2" }.ToDictionary(f => f, f => Tool.Sha256(dom.File(f)));
+        var shared = Assert.Throws<KvmSnapshotException>(() => Engine.DeleteSnapshot(Uri, dom.Name, "sn1", new DeleteSnapshotOptions(), ctx));
+        Assert.Equal(ErrorIds.ChainBaseShared, shared.ErrorId);
+        Assert.Contains(dom.File("s2.qcow2"), shared.Message, StringComparison.Ordinal);
+        Assert.Contains(overlay, shared.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(ctx.VerboseMessages, m => m.StartsWith("virDomainSnapshotDelete", StringComparison.Ordinal));
+        Assert.Equal(new[] { "sn1", "sn2" }, Engine.GetSnapshots(Uri, dom.Name, null, false, ctx).Select(s => s.Name));
+        foreach (var (file, hash) in hashes) Assert.Equal(hash, Tool.Sha256(dom.File(file)));
+
         // Shut off, no -Running/-Paused: stays off, and the definition points at the newest overlay.
         LibvirtDaemonFixture.Virsh("destroy", dom.Name).EnsureSuccess();
         Engine.RevertSnapshot(Uri, dom.Name, "sn1", new RevertOptions(), ctx);
