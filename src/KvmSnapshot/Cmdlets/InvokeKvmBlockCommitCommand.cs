@@ -67,7 +67,7 @@ public sealed class InvokeKvmBlockCommitCommand : KvmCmdlet
     public SwitchParameter NoWait { get; set; }
 
     /// <summary>Commit even though images outside the chain use the base or a layer below -Top (their content changes).</summary>
-    [Parameter(ParameterSetName = PathSet)]
+    [Parameter]
     public SwitchParameter Force { get; set; }
 
     /// <summary>Delete the merged layers after a verified commit when no other image uses them.</summary>
@@ -114,6 +114,7 @@ public sealed class InvokeKvmBlockCommitCommand : KvmCmdlet
             KeepRelative = KeepRelative,
             Bandwidth = Bandwidth,
             NoWait = NoWait,
+            Force = Force,
         };
         var what = $"Commit {Top ?? "the active layer"} down into {Base ?? (Shallow ? "its backing file" : "the base")}" + (Pivot ? ", then pivot" : "");
         if (!ShouldProcess($"{Domain}/{Disk}", what)) return;

@@ -60,8 +60,13 @@ public sealed class LiveCmdletTests
         Assert.Equal(dom.File("s2.qcow2"), dom.ActiveImage());
         Assert.True(dom.GuestViewEquals("vda", reference));
 
-        // Active commit with -Pivot: the disk ends on the base.
-        var pivoted = ps.Run("Invoke-KvmBlockCommit -Domain $args[0] -Disk vda -Pivot -ConnectionUri $uri -Confirm:$false", dom.Name).AssertNoErrors();
+        // Active commit with -Pivot: s1.qcow2, merged above, still names the base as its backing file, so its
+        // content would change: refused, naming it, until -Force.
+        var refused = ps.Run("Invoke-KvmBlockCommit -Domain $args[0] -Disk vda -Pivot -ConnectionUri $uri -Confirm:$false", dom.Name).SingleError();
+        Assert.Equal("ChainBaseShared,KvmSnapshot.Cmdlets.InvokeKvmBlockCommitCommand", refused.FullyQualifiedErrorId);
+        Assert.Contains("s1.qcow2", refused.Exception.Message);
+        Assert.Equal(dom.File("s2.qcow2"), dom.ActiveImage());
+        var pivoted = ps.Run("Invoke-KvmBlockCommit -Domain $args[0] -Disk vda -Pivot -Force -ConnectionUri $uri -Confirm:$false", dom.Name).AssertNoErrors();
         Assert.Equal(new[] { "base.qcow2" }, pivoted.Single<SnapshotChain>().Layers.Select(l => l.Name));
         Assert.Equal(dom.File("base.qcow2"), dom.ActiveImage());
         Assert.True(dom.GuestViewEquals("vda", reference));
