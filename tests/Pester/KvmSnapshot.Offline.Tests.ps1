@@ -495,6 +495,7 @@ Describe 'KvmSnapshot offline cmdlets' -Tag 'Offline' -Skip:(-not $haveQemu) {
 
             $result = Test-KvmSnapshotChain -Path $overlay -SkipImageCheck
             $result.Problems.Kind | Should -Contain 'BackingFormatUnspecified'
+            $result.Passed | Should -BeFalse
         }
 
         It 'reports a backing loop (BackingChainLoop)' {

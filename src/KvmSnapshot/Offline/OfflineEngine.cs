@@ -176,7 +176,8 @@ public sealed partial class OfflineEngine
             }
             if (layer.BackingFile is not null && layer.BackingFormat is null)
             {
-                problems.Add(Problem(ChainProblemKind.BackingFormatUnspecified, ChainProblemSeverity.Warning, layer.Path,
+                // An error, not a warning: libvirt refuses to start a domain on such a chain, and probing is a security hole.
+                problems.Add(Problem(ChainProblemKind.BackingFormatUnspecified, ChainProblemSeverity.Error, layer.Path,
                     $"'{layer.Path}' does not record the format of its backing file '{layer.BackingFile}'; qemu must probe it, and libvirt refuses to.", null));
             }
             if (checkImages) CheckLayer(layer, problems, ctx);

@@ -56,8 +56,8 @@ public sealed class OfflineChainTests
         var ctx = new RecordingOperationContext();
 
         var healthy = Engine.TestChain(Engine.GetChain(dir.File("top.qcow2"), ctx), null, true, ctx);
-        Assert.True(healthy.Passed);
-        Assert.Contains(healthy.Problems, p => p.Kind == ChainProblemKind.BackingFormatUnspecified && p.Image == dir.File("mid.qcow2"));
+        Assert.False(healthy.Passed, "an unrecorded backing format fails the chain: libvirt refuses it");
+        Assert.Contains(healthy.Problems, p => p.Kind == ChainProblemKind.BackingFormatUnspecified && p.Severity == ChainProblemSeverity.Error && p.Image == dir.File("mid.qcow2"));
         var shared = Assert.Single(healthy.Problems, p => p.Kind == ChainProblemKind.SharedBase);
         Assert.Equal(dir.File("base.qcow2"), shared.Image);
         Assert.Equal(new[] { dir.File("other.qcow2") }, shared.RelatedImages);
