@@ -85,10 +85,19 @@ BeforeAll {
         (Invoke-Tool virsh '-c', $Uri, 'qemu-monitor-command', $Domain, '--hmp', $hmp) -join "`n"
     }
 
+    # Flushes the disk inside QEMU: block jobs write through their own caches, and qcow2 metadata can stay in
+    # QEMU's memory until a flush, so a file read right after a job could miss data the guest already sees.
+    function Sync-GuestDisk {
+        param([string] $Domain)
+        $output = Invoke-GuestIo $Domain 'flush'
+        if ($output -match 'error|failed') { throw "guest flush failed: $output" }
+    }
+
     function Write-GuestPattern {
         param([string] $Domain, [string] $Pattern, [string] $Offset, [string] $Length)
         $output = Invoke-GuestIo $Domain "write -P $Pattern $Offset $Length"
         if ($output -match 'error|failed') { throw "guest write failed: $output" }
+        Sync-GuestDisk $Domain
     }
 
     # The image vda of the domain writes to, as libvirt reports it (virsh, not the module under test).
@@ -100,10 +109,11 @@ BeforeAll {
         throw "virsh domblklist $Domain shows no vda"
     }
 
-    # True when the guest's disk reads every region back with its pattern: the active image through its backing
-    # chain, read with shared locks (the disk is writethrough, so every guest write is already in the files).
+    # True when the guest's disk reads every region back with its pattern: after a flush, the active image
+    # through its backing chain, read with shared locks.
     function Test-GuestPattern {
         param([string] $Domain, [object[]] $Regions)
+        Sync-GuestDisk $Domain
         Test-FilePattern (Get-ActiveImage $Domain) $Regions
     }
 
@@ -338,8 +348,9 @@ Describe 'KvmSnapshot live cmdlets on qemu:///system' -Tag 'Live' -Skip:(-not $c
             $after.Depth | Should -Be 1
             (Get-KvmDiskImage -Path $active).BackingFile | Should -BeNullOrEmpty
             $regions = @(@('0x11', '0', '1M'), @('0x22', '1M', '1M'), @('0x33', '2M', '1M'), @('0x44', '3M', '1M'))
-            Test-FilePattern $active $regions | Should -BeTrue
             Test-GuestPattern $ext $regions | Should -BeTrue
+            # The active image alone now holds everything.
+            Test-FilePattern $active $regions | Should -BeTrue
         }
 
         It 'returns the running job of a pull with -NoWait' {
@@ -391,8 +402,19 @@ Describe 'KvmSnapshot live cmdlets on qemu:///system' -Tag 'Live' -Skip:(-not $c
             Test-FilePattern $chain.Path @(, @('0x66', '6M', '1M')) | Should -BeTrue
         }
 
-        It 'aborts a job without waiting with Stop-KvmBlockJob -Async' {
+        It 'refuses a live commit into a base that another image still uses (ChainBaseShared)' {
+            # The overlay merged by the pivot above still names the new base as its backing file.
             $null = New-KvmSnapshot -Domain $ext -Name snap7 -DiskOnly -NoMetadata -ConnectionUri $Uri
+            $chain = Get-KvmSnapshotChain -Domain $ext -ConnectionUri $Uri
+            { Invoke-KvmBlockCommit -Domain $ext -Disk vda -Pivot -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'ChainBaseShared,KvmSnapshot.Cmdlets.InvokeKvmBlockCommitCommand'
+            Get-KvmBlockJob -Domain $ext -ConnectionUri $Uri | Should -BeNullOrEmpty
+            (Get-KvmSnapshotChain -Domain $ext -ConnectionUri $Uri).ToString() | Should -Be $chain.ToString()
+        }
+
+        It 'aborts a job without waiting with Stop-KvmBlockJob -Async' {
+            # Once the stale overlay is gone, nothing else uses the base and the commit may start.
+            Remove-Item -LiteralPath $activeBefore
             $null = Invoke-KvmBlockCommit -Domain $ext -Disk vda -NoWait -Bandwidth 1MB -ConnectionUri $Uri -Confirm:$false
             Stop-KvmBlockJob $ext vda -Async -ConnectionUri $Uri -Confirm:$false
             Wait-Until { -not (Get-KvmBlockJob -Domain $ext -Disk vda -ConnectionUri $Uri) }
