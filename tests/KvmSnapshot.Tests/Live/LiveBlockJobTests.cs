@@ -5,6 +5,7 @@ using System.Linq;
 using System.Threading;
 using KvmSnapshot.Engine;
 using KvmSnapshot.Errors;
+using KvmSnapshot.Libvirt;
 using KvmSnapshot.Live;
 using KvmSnapshot.Model;
 using KvmSnapshot.Tests.Infrastructure;
@@ -151,6 +152,35 @@ public sealed class LiveBlockJobTests
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (dom.HasBlockJob()) { Assert.True(DateTime.UtcNow < deadline); Thread.Sleep(100); }
         Assert.Equal(dom.File("s2.qcow2"), dom.ActiveImage());
+    }
+
+    [Fact]
+    public void A_waited_commit_returns_on_the_COMPLETED_event_not_on_a_poll()
+    {
+        using var dom = ChainWithData("event");
+        // Polls 5 s apart: a wait that depended on polling would return seconds after the job ended.
+        var engine = new LiveEngine { ProgressInterval = TimeSpan.FromSeconds(5) };
+        BlockJobEvent? completed = null;
+        void OnEvent(BlockJobEvent e)
+        {
+            if (e.Domain == dom.Name && e.Status == BlockJobEventStatus.Completed) completed = e;
+        }
+        LiveEngine.BlockJobEventReceived += OnEvent;
+        try
+        {
+            engine.BlockCommit(Uri, new BlockCommitRequest { Domain = dom.Name, Disk = "vda", Top = dom.File("s1.qcow2"), Base = dom.File("base.qcow2") }, new RecordingOperationContext());
+            var returned = Stopwatch.GetTimestamp();
+
+            Assert.NotNull(completed);
+            Assert.Equal((dom.Name, "vda", BlockJobType.Commit, "qemu:///system"), (completed!.Domain, completed.Disk, completed.Type, completed.ConnectionUri));
+            var latency = Stopwatch.GetElapsedTime(completed.Timestamp, returned);
+            Assert.True(latency < TimeSpan.FromMilliseconds(500), $"returned {latency.TotalMilliseconds:0} ms after the event");
+        }
+        finally
+        {
+            LiveEngine.BlockJobEventReceived -= OnEvent;
+        }
+        Assert.Equal(new[] { "s2.qcow2", "base.qcow2" }, ChainFiles(dom));
     }
 
     [Fact]

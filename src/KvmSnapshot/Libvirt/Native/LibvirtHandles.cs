@@ -10,7 +10,14 @@ internal sealed class ConnectHandle : SafeHandle
 
     public override bool IsInvalid => handle == IntPtr.Zero;
 
-    protected override bool ReleaseHandle() => Virt.RawConnectClose(handle) >= 0;
+    /// <summary>True once virConnectClose ran (later than Dispose while child handles still hold the connection).</summary>
+    internal bool NativeReleased { get; private set; }
+
+    protected override bool ReleaseHandle()
+    {
+        NativeReleased = true;
+        return Virt.RawConnectClose(handle) >= 0;
+    }
 }
 
 /// <summary>
