@@ -51,6 +51,10 @@ public sealed class Qcow2Image
     public string? BackingFile { get; init; }
     /// <summary>From the backing-file-format header extension; null when not recorded.</summary>
     public string? BackingFormat { get; init; }
+    /// <summary>
+    /// From the external-data-file header extension, as qemu-img info reports it. Guest data is only in that file
+    /// when <see cref="HasExternalDataFile"/> is true.
+    /// </summary>
     public string? ExternalDataFile { get; init; }
     public IReadOnlyList<Qcow2FeatureName> FeatureNames { get; init; } = Array.Empty<Qcow2FeatureName>();
     public IReadOnlyList<Qcow2SnapshotEntry> Snapshots { get; init; } = Array.Empty<Qcow2SnapshotEntry>();
@@ -58,4 +62,22 @@ public sealed class Qcow2Image
     public bool IsDirty => (Header.IncompatibleFeatures & 1) != 0;
     /// <summary>Incompatible bit 1: qemu marked the image corrupt.</summary>
     public bool IsCorrupt => (Header.IncompatibleFeatures & 2) != 0;
+    /// <summary>Incompatible bit 2: guest data lives in <see cref="ExternalDataFile"/>, not in this file.</summary>
+    public bool HasExternalDataFile => (Header.IncompatibleFeatures & 4) != 0;
+    /// <summary>Autoclear bit 1: the external data file is a valid raw image by itself (qemu-img "data-file-raw").</summary>
+    public bool ExternalDataFileRaw => (Header.AutoclearFeatures & 2) != 0;
+    /// <summary>Incompatible bit 4: L2 entries carry subcluster bitmaps (qemu-img "extended-l2").</summary>
+    public bool ExtendedL2 => (Header.IncompatibleFeatures & 16) != 0;
+    /// <summary>Compatible bit 0 (qemu-img "lazy-refcounts").</summary>
+    public bool LazyRefcounts => (Header.CompatibleFeatures & 1) != 0;
+    /// <summary>qemu-img's "compat": 0.10 for version 2 headers, 1.1 for version 3.</summary>
+    public string CompatLevel => Header.Version >= 3 ? "1.1" : "0.10";
+    /// <summary>qemu-img's "refcount-bits".</summary>
+    public int RefcountBits => 1 << (int)Header.RefcountOrder;
+    /// <summary>qemu-img's "compression-type".</summary>
+    public string CompressionTypeName => Header.CompressionType == 1 ? "zstd" : "zlib";
+    /// <summary>Guest-visible size in bytes (qemu-img "virtual-size"); the reader rejects sizes above Int64.MaxValue.</summary>
+    public long VirtualSize => (long)Header.Size;
+    /// <summary>qemu-img's "encrypt.format": null, "aes" or "luks".</summary>
+    public string? EncryptionFormat => Header.CryptMethod switch { 1 => "aes", 2 => "luks", _ => null };
 }

@@ -1,5 +1,8 @@
 using System;
+using System.Buffers.Binary;
 using System.IO;
+using System.Management.Automation;
+using KvmSnapshot.Errors;
 
 namespace KvmSnapshot.Qcow2;
 
@@ -12,9 +15,68 @@ namespace KvmSnapshot.Qcow2;
 public static class Qcow2Reader
 {
     /// <summary>True when the file starts with the qcow2 magic. False for a missing or short file.</summary>
-    public static bool IsQcow2(string path) => throw new NotImplementedException();
+    /// <remarks>Never throws for a bad path, a directory, a FIFO or an unreadable file: those are not qcow2.</remarks>
+    public static bool IsQcow2(string path)
+    {
+        try
+        {
+            using var stream = ImageFile.OpenForRead(path);
+            Span<byte> magic = stackalloc byte[4];
+            return stream.ReadAtLeast(magic, magic.Length, throwOnEndOfStream: false) == magic.Length
+                && BinaryPrimitives.ReadUInt32BigEndian(magic) == Qcow2Layout.Magic;
+        }
+        catch (Exception ex) when (ex is KvmSnapshotException or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return false;
+        }
+    }
 
-    public static Qcow2Image Read(string path, bool includeSnapshots = true) => throw new NotImplementedException();
+    /// <summary>
+    /// Opens the file read-only without taking a lock (so images of running VMs can be read; qemu's own locks
+    /// are untouched) and reads it. Errors: DiskImageNotFound, DiskImageIsDirectory, DiskImageAccessDenied,
+    /// DiskImageNotQcow2, DiskImageMalformed, DiskImageUnsupportedFeature, DiskImageReadFailed, InvalidImageName.
+    /// </summary>
+    public static Qcow2Image Read(string path, bool includeSnapshots = true)
+    {
+        using var stream = ImageFile.OpenForRead(path);
+        return Read(stream, path, includeSnapshots);
+    }
 
-    public static Qcow2Image Read(Stream stream, string path, bool includeSnapshots = true) => throw new NotImplementedException();
+    /// <summary>
+    /// Reads from a seekable stream; <paramref name="path"/> is only used in messages and as the error target.
+    /// The stream is left open.
+    /// </summary>
+    public static Qcow2Image Read(Stream stream, string path, bool includeSnapshots = true)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(path);
+        if (!stream.CanRead || !stream.CanSeek)
+        {
+            throw new ArgumentException("The qcow2 reader needs a readable, seekable stream.", nameof(stream));
+        }
+
+        try
+        {
+            var file = new BoundedImageReader(stream, path, ImageFile.LengthOf(stream));
+            var metadata = Qcow2HeaderReader.Read(file);
+            var snapshots = includeSnapshots
+                ? Qcow2SnapshotTableReader.Read(file, metadata.Header)
+                : Array.Empty<Qcow2SnapshotEntry>();
+            return new Qcow2Image
+            {
+                Path = path,
+                Header = metadata.Header,
+                BackingFile = metadata.BackingFile,
+                BackingFormat = metadata.BackingFormat,
+                ExternalDataFile = metadata.ExternalDataFile,
+                FeatureNames = metadata.FeatureNames,
+                Snapshots = snapshots,
+            };
+        }
+        catch (IOException ex)
+        {
+            // EIO from a failing disk, a vanished NFS server: the image may be fine, the read was not.
+            throw new KvmSnapshotException(ErrorIds.DiskImageReadFailed, ErrorCategory.ReadError, path, $"Cannot read '{path}': {ex.Message}", ex);
+        }
+    }
 }
