@@ -106,8 +106,11 @@ internal static class Qcow2HeaderReader
         };
 
         ValidateFields(file, header);
-        var backingFile = ReadBackingFileName(firstCluster, header);
+        // qemu's order: the backing name's place bounds the extension area, the extensions come first in the
+        // file, then the name itself. Reading in that order reports the first damaged structure.
+        ValidateBackingFileNamePlace(firstCluster, header);
         var extensions = ReadExtensions(firstCluster, header);
+        var backingFile = ReadBackingFileName(firstCluster, header);
         RejectUnknownIncompatibleFeatures(file, header, extensions.FeatureNames);
 
         return new Qcow2Metadata(header, backingFile, extensions.BackingFormat, extensions.ExternalDataFile, extensions.FeatureNames);
@@ -167,11 +170,11 @@ internal static class Qcow2HeaderReader
         }
     }
 
-    private static string? ReadBackingFileName(FirstCluster firstCluster, Qcow2Header header)
+    private static void ValidateBackingFileNamePlace(FirstCluster firstCluster, Qcow2Header header)
     {
         if (header.BackingFileOffset == 0)
         {
-            return null;
+            return;
         }
         var file = firstCluster.File;
         if (header.BackingFileOffset > (ulong)firstCluster.ClusterSize)
@@ -181,6 +184,14 @@ internal static class Qcow2HeaderReader
         if (header.BackingFileSize > Qcow2Layout.MaxBackingFileNameLength)
         {
             throw file.Malformed($"the backing file name is {header.BackingFileSize} bytes long; qemu allows at most {Qcow2Layout.MaxBackingFileNameLength}");
+        }
+    }
+
+    private static string? ReadBackingFileName(FirstCluster firstCluster, Qcow2Header header)
+    {
+        if (header.BackingFileOffset == 0)
+        {
+            return null;
         }
         var name = CString(firstCluster.Slice(header.BackingFileOffset, header.BackingFileSize, "the backing file name"));
         // An empty name at a non-zero offset is how some tools "remove" a backing file; qemu then has none.

@@ -34,54 +34,56 @@ public sealed class Qcow2ReaderErrorTests
 
     public static IEnumerable<object[]> Corruptions() => new[]
     {
-        // name, expected ErrorId, does qemu-img info refuse it too
-        new object[] { "bad magic", ErrorIds.DiskImageNotQcow2, true },
-        new object[] { "version 4", ErrorIds.DiskImageMalformed, true },
-        new object[] { "version 0", ErrorIds.DiskImageMalformed, true },
-        new object[] { "cluster_bits 40", ErrorIds.DiskImageMalformed, true },
-        new object[] { "cluster_bits 63", ErrorIds.DiskImageMalformed, true },
-        new object[] { "cluster_bits 8", ErrorIds.DiskImageMalformed, true },
-        new object[] { "unknown incompatible bit 40", ErrorIds.DiskImageUnsupportedFeature, true },
-        new object[] { "unknown incompatible bit 63", ErrorIds.DiskImageUnsupportedFeature, true },
-        new object[] { "extension length past the cluster", ErrorIds.DiskImageMalformed, true },
-        new object[] { "extension cut off by the backing name", ErrorIds.DiskImageMalformed, true },
-        new object[] { "backing format too long", ErrorIds.DiskImageMalformed, true },
-        new object[] { "snapshot count 0xFFFFFFFF", ErrorIds.DiskImageMalformed, true },
-        new object[] { "snapshot count 65537", ErrorIds.DiskImageMalformed, true },
-        new object[] { "snapshot count 65536 beyond the file", ErrorIds.DiskImageMalformed, false },
+        // name, expected ErrorId, does qemu-img info -f qcow2 refuse it too, what the message must say
+        new object[] { "bad magic", ErrorIds.DiskImageNotQcow2, true, "not the qcow2 magic" },
+        new object[] { "version 4", ErrorIds.DiskImageMalformed, true, "header version 4 is not" },
+        new object[] { "version 0", ErrorIds.DiskImageMalformed, true, "header version 0 is not" },
+        new object[] { "cluster_bits 40", ErrorIds.DiskImageMalformed, true, "cluster_bits is 40" },
+        new object[] { "cluster_bits 63", ErrorIds.DiskImageMalformed, true, "cluster_bits is 63" },
+        new object[] { "cluster_bits 8", ErrorIds.DiskImageMalformed, true, "cluster_bits is 8" },
+        new object[] { "unknown incompatible bit 40", ErrorIds.DiskImageUnsupportedFeature, true, "incompatible feature bit 40" },
+        new object[] { "unknown incompatible bit 63", ErrorIds.DiskImageUnsupportedFeature, true, "incompatible feature bit 63" },
+        new object[] { "extension length past the cluster", ErrorIds.DiskImageMalformed, true, "claims 65536 bytes, which runs past the backing file name" },
+        new object[] { "extension cut off by the backing name", ErrorIds.DiskImageMalformed, true, "cut off by the backing file name at 0x74" },
+        new object[] { "backing format too long", ErrorIds.DiskImageMalformed, true, "backing format extension is 16 bytes" },
+        new object[] { "snapshot count 0xFFFFFFFF", ErrorIds.DiskImageMalformed, true, "4294967295 internal snapshots" },
+        new object[] { "snapshot count 65537", ErrorIds.DiskImageMalformed, true, "65537 internal snapshots" },
+        new object[] { "snapshot count 65536 beyond the file", ErrorIds.DiskImageMalformed, false, "cannot hold 65536 snapshots" },
         // qemu reads past the end of a file as zeros, so it lists two empty snapshots here; the reader says why not.
-        new object[] { "snapshot table offset past EOF", ErrorIds.DiskImageMalformed, false },
-        new object[] { "snapshot table offset unaligned", ErrorIds.DiskImageMalformed, true },
-        new object[] { "snapshot extra data 0xFFFFFFFF", ErrorIds.DiskImageMalformed, true },
-        new object[] { "snapshot extra data 1025", ErrorIds.DiskImageMalformed, true },
-        new object[] { "backing offset past EOF", ErrorIds.DiskImageMalformed, true },
-        new object[] { "backing offset past the cluster", ErrorIds.DiskImageMalformed, true },
-        new object[] { "backing size 2^31", ErrorIds.DiskImageMalformed, true },
-        new object[] { "backing size 1024", ErrorIds.DiskImageMalformed, true },
-        new object[] { "backing name crosses the cluster end", ErrorIds.DiskImageMalformed, true },
-        new object[] { "header_length 96", ErrorIds.DiskImageMalformed, true },
-        new object[] { "header_length beyond the cluster", ErrorIds.DiskImageMalformed, true },
-        new object[] { "refcount_order 7", ErrorIds.DiskImageMalformed, true },
-        new object[] { "compression type 2", ErrorIds.DiskImageUnsupportedFeature, true },
-        new object[] { "zstd without its feature bit", ErrorIds.DiskImageMalformed, true },
-        new object[] { "zlib with the compression feature bit", ErrorIds.DiskImageMalformed, true },
-        new object[] { "crypt method 3", ErrorIds.DiskImageUnsupportedFeature, true },
-        new object[] { "virtual size 2^62 with a small L1 table", ErrorIds.DiskImageMalformed, true },
-        new object[] { "virtual size 2^63", ErrorIds.DiskImageMalformed, true },
-        new object[] { "L1 table larger than qemu allows", ErrorIds.DiskImageMalformed, true },
-        new object[] { "extended L2 with 4k clusters", ErrorIds.DiskImageMalformed, true },
-        new object[] { "truncated to 3 bytes", ErrorIds.DiskImageNotQcow2, true },
-        new object[] { "truncated to 50 bytes", ErrorIds.DiskImageMalformed, true },
-        new object[] { "truncated inside the v3 header", ErrorIds.DiskImageMalformed, true },
-        new object[] { "truncated inside the feature table", ErrorIds.DiskImageMalformed, false },
-        new object[] { "truncated inside the backing name", ErrorIds.DiskImageMalformed, false },
-        new object[] { "truncated inside a snapshot entry", ErrorIds.DiskImageMalformed, false },
-        new object[] { "truncated inside a snapshot name", ErrorIds.DiskImageMalformed, false },
+        new object[] { "snapshot table offset past EOF", ErrorIds.DiskImageMalformed, false, "snapshot table at 0x40000000000 cannot hold 2 snapshots" },
+        new object[] { "snapshot table offset unaligned", ErrorIds.DiskImageMalformed, true, "is not a non-zero multiple of the cluster size" },
+        new object[] { "snapshot extra data 0xFFFFFFFF", ErrorIds.DiskImageMalformed, true, "4294967295 bytes of extra data" },
+        new object[] { "snapshot extra data 1025", ErrorIds.DiskImageMalformed, true, "1025 bytes of extra data" },
+        new object[] { "backing offset past EOF", ErrorIds.DiskImageMalformed, true, "backing file name offset 0xfffffffff0 lies outside the first cluster" },
+        new object[] { "backing offset past the cluster", ErrorIds.DiskImageMalformed, true, "lies outside the first cluster" },
+        new object[] { "backing size 2^31", ErrorIds.DiskImageMalformed, true, "backing file name is 2147483648 bytes long" },
+        new object[] { "backing size 1024", ErrorIds.DiskImageMalformed, true, "backing file name is 1024 bytes long" },
+        new object[] { "backing name crosses the cluster end", ErrorIds.DiskImageMalformed, true, "backing file name at offset 0xfffc (100 bytes) extends beyond the first cluster" },
+        new object[] { "header_length 96", ErrorIds.DiskImageMalformed, true, "header_length is 96" },
+        new object[] { "header_length beyond the cluster", ErrorIds.DiskImageMalformed, true, "exceeds the cluster size" },
+        new object[] { "refcount_order 7", ErrorIds.DiskImageMalformed, true, "refcount_order is 7" },
+        new object[] { "compression type 2", ErrorIds.DiskImageUnsupportedFeature, true, "compression type 2" },
+        new object[] { "zstd without its feature bit", ErrorIds.DiskImageMalformed, true, "incompatible feature bit is not set" },
+        new object[] { "zlib with the compression feature bit", ErrorIds.DiskImageMalformed, true, "compression type is zlib" },
+        new object[] { "crypt method 3", ErrorIds.DiskImageUnsupportedFeature, true, "encryption method 3" },
+        new object[] { "virtual size 2^62", ErrorIds.DiskImageMalformed, true, "virtual size 4611686018427387904 is too big for 65536-byte clusters" },
+        new object[] { "virtual size 1 TiB with a one-entry L1 table", ErrorIds.DiskImageMalformed, true, "has 1 entries but the virtual size 1099511627776 needs 2048" },
+        new object[] { "virtual size 2^63", ErrorIds.DiskImageMalformed, true, "does not fit in a signed 64-bit integer" },
+        new object[] { "L1 table larger than qemu allows", ErrorIds.DiskImageMalformed, true, "more than the 4194304 qemu allows" },
+        new object[] { "extended L2 with 4k clusters", ErrorIds.DiskImageMalformed, true, "extended L2 entries need clusters of at least 16384 bytes" },
+        new object[] { "truncated to 3 bytes", ErrorIds.DiskImageNotQcow2, true, "only 3 bytes long" },
+        new object[] { "truncated to 50 bytes", ErrorIds.DiskImageMalformed, true, "shorter than the 72-byte qcow2 header" },
+        new object[] { "truncated inside the v3 header", ErrorIds.DiskImageMalformed, true, "the version 3 header fields at offset 0x48" },
+        new object[] { "truncated inside the feature table", ErrorIds.DiskImageMalformed, false, "header extension 0x6803f857" },
+        new object[] { "truncated inside the backing name", ErrorIds.DiskImageMalformed, false, "the backing file name at offset 0x210" },
+        new object[] { "truncated inside the first snapshot entry", ErrorIds.DiskImageMalformed, false, "cannot hold 2 snapshots" },
+        new object[] { "truncated inside the second snapshot entry", ErrorIds.DiskImageMalformed, false, "snapshot table entry 2 of 2 at offset" },
+        new object[] { "truncated inside the second snapshot name", ErrorIds.DiskImageMalformed, false, "snapshot table entry 2 of 2 at offset" },
     };
 
     [Theory]
     [MemberData(nameof(Corruptions))]
-    public void Corrupted_image_is_rejected_with_a_stable_error(string corruption, string errorId, bool qemuRefusesToo)
+    public void Corrupted_image_is_rejected_with_a_stable_error(string corruption, string errorId, bool qemuRefusesToo, string because)
     {
         using var dir = new TempDirectory("q2bad");
         var path = MakeOverlay(dir);
@@ -119,7 +121,8 @@ public sealed class Qcow2ReaderErrorTests
             case "zstd without its feature bit": WriteBytes(path, 104, new byte[] { 1 }); break;
             case "zlib with the compression feature bit": WriteU64(path, 72, 1UL << 3); break;
             case "crypt method 3": WriteU32(path, 32, 3); break;
-            case "virtual size 2^62 with a small L1 table": WriteU64(path, 24, 1UL << 62); break;
+            case "virtual size 2^62": WriteU64(path, 24, 1UL << 62); break;
+            case "virtual size 1 TiB with a one-entry L1 table": WriteU64(path, 24, 1UL << 40); break;
             case "virtual size 2^63": WriteU64(path, 24, 1UL << 63); break;
             case "L1 table larger than qemu allows": WriteU32(path, 36, 32 * 1024 * 1024 / 8 + 1); break;
             case "extended L2 with 4k clusters": WriteU64(path, 72, 1UL << 4); WriteU32(path, 20, 12); break;
@@ -128,13 +131,18 @@ public sealed class Qcow2ReaderErrorTests
             case "truncated inside the v3 header": Truncate(path, 90); break;
             case "truncated inside the feature table": Truncate(path, 0x100); break;
             case "truncated inside the backing name": Truncate(path, 0x212); break;
-            case "truncated inside a snapshot entry": Truncate(path, snapshotTable + 20); break;
-            case "truncated inside a snapshot name": Truncate(path, snapshotTable + 40 + 24 + 2); break;
+            // Entry 1 ("1", "first", 24 bytes of extra data) spans 72 bytes; entry 2's name ends at +143.
+            case "truncated inside the first snapshot entry": Truncate(path, snapshotTable + 20); break;
+            case "truncated inside the second snapshot entry": Truncate(path, snapshotTable + 100); break;
+            case "truncated inside the second snapshot name": Truncate(path, snapshotTable + 140); break;
             default: throw new ArgumentException(corruption);
         }
         Assert.NotEqual(Tool.Sha256(dir.File("base.qcow2")), Tool.Sha256(path)); // the patch happened
 
         var rejected = AssertRejected(path, errorId);
+
+        // The message pins the cause: a later check tripping over the damage would pass the ErrorId test alone.
+        Assert.Contains(because, rejected.Message, StringComparison.Ordinal);
 
         var expectedCategory = errorId switch
         {
@@ -178,6 +186,30 @@ public sealed class Qcow2ReaderErrorTests
         Assert.Contains("bit 41", rejected.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("bit 41 (", rejected.Message, StringComparison.Ordinal);
         Assert.Contains("time travel journal", Tool.Run("qemu-img", "info", "-U", path).StdErr, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("0.10")]
+    [InlineData("1.1")]
+    public void Extension_running_past_the_first_cluster_is_rejected_without_a_backing_file(string compat)
+    {
+        using var dir = new TempDirectory("q2ext");
+        var path = dir.File("disk.qcow2");
+        Tool.Run("qemu-img", "create", "-q", "-f", "qcow2", "-o", $"compat={compat},cluster_size=4096", path, "16M").EnsureSuccess();
+        var headerEnd = compat == "0.10" ? 72u : ReadU32(path, 100);
+        // An extension nobody knows whose data reaches one byte past the 4 KiB first cluster.
+        WriteU32(path, headerEnd, 0x12345678);
+        WriteU32(path, headerEnd + 4, 4096 - headerEnd - 8 + 1);
+
+        var rejected = AssertRejected(path, ErrorIds.DiskImageMalformed);
+
+        Assert.Contains("header extension 0x12345678 at 0x" + headerEnd.ToString("x", System.Globalization.CultureInfo.InvariantCulture) + " claims", rejected.Message, StringComparison.Ordinal);
+        Assert.Contains("runs past the end of the first cluster (4096 bytes)", rejected.Message, StringComparison.Ordinal);
+        Assert.True(QemuRefuses(path));
+        // One byte less ends exactly at the cluster boundary: the walk stops there and both readers accept it.
+        WriteU32(path, headerEnd + 4, 4096 - headerEnd - 8);
+        Assert.False(QemuRefuses(path));
+        Assert.Equal(16L << 20, Qcow2Reader.Read(path).VirtualSize);
     }
 
     [Theory]
