@@ -102,13 +102,15 @@ internal sealed class BlockJobEventHub
 
     internal void Publish(BlockJobEvent e)
     {
+        // Listeners first: a waiter woken below may return at once, and whoever watches events must already
+        // have seen the event that ended the wait.
+        try { Received?.Invoke(e); } catch (Exception) { /* a listener's failure must not reach native code */ }
         BlockJobSubscription[] targets;
         lock (_subscriptions) targets = _subscriptions.ToArray();
         foreach (var s in targets)
         {
             if (s.Domain == e.Domain && s.Disk == e.Disk) s.Post(e);
         }
-        try { Received?.Invoke(e); } catch (Exception) { /* a listener's failure must not reach native code */ }
     }
 
     /// <summary>The native callback's address (virConnectDomainEventBlockJobCallback).</summary>
