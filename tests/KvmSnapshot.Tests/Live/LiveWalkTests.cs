@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using System.Linq;
 using KvmSnapshot.Engine;
+using KvmSnapshot.Errors;
 using KvmSnapshot.Live;
 using KvmSnapshot.Model;
 using KvmSnapshot.Tests.Infrastructure;
@@ -96,7 +97,15 @@ public sealed class LiveWalkTests
             Assert.Contains(ctx.VerboseMessages, m => m.StartsWith($"virDomainBlockCommit(dom='{dom.Name}', disk='vda', base='{dom.File("s1.qcow2")}', top='{dom.File("s3.qcow2")}', bandwidth=0, flags=0)", StringComparison.Ordinal));
             Assert.Contains(ctx.VerboseMessages, m => m.Contains("Completed", StringComparison.Ordinal)); // woken by the event
 
-            Assert.Null(Engine.BlockCommit(Uri, new BlockCommitRequest { Domain = dom.Name, Disk = "vda", Base = dom.File("s1.qcow2"), Pivot = true }, ctx));
+            // s2.qcow2, merged above, still names s1 as its backing file: committing into s1 changes what it shows.
+            // Refused (nothing started) until Force says the leftover may change.
+            var activeCommit = new BlockCommitRequest { Domain = dom.Name, Disk = "vda", Base = dom.File("s1.qcow2"), Pivot = true };
+            var shared = Assert.Throws<KvmSnapshotException>(() => Engine.BlockCommit(Uri, activeCommit, ctx));
+            Assert.Equal(ErrorIds.ChainBaseShared, shared.ErrorId);
+            Assert.Contains(dom.File("s2.qcow2"), shared.Message, StringComparison.Ordinal);
+            AssertChain(dom, "s4.qcow2", "s1.qcow2", "base.qcow2");
+            Assert.Null(Engine.BlockCommit(Uri, activeCommit with { Force = true }, ctx));
+            Assert.Contains(ctx.Warnings, w => w.Contains("Proceeding because of -Force", StringComparison.Ordinal));
             AssertChain(dom, "s1.qcow2", "base.qcow2");
             Assert.True(dom.GuestViewEquals("vda", before));
             AssertExpectedData(dom);
@@ -123,7 +132,10 @@ public sealed class LiveWalkTests
             Assert.True(dom.GuestViewEquals("vda", before));
             Assert.Contains(ctx.VerboseMessages, m => m.StartsWith($"virDomainBlockCommit(dom='{dom.Name}', disk='vda', base=NULL, top='{dom.File("s2.qcow2")}', bandwidth=0, flags=Shallow)", StringComparison.Ordinal));
 
-            Engine.BlockCommit(Uri, new BlockCommitRequest { Domain = dom.Name, Disk = "vda", Top = dom.File("s3.qcow2"), Base = dom.File("s1.qcow2") }, ctx);
+            // The first job's leftover s2.qcow2 still uses s1: the second job needs Force (see above).
+            var second = new BlockCommitRequest { Domain = dom.Name, Disk = "vda", Top = dom.File("s3.qcow2"), Base = dom.File("s1.qcow2") };
+            Assert.Equal(ErrorIds.ChainBaseShared, Assert.Throws<KvmSnapshotException>(() => Engine.BlockCommit(Uri, second, ctx)).ErrorId);
+            Engine.BlockCommit(Uri, second with { Force = true }, ctx);
             AssertChain(dom, "s4.qcow2", "s1.qcow2", "base.qcow2");
             Assert.True(dom.GuestViewEquals("vda", before));
             AssertExpectedData(dom);
