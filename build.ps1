@@ -58,6 +58,11 @@ function Invoke-DocsTask {
     Import-Module $platyPS -Force
     $helpDir = Join-Path $moduleDir 'en-US'
     $null = New-ExternalHelp -Path (Join-Path $root 'docs/help') -OutputPath $helpDir -Force
+    # platyPS names an about topic after its file name plus '.help.txt': about_KvmSnapshot.help.md becomes
+    # about_KvmSnapshot.help.help.txt, which Get-Help does not find. Give it the name Get-Help looks for.
+    foreach ($about in Get-ChildItem -LiteralPath $helpDir -Filter 'about_*.help.help.txt') {
+        Move-Item -LiteralPath $about.FullName -Destination (Join-Path $helpDir ($about.Name -replace '\.help\.help\.txt$', '.help.txt')) -Force
+    }
     Write-Host "External help written to $helpDir"
 }
 

@@ -12,6 +12,7 @@ public sealed class GetKvmDiskImageCommand : KvmCmdlet
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("FullName")]
     [ValidateNotNullOrEmpty]
+    [SupportsWildcards]
     public string[] Path { get; set; } = null!;
 
     protected override void ProcessRecord()

@@ -21,6 +21,7 @@ public sealed class GetKvmSnapshotChainCommand : KvmCmdlet
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("FullName")]
     [ValidateNotNullOrEmpty]
+    [SupportsWildcards]
     public string[] Path { get; set; } = null!;
 
     [Parameter(Mandatory = true, ParameterSetName = DirectorySet)]

@@ -1,3 +1,4 @@
+using System.Linq;
 using System.Management.Automation;
 using KvmSnapshot.Completion;
 using KvmSnapshot.Errors;
@@ -61,7 +62,7 @@ public sealed class RestoreKvmSnapshotCommand : KvmCmdlet
             TryRun(() =>
             {
                 RunEngine(ctx => OfflineEngine.Default.ApplyInternalSnapshot(path, Name, ctx));
-                if (PassThru) WriteObject(RunEngine(ctx => OfflineEngine.Default.GetInternalSnapshots(path, ctx)), enumerateCollection: true);
+                if (PassThru) WriteObject(RunEngine(ctx => OfflineEngine.Default.GetInternalSnapshots(path, ctx)).Where(s => s.Name == Name), enumerateCollection: true);
             });
             return;
         }

@@ -27,6 +27,7 @@ public sealed class TestKvmSnapshotChainCommand : KvmCmdlet
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
     [Alias("FullName")]
     [ValidateNotNullOrEmpty]
+    [SupportsWildcards]
     public string[] Path { get; set; } = null!;
 
     [Parameter(Mandatory = true, ParameterSetName = DirectorySet)]
