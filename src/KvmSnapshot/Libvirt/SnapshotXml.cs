@@ -133,11 +133,4 @@ internal static class SnapshotXml
             DomainDisks = DomainXml.Disks(root.Element("domain")?.Element("devices")),
         };
     }
-
-    /// <summary>The default overlay name libvirt picks when a disk spec names no file: the image minus its extension, dot, snapshot name.</summary>
-    public static string DefaultOverlayName(string activeImage, string snapshotName)
-    {
-        var dir = Path.GetDirectoryName(activeImage) ?? string.Empty;
-        return Path.Combine(dir, $"{Path.GetFileNameWithoutExtension(activeImage)}.{snapshotName}");
-    }
 }
