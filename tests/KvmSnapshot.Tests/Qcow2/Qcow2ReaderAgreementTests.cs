@@ -331,9 +331,11 @@ public sealed class Qcow2ReaderAgreementTests
         try
         {
             // qemu-io now holds qemu's write lock, as a running VM does: plain qemu-img info is refused.
-            var deadline = DateTime.UtcNow.AddSeconds(10);
+            // Generous: on a loaded 2-core machine with the whole suite running, qemu-io can take seconds to start.
+            var deadline = DateTime.UtcNow.AddSeconds(60);
             while (Tool.Run("qemu-img", "info", path).ExitCode == 0)
             {
+                Assert.False(holder.HasExited, $"qemu-io exited ({holder.ExitCode}) before taking the image lock");
                 Assert.True(DateTime.UtcNow < deadline, "qemu-io never took the image lock");
                 System.Threading.Thread.Sleep(100);
             }
