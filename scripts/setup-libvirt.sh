@@ -24,7 +24,7 @@ if ((${#missing[@]})); then
     echo "Installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
-    apt-get install -y -q --no-install-recommends "${missing[@]}"
+    apt-get install -y -q "${missing[@]}"
 fi
 
 # Without a usable /dev/kvm the domains the tests define use type='qemu' (TCG); libvirt needs no configuration

@@ -12,7 +12,7 @@ rm -rf "$results"
 mkdir -p "$results"
 
 status=0
-dotnet test tests/KvmSnapshot.Tests -c Release \
+dotnet test tests/KvmSnapshot.Tests -c Release --blame-hang-timeout 10m --blame-hang-dump-type none \
     --logger "trx;LogFileName=results.trx" --results-directory "$results" "$@" || status=$?
 
 python3 - "$results/results.trx" <<'PY' || status=1
