@@ -100,20 +100,8 @@ public static class ChainResolver
         for (var i = 0; i < layers.Count; i++)
         {
             var l = layers[i];
-            var role = i == 0 ? ChainLayerRole.Active : i == layers.Count - 1 ? ChainLayerRole.Base : ChainLayerRole.Intermediate;
-            result[i] = new ChainLayer
-            {
-                Path = l.Path,
-                Position = l.Position,
-                Role = role,
-                State = l.State,
-                Format = l.Format,
-                BackingFile = l.BackingFile,
-                BackingFormat = l.BackingFormat,
-                VirtualSize = l.VirtualSize,
-                ActualSize = l.ActualSize,
-                ReferencedBy = l.ReferencedBy,
-            };
+            var role = ChainLayer.RoleAt(i, layers.Count);
+            result[i] = l with { Role = role };
         }
         return result;
     }

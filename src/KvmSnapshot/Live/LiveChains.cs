@@ -42,7 +42,7 @@ internal static class LiveChains
         {
             var (path, format, index, network) = layers[i];
             var next = i + 1 < layers.Count ? layers[i + 1] : default;
-            var role = i == 0 ? ChainLayerRole.Active : i == layers.Count - 1 ? ChainLayerRole.Base : ChainLayerRole.Intermediate;
+            var role = ChainLayer.RoleAt(i, layers.Count);
             ImageNode? node = null;
             var state = ChainLayerState.Present;
             if (network)
@@ -74,23 +74,8 @@ internal static class LiveChains
         return new SnapshotChain(result) { Domain = domain, Disk = disk.Target, ConnectionUri = uri };
     }
 
-    private static ChainLayer WithDomain(ChainLayer l, string domain, string disk, string? uri, int? index) => new()
-    {
-        Path = l.Path,
-        Position = l.Position,
-        Role = l.Role,
-        State = l.State,
-        Format = l.Format,
-        BackingFile = l.BackingFile,
-        BackingFormat = l.BackingFormat,
-        VirtualSize = l.VirtualSize,
-        ActualSize = l.ActualSize,
-        ReferencedBy = l.ReferencedBy,
-        Domain = domain,
-        Disk = disk,
-        ConnectionUri = uri,
-        Index = index,
-    };
+    private static ChainLayer WithDomain(ChainLayer l, string domain, string disk, string? uri, int? index)
+        => l with { Domain = domain, Disk = disk, ConnectionUri = uri, Index = index };
 
     /// <summary>
     /// The layer a user named: a path (as libvirt shows it, or any spelling of the same file), a file name, or

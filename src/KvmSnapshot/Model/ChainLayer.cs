@@ -27,8 +27,11 @@ public enum ChainLayerState
     Unreadable,
 }
 
-/// <summary>One image in a chain. Position 0 is the active layer; the last layer is the base.</summary>
-public sealed class ChainLayer
+/// <summary>
+/// One image in a chain. Position 0 is the active layer; the last layer is the base. A record, so the resolvers
+/// derive a layer with a role or a domain from another with <c>with</c>.
+/// </summary>
+public sealed record ChainLayer
 {
     public required string Path { get; init; }
     public string Name => System.IO.Path.GetFileName(Path);
@@ -50,6 +53,10 @@ public sealed class ChainLayer
 
     /// <summary>Store scans only: every scanned image whose backing file is this layer.</summary>
     public IReadOnlyList<string> ReferencedBy { get; init; } = Array.Empty<string>();
+
+    /// <summary>The role of the layer at <paramref name="position"/> in a chain of <paramref name="count"/> layers.</summary>
+    public static ChainLayerRole RoleAt(int position, int count)
+        => position == 0 ? ChainLayerRole.Active : position == count - 1 ? ChainLayerRole.Base : ChainLayerRole.Intermediate;
 
     public override string ToString() => Path;
 }
