@@ -70,8 +70,8 @@ public sealed class InvokeKvmBlockCommitCommand : KvmCmdlet
     [Parameter]
     public SwitchParameter Force { get; set; }
 
-    /// <summary>Delete the merged layers after a verified commit when no other image uses them.</summary>
-    [Parameter(ParameterSetName = PathSet)]
+    /// <summary>Delete the merged layers once the data step succeeded, when they left the chain and no other image uses them.</summary>
+    [Parameter]
     public SwitchParameter RemoveMergedLayers { get; set; }
 
     /// <summary>More directories to search for images that use the base.</summary>
@@ -115,6 +115,7 @@ public sealed class InvokeKvmBlockCommitCommand : KvmCmdlet
             Bandwidth = Bandwidth,
             NoWait = NoWait,
             Force = Force,
+            RemoveMergedLayers = RemoveMergedLayers,
         };
         var what = $"Commit {Top ?? "the active layer"} down into {Base ?? (Shallow ? "its backing file" : "the base")}" + (Pivot ? ", then pivot" : "");
         if (!ShouldProcess($"{Domain}/{Disk}", what)) return;

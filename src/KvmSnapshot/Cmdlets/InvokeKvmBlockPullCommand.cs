@@ -49,8 +49,8 @@ public sealed class InvokeKvmBlockPullCommand : KvmCmdlet
     [Parameter(ParameterSetName = DomainSet)]
     public SwitchParameter NoWait { get; set; }
 
-    /// <summary>Delete the pulled-in layers afterwards when no other image uses them.</summary>
-    [Parameter(ParameterSetName = PathSet)]
+    /// <summary>Delete the merged layers once the data step succeeded, when they left the chain and no other image uses them.</summary>
+    [Parameter]
     public SwitchParameter RemoveMergedLayers { get; set; }
 
     [Parameter(ParameterSetName = PathSet)]
@@ -79,7 +79,16 @@ public sealed class InvokeKvmBlockPullCommand : KvmCmdlet
             return;
         }
 
-        var live = new BlockPullRequest { Domain = Domain, Disk = Disk, Base = Base, KeepRelative = KeepRelative, Bandwidth = Bandwidth, NoWait = NoWait };
+        var live = new BlockPullRequest
+        {
+            Domain = Domain,
+            Disk = Disk,
+            Base = Base,
+            KeepRelative = KeepRelative,
+            Bandwidth = Bandwidth,
+            NoWait = NoWait,
+            RemoveMergedLayers = RemoveMergedLayers,
+        };
         if (!ShouldProcess($"{Domain}/{Disk}", Base is null ? "Pull every backing layer into the active layer" : $"Pull the layers above {Base} into the active layer")) return;
         TryRun(() =>
         {

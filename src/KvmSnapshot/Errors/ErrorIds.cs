@@ -69,4 +69,5 @@ public static class ErrorIds
     // Offline engine: sizes and verification of qemu-img results
     public const string DiskImageSizeInvalid = "DiskImageSizeInvalid";
     public const string DiskImageContentMismatch = "DiskImageContentMismatch";
+    public const string MergedLayersNeedWait = "MergedLayersNeedWait";
 }

@@ -62,6 +62,9 @@ public sealed record BlockCommitRequest
     /// <summary>Commit even though images outside the chain use Base or a layer between it and Top (their content
     /// changes); without it that is a ChainBaseShared error, checked before the job starts (local connections).</summary>
     public bool Force { get; init; }
+    /// <summary>After the job ended (and, for an active commit, pivoted), delete the merged layers that left the chain
+    /// and that no other image uses. Needs waiting: refused with NoWait and with an active commit without Pivot.</summary>
+    public bool RemoveMergedLayers { get; init; }
 }
 
 public sealed record BlockPullRequest
@@ -73,4 +76,6 @@ public sealed record BlockPullRequest
     public bool KeepRelative { get; init; }
     public ulong Bandwidth { get; init; }
     public bool NoWait { get; init; }
+    /// <summary>After the pull ended, delete the pulled-in layers that left the chain and that no other image uses.</summary>
+    public bool RemoveMergedLayers { get; init; }
 }

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Management.Automation;
+using KvmSnapshot.Chains;
 using KvmSnapshot.Engine;
 using KvmSnapshot.Errors;
 using KvmSnapshot.Libvirt;
@@ -39,10 +40,16 @@ public sealed partial class LiveEngine
                     ? $"'{top.Path}' is the base of {dom.Name}/{disk}: there is nothing below it to commit into. The chain is {chain}."
                     : $"Base '{baseLayer.Path}' is not below Top '{top.Path}' in {dom.Name}/{disk}; the chain is {chain} (base first).");
         }
+        var active = top.Position == 0;
+        if (request.RemoveMergedLayers && (request.NoWait || (active && !request.Pivot)))
+        {
+            throw new KvmSnapshotException(ErrorIds.MergedLayersNeedWait, ErrorCategory.InvalidArgument, $"{dom.Name}/{disk}",
+                "Merged layers can only be removed once the commit has ended: -RemoveMergedLayers needs the command to wait (no -NoWait) and, for the active layer, -Pivot.");
+        }
         GuardSharedBase(dom, chain, top, baseLayer, request.Force, ctx);
         ThrowIfCancelled(ctx, $"{dom.Name}/{disk}");
+        var merged = chain.Layers.Where(l => l.Position >= top.Position && l.Position < baseLayer.Position).ToList();
 
-        var active = top.Position == 0;
         var flags = DomainBlockCommitFlags.None;
         if (active) flags |= DomainBlockCommitFlags.Active;
         if (request.KeepRelative) flags |= DomainBlockCommitFlags.Relative;
@@ -66,6 +73,7 @@ public sealed partial class LiveEngine
             if (!active)
             {
                 waiter.Wait(BlockJobGoal.End, activity);
+                if (request.RemoveMergedLayers) RemoveMergedLayers(dom, disk, merged, ctx);
                 return null;
             }
             waiter.Wait(BlockJobGoal.Ready, activity);
@@ -77,6 +85,7 @@ public sealed partial class LiveEngine
             ThrowIfCancelledAbortingJob(dom, disk, waiter, activity, ctx);
             dom.BlockJobAbort(disk, DomainBlockJobAbortFlags.Pivot);
             waiter.WaitGone(activity);
+            if (request.RemoveMergedLayers) RemoveMergedLayers(dom, disk, merged, ctx);
             return null;
         }
         finally
@@ -100,7 +109,13 @@ public sealed partial class LiveEngine
                     $"Base '{baseLayer.Path}' is the active layer of {dom.Name}/{disk}; a pull needs a base below it. The chain is {chain}.");
             }
         }
+        if (request.RemoveMergedLayers && request.NoWait)
+        {
+            throw new KvmSnapshotException(ErrorIds.MergedLayersNeedWait, ErrorCategory.InvalidArgument, $"{dom.Name}/{disk}",
+                "Merged layers can only be removed once the pull has ended: -RemoveMergedLayers cannot be combined with -NoWait.");
+        }
         ThrowIfCancelled(ctx, $"{dom.Name}/{disk}");
+        var merged = chain.Layers.Where(l => l.Position > 0 && (baseLayer is null || l.Position < baseLayer.Position)).ToList();
 
         using var events = dom.Connection.Events.Subscribe(dom.Name, disk);
         if (baseLayer is null && !request.KeepRelative)
@@ -122,6 +137,7 @@ public sealed partial class LiveEngine
         try
         {
             new BlockJobWaiter(dom, disk, events, ctx, ProgressInterval).Wait(BlockJobGoal.End, activity);
+            if (request.RemoveMergedLayers) RemoveMergedLayers(dom, disk, merged, ctx);
             return null;
         }
         finally
@@ -218,6 +234,32 @@ public sealed partial class LiveEngine
             };
         }
         ctx.Warning(message + " Proceeding because of -Force.");
+    }
+
+    /// <summary>
+    /// After a finished commit or pull: deletes the merged layers that are in no chain of the domain any more and
+    /// that no image in their directories uses (MergedLayerRemoval). Kept layers are reported as warnings.
+    /// </summary>
+    private static void RemoveMergedLayers(LibvirtDomain dom, string disk, IReadOnlyList<ChainLayer> merged, IOperationContext ctx)
+    {
+        if (!dom.Connection.IsLocal)
+        {
+            ctx.Warning($"{dom.Name} is on a remote host: the merged layers stay where they are ({string.Join(", ", merged.Select(l => l.Path))}).");
+            return;
+        }
+        var inUse = new HashSet<string>(
+            DomainXml.Disks(dom.GetXml(), dom.Name).Where(d => d.Source is not null)
+                .SelectMany(d => LiveChains.Build(dom.Name, dom.Connection.Uri, true, d, ctx, null).Layers.Select(l => l.Path)),
+            StringComparer.Ordinal);
+        var candidates = merged.Where(l => l.State == ChainLayerState.Present && !inUse.Contains(l.Path)).Select(l => l.Path).ToList();
+        foreach (var still in merged.Where(l => inUse.Contains(l.Path)))
+        {
+            ctx.Warning($"Kept merged layer {still.Path}: {dom.Name}/{disk} still uses it.");
+        }
+        if (candidates.Count == 0) return;
+        var directories = candidates.Select(Path.GetDirectoryName).OfType<string>().Distinct(StringComparer.Ordinal);
+        var (_, kept) = MergedLayerRemoval.Remove(candidates, StoreScan.Run(directories, recurse: false, ctx), ctx);
+        foreach (var reason in kept) ctx.Warning($"Kept merged layer {reason}");
     }
 
     private static string RequireJob(LibvirtDomain dom, string disk, out BlockJob job)

@@ -200,44 +200,8 @@ public sealed partial class OfflineEngine
         }
     }
 
-    /// <summary>
-    /// Deletes merged layers that no scanned image uses any more, top down: a layer still used by a kept layer
-    /// (or by any image outside the merged range) is kept, with the reason.
-    /// </summary>
+    /// <summary>Deletes merged layers that no image around the chain uses any more (see MergedLayerRemoval).</summary>
     private (List<string> Removed, List<string> Kept) RemoveUnusedLayers(SnapshotChain chain, IReadOnlyList<ChainLayer> merged,
         IReadOnlyList<string> searchDirectories, IOperationContext ctx)
-    {
-        var scan = ScanAround(chain, searchDirectories, ctx);
-        var removing = new HashSet<string>(StringComparer.Ordinal);
-        var toDelete = new List<string>();
-        var kept = new List<string>();
-        foreach (var layer in merged)
-        {
-            if (!File.Exists(layer.Path)) continue;
-            var users = scan.UsersOf(layer.Path).Where(u => !removing.Contains(u)).ToList();
-            if (users.Count > 0)
-            {
-                kept.Add($"{layer.Path}: still the backing file of {string.Join(", ", users)}");
-                continue;
-            }
-            removing.Add(layer.Path);
-            toDelete.Add(layer.Path);
-        }
-        var removed = new List<string>();
-        foreach (var path in toDelete)
-        {
-            ctx.Verbose($"rm {QemuImg.QemuImgCommandLine.Quote(path)}");
-            try
-            {
-                File.Delete(path);
-                removed.Add(path);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                kept.Add($"{path}: could not be removed: {e.Message}");
-                ctx.Warning($"The merged layer '{path}' could not be removed: {e.Message}");
-            }
-        }
-        return (removed, kept);
-    }
+        => MergedLayerRemoval.Remove(merged.Select(l => l.Path), ScanAround(chain, searchDirectories, ctx), ctx);
 }

@@ -79,6 +79,61 @@ public sealed class LiveCmdletTests
     }
 
     [Fact]
+    public void RemoveMergedLayersDeletesWhatLeftTheChainAndNothingElse()
+    {
+        using var dom = TestDomain.Create("cmd-rm");
+        using var ps = Session();
+        void Snap(string name)
+            => ps.Run("New-KvmSnapshot -Domain $args[0] -Name $args[1] -DiskOnly -DiskSpec ('vda,file=' + $args[2]) -ConnectionUri $uri",
+                dom.Name, name, dom.File(name + ".qcow2")).AssertNoErrors();
+        byte pattern = 0x80;
+        foreach (var name in new[] { "s1", "s2", "s3" })
+        {
+            Snap(name);
+            dom.GuestWrite("vda", ++pattern, TestDomain.Mib(pattern - 0x80), "1M");
+        }
+        var reference = dom.SnapshotGuestView("vda", dom.File("ref.raw"));
+        var before = Tool.HashTree(dom.Dir);
+
+        // Removal needs the job's end: refused up front with -NoWait, nothing started.
+        var refused = ps.Run("Invoke-KvmBlockCommit -Domain $args[0] -Disk vda -Top $args[1] -NoWait -RemoveMergedLayers -ConnectionUri $uri -Confirm:$false",
+            dom.Name, dom.File("s2.qcow2")).SingleError();
+        Assert.Equal("MergedLayersNeedWait,KvmSnapshot.Cmdlets.InvokeKvmBlockCommitCommand", refused.FullyQualifiedErrorId);
+        Assert.False(dom.HasBlockJob());
+        Assert.Equal(before, Tool.HashTree(dom.Dir));
+
+        // s2 into s1: s2 leaves the chain and goes; nothing else is touched.
+        ps.Run("Invoke-KvmBlockCommit -Domain $args[0] -Disk vda -Top $args[1] -Base $args[2] -RemoveMergedLayers -ConnectionUri $uri -Confirm:$false",
+            dom.Name, dom.File("s2.qcow2"), dom.File("s1.qcow2")).AssertNoErrors();
+        Assert.False(File.Exists(dom.File("s2.qcow2")));
+        Assert.True(File.Exists(dom.File("s1.qcow2")) && File.Exists(dom.File("s3.qcow2")));
+        Assert.True(dom.GuestViewEquals("vda", reference));
+
+        // With s2 gone nothing outside the chain uses s1 or the base: the active commit needs no -Force, and both
+        // merged layers (s3, s1) go once the disk has pivoted onto the base.
+        var chain = ps.Run("Invoke-KvmBlockCommit -Domain $args[0] -Disk vda -Pivot -RemoveMergedLayers -ConnectionUri $uri -Confirm:$false -Verbose",
+            dom.Name).AssertNoErrors();
+        Assert.Equal(new[] { "base.qcow2" }, chain.Single<SnapshotChain>().Layers.Select(l => l.Name));
+        Assert.False(File.Exists(dom.File("s3.qcow2")) || File.Exists(dom.File("s1.qcow2")));
+        Assert.Contains(chain.Verbose, v => v.StartsWith("rm ", StringComparison.Ordinal) && v.Contains("s3.qcow2", StringComparison.Ordinal));
+        Assert.True(dom.GuestViewEquals("vda", reference));
+
+        // A pull onto the base removes the layer it pulled in; a layer another image still uses is kept and said so.
+        Snap("s4");
+        dom.GuestWrite("vda", 0x91, TestDomain.Mib(10), "1M");
+        Snap("s5");
+        dom.GuestWrite("vda", 0x92, TestDomain.Mib(11), "1M");
+        Tool.CreateQcow2(dom.File("other.qcow2"), null, dom.File("s4.qcow2"));
+        reference = dom.SnapshotGuestView("vda", dom.File("ref2.raw"));
+        var pulled = ps.Run("Invoke-KvmBlockPull -Domain $args[0] -Disk vda -Base $args[1] -RemoveMergedLayers -ConnectionUri $uri -Confirm:$false",
+            dom.Name, dom.File("base.qcow2")).AssertNoErrors();
+        Assert.Equal(new[] { "s5.qcow2", "base.qcow2" }, pulled.Single<SnapshotChain>().Layers.Select(l => l.Name));
+        Assert.True(File.Exists(dom.File("s4.qcow2")), "other.qcow2 still uses s4.qcow2");
+        Assert.Contains(pulled.Warnings, w => w.Contains("other.qcow2", StringComparison.Ordinal));
+        Assert.True(dom.GuestViewEquals("vda", reference));
+    }
+
+    [Fact]
     public void InternalSnapshotsCreateListRevertRemove()
     {
         using var dom = TestDomain.Create("cmd-int", persistent: true);
