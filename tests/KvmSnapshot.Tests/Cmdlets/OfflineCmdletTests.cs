@@ -58,6 +58,19 @@ public sealed class OfflineCmdletTests
     }
 
     [Fact]
+    public void InternalSnapshotNamesTabCompleteRelativeToTheSessionLocation()
+    {
+        using var tmp = new TempDirectory("tab");
+        using var ps = new PowerShellSession();
+        Tool.CreateQcow2(tmp.File("disk.qcow2"), "16M");
+        ps.Run("New-KvmSnapshot -Path $args[0] -Name 'nightly 1'; New-KvmSnapshot -Path $args[0] -Name weekly", tmp.File("disk.qcow2")).AssertNoErrors();
+        var line = "Get-KvmSnapshot -Path ./disk.qcow2 -Name n";
+        var matches = ps.Run("$null = $ExecutionContext.SessionState.Path.SetLocation($args[0]); (TabExpansion2 -inputScript $args[1] -cursorColumn $args[1].Length).CompletionMatches.CompletionText",
+            tmp.Path, line).AssertNoErrors().All<string>().ToArray();
+        Assert.Equal(new[] { "'nightly 1'" }, matches);
+    }
+
+    [Fact]
     public void WhatIfChangesNothingAndSaysWhatWouldHappen()
     {
         using var tmp = new TempDirectory("whatif");
