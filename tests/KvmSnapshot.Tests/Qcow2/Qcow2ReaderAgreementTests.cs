@@ -330,15 +330,15 @@ public sealed class Qcow2ReaderAgreementTests
         using var holder = Process.Start(psi)!;
         try
         {
-            // qemu-io now holds qemu's write lock, as a running VM does: plain qemu-img info is refused.
-            // Generous: on a loaded 2-core machine with the whole suite running, qemu-io can take seconds to start.
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (Tool.Run("qemu-img", "info", path).ExitCode == 0)
-            {
-                if (holder.HasExited) Assert.Fail($"qemu-io exited ({holder.ExitCode}) before taking the image lock");
-                Assert.True(DateTime.UtcNow < deadline, "qemu-io never took the image lock");
-                System.Threading.Thread.Sleep(100);
-            }
+            // Ask qemu-io for the image length and wait for the answer: the image is then open and write-locked.
+            // (Probing the lock with qemu-img info before that races: its brief shared lock can make qemu-io's open fail.)
+            holder.StandardInput.WriteLine("length");
+            holder.StandardInput.Flush();
+            var answer = holder.StandardOutput.ReadLineAsync();
+            Assert.True(answer.Wait(TimeSpan.FromSeconds(60)), "qemu-io did not answer");
+            Assert.False(holder.HasExited, "qemu-io exited instead of holding the image open");
+            // As a running VM does, qemu-io now holds qemu's write lock: plain qemu-img info is refused.
+            Assert.NotEqual(0, Tool.Run("qemu-img", "info", path).ExitCode);
 
             var image = Qcow2Reader.Read(path);
 
