@@ -220,7 +220,11 @@ public sealed partial class LiveEngine
     /// </summary>
     private static void GuardSharedBase(LibvirtDomain dom, SnapshotChain chain, ChainLayer top, ChainLayer baseLayer, bool force, IOperationContext ctx)
     {
-        if (!dom.Connection.IsLocal) return;
+        if (!dom.Connection.IsLocal)
+        {
+            ctx.Warning($"{dom.Name} is on a remote host: whether other images there use {baseLayer.Name} or the layers above it cannot be checked from here.");
+            return;
+        }
         var changed = chain.Layers.Skip(top.Position + 1).Take(baseLayer.Position - top.Position).Select(l => l.Path);
         var users = SharedLayerGuard.UsersOutsideChain(changed, SharedLayerGuard.Files(chain), ctx);
         if (users.Count == 0) return;

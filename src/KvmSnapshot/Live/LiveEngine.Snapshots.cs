@@ -128,10 +128,14 @@ public sealed partial class LiveEngine
     /// </summary>
     private static void GuardExternalDelete(LibvirtDomain dom, DomainSnapshotHandle snapshot, string name, IOperationContext ctx)
     {
-        if (!dom.Connection.IsLocal) return;
         var info = SnapshotXml.Parse(dom.SnapshotXml(snapshot, name), name);
         var overlays = info.Disks.Where(d => d.Snapshot == "external" && d.File is not null).Select(d => d.File!).ToList();
         if (overlays.Count == 0) return;
+        if (!dom.Connection.IsLocal)
+        {
+            ctx.Warning($"{dom.Name} is on a remote host: whether other images there still use the overlays of snapshot '{name}' cannot be checked from here.");
+            return;
+        }
         var catalog = new ImageCatalog(ctx);
         var affected = overlays.Concat(overlays.Select(o => catalog.Get(o, null)?.BackingFullPath).Where(b => b is not null).Select(b => b!));
         var disks = DomainXml.Disks(dom.GetXml(), dom.Name).Where(d => d.Source is not null);
