@@ -527,4 +527,41 @@ Describe 'KvmSnapshot live cmdlets on qemu:///system' -Tag 'Live' -Skip:(-not $c
                 Should -Throw -ErrorId 'DomainNotFound,KvmSnapshot.Cmdlets.SaveKvmDomainStateCommand'
         }
     }
+    Context 'Removing merged layers' {
+        BeforeAll {
+            $rm = "kvmsnap-pester-$suffix-rm"
+            $rmDisk = Join-Path $store 'rm-vda.qcow2'
+            Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', $rmDisk, '64M' | Out-Null
+            New-TestDomain -Name $rm -DiskPath $rmDisk
+        }
+
+        AfterAll {
+            Remove-TestDomain $rm
+        }
+
+        It 'deletes the layers an active commit merged once the disk pivoted (-RemoveMergedLayers)' {
+            $s1 = Join-Path $store 'rm-vda.s1.qcow2'
+            $s2 = Join-Path $store 'rm-vda.s2.qcow2'
+            $null = New-KvmSnapshot -Domain $rm -Name s1 -DiskOnly -NoMetadata -DiskSpec "vda,file=$s1" -ConnectionUri $Uri
+            Write-GuestPattern $rm '0x71' '0' '1M'
+            $null = New-KvmSnapshot -Domain $rm -Name s2 -DiskOnly -NoMetadata -DiskSpec "vda,file=$s2" -ConnectionUri $Uri
+            Write-GuestPattern $rm '0x72' '1M' '1M'
+
+            $chain = Invoke-KvmBlockCommit -Domain $rm -Disk vda -Pivot -RemoveMergedLayers -ConnectionUri $Uri -Confirm:$false
+            $chain.Depth | Should -Be 1
+            $chain.Path | Should -Be $rmDisk
+            $s1 | Should -Not -Exist
+            $s2 | Should -Not -Exist
+            Test-GuestPattern $rm @(@('0x71', '0', '1M'), @('0x72', '1M', '1M')) | Should -BeTrue
+        }
+
+        It 'refuses -RemoveMergedLayers with -NoWait before anything starts (MergedLayersNeedWait)' {
+            $s3 = Join-Path $store 'rm-vda.s3.qcow2'
+            $null = New-KvmSnapshot -Domain $rm -Name s3 -DiskOnly -NoMetadata -DiskSpec "vda,file=$s3" -ConnectionUri $Uri
+            { Invoke-KvmBlockCommit -Domain $rm -Disk vda -Pivot -NoWait -RemoveMergedLayers -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'MergedLayersNeedWait,KvmSnapshot.Cmdlets.InvokeKvmBlockCommitCommand'
+            Get-KvmBlockJob -Domain $rm -ConnectionUri $Uri | Should -BeNullOrEmpty
+            $s3 | Should -Exist
+        }
+    }
 }
