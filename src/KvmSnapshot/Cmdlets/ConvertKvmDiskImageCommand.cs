@@ -52,7 +52,7 @@ public sealed class ConvertKvmDiskImageCommand : KvmCmdlet
             Destination = destination,
             Format = Format,
             Compress = Compress,
-            BackingFile = BackingFile is null ? null : ResolveNewPath(BackingFile),
+            BackingFile = ResolveNewPathOrNull(BackingFile),
         };
         var action = $"Convert '{source}' to a {(Compress ? "compressed " : "")}{Format} image"
             + (request.BackingFile is null ? " (flattened)" : $" backed by '{request.BackingFile}'");

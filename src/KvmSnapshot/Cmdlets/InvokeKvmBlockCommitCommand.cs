@@ -88,11 +88,11 @@ public sealed class InvokeKvmBlockCommitCommand : KvmCmdlet
             var request = new CommitRequest
             {
                 Path = ResolveNewPath(Path),
-                Top = Top is null ? null : ResolveNewPath(Top),
-                Base = Base is null ? null : ResolveNewPath(Base),
+                Top = ResolveNewPathOrNull(Top),
+                Base = ResolveNewPathOrNull(Base),
                 Force = Force,
                 RemoveMergedLayers = RemoveMergedLayers,
-                SearchDirectories = System.Array.ConvertAll(SearchDirectory ?? System.Array.Empty<string>(), ResolveNewPath),
+                SearchDirectories = ResolveNewPaths(SearchDirectory),
             };
             TryRun(() =>
             {
@@ -122,12 +122,7 @@ public sealed class InvokeKvmBlockCommitCommand : KvmCmdlet
         TryRun(() =>
         {
             var job = RunEngine(ctx => LiveEngine.Default.BlockCommit(ConnectionUri, live, ctx));
-            if (job is not null)
-            {
-                WriteObject(job);
-                return;
-            }
-            WriteObject(RunEngine(ctx => LiveEngine.Default.GetChains(ConnectionUri, Domain, Disk, ctx)), enumerateCollection: true);
+            WriteJobOrChain(job, ConnectionUri, Domain, Disk);
         });
     }
 }

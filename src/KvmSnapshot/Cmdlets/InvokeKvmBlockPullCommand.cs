@@ -66,9 +66,9 @@ public sealed class InvokeKvmBlockPullCommand : KvmCmdlet
             var request = new PullRequest
             {
                 Path = ResolveNewPath(Path),
-                Base = Base is null ? null : ResolveNewPath(Base),
+                Base = ResolveNewPathOrNull(Base),
                 RemoveMergedLayers = RemoveMergedLayers,
-                SearchDirectories = System.Array.ConvertAll(SearchDirectory ?? System.Array.Empty<string>(), ResolveNewPath),
+                SearchDirectories = ResolveNewPaths(SearchDirectory),
             };
             TryRun(() =>
             {
@@ -93,12 +93,7 @@ public sealed class InvokeKvmBlockPullCommand : KvmCmdlet
         TryRun(() =>
         {
             var job = RunEngine(ctx => LiveEngine.Default.BlockPull(ConnectionUri, live, ctx));
-            if (job is not null)
-            {
-                WriteObject(job);
-                return;
-            }
-            WriteObject(RunEngine(ctx => LiveEngine.Default.GetChains(ConnectionUri, Domain, Disk, ctx)), enumerateCollection: true);
+            WriteJobOrChain(job, ConnectionUri, Domain, Disk);
         });
     }
 }

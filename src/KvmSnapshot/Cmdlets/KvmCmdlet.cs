@@ -101,6 +101,26 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable
     /// <summary>A path for a file that may not exist yet (never wildcard-expanded).</summary>
     protected string ResolveNewPath(string path) => GetUnresolvedProviderPathFromPSPath(path);
 
+    /// <summary><see cref="ResolveNewPath(string)"/> for an optional parameter: null stays null.</summary>
+    protected string? ResolveNewPathOrNull(string? path) => ResolveNewPathOrNull(path);
+
+    /// <summary><see cref="ResolveNewPath(string)"/> for each of an optional array parameter's paths.</summary>
+    protected string[] ResolveNewPaths(string[]? paths) => Array.ConvertAll(paths ?? Array.Empty<string>(), ResolveNewPath);
+
+    /// <summary>
+    /// What a live block-job cmdlet emits: the running job when the engine returned one (-NoWait), otherwise the
+    /// disk's chain as it is after the job.
+    /// </summary>
+    protected void WriteJobOrChain(Model.BlockJob? job, string? connectionUri, string domain, string disk)
+    {
+        if (job is not null)
+        {
+            WriteObject(job);
+            return;
+        }
+        WriteObject(RunEngine(ctx => Live.LiveEngine.Default.GetChains(connectionUri, domain, disk, ctx)), enumerateCollection: true);
+    }
+
     protected static ErrorRecord InvalidArgument(string errorId, object? target, string message)
         => new KvmSnapshotException(errorId, ErrorCategory.InvalidArgument, target, message).ToErrorRecord();
 

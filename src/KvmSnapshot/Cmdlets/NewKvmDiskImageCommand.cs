@@ -49,7 +49,7 @@ public sealed class NewKvmDiskImageCommand : KvmCmdlet
     protected override void ProcessRecord()
     {
         var path = ResolveNewPath(Path);
-        var backing = BackingFile is null ? null : ResolveNewPath(BackingFile);
+        var backing = ResolveNewPathOrNull(BackingFile);
         if (backing is null && !MyInvocation.BoundParameters.ContainsKey(nameof(Size)))
         {
             WriteError(InvalidArgument(ErrorIds.DiskImageSizeRequired, path, "New-KvmDiskImage needs -Size unless -BackingFile is given."));

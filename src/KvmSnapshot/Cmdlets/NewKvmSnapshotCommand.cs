@@ -100,7 +100,7 @@ public sealed class NewKvmSnapshotCommand : KvmCmdlet
             Name = Name,
             Description = Description,
             DiskOnly = DiskOnly,
-            MemoryFile = MemoryFile is null ? null : ResolveNewPath(MemoryFile),
+            MemoryFile = ResolveNewPathOrNull(MemoryFile),
             DiskSpecs = specs,
             Atomic = Atomic,
             Quiesce = Quiesce,
