@@ -23,8 +23,14 @@ except (OSError, ET.ParseError) as e:
     print(f"0 passed, 1 failed (no test results: {e})")
     sys.exit(1)
 ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
-c = root.find("t:ResultSummary/t:Counters", ns)
+summary = root.find("t:ResultSummary", ns)
+c = summary.find("t:Counters", ns)
 passed, failed = int(c.get("passed")), int(c.get("failed")) + int(c.get("error", "0")) + int(c.get("timeout", "0"))
+outcome = summary.get("outcome")
+if outcome not in ("Completed", "Passed") and failed == 0:
+    # The run itself failed (the test host crashed or a hang was killed): the tests it never ran count as one failure.
+    failed = 1
+    print(f"test run outcome: {outcome}; the run ended early")
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
 PY

@@ -102,7 +102,7 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable
     protected string ResolveNewPath(string path) => GetUnresolvedProviderPathFromPSPath(path);
 
     /// <summary><see cref="ResolveNewPath(string)"/> for an optional parameter: null stays null.</summary>
-    protected string? ResolveNewPathOrNull(string? path) => ResolveNewPathOrNull(path);
+    protected string? ResolveNewPathOrNull(string? path) => path is null ? null : ResolveNewPath(path);
 
     /// <summary><see cref="ResolveNewPath(string)"/> for each of an optional array parameter's paths.</summary>
     protected string[] ResolveNewPaths(string[]? paths) => Array.ConvertAll(paths ?? Array.Empty<string>(), ResolveNewPath);
