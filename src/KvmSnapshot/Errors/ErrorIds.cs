@@ -15,6 +15,8 @@ public static class ErrorIds
     public const string DiskImageUnsupportedFeature = "DiskImageUnsupportedFeature";
     public const string DiskImageInUse = "DiskImageInUse";
     public const string InvalidImageName = "InvalidImageName";
+    /// <summary>A state, memory or overlay file to write exists (or snapshot metadata names it: never overwritten).</summary>
+    public const string FileExists = "FileExists";
 
     // Chains
     public const string BackingFileMissing = "BackingFileMissing";
