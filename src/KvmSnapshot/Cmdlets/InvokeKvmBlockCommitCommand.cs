@@ -117,11 +117,12 @@ public sealed class InvokeKvmBlockCommitCommand : KvmCmdlet
             Force = Force,
             RemoveMergedLayers = RemoveMergedLayers,
         };
-        var what = $"Commit {Top ?? "the active layer"} down into {Base ?? (Shallow ? "its backing file" : "the base")}" + (Pivot ? ", then pivot" : "");
-        if (!ShouldProcess($"{Domain}/{Disk}", what)) return;
         TryRun(() =>
         {
-            var job = RunEngine(ctx => LiveEngine.Default.BlockCommit(ConnectionUri, live, ctx));
+            // Resolved read-only first, so -WhatIf names the real files and reports bad input as a real run would.
+            var plan = RunEngine(ctx => LiveEngine.Default.PlanBlockCommit(ConnectionUri, live, ctx));
+            if (!ShouldProcess($"{plan.Domain}/{plan.Disk}", plan.ToString())) return;
+            var job = RunEngine(ctx => LiveEngine.Default.BlockCommit(ConnectionUri, plan, ctx));
             WriteJobOrChain(job, ConnectionUri, Domain, Disk);
         });
     }

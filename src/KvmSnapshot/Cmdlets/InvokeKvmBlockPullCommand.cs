@@ -89,10 +89,11 @@ public sealed class InvokeKvmBlockPullCommand : KvmCmdlet
             NoWait = NoWait,
             RemoveMergedLayers = RemoveMergedLayers,
         };
-        if (!ShouldProcess($"{Domain}/{Disk}", Base is null ? "Pull every backing layer into the active layer" : $"Pull the layers above {Base} into the active layer")) return;
         TryRun(() =>
         {
-            var job = RunEngine(ctx => LiveEngine.Default.BlockPull(ConnectionUri, live, ctx));
+            var plan = RunEngine(ctx => LiveEngine.Default.PlanBlockPull(ConnectionUri, live, ctx));
+            if (!ShouldProcess($"{plan.Domain}/{plan.Disk}", plan.ToString())) return;
+            var job = RunEngine(ctx => LiveEngine.Default.BlockPull(ConnectionUri, plan, ctx));
             WriteJobOrChain(job, ConnectionUri, Domain, Disk);
         });
     }

@@ -110,6 +110,58 @@ public sealed partial class LiveEngine
         return Describe(dom, ctx);
     }
 
+    /// <summary>
+    /// Remove-KvmSnapshot's checks (domain, snapshot, the shared-overlay guard unless MetadataOnly) and its -WhatIf
+    /// text naming the snapshot's files and the children it takes along. Changes nothing.
+    /// </summary>
+    public string PlanDeleteSnapshot(string? connectionUri, string domain, string name, DeleteSnapshotOptions options, IOperationContext ctx)
+    {
+        using var dom = Open(connectionUri, domain, ctx);
+        using var snapshot = dom.LookupSnapshot(name);
+        if (!options.MetadataOnly) GuardExternalDelete(dom, snapshot, name, ctx);
+        var all = Describe(dom, ctx);
+        var descendants = new List<string>();
+        for (var next = new Queue<string>(new[] { name }); next.Count > 0;)
+        {
+            foreach (var child in all.Where(s => s.Name == next.Peek()).SelectMany(s => s.Children)) { descendants.Add(child); next.Enqueue(child); }
+            next.Dequeue();
+        }
+        var info = SnapshotXml.Parse(dom.SnapshotXml(snapshot, name), name);
+        var files = SnapshotFiles(info);
+        var text = options.ChildrenOnly ? $"Delete the children of snapshot '{name}' of {dom.Name}"
+            : $"Delete snapshot '{name}' of {dom.Name}" + (files.Count > 0 ? $" ({string.Join(", ", files)})" : "");
+        if (options.Children || options.ChildrenOnly)
+        {
+            text += descendants.Count == 0 ? "; it has no children" : $"{(options.ChildrenOnly ? ": " : ", and its children ")}{string.Join(", ", descendants.Select(d => $"'{d}'"))}";
+        }
+        if (options.MetadataOnly) text += ": libvirt's metadata only, every file is kept";
+        return text;
+    }
+
+    /// <summary>Restore-KvmSnapshot's checks (domain, snapshot) and -WhatIf text naming the state it goes back to.</summary>
+    public string PlanRevert(string? connectionUri, string domain, string name, RevertOptions options, IOperationContext ctx)
+    {
+        using var dom = Open(connectionUri, domain, ctx);
+        using var snapshot = dom.LookupSnapshot(name);
+        var files = SnapshotFiles(SnapshotXml.Parse(dom.SnapshotXml(snapshot, name), name));
+        var then = options.Running ? ", then run it" : options.Paused ? ", then leave it paused" : "";
+        return $"Revert {dom.Name} to snapshot '{name}'{(files.Count > 0 ? $" ({string.Join(", ", files)})" : "")}{then}; the domain's current state is lost";
+    }
+
+    /// <summary>The files a snapshot's data lives in, as a user would name them.</summary>
+    private static List<string> SnapshotFiles(SnapshotXmlInfo info)
+    {
+        var files = new List<string>();
+        foreach (var disk in info.Disks)
+        {
+            var image = info.DomainDisks.FirstOrDefault(d => d.Target == disk.Disk)?.Source;
+            if (disk.Snapshot == "internal" && image is not null) files.Add($"{disk.Disk}: internal snapshot in {image}");
+            if (disk.Snapshot == "external" && disk.File is not null) files.Add($"{disk.Disk}: overlay {disk.File}" + (image is null ? "" : $" on {image}"));
+        }
+        if (info.MemoryFile is not null) files.Add($"memory: {info.MemoryFile}");
+        return files;
+    }
+
     public void DeleteSnapshot(string? connectionUri, string domain, string name, DeleteSnapshotOptions options, IOperationContext ctx)
     {
         using var dom = Open(connectionUri, domain, ctx);
