@@ -26,7 +26,6 @@ public static class ErrorIds
     public const string ChainLayerNotFound = "ChainLayerNotFound";
     public const string ChainBaseAboveTop = "ChainBaseAboveTop";
     public const string ChainBaseShared = "ChainBaseShared";
-    public const string ChainCheckFailed = "ChainCheckFailed";
 
     // Internal snapshots (offline) and domain snapshots (live)
     public const string SnapshotNotFound = "SnapshotNotFound";
