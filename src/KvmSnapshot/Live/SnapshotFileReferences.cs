@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Management.Automation;
+using System.Threading;
 using KvmSnapshot.Chains;
 using KvmSnapshot.Engine;
 using KvmSnapshot.Errors;
@@ -38,34 +39,63 @@ internal static class SnapshotFileReferences
             }
             using (dom)
             {
-                // A domain's own disk chains are not snapshot metadata, but overwriting them is just as destructive.
-                foreach (var disk in DomainXml.Disks(dom.GetXml(), name))
+                // libvirtd can list a snapshot another client is creating right now before it has a name ("name in
+                // virGetDomainSnapshot must not be NULL"): read the domain again shortly after, then give up.
+                for (var attempt = 1; ; attempt++)
                 {
-                    if (disk.Source is { Length: > 0 } source) found.Add((source, $"the image of disk {disk.Target} of domain '{name}'"));
-                    foreach (var backing in disk.Backing.Where(b => b.Source is { Length: > 0 }))
+                    try
                     {
-                        found.Add((backing.Source!, $"a backing layer of disk {disk.Target} of domain '{name}'"));
+                        found.AddRange(FilesOf(dom, name));
+                        break;
                     }
-                }
-                foreach (var handle in dom.ListSnapshots())
-                {
-                    using (handle)
+                    catch (LibvirtException e) when (e.ErrorId == ErrorIds.DomainNotFound)
                     {
-                        var snapshot = Virt.DomainSnapshotGetName(handle);
-                        var info = SnapshotXml.Parse(dom.SnapshotXml(handle, snapshot), snapshot);
-                        var who = $"snapshot '{snapshot}' of domain '{name}'";
-                        if (info.MemoryFile is { Length: > 0 } memory) found.Add((memory, $"the memory file of {who}"));
-                        foreach (var disk in info.Disks.Where(d => d.File is { Length: > 0 }))
-                        {
-                            found.Add((disk.File!, $"the {disk.Snapshot} snapshot file of disk {disk.Disk} of {who}"));
-                        }
-                        foreach (var disk in info.DomainDisks.Where(d => d.Source is { Length: > 0 }))
-                        {
-                            found.Add((disk.Source!, $"the image disk {disk.Target} used when {who} was taken"));
-                        }
+                        break; // went away since it was listed
+                    }
+                    catch (LibvirtException) when (attempt < 4)
+                    {
+                        Thread.Sleep(100 * attempt);
                     }
                 }
             }
+        }
+        return found;
+    }
+
+    private static List<(string, string)> FilesOf(LibvirtDomain dom, string name)
+    {
+        var found = new List<(string, string)>();
+        // A domain's own disk chains are not snapshot metadata, but overwriting them is just as destructive.
+        foreach (var disk in DomainXml.Disks(dom.GetXml(), name))
+        {
+            if (disk.Source is { Length: > 0 } source) found.Add((source, $"the image of disk {disk.Target} of domain '{name}'"));
+            foreach (var backing in disk.Backing.Where(b => b.Source is { Length: > 0 }))
+            {
+                found.Add((backing.Source!, $"a backing layer of disk {disk.Target} of domain '{name}'"));
+            }
+        }
+        var handles = dom.ListSnapshots();
+        try
+        {
+            foreach (var handle in handles)
+            {
+                var snapshot = Virt.DomainSnapshotGetName(handle);
+                var info = SnapshotXml.Parse(dom.SnapshotXml(handle, snapshot), snapshot);
+                var who = $"snapshot '{snapshot}' of domain '{name}'";
+                if (info.MemoryFile is { Length: > 0 } memory) found.Add((memory, $"the memory file of {who}"));
+                foreach (var disk in info.Disks.Where(d => d.File is { Length: > 0 }))
+                {
+                    found.Add((disk.File!, $"the {disk.Snapshot} snapshot file of disk {disk.Disk} of {who}"));
+                }
+                foreach (var disk in info.DomainDisks.Where(d => d.Source is { Length: > 0 }))
+                {
+                    found.Add((disk.Source!, $"the image disk {disk.Target} used when {who} was taken"));
+                }
+            }
+        }
+        finally
+        {
+            foreach (var handle in handles) handle.Dispose();
         }
         return found;
     }
