@@ -21,7 +21,6 @@ public static class ErrorIds
     // Chains
     public const string BackingFileMissing = "BackingFileMissing";
     public const string BackingChainLoop = "BackingChainLoop";
-    public const string BackingFormatUnspecified = "BackingFormatUnspecified";
     public const string BackingFileNotFollowed = "BackingFileNotFollowed";
     public const string ChainLayerNotFound = "ChainLayerNotFound";
     public const string ChainBaseAboveTop = "ChainBaseAboveTop";
