@@ -14,6 +14,9 @@ public static class ErrorIds
     public const string DiskImageMalformed = "DiskImageMalformed";
     public const string DiskImageUnsupportedFeature = "DiskImageUnsupportedFeature";
     public const string DiskImageInUse = "DiskImageInUse";
+    /// <summary>An image's format was probed (nothing vouched for it) and its chain reads a raw file or a host file:
+    /// the way a guest's planted qcow2 header makes a tool read host files.</summary>
+    public const string FormatConfusion = "FormatConfusion";
     public const string InvalidImageName = "InvalidImageName";
 
     // Chains
