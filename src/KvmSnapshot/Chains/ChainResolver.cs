@@ -20,17 +20,18 @@ public static class ChainResolver
     /// The chain of the image at <paramref name="path"/>. The image itself must exist and be readable
     /// (DiskImageNotFound, DiskImageIsDirectory, or the reader's error otherwise).
     /// </summary>
-    public static SnapshotChain Resolve(string path, ImageCatalog catalog, Func<ImageNode, IReadOnlyList<string>>? referencedBy = null, string? format = null)
-        => Resolve(RequireImage(path, catalog, format), catalog, referencedBy);
+    public static SnapshotChain Resolve(string path, ImageCatalog catalog, Func<ImageNode, IReadOnlyList<string>>? referencedBy = null, string? format = null,
+        FormatSource formatSource = FormatSource.Specified)
+        => Resolve(RequireImage(path, catalog, format, formatSource), catalog, referencedBy);
 
     /// <summary>
     /// The existing, readable image at <paramref name="path"/>, opened as <paramref name="format"/> when given, else as
     /// libvirt records it, else as its content says.
     /// </summary>
-    public static ImageNode RequireImage(string path, ImageCatalog catalog, string? format = null)
+    public static ImageNode RequireImage(string path, ImageCatalog catalog, string? format = null, FormatSource formatSource = FormatSource.Specified)
     {
         var full = Path.GetFullPath(path);
-        var top = catalog.GetAs(full, format)
+        var top = catalog.GetAs(full, format, formatSource)
             ?? throw new KvmSnapshotException(ErrorIds.DiskImageNotFound, ErrorCategory.ObjectNotFound, full,
                 $"The image '{full}' does not exist.");
         if (top.State != ChainLayerState.Present)

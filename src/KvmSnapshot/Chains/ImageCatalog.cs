@@ -52,11 +52,11 @@ public sealed class ImageCatalog
 
     /// <summary>The image at <paramref name="fullPath"/> opened as the format the user gave (-Format), or by
     /// libvirt's record or its content when <paramref name="format"/> is null.</summary>
-    public ImageNode? GetAs(string fullPath, string? format)
+    public ImageNode? GetAs(string fullPath, string? format, FormatSource source = FormatSource.Specified)
     {
         if (format is null) return Get(fullPath, null);
         if (_nodes.TryGetValue((fullPath, format, true), out var known)) return known;
-        var node = Read(fullPath, format, specified: true);
+        var node = Read(fullPath, format, specified: true, specifiedBy: source);
         _nodes[(fullPath, format, true)] = node;
         return node;
     }
@@ -76,7 +76,7 @@ public sealed class ImageCatalog
         return node;
     }
 
-    private ImageNode? Read(string path, string? requestedFormat, bool specified, Func<string, bool>? accept = null)
+    private ImageNode? Read(string path, string? requestedFormat, bool specified, Func<string, bool>? accept = null, FormatSource specifiedBy = FormatSource.Specified)
     {
         if (Directory.Exists(path))
         {
@@ -107,7 +107,7 @@ public sealed class ImageCatalog
         {
             content = ImageFormatProbe.Probe(stream);
             var libvirt = specified ? null : Known.ByPath(path) ?? Known.ByFile(identity);
-            (format, source) = specified ? (requestedFormat!, FormatSource.Specified)
+            (format, source) = specified ? (requestedFormat!, specifiedBy)
                 : libvirt is { } k ? (k.Format, FormatSource.Libvirt)
                 : requestedFormat is not null ? (requestedFormat, FormatSource.Recorded)
                 : (content, FormatSource.Probed);

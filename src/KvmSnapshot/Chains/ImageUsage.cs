@@ -52,7 +52,7 @@ internal sealed class ImageUsage
     /// <paramref name="libvirt"/>. <paramref name="catalog"/> should carry the formats libvirt records.
     /// </summary>
     public static ImageUsage Scan(IEnumerable<string> chainFiles, IEnumerable<string> searchDirectories, HostImageReferences libvirt,
-        ImageCatalog catalog, IOperationContext ctx)
+        ImageCatalog catalog, IOperationContext ctx, long entryBudget = EntryBudget)
     {
         var roots = new List<(string Directory, int MaxDepth)>();
         foreach (var dir in chainFiles.Select(f => Path.GetDirectoryName(Path.GetFullPath(f))).OfType<string>().Distinct(StringComparer.Ordinal))
@@ -69,7 +69,7 @@ internal sealed class ImageUsage
             .ToList();
 
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        var scan = StoreScan.Run(distinct, ctx, catalog, EntryBudget);
+        var scan = StoreScan.Run(distinct, ctx, catalog, entryBudget);
         var usage = new ImageUsage(scan, libvirt, distinct.Select(r => r.Item1).ToList());
         usage.AddLibvirtChains(catalog);
         ctx.Verbose($"Checked who uses the images: {scan.Images.Count} images under {string.Join(", ", usage.ScannedRoots)}; "

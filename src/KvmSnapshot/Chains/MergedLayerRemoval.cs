@@ -72,22 +72,23 @@ internal sealed class LayerRemovalPlan
         return new LayerRemovalPlan(usage, candidates, kept);
     }
 
+    /// <summary>Why a candidate must stay now (a layer above it that was kept still uses it); null when it may go.</summary>
+    public string? WhyKeep(string path)
+    {
+        if (_usage is null || !Candidates.Contains(path, StringComparer.Ordinal)) return "it is not a layer this plan may delete";
+        var users = _usage.DescribeUsers(path, _removed);
+        return users.Count > 0 ? "still used: " + string.Join("; ", users) : null;
+    }
+
     /// <summary>
     /// Deletes one candidate when nothing but the layers deleted before it uses it; otherwise keeps it and says why
     /// (a layer above it that the user chose to keep still uses it).
     /// </summary>
     public bool Delete(string path, IOperationContext ctx, out string? keptBecause)
     {
-        keptBecause = null;
-        if (_usage is null || !Candidates.Contains(path, StringComparer.Ordinal))
+        keptBecause = WhyKeep(path);
+        if (keptBecause is not null)
         {
-            keptBecause = "it is not a layer this plan may delete";
-            return false;
-        }
-        var users = _usage.DescribeUsers(path, _removed);
-        if (users.Count > 0)
-        {
-            keptBecause = "still used: " + string.Join("; ", users);
             _kept.Add((path, keptBecause));
             return false;
         }

@@ -164,6 +164,11 @@ public sealed class StoreScan
             {
                 entries = new DirectoryInfo(dir).EnumerateFileSystemInfos("*", options).ToList();
             }
+            catch (DirectoryNotFoundException)
+            {
+                // Removed while the scan ran: nothing in it can use an image any more.
+                continue;
+            }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 ctx.Warning($"'{dir}' could not be listed: {e.Message}");

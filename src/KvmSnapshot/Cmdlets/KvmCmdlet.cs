@@ -154,6 +154,11 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable
         foreach (var (path, reason) in plan.Kept) WriteWarning($"Kept merged layer {path}: {reason}");
         foreach (var path in plan.Candidates)
         {
+            if (plan.WhyKeep(path) is { } why)
+            {
+                WriteWarning($"Kept merged layer {path}: {why}");
+                continue;
+            }
             if (!ShouldProcess(path, DeleteMergedLayerAction))
             {
                 plan.Decline(path);

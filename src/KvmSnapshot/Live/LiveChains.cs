@@ -29,7 +29,8 @@ internal static class LiveChains
         if (!disk.BackingKnown && local && disk.IsLocalFile && disk.Source is not null && File.Exists(disk.Source))
         {
             // libvirt did not describe the chain (inactive XML): follow it through the headers.
-            var offline = ChainResolver.Resolve(disk.Source, catalog!);
+            // The format libvirt records, never the content's: a guest can write any header into its raw disk.
+            var offline = ChainResolver.Resolve(disk.Source, catalog!, format: disk.Format, formatSource: FormatSource.Libvirt);
             return new SnapshotChain(offline.Layers.Select(l => WithDomain(l, domain, disk.Target, uri, null)).ToList())
             {
                 Domain = domain, Disk = disk.Target, ConnectionUri = uri,
@@ -50,7 +51,7 @@ internal static class LiveChains
             }
             else if (local)
             {
-                node = catalog!.Get(path, format);
+                node = format is null ? catalog!.Get(path, null) : catalog!.GetAs(path, format, FormatSource.Libvirt);
                 state = node?.State ?? ChainLayerState.Missing;
             }
             result.Add(new ChainLayer
@@ -60,6 +61,8 @@ internal static class LiveChains
                 Role = role,
                 State = state,
                 Format = format ?? node?.Format,
+                FormatSource = format is not null ? FormatSource.Libvirt : node?.FormatSource,
+                ContentFormat = node?.ContentFormat,
                 BackingFile = node?.BackingFile ?? (i + 1 < layers.Count ? next.Path : null),
                 BackingFormat = node?.BackingFormat ?? (i + 1 < layers.Count ? next.Format : null),
                 VirtualSize = node?.VirtualSize,
