@@ -34,6 +34,8 @@ public static class ErrorIds
     public const string SnapshotExists = "SnapshotExists";
     public const string SnapshotNeedsQcow2 = "SnapshotNeedsQcow2";
     public const string SnapshotRevertNeedsForce = "SnapshotRevertNeedsForce";
+    /// <summary>The images a snapshot reverts to were written after it was taken (a commit merged later data into them).</summary>
+    public const string SnapshotStale = "SnapshotStale";
     public const string SnapshotOperationUnsupported = "SnapshotOperationUnsupported";
     public const string InvalidSnapshotName = "InvalidSnapshotName";
 
