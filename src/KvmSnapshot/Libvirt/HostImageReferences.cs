@@ -107,17 +107,27 @@ internal sealed class HostImageReferences
         }
         foreach (var name in names)
         {
-            try
+            // A domain that changes while it is read (stopped, undefined, a snapshot deleted) is read again; one that
+            // is gone names nothing any more. Only a domain that cannot be read twice is a gap.
+            for (var attempt = 1; ; attempt++)
             {
-                CollectDomain(connection, name, quiet, references);
-            }
-            catch (KvmSnapshotException e) when (e.ErrorId is ErrorIds.DomainNotFound or ErrorIds.SnapshotNotFound)
-            {
-                // Undefined or deleted while we asked: it no longer names anything.
-            }
-            catch (KvmSnapshotException e)
-            {
-                gaps.Add($"domain {name} on {connection.Uri} could not be read ({e.Message})");
+                var found = new List<ImageReference>();
+                try
+                {
+                    CollectDomain(connection, name, quiet, found);
+                    references.AddRange(found);
+                    break;
+                }
+                catch (KvmSnapshotException e) when (e.ErrorId is ErrorIds.DomainNotFound || !StillDefined(connection, name))
+                {
+                    break;
+                }
+                catch (KvmSnapshotException e)
+                {
+                    if (attempt < 2) continue;
+                    gaps.Add($"domain {name} on {connection.Uri} could not be read ({e.Message})");
+                    break;
+                }
             }
         }
         try
@@ -132,6 +142,19 @@ internal sealed class HostImageReferences
             gaps.Add($"the storage pools of {connection.Uri} could not be listed ({e.Message})");
         }
         return new HostImageReferences(connection.Uri, references, pools.Distinct(StringComparer.Ordinal).ToList(), gaps);
+    }
+
+    private static bool StillDefined(LibvirtConnection connection, string name)
+    {
+        try
+        {
+            connection.LookupDomain(name, null).Dispose();
+            return true;
+        }
+        catch (KvmSnapshotException e) when (e.ErrorId == ErrorIds.DomainNotFound)
+        {
+            return false;
+        }
     }
 
     private static void CollectDomain(LibvirtConnection connection, string name, Action<string> trace, List<ImageReference> into)
