@@ -20,14 +20,18 @@ public static class ChainResolver
     /// The chain of the image at <paramref name="path"/>. The image itself must exist and be readable
     /// (DiskImageNotFound, DiskImageIsDirectory, or the reader's error otherwise).
     /// </summary>
-    public static SnapshotChain Resolve(string path, ImageCatalog catalog, Func<ImageNode, IReadOnlyList<string>>? referencedBy = null)
-        => Resolve(RequireImage(path, catalog), catalog, referencedBy);
+    public static SnapshotChain Resolve(string path, ImageCatalog catalog, Func<ImageNode, IReadOnlyList<string>>? referencedBy = null, string? format = null,
+        FormatSource formatSource = FormatSource.Specified)
+        => Resolve(RequireImage(path, catalog, format, formatSource), catalog, referencedBy);
 
-    /// <summary>The existing, readable image at <paramref name="path"/> as its content says.</summary>
-    public static ImageNode RequireImage(string path, ImageCatalog catalog)
+    /// <summary>
+    /// The existing, readable image at <paramref name="path"/>, opened as <paramref name="format"/> when given, else as
+    /// libvirt records it, else as its content says.
+    /// </summary>
+    public static ImageNode RequireImage(string path, ImageCatalog catalog, string? format = null, FormatSource formatSource = FormatSource.Specified)
     {
         var full = Path.GetFullPath(path);
-        var top = catalog.Get(full, null)
+        var top = catalog.GetAs(full, format, formatSource)
             ?? throw new KvmSnapshotException(ErrorIds.DiskImageNotFound, ErrorCategory.ObjectNotFound, full,
                 $"The image '{full}' does not exist.");
         if (top.State != ChainLayerState.Present)
@@ -67,6 +71,12 @@ public static class ChainResolver
                 layers.Add(Placeholder(backingPath, layers.Count, ChainLayerState.Loop, node.BackingFormat));
                 break;
             }
+            if (next.NotAnImageReason is not null && next.FormatSource != FormatSource.Libvirt)
+            {
+                // A host file named as raw backing data: never part of a chain (the format-probing trick).
+                layers.Add(Placeholder(backingPath, layers.Count, ChainLayerState.NotAnImage, next.Format) with { FormatSource = next.FormatSource });
+                break;
+            }
             node = next;
         }
         return new SnapshotChain(WithRoles(layers));
@@ -78,6 +88,8 @@ public static class ChainResolver
         Position = position,
         State = node.State,
         Format = node.Format,
+        FormatSource = node.FormatSource,
+        ContentFormat = node.ContentFormat,
         BackingFile = node.BackingFile,
         BackingFormat = node.BackingFormat,
         VirtualSize = node.VirtualSize,

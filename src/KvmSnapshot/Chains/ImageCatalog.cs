@@ -13,54 +13,74 @@ namespace KvmSnapshot.Chains;
 /// Reads image headers natively (qcow2 through <see cref="Qcow2Reader"/>, raw from the file size) and remembers
 /// them, so a store scan reads every file once however many chains pass through it. Only images in a format the
 /// native reader does not know (vmdk, qed, …) cost a <c>qemu-img info</c> call.
+/// The format an image is opened as is, in this order: the one the user gave, the one libvirt records for it
+/// (<see cref="KnownFormats"/>), the one its overlay records, and only then its content's (probed).
 /// </summary>
 public sealed class ImageCatalog
 {
-    private readonly Dictionary<(string Path, string? Format), ImageNode?> _nodes = new();
+    private readonly Dictionary<(string Path, string? Format, bool Specified), ImageNode?> _nodes = new();
     private readonly IOperationContext _ctx;
     private readonly QemuImgCommands _qemuImg;
 
-    public ImageCatalog(IOperationContext ctx, QemuImgCommands? qemuImg = null)
+    public ImageCatalog(IOperationContext ctx, QemuImgCommands? qemuImg = null, KnownFormats? known = null)
     {
         _ctx = ctx;
         _qemuImg = qemuImg ?? QemuImgCommands.Default;
+        Known = known ?? KnownFormats.None;
     }
 
+    /// <summary>The formats libvirt records, which win over recorded and probed ones.</summary>
+    public KnownFormats Known { get; }
+
     /// <summary>
-    /// The image at <paramref name="fullPath"/> opened as <paramref name="recordedFormat"/> (null: by its content),
-    /// or null when nothing is there.
+    /// The image at <paramref name="fullPath"/> opened as <paramref name="recordedFormat"/> (the backing format its
+    /// overlay records; null: by its content), unless libvirt records another; null when nothing is there.
     /// </summary>
     public ImageNode? Get(string fullPath, string? recordedFormat)
     {
-        if (_nodes.TryGetValue((fullPath, recordedFormat), out var known)) return known;
+        if (_nodes.TryGetValue((fullPath, recordedFormat, false), out var known)) return known;
         // A store scan reads every file by content first; a backing format that agrees with the content needs no second read.
-        if (recordedFormat is not null && _nodes.TryGetValue((fullPath, null), out var byContent)
+        if (recordedFormat is not null && _nodes.TryGetValue((fullPath, null, false), out var byContent)
             && byContent is not null && byContent.State == ChainLayerState.Present && byContent.Format == recordedFormat)
         {
             return byContent;
         }
-        var node = Read(fullPath, recordedFormat);
-        _nodes[(fullPath, recordedFormat)] = node;
+        var node = Read(fullPath, recordedFormat, specified: false);
+        _nodes[(fullPath, recordedFormat, false)] = node;
+        return node;
+    }
+
+    /// <summary>The image at <paramref name="fullPath"/> opened as the format the user gave (-Format), or by
+    /// libvirt's record or its content when <paramref name="format"/> is null.</summary>
+    public ImageNode? GetAs(string fullPath, string? format, FormatSource source = FormatSource.Specified)
+    {
+        if (format is null) return Get(fullPath, null);
+        if (_nodes.TryGetValue((fullPath, format, true), out var known)) return known;
+        var node = Read(fullPath, format, specified: true, specifiedBy: source);
+        _nodes[(fullPath, format, true)] = node;
         return node;
     }
 
     /// <summary>
-    /// The image at <paramref name="fullPath"/> by its content when <paramref name="accept"/> takes that content format;
-    /// null otherwise. One open per file: a store scan calls this for every file in a directory.
+    /// The image at <paramref name="fullPath"/> when <paramref name="accept"/> takes its content format, or libvirt
+    /// records a format for it; null otherwise. One open per file: a store scan calls this for every file in a directory.
     /// </summary>
     public ImageNode? GetIfContent(string fullPath, Func<string, bool> accept)
     {
-        if (_nodes.TryGetValue((fullPath, null), out var known)) return known is not null && accept(known.Format) ? known : null;
-        var node = Read(fullPath, null, accept);
-        if (node is not null) _nodes[(fullPath, null)] = node;
+        if (_nodes.TryGetValue((fullPath, null, false), out var known))
+        {
+            return known is not null && (accept(known.ContentFormat ?? known.Format) || known.FormatSource == FormatSource.Libvirt) ? known : null;
+        }
+        var node = Read(fullPath, null, specified: false, accept);
+        if (node is not null) _nodes[(fullPath, null, false)] = node;
         return node;
     }
 
-    private ImageNode? Read(string path, string? recordedFormat, Func<string, bool>? accept = null)
+    private ImageNode? Read(string path, string? requestedFormat, bool specified, Func<string, bool>? accept = null, FormatSource specifiedBy = FormatSource.Specified)
     {
         if (Directory.Exists(path))
         {
-            return Unreadable(path, recordedFormat ?? "raw", $"'{path}' is a directory, not an image.",
+            return Unreadable(path, requestedFormat ?? "raw", $"'{path}' is a directory, not an image.",
                 new KvmSnapshotException(ErrorIds.DiskImageIsDirectory, System.Management.Automation.ErrorCategory.InvalidArgument, path,
                     $"'{path}' is a directory, not an image file."));
         }
@@ -70,28 +90,39 @@ public sealed class ImageCatalog
         FileStream stream;
         try
         {
-            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 4096, FileOptions.None);
+            // Never blocks on a FIFO, never takes a lock a running QEMU would notice.
+            stream = ImageFile.OpenForRead(path);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (KvmSnapshotException e)
         {
-            return Unreadable(path, recordedFormat ?? "raw", $"'{path}' cannot be read: {e.Message}",
-                new KvmSnapshotException(ErrorIds.DiskImageMalformed, System.Management.Automation.ErrorCategory.ReadError, path,
-                    $"'{path}' cannot be read: {e.Message}", e), identity);
+            if (accept is not null) return null;
+            return Unreadable(path, requestedFormat ?? "raw", e.Message, e, identity);
         }
 
         string format;
+        string content;
+        FormatSource source;
+        long length;
         using (stream)
         {
-            var content = ImageFormatProbe.Probe(stream);
-            if (accept is not null && !accept(content)) return null;
-            format = recordedFormat ?? content;
+            content = ImageFormatProbe.Probe(stream);
+            var libvirt = specified ? null : Known.ByPath(path) ?? Known.ByFile(identity);
+            (format, source) = specified ? (requestedFormat!, specifiedBy)
+                : libvirt is { } k ? (k.Format, FormatSource.Libvirt)
+                : requestedFormat is not null ? (requestedFormat, FormatSource.Recorded)
+                : (content, FormatSource.Probed);
+            if (accept is not null && !accept(content) && source != FormatSource.Libvirt) return null;
+            var contentFormat = content == format ? null : content;
             if (format == ImageFormatProbe.Qcow2)
             {
                 if (content != ImageFormatProbe.Qcow2)
                 {
-                    var message = $"'{path}' is recorded as a qcow2 backing file but has no qcow2 header.";
+                    var message = source == FormatSource.Libvirt
+                        ? $"'{path}' is recorded as qcow2 by libvirt ({libvirt!.Value.Who}) but has no qcow2 header."
+                        : $"'{path}' is recorded as a qcow2 image but has no qcow2 header.";
                     return Unreadable(path, format, message,
-                        new KvmSnapshotException(ErrorIds.DiskImageNotQcow2, System.Management.Automation.ErrorCategory.InvalidData, path, message), identity);
+                        new KvmSnapshotException(ErrorIds.DiskImageNotQcow2, System.Management.Automation.ErrorCategory.InvalidData, path, message), identity)
+                        with { FormatSource = source, ContentFormat = contentFormat };
                 }
                 try
                 {
@@ -102,6 +133,7 @@ public sealed class ImageCatalog
                         Path = path,
                         Identity = identity,
                         Format = format,
+                        FormatSource = source,
                         BackingFile = string.IsNullOrEmpty(image.BackingFile) ? null : image.BackingFile,
                         BackingFormat = string.IsNullOrEmpty(image.BackingFormat) ? null : image.BackingFormat,
                         VirtualSize = (long)image.Header.Size,
@@ -110,20 +142,24 @@ public sealed class ImageCatalog
                 }
                 catch (KvmSnapshotException e)
                 {
-                    return Unreadable(path, format, e.Message, e, identity);
+                    return Unreadable(path, format, e.Message, e, identity) with { FormatSource = source };
                 }
             }
-            if (format == ImageFormatProbe.Raw)
+            length = ImageFile.LengthOf(stream);
+        }
+        if (format == ImageFormatProbe.Raw)
+        {
+            return new ImageNode
             {
-                return new ImageNode
-                {
-                    Path = path,
-                    Identity = identity,
-                    Format = format,
-                    VirtualSize = stream.Length,
-                    ActualSize = allocated,
-                };
-            }
+                Path = path,
+                Identity = identity,
+                Format = format,
+                FormatSource = source,
+                ContentFormat = content == format ? null : content,
+                VirtualSize = length,
+                ActualSize = allocated,
+                NotAnImageReason = HostFileRule.WhyNotAnImage(path, length),
+            };
         }
 
         // A format the native reader does not know may still have a backing file (vmdk, qed): ask qemu-img once.
@@ -135,6 +171,8 @@ public sealed class ImageCatalog
                 Path = path,
                 Identity = identity,
                 Format = format,
+                FormatSource = source,
+                ContentFormat = content == format ? null : content,
                 BackingFile = info.BackingFilename,
                 BackingFormat = info.BackingFilenameFormat,
                 VirtualSize = info.VirtualSize,
@@ -143,7 +181,7 @@ public sealed class ImageCatalog
         }
         catch (KvmSnapshotException e) when (e.ErrorId != ErrorIds.QemuImgNotFound && e.ErrorId != ErrorIds.OperationCancelled)
         {
-            return Unreadable(path, format, e.Message, e, identity);
+            return Unreadable(path, format, e.Message, e, identity) with { FormatSource = source };
         }
     }
 

@@ -4,12 +4,18 @@ using KvmSnapshot.Model;
 namespace KvmSnapshot.Chains;
 
 /// <summary>What the module knows about one image file after reading its header natively.</summary>
-public sealed class ImageNode
+public sealed record ImageNode
 {
     public required string Path { get; init; }
     public required FileIdentity Identity { get; init; }
     /// <summary>The format the image is opened as: the recorded backing format when there is one, else its content's.</summary>
     public required string Format { get; init; }
+    /// <summary>Where <see cref="Format"/> came from.</summary>
+    public FormatSource FormatSource { get; init; } = FormatSource.Probed;
+    /// <summary>The format the content looks like (its magic); differs from <see cref="Format"/> for a raw disk carrying another format's header.</summary>
+    public string? ContentFormat { get; init; }
+    /// <summary>For a raw file: why it is a host file rather than a disk image (see <see cref="HostFileRule"/>); null when it may be an image.</summary>
+    public string? NotAnImageReason { get; init; }
     /// <summary>Present, or Unreadable with <see cref="Problem"/> saying why.</summary>
     public ChainLayerState State { get; init; } = ChainLayerState.Present;
     public string? Problem { get; init; }

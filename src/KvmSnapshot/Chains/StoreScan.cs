@@ -25,7 +25,17 @@ public sealed class StoreScan
     /// <summary>Every name under which an image was read, so chain layers map back to files without another stat.</summary>
     private readonly Dictionary<string, FileIdentity> _identities = new(StringComparer.Ordinal);
 
-    private StoreScan(ImageCatalog catalog) => _catalog = catalog;
+    private readonly List<string> _incomplete = new();
+    private long _entriesLeft;
+
+    private StoreScan(ImageCatalog catalog, long entryBudget)
+    {
+        _catalog = catalog;
+        _entriesLeft = entryBudget;
+    }
+
+    /// <summary>Directories that were not scanned completely, and why (an entry budget ran out, a listing failed).</summary>
+    public IReadOnlyList<string> Incomplete => _incomplete;
 
     /// <summary>The images found in the scanned directories (not the backing files found through them).</summary>
     public IReadOnlyList<ImageNode> ScannedImages => _scanned;
@@ -37,12 +47,20 @@ public sealed class StoreScan
 
     /// <summary>Scans <paramref name="directories"/> (and their subdirectories when <paramref name="recurse"/>).</summary>
     public static StoreScan Run(IEnumerable<string> directories, bool recurse, IOperationContext ctx, ImageCatalog? catalog = null)
-        => Run(directories.Select(d => (d, recurse)), ctx, catalog);
+        => Run(directories.Select(d => (d, recurse ? int.MaxValue : 0)), ctx, catalog);
 
     public static StoreScan Run(IEnumerable<(string Directory, bool Recurse)> roots, IOperationContext ctx, ImageCatalog? catalog = null)
+        => Run(roots.Select(r => (r.Directory, r.Recurse ? int.MaxValue : 0)), ctx, catalog);
+
+    /// <summary>
+    /// Scans each root down to <c>MaxDepth</c> levels of subdirectories (0: the directory only). At most
+    /// <paramref name="entryBudget"/> directory entries are looked at in all; what the budget left out is listed in
+    /// <see cref="Incomplete"/>.
+    /// </summary>
+    public static StoreScan Run(IEnumerable<(string Directory, int MaxDepth)> roots, IOperationContext ctx, ImageCatalog? catalog = null, long entryBudget = long.MaxValue)
     {
-        var scan = new StoreScan(catalog ?? new ImageCatalog(ctx));
-        foreach (var (directory, recurse) in roots)
+        var scan = new StoreScan(catalog ?? new ImageCatalog(ctx), entryBudget);
+        foreach (var (directory, depth) in roots)
         {
             var full = Path.GetFullPath(directory);
             if (!Directory.Exists(full))
@@ -55,7 +73,7 @@ public sealed class StoreScan
                 throw new KvmSnapshotException(ErrorIds.DiskImageNotFound, ErrorCategory.ObjectNotFound, full,
                     $"The directory '{full}' does not exist.");
             }
-            scan.ScanDirectory(full, recurse, ctx);
+            scan.ScanDirectory(full, depth, ctx);
         }
         scan.FollowBackingFiles(ctx);
         return scan;
@@ -102,9 +120,9 @@ public sealed class StoreScan
         return chains;
     }
 
-    private void ScanDirectory(string directory, bool recurse, IOperationContext ctx)
+    private void ScanDirectory(string directory, int maxDepth, IOperationContext ctx)
     {
-        var (files, links) = ListFiles(directory, recurse, ctx);
+        var (files, links) = ListFiles(directory, maxDepth, ctx);
         // Real files first: when a symlink and its target are both in the store, the image keeps its real name.
         foreach (var file in files.Concat(links))
         {
@@ -126,33 +144,45 @@ public sealed class StoreScan
     /// Regular files and symlinks to files, sorted. Recursion never enters a symlinked directory, so a link back up
     /// the tree cannot make the walk endless.
     /// </summary>
-    private static (List<string> Files, List<string> Links) ListFiles(string root, bool recurse, IOperationContext ctx)
+    private (List<string> Files, List<string> Links) ListFiles(string root, int maxDepth, IOperationContext ctx)
     {
         var files = new List<string>();
         var links = new List<string>();
         var options = new EnumerationOptions { IgnoreInaccessible = true, AttributesToSkip = 0, RecurseSubdirectories = false };
-        var pending = new Stack<string>();
-        pending.Push(root);
+        var pending = new Stack<(string Dir, int Depth)>();
+        pending.Push((root, 0));
         while (pending.Count > 0)
         {
-            var dir = pending.Pop();
+            var (dir, depth) = pending.Pop();
+            if (_entriesLeft <= 0)
+            {
+                _incomplete.Add($"'{dir}' was not scanned: the scan's limit of directory entries was reached");
+                continue;
+            }
             IEnumerable<FileSystemInfo> entries;
             try
             {
                 entries = new DirectoryInfo(dir).EnumerateFileSystemInfos("*", options).ToList();
             }
+            catch (DirectoryNotFoundException)
+            {
+                // Removed while the scan ran: nothing in it can use an image any more.
+                continue;
+            }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 ctx.Warning($"'{dir}' could not be listed: {e.Message}");
+                _incomplete.Add($"'{dir}' could not be listed: {e.Message}");
                 continue;
             }
             foreach (var entry in entries)
             {
+                _entriesLeft--;
                 // From the directory entry itself (d_type), no readlink per file.
                 var isLink = (entry.Attributes & FileAttributes.ReparsePoint) != 0;
                 if (entry is DirectoryInfo)
                 {
-                    if (recurse && !isLink) pending.Push(entry.FullName);
+                    if (depth < maxDepth && !isLink) pending.Push((entry.FullName, depth + 1));
                     continue;
                 }
                 (isLink ? links : files).Add(entry.FullName);
@@ -180,6 +210,8 @@ public sealed class StoreScan
             if (backingPath is null) continue;
             var backing = _catalog.Get(backingPath, node.BackingFormat);
             if (backing is null) continue;
+            // A host file named as raw backing data is no image of the store (ChainResolver marks it NotAnImage).
+            if (backing.NotAnImageReason is not null && backing.FormatSource != Model.FormatSource.Libvirt) continue;
             _identities[backing.Path] = backing.Identity;
             if (!_users.TryGetValue(backing.Identity, out var users)) _users[backing.Identity] = users = new List<string>();
             users.Add(node.Path);

@@ -37,6 +37,15 @@ public sealed class ConvertKvmDiskImageCommand : KvmCmdlet
     [ValidateNotNullOrEmpty]
     public string? BackingFile { get; set; }
 
+    /// <summary>The format of the source image as you vouch for it (qemu-img convert -f); default: libvirt's record, else probed.</summary>
+    [Parameter]
+    [ValidateSet("qcow2", "raw", "qed", "vmdk", "vpc", "vhdx", "vdi", "luks")]
+    public string? SourceFormat { get; set; }
+
+    /// <summary>Convert although the source's format was only probed and its chain reads a raw file or a host file.</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
     protected override void ProcessRecord()
     {
         var source = ResolveNewPath(Path);
@@ -53,6 +62,8 @@ public sealed class ConvertKvmDiskImageCommand : KvmCmdlet
             Format = Format,
             Compress = Compress,
             BackingFile = ResolveNewPathOrNull(BackingFile),
+            SourceFormat = SourceFormat,
+            Force = Force,
         };
         var action = $"Convert '{source}' to a {(Compress ? "compressed " : "")}{Format} image"
             + (request.BackingFile is null ? " (flattened)" : $" backed by '{request.BackingFile}'");

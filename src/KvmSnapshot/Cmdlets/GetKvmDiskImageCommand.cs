@@ -15,13 +15,19 @@ public sealed class GetKvmDiskImageCommand : KvmCmdlet
     [SupportsWildcards]
     public string[] Path { get; set; } = null!;
 
+    /// <summary>The format of the image named by -Path as you vouch for it (qemu-img -f); default: the format libvirt records
+    /// for the file, else the one its content shows (probed, and said so in FormatSource).</summary>
+    [Parameter]
+    [ValidateSet("qcow2", "raw", "qed", "vmdk", "vpc", "vhdx", "vdi", "luks")]
+    public string? Format { get; set; }
+
     protected override void ProcessRecord()
     {
         foreach (var input in Path)
         {
             foreach (var path in ResolveExistingPaths(input))
             {
-                TryRun(() => WriteObject(RunEngine(ctx => OfflineEngine.Default.GetImage(path, ctx))));
+                TryRun(() => WriteObject(RunEngine(ctx => OfflineEngine.Default.GetImage(path, ctx, Format))));
             }
         }
     }

@@ -24,6 +24,12 @@ public sealed class GetKvmSnapshotChainCommand : KvmCmdlet
     [SupportsWildcards]
     public string[] Path { get; set; } = null!;
 
+    /// <summary>The format of the image named by -Path as you vouch for it (qemu-img -f); default: the format libvirt records
+    /// for the file, else the one its content shows (probed, and said so in FormatSource).</summary>
+    [Parameter(ParameterSetName = PathSet)]
+    [ValidateSet("qcow2", "raw", "qed", "vmdk", "vpc", "vhdx", "vdi", "luks")]
+    public string? Format { get; set; }
+
     [Parameter(Mandatory = true, ParameterSetName = DirectorySet)]
     [ValidateNotNullOrEmpty]
     public string Directory { get; set; } = null!;
@@ -53,7 +59,7 @@ public sealed class GetKvmSnapshotChainCommand : KvmCmdlet
                 {
                     foreach (var path in ResolveExistingPaths(input))
                     {
-                        TryRun(() => WriteObject(RunEngine(ctx => OfflineEngine.Default.GetChain(path, ctx))));
+                        TryRun(() => WriteObject(RunEngine(ctx => OfflineEngine.Default.GetChain(path, ctx, Format))));
                     }
                 }
                 break;

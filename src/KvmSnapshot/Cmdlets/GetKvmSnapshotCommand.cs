@@ -23,6 +23,12 @@ public sealed class GetKvmSnapshotCommand : KvmCmdlet
     [SupportsWildcards]
     public string[] Path { get; set; } = null!;
 
+    /// <summary>The format of the image named by -Path as you vouch for it (qemu-img -f); default: the format libvirt records
+    /// for the file, else the one its content shows (probed, and said so in FormatSource).</summary>
+    [Parameter(ParameterSetName = PathSet)]
+    [ValidateSet("qcow2", "raw", "qed", "vmdk", "vpc", "vhdx", "vdi", "luks")]
+    public string? Format { get; set; }
+
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(DomainNameCompleter))]
     [ValidateNotNullOrEmpty]
@@ -50,7 +56,7 @@ public sealed class GetKvmSnapshotCommand : KvmCmdlet
             {
                 foreach (var path in ResolveExistingPaths(input))
                 {
-                    TryRun(() => Emit(RunEngine(ctx => OfflineEngine.Default.GetInternalSnapshots(path, ctx)), s => s.Name, path));
+                    TryRun(() => Emit(RunEngine(ctx => OfflineEngine.Default.GetInternalSnapshots(path, ctx, Format)), s => s.Name, path));
                 }
             }
             return;

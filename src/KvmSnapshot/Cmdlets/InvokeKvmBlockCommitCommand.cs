@@ -74,6 +74,12 @@ public sealed class InvokeKvmBlockCommitCommand : KvmCmdlet
     [Parameter]
     public SwitchParameter RemoveMergedLayers { get; set; }
 
+    /// <summary>The format of the image named by -Path, as you vouch for it (qemu-img -f); default: libvirt's record, else probed.</summary>
+    [Parameter(ParameterSetName = PathSet)]
+    [ValidateSet("qcow2", "raw", "qed", "vmdk", "vpc", "vhdx", "vdi", "luks")]
+    [ValidateNotNullOrEmpty]
+    public string? Format { get; set; }
+
     /// <summary>More directories to search for images that use the base.</summary>
     [Parameter(ParameterSetName = PathSet)]
     public string[]? SearchDirectory { get; set; }
@@ -91,18 +97,26 @@ public sealed class InvokeKvmBlockCommitCommand : KvmCmdlet
                 Top = ResolveNewPathOrNull(Top),
                 Base = ResolveNewPathOrNull(Base),
                 Force = Force,
+                Format = Format,
                 RemoveMergedLayers = RemoveMergedLayers,
                 SearchDirectories = ResolveNewPaths(SearchDirectory),
             };
             TryRun(() =>
             {
                 var plan = RunEngine(ctx => OfflineEngine.Default.PlanCommit(request, ctx));
-                if (!ShouldProcess(plan.Chain.ToString(), plan.ToString())) return;
-                WriteObject(RunEngine(ctx => OfflineEngine.Default.Commit(plan, ctx)).Chain);
+                if (!ShouldProcess(plan.Chain.ToString(), plan.ToString(), out var whatIf))
+                {
+                    if (whatIf) PreviewMergedLayerRemoval(plan.RemovalPreview);
+                    return;
+                }
+                var result = RunEngine(ctx => OfflineEngine.Default.Commit(plan, ctx, deferRemoval: true));
+                DeleteMergedLayers(result.Removal);
+                WriteObject(result.Chain);
             });
             return;
         }
 
+        Chains.LayerRemovalPlan? removal = null;
         var live = new BlockCommitRequest
         {
             Domain = Domain,
@@ -116,13 +130,15 @@ public sealed class InvokeKvmBlockCommitCommand : KvmCmdlet
             NoWait = NoWait,
             Force = Force,
             RemoveMergedLayers = RemoveMergedLayers,
+            OnMergedLayers = plan => removal = plan,
         };
         TryRun(() =>
         {
             // Resolved read-only first, so -WhatIf names the real files and reports bad input as a real run would.
-            var plan = RunEngine(ctx => LiveEngine.Default.PlanBlockCommit(ConnectionUri, live, ctx));
-            if (!ShouldProcess($"{plan.Domain}/{plan.Disk}", plan.ToString())) return;
-            var job = RunEngine(ctx => LiveEngine.Default.BlockCommit(ConnectionUri, plan, ctx));
+            var livePlan = RunEngine(ctx => LiveEngine.Default.PlanBlockCommit(ConnectionUri, live, ctx));
+            if (!ShouldProcess($"{livePlan.Domain}/{livePlan.Disk}", livePlan.ToString())) return;
+            var job = RunEngine(ctx => LiveEngine.Default.BlockCommit(ConnectionUri, livePlan, ctx));
+            DeleteMergedLayers(removal);
             WriteJobOrChain(job, ConnectionUri, Domain, Disk);
         });
     }

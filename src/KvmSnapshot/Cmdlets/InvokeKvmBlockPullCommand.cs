@@ -56,6 +56,16 @@ public sealed class InvokeKvmBlockPullCommand : KvmCmdlet
     [Parameter(ParameterSetName = PathSet)]
     public string[]? SearchDirectory { get; set; }
 
+    /// <summary>The format of the image named by -Path, as you vouch for it (qemu-img -f); default: libvirt's record, else probed.</summary>
+    [Parameter(ParameterSetName = PathSet)]
+    [ValidateSet("qcow2", "raw", "qed", "vmdk", "vpc", "vhdx", "vdi", "luks")]
+    [ValidateNotNullOrEmpty]
+    public string? Format { get; set; }
+
+    /// <summary>Pull although the image's format was only probed and its chain reads a raw file or a host file.</summary>
+    [Parameter(ParameterSetName = PathSet)]
+    public SwitchParameter Force { get; set; }
+
     [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
     public string? ConnectionUri { get; set; }
 
@@ -69,16 +79,25 @@ public sealed class InvokeKvmBlockPullCommand : KvmCmdlet
                 Base = ResolveNewPathOrNull(Base),
                 RemoveMergedLayers = RemoveMergedLayers,
                 SearchDirectories = ResolveNewPaths(SearchDirectory),
+                Format = Format,
+                Force = Force,
             };
             TryRun(() =>
             {
                 var plan = RunEngine(ctx => OfflineEngine.Default.PlanPull(request, ctx));
-                if (!ShouldProcess(plan.Chain.ToString(), plan.ToString())) return;
-                WriteObject(RunEngine(ctx => OfflineEngine.Default.Pull(plan, ctx)).Chain);
+                if (!ShouldProcess(plan.Chain.ToString(), plan.ToString(), out var whatIf))
+                {
+                    if (whatIf) PreviewMergedLayerRemoval(plan.RemovalPreview);
+                    return;
+                }
+                var result = RunEngine(ctx => OfflineEngine.Default.Pull(plan, ctx, deferRemoval: true));
+                DeleteMergedLayers(result.Removal);
+                WriteObject(result.Chain);
             });
             return;
         }
 
+        Chains.LayerRemovalPlan? removal = null;
         var live = new BlockPullRequest
         {
             Domain = Domain,
@@ -88,12 +107,14 @@ public sealed class InvokeKvmBlockPullCommand : KvmCmdlet
             Bandwidth = Bandwidth,
             NoWait = NoWait,
             RemoveMergedLayers = RemoveMergedLayers,
+            OnMergedLayers = plan => removal = plan,
         };
         TryRun(() =>
         {
-            var plan = RunEngine(ctx => LiveEngine.Default.PlanBlockPull(ConnectionUri, live, ctx));
-            if (!ShouldProcess($"{plan.Domain}/{plan.Disk}", plan.ToString())) return;
-            var job = RunEngine(ctx => LiveEngine.Default.BlockPull(ConnectionUri, plan, ctx));
+            var livePlan = RunEngine(ctx => LiveEngine.Default.PlanBlockPull(ConnectionUri, live, ctx));
+            if (!ShouldProcess($"{livePlan.Domain}/{livePlan.Disk}", livePlan.ToString())) return;
+            var job = RunEngine(ctx => LiveEngine.Default.BlockPull(ConnectionUri, livePlan, ctx));
+            DeleteMergedLayers(removal);
             WriteJobOrChain(job, ConnectionUri, Domain, Disk);
         });
     }

@@ -121,6 +121,54 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable
         WriteObject(RunEngine(ctx => Live.LiveEngine.Default.GetChains(connectionUri, domain, disk, ctx)), enumerateCollection: true);
     }
 
+    /// <summary>
+    /// ShouldProcess with the usual texts that also says whether -WhatIf answered (then the caller lists what else the
+    /// operation would do, such as each file it would delete).
+    /// </summary>
+    protected bool ShouldProcess(string target, string action, out bool whatIf)
+    {
+        var description = $"Performing the operation \"{action}\" on target \"{target}\".";
+        var ok = ShouldProcess(description, "Are you sure you want to perform this action?\n" + description, "Confirm", out var reason);
+        whatIf = reason == ShouldProcessReason.WhatIf;
+        return ok;
+    }
+
+    /// <summary>The action named for each merged layer deletion (its own ShouldProcess: -WhatIf lists, -Confirm asks per file).</summary>
+    protected const string DeleteMergedLayerAction = "Delete merged layer";
+
+    /// <summary>-WhatIf: each merged layer that would be deleted, and each that would stay with why.</summary>
+    private protected void PreviewMergedLayerRemoval(Chains.LayerRemovalPlan? preview)
+    {
+        if (preview is null) return;
+        foreach (var (path, reason) in preview.Kept) WriteWarning($"Would keep merged layer {path}: {reason}");
+        foreach (var path in preview.Candidates) ShouldProcess(path, DeleteMergedLayerAction);
+    }
+
+    /// <summary>
+    /// After a commit or pull: deletes, top down, each merged layer the plan allows and the user confirms (one
+    /// ShouldProcess per file); every kept layer is a warning naming who uses it.
+    /// </summary>
+    private protected void DeleteMergedLayers(Chains.LayerRemovalPlan? plan)
+    {
+        if (plan is null) return;
+        foreach (var (path, reason) in plan.Kept) WriteWarning($"Kept merged layer {path}: {reason}");
+        foreach (var path in plan.Candidates)
+        {
+            if (plan.WhyKeep(path) is { } why)
+            {
+                WriteWarning($"Kept merged layer {path}: {why}");
+                continue;
+            }
+            if (!ShouldProcess(path, DeleteMergedLayerAction))
+            {
+                plan.Decline(path);
+                continue;
+            }
+            var deleted = RunEngine(ctx => plan.Delete(path, ctx, out var why) ? null : why);
+            if (deleted is not null) WriteWarning($"Kept merged layer {path}: {deleted}");
+        }
+    }
+
     protected static ErrorRecord InvalidArgument(string errorId, object? target, string message)
         => new KvmSnapshotException(errorId, ErrorCategory.InvalidArgument, target, message).ToErrorRecord();
 

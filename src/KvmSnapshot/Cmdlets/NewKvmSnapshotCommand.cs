@@ -27,6 +27,12 @@ public sealed class NewKvmSnapshotCommand : KvmCmdlet
     [SupportsWildcards]
     public string Path { get; set; } = null!;
 
+    /// <summary>The format of the image named by -Path as you vouch for it (qemu-img -f); default: the format libvirt records
+    /// for the file, else the one its content shows (probed, and said so in FormatSource).</summary>
+    [Parameter(ParameterSetName = PathSet)]
+    [ValidateSet("qcow2", "raw", "qed", "vmdk", "vpc", "vhdx", "vdi", "luks")]
+    public string? Format { get; set; }
+
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(DomainNameCompleter))]
     [ValidateNotNullOrEmpty]
@@ -84,7 +90,7 @@ public sealed class NewKvmSnapshotCommand : KvmCmdlet
             foreach (var path in ResolveExistingPaths(Path))
             {
                 if (!ShouldProcess(path, $"Create internal snapshot '{Name}'")) continue;
-                TryRun(() => WriteObject(RunEngine(ctx => OfflineEngine.Default.CreateInternalSnapshot(path, Name!, ctx))));
+                TryRun(() => WriteObject(RunEngine(ctx => OfflineEngine.Default.CreateInternalSnapshot(path, Name!, ctx, Format))));
             }
             return;
         }

@@ -18,6 +18,12 @@ public sealed class RemoveKvmSnapshotCommand : KvmCmdlet
     [ValidateNotNullOrEmpty]
     public string Path { get; set; } = null!;
 
+    /// <summary>The format of the image named by -Path as you vouch for it (qemu-img -f); default: the format libvirt records
+    /// for the file, else the one its content shows (probed, and said so in FormatSource).</summary>
+    [Parameter(ParameterSetName = PathSet)]
+    [ValidateSet("qcow2", "raw", "qed", "vmdk", "vpc", "vhdx", "vdi", "luks")]
+    public string? Format { get; set; }
+
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(DomainNameCompleter))]
     [ValidateNotNullOrEmpty]
@@ -49,7 +55,7 @@ public sealed class RemoveKvmSnapshotCommand : KvmCmdlet
         {
             var path = ResolveNewPath(Path);
             if (!ShouldProcess(path, $"Delete internal snapshot '{Name}'")) return;
-            TryRun(() => RunEngine(ctx => OfflineEngine.Default.DeleteInternalSnapshot(path, Name, ctx)));
+            TryRun(() => RunEngine(ctx => OfflineEngine.Default.DeleteInternalSnapshot(path, Name, ctx, Format)));
             return;
         }
         if (Children && ChildrenOnly)

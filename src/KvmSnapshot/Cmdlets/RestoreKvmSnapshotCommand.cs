@@ -24,6 +24,12 @@ public sealed class RestoreKvmSnapshotCommand : KvmCmdlet
     [ValidateNotNullOrEmpty]
     public string Path { get; set; } = null!;
 
+    /// <summary>The format of the image named by -Path as you vouch for it (qemu-img -f); default: the format libvirt records
+    /// for the file, else the one its content shows (probed, and said so in FormatSource).</summary>
+    [Parameter(ParameterSetName = PathSet)]
+    [ValidateSet("qcow2", "raw", "qed", "vmdk", "vpc", "vhdx", "vdi", "luks")]
+    public string? Format { get; set; }
+
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(DomainNameCompleter))]
     [ValidateNotNullOrEmpty]
@@ -61,8 +67,8 @@ public sealed class RestoreKvmSnapshotCommand : KvmCmdlet
             if (!ShouldProcess(path, $"Apply internal snapshot '{Name}' (the image's current content is lost)")) return;
             TryRun(() =>
             {
-                RunEngine(ctx => OfflineEngine.Default.ApplyInternalSnapshot(path, Name, ctx));
-                if (PassThru) WriteObject(RunEngine(ctx => OfflineEngine.Default.GetInternalSnapshots(path, ctx)).Where(s => s.Name == Name), enumerateCollection: true);
+                RunEngine(ctx => OfflineEngine.Default.ApplyInternalSnapshot(path, Name, ctx, Format));
+                if (PassThru) WriteObject(RunEngine(ctx => OfflineEngine.Default.GetInternalSnapshots(path, ctx, Format)).Where(s => s.Name == Name), enumerateCollection: true);
             });
             return;
         }

@@ -14,6 +14,9 @@ public static class ErrorIds
     public const string DiskImageMalformed = "DiskImageMalformed";
     public const string DiskImageUnsupportedFeature = "DiskImageUnsupportedFeature";
     public const string DiskImageInUse = "DiskImageInUse";
+    /// <summary>An image's format was probed (nothing vouched for it) and its chain reads a raw file or a host file:
+    /// the way a guest's planted qcow2 header makes a tool read host files.</summary>
+    public const string FormatConfusion = "FormatConfusion";
     public const string InvalidImageName = "InvalidImageName";
     /// <summary>A state, memory or overlay file to write exists (or snapshot metadata names it: never overwritten).</summary>
     public const string FileExists = "FileExists";
@@ -31,6 +34,8 @@ public static class ErrorIds
     public const string SnapshotExists = "SnapshotExists";
     public const string SnapshotNeedsQcow2 = "SnapshotNeedsQcow2";
     public const string SnapshotRevertNeedsForce = "SnapshotRevertNeedsForce";
+    /// <summary>The images a snapshot reverts to were written after it was taken (a commit merged later data into them).</summary>
+    public const string SnapshotStale = "SnapshotStale";
     public const string SnapshotOperationUnsupported = "SnapshotOperationUnsupported";
     public const string InvalidSnapshotName = "InvalidSnapshotName";
 

@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Management.Automation;
@@ -30,7 +29,8 @@ internal static class LiveChains
         if (!disk.BackingKnown && local && disk.IsLocalFile && disk.Source is not null && File.Exists(disk.Source))
         {
             // libvirt did not describe the chain (inactive XML): follow it through the headers.
-            var offline = ChainResolver.Resolve(disk.Source, catalog!);
+            // The format libvirt records, never the content's: a guest can write any header into its raw disk.
+            var offline = ChainResolver.Resolve(disk.Source, catalog!, format: disk.Format, formatSource: FormatSource.Libvirt);
             return new SnapshotChain(offline.Layers.Select(l => WithDomain(l, domain, disk.Target, uri, null)).ToList())
             {
                 Domain = domain, Disk = disk.Target, ConnectionUri = uri,
@@ -51,7 +51,7 @@ internal static class LiveChains
             }
             else if (local)
             {
-                node = catalog!.Get(path, format);
+                node = format is null ? catalog!.Get(path, null) : catalog!.GetAs(path, format, FormatSource.Libvirt);
                 state = node?.State ?? ChainLayerState.Missing;
             }
             result.Add(new ChainLayer
@@ -61,6 +61,8 @@ internal static class LiveChains
                 Role = role,
                 State = state,
                 Format = format ?? node?.Format,
+                FormatSource = format is not null ? FormatSource.Libvirt : node?.FormatSource,
+                ContentFormat = node?.ContentFormat,
                 BackingFile = node?.BackingFile ?? (i + 1 < layers.Count ? next.Path : null),
                 BackingFormat = node?.BackingFormat ?? (i + 1 < layers.Count ? next.Format : null),
                 VirtualSize = node?.VirtualSize,
@@ -77,31 +79,6 @@ internal static class LiveChains
     private static ChainLayer WithDomain(ChainLayer l, string domain, string disk, string? uri, int? index)
         => l with { Domain = domain, Disk = disk, ConnectionUri = uri, Index = index };
 
-    /// <summary>
-    /// The layer a user named: a path (as libvirt shows it, or any spelling of the same file), a file name, or
-    /// libvirt's index notation <c>vda[2]</c>. ChainLayerNotFound when the chain has no such layer.
-    /// </summary>
-    public static ChainLayer Find(SnapshotChain chain, string name, string what)
-    {
-        var layer = chain.Layers.FirstOrDefault(l => DomainXml.SamePath(l.Path, name))
-            ?? FindByIndex(chain, name)
-            ?? (name.Contains('/') ? null : chain.Layers.SingleOrDefaultOrNull(l => l.Name == name));
-        return layer ?? throw new KvmSnapshotException(ErrorIds.ChainLayerNotFound, ErrorCategory.ObjectNotFound, name,
-            $"{what} '{name}' is not a layer of {chain.Domain}/{chain.Disk}, whose chain is {chain}.");
-    }
-
-    private static ChainLayer? FindByIndex(SnapshotChain chain, string name)
-    {
-        var open = name.IndexOf('[', StringComparison.Ordinal);
-        if (open <= 0 || !name.EndsWith(']') || name[..open] != chain.Disk) return null;
-        return int.TryParse(name[(open + 1)..^1], NumberStyles.Integer, CultureInfo.InvariantCulture, out var index)
-            ? chain.Layers.FirstOrDefault(l => l.Index == index)
-            : null;
-    }
-
-    private static ChainLayer? SingleOrDefaultOrNull(this IReadOnlyList<ChainLayer> layers, Func<ChainLayer, bool> match)
-    {
-        var found = layers.Where(match).Take(2).ToList();
-        return found.Count == 1 ? found[0] : null;
-    }
+    /// <summary>The layer a user named (see <see cref="LayerLookup"/>); ChainLayerNotFound when the chain has no such layer.</summary>
+    public static ChainLayer Find(SnapshotChain chain, string name, string what) => LayerLookup.Find(chain, name, what);
 }

@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 
 namespace KvmSnapshot.Live;
@@ -67,6 +68,11 @@ public sealed record BlockCommitRequest
     /// <summary>After the job ended (and, for an active commit, pivoted), delete the merged layers that left the chain
     /// and that no other image uses. Needs waiting: refused with NoWait and with an active commit without Pivot.</summary>
     public bool RemoveMergedLayers { get; init; }
+    /// <summary>
+    /// With RemoveMergedLayers: receives which merged layers may go once the job ended, and deletes nothing itself
+    /// (the cmdlet asks per file). Null: every layer the plan allows is deleted.
+    /// </summary>
+    internal Action<Chains.LayerRemovalPlan>? OnMergedLayers { get; init; }
 }
 
 public sealed record BlockPullRequest
@@ -80,4 +86,9 @@ public sealed record BlockPullRequest
     public bool NoWait { get; init; }
     /// <summary>After the pull ended, delete the pulled-in layers that left the chain and that no other image uses.</summary>
     public bool RemoveMergedLayers { get; init; }
+    /// <summary>
+    /// With RemoveMergedLayers: receives which merged layers may go once the job ended, and deletes nothing itself
+    /// (the cmdlet asks per file). Null: every layer the plan allows is deleted.
+    /// </summary>
+    internal Action<Chains.LayerRemovalPlan>? OnMergedLayers { get; init; }
 }

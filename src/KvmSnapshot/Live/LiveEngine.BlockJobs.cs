@@ -102,7 +102,7 @@ public sealed partial class LiveEngine
             if (!active)
             {
                 waiter.Wait(BlockJobGoal.End, activity);
-                if (request.RemoveMergedLayers) RemoveMergedLayers(dom, disk, merged, ctx);
+                if (request.RemoveMergedLayers) RemoveMergedLayers(dom, merged, request.OnMergedLayers, ctx);
                 return null;
             }
             waiter.Wait(BlockJobGoal.Ready, activity);
@@ -114,7 +114,7 @@ public sealed partial class LiveEngine
             ThrowIfCancelledAbortingJob(dom, disk, waiter, activity, ctx);
             dom.BlockJobAbort(disk, DomainBlockJobAbortFlags.Pivot);
             waiter.WaitGone(activity);
-            if (request.RemoveMergedLayers) RemoveMergedLayers(dom, disk, merged, ctx);
+            if (request.RemoveMergedLayers) RemoveMergedLayers(dom, merged, request.OnMergedLayers, ctx);
             return null;
         }
         finally
@@ -191,7 +191,7 @@ public sealed partial class LiveEngine
         try
         {
             new BlockJobWaiter(dom, disk, events, ctx, ProgressInterval).Wait(BlockJobGoal.End, activity);
-            if (request.RemoveMergedLayers) RemoveMergedLayers(dom, disk, merged, ctx);
+            if (request.RemoveMergedLayers) RemoveMergedLayers(dom, merged, request.OnMergedLayers, ctx);
             return null;
         }
         finally
@@ -297,7 +297,9 @@ public sealed partial class LiveEngine
 
     /// <summary>
     /// Committing changes Base, so every image outside this chain that uses Base, or a layer between it and Top,
-    /// would see its disk change (a branch abandoned by a revert shares the frozen image). Refused unless Force.
+    /// would see its disk change (a branch abandoned by a revert shares the frozen image; another domain's overlay on a
+    /// template), and so would another domain whose disk names one of them. Refused unless Force. Snapshots whose
+    /// content the commit changes are named in a warning.
     /// </summary>
     private static void GuardSharedBase(LibvirtDomain dom, SnapshotChain chain, ChainLayer top, ChainLayer baseLayer, bool force, IOperationContext ctx)
     {
@@ -306,45 +308,61 @@ public sealed partial class LiveEngine
             ctx.Warning($"{dom.Name} is on a remote host: whether other images there use {baseLayer.Name} or the layers above it cannot be checked from here.");
             return;
         }
+        var (usage, catalog) = UsageAround(dom, chain.Layers.Select(l => l.Path), ctx);
         var changed = chain.Layers.Skip(top.Position + 1).Take(baseLayer.Position - top.Position).Select(l => l.Path);
-        var users = SharedLayerGuard.UsersOutsideChain(changed, SharedLayerGuard.Files(chain), ctx);
-        if (users.Count == 0) return;
-        var message = $"Committing {top.Name} into {baseLayer.Name} changes what {users.Count} image(s) outside {dom.Name}/{chain.Disk}'s chain see, "
-            + $"because they use {baseLayer.Name} or a layer between it and {top.Name} as their backing file: {string.Join(", ", users)}.";
-        if (!force)
+        var users = ChainGuard.AffectedImages(chain.Layers.Select(l => l.Path), changed, usage, dom.Name, chain.Disk);
+        ChainGuard.WarnAboutGaps(usage, ctx, "images there may use the layers this commit changes");
+        if (users.Count > 0)
         {
-            throw new KvmSnapshotException(ErrorIds.ChainBaseShared, ErrorCategory.InvalidOperation, baseLayer.Path, message + " Nothing was started.")
+            var message = $"Committing {top.Name} into {baseLayer.Name} changes what {users.Count} image(s) outside {dom.Name}/{chain.Disk}'s chain see, "
+                + $"because they use {baseLayer.Name} or a layer between it and {top.Name} as their backing file: {string.Join(", ", users)}.";
+            if (!force)
             {
-                RecommendedAction = "Pull into the active layer instead (Invoke-KvmBlockPull), or use -Force if those images may change.",
-            };
+                throw new KvmSnapshotException(ErrorIds.ChainBaseShared, ErrorCategory.InvalidOperation, baseLayer.Path, message + " Nothing was started.")
+                {
+                    RecommendedAction = "Pull into the active layer instead (Invoke-KvmBlockPull), or use -Force if those images may change.",
+                };
+            }
+            ctx.Warning(message + " Proceeding because of -Force.");
         }
-        ctx.Warning(message + " Proceeding because of -Force.");
+        var stale = ChainGuard.StaleSnapshots(usage, catalog, top, baseLayer);
+        if (stale.Count > 0) ctx.Warning(ChainGuard.StaleWarning(top, baseLayer, stale));
+    }
+
+    /// <summary>Who uses the images around <paramref name="files"/>, as the libvirt of the domain's (local) host sees them.</summary>
+    private static (ImageUsage Usage, ImageCatalog Catalog) UsageAround(LibvirtDomain dom, IEnumerable<string> files, IOperationContext ctx)
+    {
+        var references = HostImageReferences.Collect(dom.Connection);
+        var catalog = new ImageCatalog(ctx, known: KnownFormats.From(references));
+        return (ImageUsage.Scan(files, Array.Empty<string>(), references, catalog, ctx), catalog);
     }
 
     /// <summary>
-    /// After a finished commit or pull: deletes the merged layers that are in no chain of the domain any more and
-    /// that no image in their directories uses (MergedLayerRemoval). Kept layers are reported as warnings.
+    /// After a finished commit or pull: which merged layers nothing uses any more (no chain of any domain, no
+    /// snapshot, no image around them). Handed to <paramref name="onPlan"/> when given (the cmdlet asks per file);
+    /// otherwise every such layer is deleted and every kept one is a warning.
     /// </summary>
-    private static void RemoveMergedLayers(LibvirtDomain dom, string disk, IReadOnlyList<ChainLayer> merged, IOperationContext ctx)
+    private static void RemoveMergedLayers(LibvirtDomain dom, IReadOnlyList<ChainLayer> merged, Action<LayerRemovalPlan>? onPlan, IOperationContext ctx)
     {
+        var paths = merged.Where(l => l.State == ChainLayerState.Present).Select(l => l.Path).ToList();
+        LayerRemovalPlan plan;
         if (!dom.Connection.IsLocal)
         {
-            ctx.Warning($"{dom.Name} is on a remote host: the merged layers stay where they are ({string.Join(", ", merged.Select(l => l.Path))}).");
+            plan = LayerRemovalPlan.KeepAll(paths, $"{dom.Name} is on a remote host, where who else uses it cannot be checked from here");
+        }
+        else
+        {
+            var disks = DomainXml.Disks(dom.GetXml(), dom.Name).Where(d => d.Source is not null);
+            var chainFiles = disks.SelectMany(d => LiveChains.Build(dom.Name, dom.Connection.Uri, true, d, ctx, null).Layers.Select(l => l.Path));
+            plan = LayerRemovalPlan.Decide(paths, UsageAround(dom, paths.Concat(chainFiles), ctx).Usage, new Dictionary<string, string>(StringComparer.Ordinal));
+        }
+        if (onPlan is not null)
+        {
+            onPlan(plan);
             return;
         }
-        var inUse = new HashSet<string>(
-            DomainXml.Disks(dom.GetXml(), dom.Name).Where(d => d.Source is not null)
-                .SelectMany(d => LiveChains.Build(dom.Name, dom.Connection.Uri, true, d, ctx, null).Layers.Select(l => l.Path)),
-            StringComparer.Ordinal);
-        var candidates = merged.Where(l => l.State == ChainLayerState.Present && !inUse.Contains(l.Path)).Select(l => l.Path).ToList();
-        foreach (var still in merged.Where(l => inUse.Contains(l.Path)))
-        {
-            ctx.Warning($"Kept merged layer {still.Path}: {dom.Name}/{disk} still uses it.");
-        }
-        if (candidates.Count == 0) return;
-        var directories = candidates.Select(Path.GetDirectoryName).OfType<string>().Distinct(StringComparer.Ordinal);
-        var (_, kept) = MergedLayerRemoval.Remove(candidates, StoreScan.Run(directories, recurse: false, ctx), ctx);
-        foreach (var reason in kept) ctx.Warning($"Kept merged layer {reason}");
+        foreach (var path in plan.Candidates) plan.Delete(path, ctx, out _);
+        foreach (var (path, reason) in plan.Kept) ctx.Warning($"Kept merged layer {path}: {reason}");
     }
 
     private static void RequireReady(LibvirtDomain dom, string target, BlockJob job)

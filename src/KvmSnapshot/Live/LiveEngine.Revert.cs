@@ -28,6 +28,7 @@ public sealed partial class LiveEngine
         var snapshotXml = dom.SnapshotXml(snapshot, name);
         var info = SnapshotXml.Parse(snapshotXml, name);
         ThrowIfCancelled(ctx, name);
+        GuardStaleSnapshot(dom, name, info, options.Force, ctx);
 
         var external = info.HasExternalDisks || info.MemoryLocation == "external";
         if (!external || LibvirtLibrary.VersionNumber() >= ExternalRevertSinceVersion)
@@ -149,6 +150,57 @@ public sealed partial class LiveEngine
         {
             dom.Start(options.Paused ? DomainCreateFlags.StartPaused : DomainCreateFlags.None);
         }
+    }
+
+    /// <summary>
+    /// How long after a snapshot's creation time its frozen images may still be written: QEMU flushes an image's
+    /// metadata when it reopens it read-only at the end of the snapshot, and libvirt records the time in whole seconds.
+    /// </summary>
+    internal static readonly TimeSpan FreezeSlack = TimeSpan.FromSeconds(3);
+
+    /// <summary>
+    /// A snapshot is stale when an image its disks revert to was written after it was taken: a block commit (by this
+    /// module, virsh or qemu-img) merged later data into it. Reverting would give a disk that mixes that later data in,
+    /// so it is refused unless <paramref name="force"/>. The images are the saved definition's disk and its chain for
+    /// an external snapshot, and the layers below the disk for an internal one (the disk itself holds the snapshot).
+    /// </summary>
+    private static void GuardStaleSnapshot(LibvirtDomain dom, string name, SnapshotXmlInfo info, bool force, IOperationContext ctx)
+    {
+        if (!dom.Connection.IsLocal || info.CreationTime == default) return;
+        var taken = info.CreationTime.ToUniversalTime();
+        var catalog = new ImageCatalog(ctx);
+        var written = new List<string>();
+        foreach (var disk in info.Disks.Where(d => d.Snapshot is "internal" or "external"))
+        {
+            var saved = info.DomainDisks.FirstOrDefault(d => d.Target == disk.Disk);
+            if (saved?.Source is not { } image || !saved.IsLocalFile || !File.Exists(image)) continue;
+            Model.SnapshotChain chain;
+            try
+            {
+                chain = ChainResolver.Resolve(image, catalog, format: saved.Format, formatSource: Model.FormatSource.Libvirt);
+            }
+            catch (KvmSnapshotException)
+            {
+                continue; // an unreadable image is the revert's own error to report
+            }
+            var frozen = disk.Snapshot == "internal" ? chain.Layers.Skip(1) : chain.Layers;
+            foreach (var layer in frozen.Where(l => l.State == Model.ChainLayerState.Present))
+            {
+                var modified = File.GetLastWriteTimeUtc(layer.Path);
+                if (modified > taken + FreezeSlack) written.Add($"{layer.Path} (written {modified:u})");
+            }
+        }
+        if (written.Count == 0) return;
+        var message = $"Snapshot '{name}' of '{dom.Name}' is stale: it was taken {taken:u}, and the image(s) its disks revert to were written "
+            + $"since ({string.Join(", ", written)}), typically by a block commit into them. Reverting gives disks that hold data written after the snapshot.";
+        if (!force)
+        {
+            throw new KvmSnapshotException(ErrorIds.SnapshotStale, ErrorCategory.InvalidOperation, name, message + " Nothing was changed.")
+            {
+                RecommendedAction = "Revert to a later snapshot, or use -Force to revert to this one as its images are now.",
+            };
+        }
+        ctx.Warning(message + " Reverting because of -Force.");
     }
 
     /// <summary>&lt;dir&gt;/&lt;image stem&gt;.revert-&lt;snapshot&gt;.qcow2 next to the frozen image, never an existing file.</summary>

@@ -210,11 +210,14 @@ public sealed partial class LiveEngine
             ctx.Warning($"{dom.Name} is on a remote host: whether other images there still use the overlays of snapshot '{name}' cannot be checked from here.");
             return;
         }
-        var catalog = new ImageCatalog(ctx);
-        var affected = overlays.Concat(overlays.Select(o => catalog.Get(o, null)?.BackingFullPath).Where(b => b is not null).Select(b => b!));
+        var references = HostImageReferences.Collect(dom.Connection);
+        var catalog = new ImageCatalog(ctx, known: KnownFormats.From(references));
+        var affected = overlays.Concat(overlays.Select(o => catalog.Get(o, null)?.BackingFullPath).Where(b => b is not null).Select(b => b!)).ToList();
         var disks = DomainXml.Disks(dom.GetXml(), dom.Name).Where(d => d.Source is not null);
-        var chainFiles = disks.SelectMany(d => LiveChains.Build(dom.Name, dom.Connection.Uri, true, d, ctx, catalog).Layers.Select(l => l.Path));
-        var users = SharedLayerGuard.UsersOutsideChain(affected, chainFiles, ctx);
+        var chainFiles = disks.SelectMany(d => LiveChains.Build(dom.Name, dom.Connection.Uri, true, d, ctx, catalog).Layers.Select(l => l.Path)).ToList();
+        var usage = ImageUsage.Scan(chainFiles.Concat(affected), Array.Empty<string>(), references, catalog, ctx);
+        ChainGuard.WarnAboutGaps(usage, ctx, "images there may use the overlays of this snapshot");
+        var users = ChainGuard.AffectedImages(chainFiles, affected, usage, dom.Name, null);
         if (users.Count == 0) return;
         throw new KvmSnapshotException(ErrorIds.ChainBaseShared, ErrorCategory.InvalidOperation, name,
             $"Deleting snapshot '{name}' of '{dom.Name}' would let libvirt merge and remove {string.Join(", ", overlays)}, which images outside the domain's current chain still use: {string.Join(", ", users)}. Nothing was changed.")

@@ -25,6 +25,24 @@ public enum ChainLayerState
     Loop,
     /// <summary>The file exists but could not be read as an image.</summary>
     Unreadable,
+    /// <summary>
+    /// Named as a raw backing file but it is a host file, not a disk image (a size that is no multiple of 512 bytes,
+    /// or a system location such as /etc): never read, and data-moving operations refuse the chain.
+    /// </summary>
+    NotAnImage,
+}
+
+/// <summary>Where the format an image is opened as came from.</summary>
+public enum FormatSource
+{
+    /// <summary>Recognised from the file's first bytes: a guest that owns a raw disk's bytes can fake this.</summary>
+    Probed,
+    /// <summary>Given by the user (-Format).</summary>
+    Specified,
+    /// <summary>Recorded by a libvirt domain definition that uses the file.</summary>
+    Libvirt,
+    /// <summary>Recorded in the overlay's header as its backing format.</summary>
+    Recorded,
 }
 
 /// <summary>
@@ -39,6 +57,10 @@ public sealed record ChainLayer
     public ChainLayerRole Role { get; init; }
     public ChainLayerState State { get; init; } = ChainLayerState.Present;
     public string? Format { get; init; }
+    /// <summary>Where <see cref="Format"/> came from; Probed means nothing vouched for it.</summary>
+    public FormatSource? FormatSource { get; init; }
+    /// <summary>The format the file's content looks like, when it differs from <see cref="Format"/> (a raw disk with a qcow2 header).</summary>
+    public string? ContentFormat { get; init; }
     /// <summary>The backing file name exactly as recorded in this layer.</summary>
     public string? BackingFile { get; init; }
     public string? BackingFormat { get; init; }

@@ -13,6 +13,10 @@ public enum ChainProblemKind
     ImageCorrupt,
     ImageLeakedClusters,
     SharedBase,
+    /// <summary>A file libvirt records in one format carries another format's header (a raw disk holding a qcow2 header).</summary>
+    FormatMismatch,
+    /// <summary>A chain names a host file, not a disk image, as its raw backing file.</summary>
+    BackingFileNotAnImage,
 }
 
 public enum ChainProblemSeverity

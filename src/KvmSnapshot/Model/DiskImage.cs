@@ -9,6 +9,8 @@ public sealed class DiskImage
     public required string Path { get; init; }
     public string Name => System.IO.Path.GetFileName(Path);
     public required string Format { get; init; }
+    /// <summary>Where <see cref="Format"/> came from: -Format, a libvirt domain definition, or the content (Probed).</summary>
+    public FormatSource FormatSource { get; init; }
     public long VirtualSize { get; init; }
     /// <summary>Bytes allocated on the host file system.</summary>
     public long? ActualSize { get; init; }

@@ -43,17 +43,74 @@ internal static class ImageValidation
         return full;
     }
 
-    /// <summary>The full path of an existing qcow2 image: internal snapshots live only there.</summary>
-    public static string Qcow2ForSnapshots(string path)
+    /// <summary>
+    /// The full path of an existing qcow2 image: internal snapshots live only there. The format is the one given, else
+    /// the one libvirt records for the file, else the content's: a raw disk that carries a qcow2 header is raw.
+    /// </summary>
+    public static string Qcow2ForSnapshots(string path, string? givenFormat, KnownFormats known)
     {
         var full = ExistingImage(path);
-        var format = ProbeReadable(full);
+        var content = ProbeReadable(full);
+        var format = givenFormat is not null ? Format(givenFormat, full)
+            : known.ByPath(full)?.Format ?? known.ByFile(HostFile.Describe(full).Identity)?.Format ?? content;
         if (format != ImageFormatProbe.Qcow2)
         {
             throw new KvmSnapshotException(ErrorIds.SnapshotNeedsQcow2, ErrorCategory.InvalidArgument, full,
-                $"internal snapshots need a qcow2 image; '{full}' is {format}");
+                $"internal snapshots need a qcow2 image; '{full}' is {format}" + (format != content ? $" (although its content looks like {content})" : string.Empty));
+        }
+        if (content != ImageFormatProbe.Qcow2)
+        {
+            throw new KvmSnapshotException(ErrorIds.DiskImageNotQcow2, ErrorCategory.InvalidData, full,
+                $"'{full}' was named as qcow2 but has no qcow2 header (its content looks like {content}).");
         }
         return full;
+    }
+
+    /// <summary>
+    /// Refuses to move data through a chain whose formats nothing vouched for, the way a guest's planted header makes
+    /// a tool read host files: a layer that is a host file, not an image; a probed top image whose chain reads a raw
+    /// file; a backing file whose overlay records no format (qemu-img would probe it). <paramref name="vouched"/>:
+    /// the user gave the format (-Format) or insisted (-Force).
+    /// </summary>
+    public static void FormatSafety(SnapshotChain chain, bool vouched, string operation)
+    {
+        if (vouched) return;
+        const string advice = "If this chain is genuine, say the image's format with -Format (or use -Force); see about_KvmSnapshot, FORMAT PROBING.";
+        foreach (var layer in chain.Layers.Where(l => l.State == ChainLayerState.NotAnImage))
+        {
+            var user = chain.Layers[layer.Position - 1].Path;
+            throw new KvmSnapshotException(ErrorIds.FormatConfusion, ErrorCategory.SecurityError, layer.Path,
+                $"Cannot {operation}: '{user}' names '{layer.Path}' as its raw backing file, but that is a host file, not a disk image "
+                + $"({HostFileRule.WhyNotAnImage(layer.Path, new FileInfo(layer.Path).Length)}). Nothing was changed.")
+            {
+                RecommendedAction = advice,
+            };
+        }
+        var active = chain.Active;
+        if (active.FormatSource == FormatSource.Probed && active.Format != ImageFormatProbe.Raw)
+        {
+            var raw = chain.Layers.Skip(1).FirstOrDefault(l => l.State == ChainLayerState.Present && l.Format == ImageFormatProbe.Raw);
+            if (raw is not null)
+            {
+                throw new KvmSnapshotException(ErrorIds.FormatConfusion, ErrorCategory.SecurityError, active.Path,
+                    $"Cannot {operation}: the format of '{active.Path}' ({active.Format}) was probed from its content, not given or recorded by "
+                    + $"libvirt, and its chain reads the raw file '{raw.Path}'. A guest that owns a raw disk can write a {active.Format} header there "
+                    + "that names any host file. Nothing was changed.")
+                {
+                    RecommendedAction = advice,
+                };
+            }
+        }
+        foreach (var layer in chain.Layers.Skip(1).Where(l => l.State == ChainLayerState.Present && l.FormatSource == FormatSource.Probed))
+        {
+            var user = chain.Layers[layer.Position - 1].Path;
+            throw new KvmSnapshotException(ErrorIds.FormatConfusion, ErrorCategory.SecurityError, layer.Path,
+                $"Cannot {operation}: '{user}' records no format for its backing file '{layer.Path}', so qemu-img would probe it from its content. "
+                + "Nothing was changed.")
+            {
+                RecommendedAction = "Record the backing format (qemu-img rebase -u -b <same file> -F <format> <overlay>), or use -Force.",
+            };
+        }
     }
 
     /// <summary>The content format of an existing file, with read errors turned into the module's errors.</summary>
@@ -71,6 +128,19 @@ internal static class ImageValidation
         {
             throw new KvmSnapshotException(ErrorIds.DiskImageReadFailed, ErrorCategory.ReadError, full, $"'{full}' cannot be read: {e.Message}", e);
         }
+    }
+
+    /// <summary>Formats a user may name for an existing image (-Format): what qemu-img reads and the module recognises.</summary>
+    private static readonly string[] ReadableFormats = { "qcow2", "raw", "qed", "vmdk", "vpc", "vhdx", "vdi", "luks" };
+
+    /// <summary>The user's -Format for an existing image, lower case; null stays null (then libvirt's record or a probe decides).</summary>
+    public static string? GivenFormat(string? format, string target)
+    {
+        if (format is null) return null;
+        var f = format.Trim().ToLowerInvariant();
+        if (ReadableFormats.Contains(f, StringComparer.Ordinal)) return f;
+        throw new KvmSnapshotException(ErrorIds.DiskImageUnsupportedFeature, ErrorCategory.InvalidArgument, target,
+            $"The image format '{format}' is not one this module reads; use one of {string.Join(", ", ReadableFormats)}.");
     }
 
     public static string Format(string? format, string target)
@@ -122,6 +192,7 @@ internal static class ImageValidation
                 case ChainLayerState.Unreadable:
                     throw new KvmSnapshotException(ErrorIds.DiskImageMalformed, ErrorCategory.InvalidData, layer.Path,
                         $"Cannot {operation}: the layer '{layer.Path}' cannot be read as an image.");
+                // NotAnImage is FormatSafety's to refuse (or the user's to vouch for).
             }
         }
     }

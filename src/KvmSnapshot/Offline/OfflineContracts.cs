@@ -31,12 +31,18 @@ public sealed record ConvertImageRequest
     public bool Compress { get; init; }
     /// <summary>When set, the destination keeps this image as its backing file (qemu-img convert -B) instead of being flattened.</summary>
     public string? BackingFile { get; init; }
+    /// <summary>The source's format as the user vouches for it; null: libvirt's record, else probed.</summary>
+    public string? SourceFormat { get; init; }
+    /// <summary>Convert although the source's format was probed and its chain reads raw or host files.</summary>
+    public bool Force { get; init; }
 }
 
 public sealed record CommitRequest
 {
     /// <summary>Any image of the chain above or at Top: the active image the user names with -Path.</summary>
     public required string Path { get; init; }
+    /// <summary>The format of the image named by Path as the user vouches for it; null: libvirt's record, else probed.</summary>
+    public string? Format { get; init; }
     /// <summary>Highest layer to merge; default: the active image.</summary>
     public string? Top { get; init; }
     /// <summary>Layer receiving the data; default: Top's backing file.</summary>
@@ -55,6 +61,10 @@ public sealed record PullRequest
     public required string Path { get; init; }
     /// <summary>New backing file after the pull; null flattens the image (no backing file).</summary>
     public string? Base { get; init; }
+    /// <summary>The format of the image named by Path as the user vouches for it; null: libvirt's record, else probed.</summary>
+    public string? Format { get; init; }
+    /// <summary>Pull although the image's format was probed and its chain reads raw or host files.</summary>
+    public bool Force { get; init; }
     public bool RemoveMergedLayers { get; init; }
     public IReadOnlyList<string> SearchDirectories { get; init; } = System.Array.Empty<string>();
 }
@@ -67,4 +77,6 @@ public sealed class ChainOperationResult
     public IReadOnlyList<string> RemovedLayers { get; init; } = System.Array.Empty<string>();
     /// <summary>Layers kept although asked to remove them, with why.</summary>
     public IReadOnlyList<string> KeptLayers { get; init; } = System.Array.Empty<string>();
+    /// <summary>When merged layers are to be removed: which may go (ask for each) and which stay, decided after the data step.</summary>
+    internal Chains.LayerRemovalPlan? Removal { get; init; }
 }

@@ -16,8 +16,12 @@ public sealed partial class OfflineEngine
     /// <summary>Validates a commit and returns what it would do, without changing anything (-WhatIf text, safety).</summary>
     public CommitPlan PlanCommit(CommitRequest request, IOperationContext ctx)
     {
-        var chain = GetChain(request.Path, ctx);
+        var references = LocalReferences(ctx);
+        var catalog = NewCatalog(ctx, references);
+        var full = ImageValidation.ExistingImage(request.Path);
+        var chain = ReadChain(full, ctx, catalog, ImageValidation.GivenFormat(request.Format, full));
         ImageValidation.CompleteChain(chain, "commit");
+        ImageValidation.FormatSafety(chain, request.Format is not null || request.Force, "commit");
         var top = request.Top is null ? chain.Active : LayerLookup.Find(chain, request.Top, "Top");
         if (top.Position == chain.Depth - 1)
         {
@@ -33,14 +37,12 @@ public sealed partial class OfflineEngine
         var merged = chain.Layers.Skip(top.Position).Take(baseLayer.Position - top.Position).ToList();
 
         // Everything from just below Top down to Base reads differently after the commit: images outside the
-        // chain that use one of those layers would see their disk change under them.
+        // chain that use one of those layers, and domains that name one, would see their disk change under them.
         var searchDirectories = request.SearchDirectories.Select(Path.GetFullPath).ToList();
-        var scan = ScanAround(chain, searchDirectories, ctx);
-        var inChain = new HashSet<string>(chain.Layers.Select(l => l.Path), StringComparer.Ordinal);
-        var affected = chain.Layers.Skip(top.Position + 1).Take(baseLayer.Position - top.Position)
-            .SelectMany(l => scan.UsersOf(l.Path))
-            .Where(u => !inChain.Contains(u))
-            .Distinct(StringComparer.Ordinal).OrderBy(u => u, StringComparer.Ordinal).ToList();
+        var usage = ImageUsage.Scan(PresentFiles(chain), searchDirectories, references, catalog, ctx);
+        var changed = chain.Layers.Skip(top.Position + 1).Take(baseLayer.Position - top.Position).ToList();
+        var affected = ChainGuard.AffectedImages(chain.Layers.Select(l => l.Path), changed.Where(l => l.State == ChainLayerState.Present).Select(l => l.Path), usage, null, null);
+        ChainGuard.WarnAboutGaps(usage, ctx, "images there may use the layers this commit changes");
         if (affected.Count > 0)
         {
             var message = $"Committing {top.Name} into {baseLayer.Name} changes what {affected.Count} other image(s) see, because they use "
@@ -54,6 +56,8 @@ public sealed partial class OfflineEngine
             }
             ctx.Warning(message + " Proceeding because of -Force.");
         }
+        var stale = ChainGuard.StaleSnapshots(usage, catalog, top, baseLayer);
+        if (stale.Count > 0) ctx.Warning(ChainGuard.StaleWarning(top, baseLayer, stale));
 
         return new CommitPlan
         {
@@ -63,13 +67,21 @@ public sealed partial class OfflineEngine
             Overlay = top.Position > 0 ? chain.Layers[top.Position - 1] : null,
             MergedLayers = merged,
             AffectedImages = affected,
+            StaleSnapshots = stale,
             RemoveMergedLayers = request.RemoveMergedLayers,
             SearchDirectories = searchDirectories,
+            RemovalPreview = request.RemoveMergedLayers
+                ? LayerRemovalPlan.Decide(merged.Select(l => l.Path).ToList(), usage, NeverDelete(chain), chain.Layers.Take(baseLayer.Position).Select(l => l.Path))
+                : null,
         };
     }
 
-    /// <summary>qemu-img commit -p -d -b base top; verify (qemu-img compare top base); then rebase -u the overlay above.</summary>
-    public ChainOperationResult Commit(CommitPlan plan, IOperationContext ctx)
+    /// <summary>
+    /// qemu-img commit -p -d -b base top; verify (qemu-img compare top base); then rebase -u the overlay above. With
+    /// RemoveMergedLayers, the merged layers nothing uses any more are deleted afterwards, unless
+    /// <paramref name="deferRemoval"/>: then the result's Removal says which may go and the caller deletes them one by one.
+    /// </summary>
+    public ChainOperationResult Commit(CommitPlan plan, IOperationContext ctx, bool deferRemoval = false)
     {
         RequireUnchanged(plan.Chain, ctx);
         var top = plan.Top;
@@ -93,23 +105,19 @@ public sealed partial class OfflineEngine
             _qemuImg.Rebase(overlay.Path, overlay.Format!, name, baseLayer.Format, unsafeRebase: true, ctx);
         }
 
-        var (removed, kept) = plan.RemoveMergedLayers
-            ? RemoveUnusedLayers(plan.Chain, plan.MergedLayers, plan.SearchDirectories, ctx)
-            : (new List<string>(), new List<string>());
         var resultPath = File.Exists(plan.Chain.Path) ? plan.Chain.Path : baseLayer.Path;
-        return new ChainOperationResult
-        {
-            Chain = GetChain(resultPath, ctx),
-            MergedLayers = plan.MergedLayers.Select(l => l.Path).ToList(),
-            RemovedLayers = removed,
-            KeptLayers = kept,
-        };
+        return Finish(plan.Chain, GetChain(resultPath, ctx, plan.Chain.Active.FormatSource == FormatSource.Specified ? plan.Chain.Active.Format : null),
+            plan.MergedLayers, plan.RemoveMergedLayers, plan.SearchDirectories, deferRemoval, ctx);
     }
 
     public PullPlan PlanPull(PullRequest request, IOperationContext ctx)
     {
-        var chain = GetChain(request.Path, ctx);
+        var references = LocalReferences(ctx);
+        var catalog = NewCatalog(ctx, references);
+        var full = ImageValidation.ExistingImage(request.Path);
+        var chain = ReadChain(full, ctx, catalog, ImageValidation.GivenFormat(request.Format, full));
         ImageValidation.CompleteChain(chain, "pull");
+        ImageValidation.FormatSafety(chain, request.Format is not null || request.Force, "pull");
         var target = chain.Active;
         if (chain.Depth == 1)
         {
@@ -127,19 +135,28 @@ public sealed partial class OfflineEngine
             }
         }
         var end = baseLayer?.Position ?? chain.Depth;
+        var merged = chain.Layers.Skip(1).Take(end - 1).ToList();
+        var searchDirectories = request.SearchDirectories.Select(Path.GetFullPath).ToList();
+        LayerRemovalPlan? preview = null;
+        if (request.RemoveMergedLayers)
+        {
+            var usage = ImageUsage.Scan(PresentFiles(chain), searchDirectories, references, catalog, ctx);
+            preview = LayerRemovalPlan.Decide(merged.Select(l => l.Path).ToList(), usage, NeverDelete(chain), new[] { target.Path });
+        }
         return new PullPlan
         {
             Chain = chain,
             Target = target,
             Base = baseLayer,
-            MergedLayers = chain.Layers.Skip(1).Take(end - 1).ToList(),
+            MergedLayers = merged,
             RemoveMergedLayers = request.RemoveMergedLayers,
-            SearchDirectories = request.SearchDirectories.Select(Path.GetFullPath).ToList(),
+            SearchDirectories = searchDirectories,
+            RemovalPreview = preview,
         };
     }
 
-    /// <summary>Safe qemu-img rebase -p -b base -F fmt image (or -b "" to flatten).</summary>
-    public ChainOperationResult Pull(PullPlan plan, IOperationContext ctx)
+    /// <summary>Safe qemu-img rebase -p -b base -F fmt image (or -b "" to flatten); see <see cref="Commit"/> for <paramref name="deferRemoval"/>.</summary>
+    public ChainOperationResult Pull(PullPlan plan, IOperationContext ctx, bool deferRemoval = false)
     {
         RequireUnchanged(plan.Chain, ctx);
         var target = plan.Target;
@@ -164,44 +181,72 @@ public sealed partial class OfflineEngine
             throw new KvmSnapshotException(ErrorIds.DiskImageContentMismatch, ErrorCategory.InvalidResult, target.Path,
                 $"After the pull, '{target.Path}' does not read as it did through its old backing file '{plan.Chain.Layers[1].Path}'; no layer was removed.");
         }
+        return Finish(plan.Chain, GetChain(target.Path, ctx, target.FormatSource == FormatSource.Specified ? target.Format : null),
+            plan.MergedLayers, plan.RemoveMergedLayers, plan.SearchDirectories, deferRemoval, ctx);
+    }
 
-        var (removed, kept) = plan.RemoveMergedLayers
-            ? RemoveUnusedLayers(plan.Chain, plan.MergedLayers, plan.SearchDirectories, ctx)
-            : (new List<string>(), new List<string>());
+    /// <summary>
+    /// Deletes, top down, the candidates of <paramref name="removal"/> that <paramref name="confirm"/> agrees to (the
+    /// cmdlet asks per file); a declined layer keeps the layers below it that it uses. Returns the deleted files.
+    /// </summary>
+    internal IReadOnlyList<string> RemoveMergedLayers(LayerRemovalPlan removal, Func<string, bool> confirm, IOperationContext ctx)
+    {
+        var removed = new List<string>();
+        foreach (var path in removal.Candidates)
+        {
+            if (!confirm(path))
+            {
+                removal.Decline(path);
+                continue;
+            }
+            if (removal.Delete(path, ctx, out _)) removed.Add(path);
+        }
+        return removed;
+    }
+
+    private ChainOperationResult Finish(SnapshotChain before, SnapshotChain after, IReadOnlyList<ChainLayer> merged, bool remove,
+        IReadOnlyList<string> searchDirectories, bool deferRemoval, IOperationContext ctx)
+    {
+        LayerRemovalPlan? removal = null;
+        IReadOnlyList<string> removed = Array.Empty<string>();
+        if (remove)
+        {
+            // Asked again now that the data step is done: the layers have left the chain, other users have not.
+            var references = LocalReferences(ctx);
+            var catalog = NewCatalog(ctx, references);
+            var usage = ImageUsage.Scan(PresentFiles(before).Concat(PresentFiles(after)), searchDirectories, references, catalog, ctx);
+            removal = LayerRemovalPlan.Decide(merged.Select(l => l.Path).ToList(), usage, NeverDelete(before));
+            if (!deferRemoval)
+            {
+                removed = RemoveMergedLayers(removal, _ => true, ctx);
+                foreach (var (path, reason) in removal.Kept) ctx.Warning($"Kept merged layer {path}: {reason}");
+            }
+        }
         return new ChainOperationResult
         {
-            Chain = GetChain(target.Path, ctx),
-            MergedLayers = plan.MergedLayers.Select(l => l.Path).ToList(),
+            Chain = after,
+            MergedLayers = merged.Select(l => l.Path).ToList(),
             RemovedLayers = removed,
-            KeptLayers = kept,
+            KeptLayers = removal is null || deferRemoval ? Array.Empty<string>() : removal.Kept.Select(k => $"{k.Path}: {k.Reason}").ToList(),
+            Removal = deferRemoval ? removal : null,
         };
     }
 
-    /// <summary>The chain's own directories (not recursed) and the user's extra ones (recursed).</summary>
-    private StoreScan ScanAround(SnapshotChain chain, IReadOnlyList<string> searchDirectories, IOperationContext ctx)
-    {
-        var roots = chain.Layers.Where(l => l.State == ChainLayerState.Present)
-            .Select(l => Path.GetDirectoryName(l.Path)).OfType<string>()
-            .Distinct(StringComparer.Ordinal)
-            .Select(d => (d, false))
-            .Concat(searchDirectories.Select(d => (d, true)))
-            .ToList();
-        return StoreScan.Run(roots, ctx, new ImageCatalog(ctx, _qemuImg));
-    }
+    /// <summary>The image the user named stays whatever happens to the layers around it.</summary>
+    private static IReadOnlyDictionary<string, string> NeverDelete(SnapshotChain chain)
+        => new Dictionary<string, string>(StringComparer.Ordinal) { [chain.Path] = "it is the image named by -Path" };
+
+    private static IEnumerable<string> PresentFiles(SnapshotChain chain)
+        => chain.Layers.Where(l => l.State == ChainLayerState.Present).Select(l => l.Path);
 
     /// <summary>The plan was made against this chain; refuse to act if the files changed since.</summary>
     private void RequireUnchanged(SnapshotChain planned, IOperationContext ctx)
     {
-        var now = GetChain(planned.Path, ctx);
+        var now = GetChain(planned.Path, ctx, planned.Active.FormatSource == FormatSource.Specified ? planned.Active.Format : null);
         if (!now.Layers.Select(l => (l.Path, l.State, l.BackingFile)).SequenceEqual(planned.Layers.Select(l => (l.Path, l.State, l.BackingFile))))
         {
             throw new KvmSnapshotException(ErrorIds.ChainLayerNotFound, ErrorCategory.InvalidOperation, planned.Path,
                 $"The chain changed since the operation was planned: it was {planned}, it is now {now}. Nothing was done.");
         }
     }
-
-    /// <summary>Deletes merged layers that no image around the chain uses any more (see MergedLayerRemoval).</summary>
-    private (List<string> Removed, List<string> Kept) RemoveUnusedLayers(SnapshotChain chain, IReadOnlyList<ChainLayer> merged,
-        IReadOnlyList<string> searchDirectories, IOperationContext ctx)
-        => MergedLayerRemoval.Remove(merged.Select(l => l.Path), ScanAround(chain, searchDirectories, ctx), ctx);
 }

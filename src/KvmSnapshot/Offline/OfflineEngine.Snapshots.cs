@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Management.Automation;
+using KvmSnapshot.Chains;
 using KvmSnapshot.Engine;
 using KvmSnapshot.Errors;
 using KvmSnapshot.Model;
@@ -14,16 +15,16 @@ namespace KvmSnapshot.Offline;
 public sealed partial class OfflineEngine
 {
     /// <summary>Internal snapshots of a qcow2 file (native snapshot-table reader).</summary>
-    public IReadOnlyList<InternalSnapshot> GetInternalSnapshots(string path, IOperationContext ctx)
+    public IReadOnlyList<InternalSnapshot> GetInternalSnapshots(string path, IOperationContext ctx, string? format = null)
     {
-        var full = ImageValidation.Qcow2ForSnapshots(path);
+        var full = ImageValidation.Qcow2ForSnapshots(path, format, KnownFormats.From(LocalReferences(ctx)));
         return ReadSnapshots(full);
     }
 
     /// <summary>qemu-img snapshot -c. Raw images: SnapshotNeedsQcow2. Existing name: SnapshotExists.</summary>
-    public InternalSnapshot CreateInternalSnapshot(string path, string name, IOperationContext ctx)
+    public InternalSnapshot CreateInternalSnapshot(string path, string name, IOperationContext ctx, string? format = null)
     {
-        var full = ImageValidation.Qcow2ForSnapshots(path);
+        var full = ImageValidation.Qcow2ForSnapshots(path, format, KnownFormats.From(LocalReferences(ctx)));
         ImageValidation.SnapshotName(name, full);
         var before = ReadSnapshots(full);
         // qemu-img would happily add a second snapshot with the same name; later -a/-d could then pick either.
@@ -43,17 +44,17 @@ public sealed partial class OfflineEngine
     }
 
     /// <summary>qemu-img snapshot -a.</summary>
-    public void ApplyInternalSnapshot(string path, string name, IOperationContext ctx)
+    public void ApplyInternalSnapshot(string path, string name, IOperationContext ctx, string? format = null)
     {
-        var full = ImageValidation.Qcow2ForSnapshots(path);
+        var full = ImageValidation.Qcow2ForSnapshots(path, format, KnownFormats.From(LocalReferences(ctx)));
         RequireUnambiguous(full, name);
         _qemuImg.Snapshot(InternalSnapshotAction.Apply, full, name, ctx);
     }
 
     /// <summary>qemu-img snapshot -d.</summary>
-    public void DeleteInternalSnapshot(string path, string name, IOperationContext ctx)
+    public void DeleteInternalSnapshot(string path, string name, IOperationContext ctx, string? format = null)
     {
-        var full = ImageValidation.Qcow2ForSnapshots(path);
+        var full = ImageValidation.Qcow2ForSnapshots(path, format, KnownFormats.From(LocalReferences(ctx)));
         var target = RequireUnambiguous(full, name);
         _qemuImg.Snapshot(InternalSnapshotAction.Delete, full, name, ctx);
         if (ReadSnapshots(full).Any(s => s.Id == target.Id && s.Name == target.Name))

@@ -6,6 +6,7 @@ using System.Management.Automation;
 using KvmSnapshot.Chains;
 using KvmSnapshot.Engine;
 using KvmSnapshot.Errors;
+using KvmSnapshot.Libvirt;
 using KvmSnapshot.Model;
 using KvmSnapshot.QemuImg;
 
@@ -30,15 +31,29 @@ public sealed partial class OfflineEngine
 
     public static OfflineEngine Default { get; } = new();
 
-    /// <summary>Get-KvmDiskImage: qemu-img info -U --output=json, typed.</summary>
-    public DiskImage GetImage(string path, IOperationContext ctx)
+    /// <summary>
+    /// Get-KvmDiskImage: qemu-img info -U --output=json, typed. The format passed to qemu-img is
+    /// <paramref name="format"/>, else the one libvirt records for the file, else the probed one (never qemu-img's probe).
+    /// </summary>
+    public DiskImage GetImage(string path, IOperationContext ctx, string? format = null)
     {
         var full = ImageValidation.ExistingImage(path);
-        // Name the format ourselves: qemu-img's own probing is unsafe for raw images.
-        var format = ImageValidation.ProbeReadable(full);
-        var info = _qemuImg.Info(full, format, ctx);
-        return ToDiskImage(full, info);
+        var node = ChainResolver.RequireImage(full, NewCatalog(ctx), ImageValidation.GivenFormat(format, full));
+        var info = _qemuImg.Info(full, node.Format, ctx);
+        return ToDiskImage(full, info, node.FormatSource);
     }
+
+    /// <summary>What the libvirt of this host names (domain disks, snapshots, pools); a gap when it cannot be asked.</summary>
+    internal static HostImageReferences LocalReferences(IOperationContext ctx)
+    {
+        var references = HostImageReferences.CollectLocal();
+        foreach (var gap in references.Gaps) ctx.Verbose($"Not checked: {gap}.");
+        return references;
+    }
+
+    /// <summary>A catalog that opens every image libvirt uses as the format libvirt records for it.</summary>
+    internal ImageCatalog NewCatalog(IOperationContext ctx, HostImageReferences? references = null)
+        => new(ctx, _qemuImg, KnownFormats.From(references ?? LocalReferences(ctx)));
 
     /// <summary>New-KvmDiskImage.</summary>
     public DiskImage CreateImage(NewImageRequest request, IOperationContext ctx)
@@ -80,7 +95,7 @@ public sealed partial class OfflineEngine
             DeleteQuietly(full, ctx);
             throw;
         }
-        return GetImage(full, ctx);
+        return GetImage(full, ctx, format);
     }
 
     /// <summary>Convert-KvmDiskImage (qemu-img convert -p): raw↔qcow2, -c, flattening a chain.</summary>
@@ -94,8 +109,9 @@ public sealed partial class OfflineEngine
             throw new KvmSnapshotException(ErrorIds.DiskImageUnsupportedFeature, ErrorCategory.InvalidArgument, destination,
                 $"Compression needs qcow2 output; '{destination}' would be {format}.");
         }
-        var chain = ReadChain(source, ctx);
+        var chain = ReadChain(source, ctx, NewCatalog(ctx), ImageValidation.GivenFormat(request.SourceFormat, source));
         ImageValidation.CompleteChain(chain, "convert");
+        ImageValidation.FormatSafety(chain, request.SourceFormat is not null || request.Force, "convert");
 
         string? backing = null;
         string? backingFormat = null;
@@ -124,13 +140,16 @@ public sealed partial class OfflineEngine
             DeleteQuietly(destination, ctx);
             throw;
         }
-        return GetImage(destination, ctx);
+        return GetImage(destination, ctx, format);
     }
 
     /// <summary>Get-KvmSnapshotChain -Path: follow backing files from the image down. Problems (missing, loop,
     /// json:/protocol names) end the chain with a layer in that State; they do not throw.</summary>
-    public SnapshotChain GetChain(string path, IOperationContext ctx)
-        => ReadChain(ImageValidation.ExistingImage(path), ctx);
+    public SnapshotChain GetChain(string path, IOperationContext ctx, string? format = null)
+    {
+        var full = ImageValidation.ExistingImage(path);
+        return ReadChain(full, ctx, NewCatalog(ctx), ImageValidation.GivenFormat(format, full));
+    }
 
     /// <summary>Get-KvmSnapshotChain -Directory: one chain per leaf image (an image no other scanned image uses
     /// as its backing file), with ChainLayer.ReferencedBy filled in.</summary>
@@ -141,7 +160,7 @@ public sealed partial class OfflineEngine
             throw new KvmSnapshotException(ErrorIds.DiskImageNotFound, ErrorCategory.InvalidArgument, directory, "A directory is required.");
         }
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        var scan = StoreScan.Run(new[] { directory }, recurse, ctx);
+        var scan = StoreScan.Run(new[] { directory }, recurse, ctx, NewCatalog(ctx));
         var chains = scan.Chains();
         ctx.Verbose($"Read {scan.Images.Count} image headers ({scan.ScannedImages.Count} in '{Path.GetFullPath(directory)}') in {watch.ElapsedMilliseconds} ms; {chains.Count} chains.");
         return chains;
@@ -173,6 +192,18 @@ public sealed partial class OfflineEngine
                     problems.Add(Problem(ChainProblemKind.ImageUnreadable, ChainProblemSeverity.Error, layer.Path,
                         $"'{layer.Path}' cannot be read as a {layer.Format ?? "disk"} image.", user));
                     continue;
+                case ChainLayerState.NotAnImage:
+                    problems.Add(Problem(ChainProblemKind.BackingFileNotAnImage, ChainProblemSeverity.Error, layer.Path,
+                        $"'{user}' names '{layer.Path}' as its raw backing file, but it is a host file, not a disk image "
+                        + $"({(File.Exists(layer.Path) ? HostFileRule.WhyNotAnImage(layer.Path, new FileInfo(layer.Path).Length) : "it is gone")}); "
+                        + "a guest-written header naming host files looks like this.", user));
+                    continue;
+            }
+            if (layer.ContentFormat is { } content && layer.FormatSource == FormatSource.Libvirt && content != ImageFormatProbe.Raw)
+            {
+                problems.Add(Problem(ChainProblemKind.FormatMismatch, ChainProblemSeverity.Error, layer.Path,
+                    $"libvirt records '{layer.Path}' as {layer.Format}, but it starts with a {content} header; whoever can write the disk "
+                    + $"(its guest) put it there. It is read as {layer.Format}; a tool that probes formats would follow that header.", null));
             }
             if (layer.BackingFile is not null && layer.BackingFormat is null)
             {
@@ -193,8 +224,8 @@ public sealed partial class OfflineEngine
         return new SnapshotChainTestResult { Chain = chain, Problems = problems };
     }
 
-    internal SnapshotChain ReadChain(string fullPath, IOperationContext ctx)
-        => ChainResolver.Resolve(fullPath, new ImageCatalog(ctx, _qemuImg));
+    internal SnapshotChain ReadChain(string fullPath, IOperationContext ctx, ImageCatalog? catalog = null, string? format = null)
+        => ChainResolver.Resolve(fullPath, catalog ?? NewCatalog(ctx), format: format);
 
     /// <summary>True when the file is a qcow2 image whose header has the corrupt bit set (read natively).</summary>
     private static bool MarkedCorrupt(string path)
@@ -313,25 +344,28 @@ public sealed partial class OfflineEngine
             throw new KvmSnapshotException(ErrorIds.BackingFileMissing, ErrorCategory.ObjectNotFound, full, $"The backing file '{full}' does not exist.");
         }
         var content = ImageValidation.ProbeReadable(full);
-        format = givenFormat?.Trim().ToLowerInvariant() ?? content;
-        if (format == ImageFormatProbe.Qcow2 && content != ImageFormatProbe.Qcow2)
+        var vouchedFormat = ImageValidation.GivenFormat(givenFormat, full);
+        if (vouchedFormat == ImageFormatProbe.Qcow2 && content != ImageFormatProbe.Qcow2)
         {
             throw new KvmSnapshotException(ErrorIds.DiskImageNotQcow2, ErrorCategory.InvalidArgument, full,
                 $"The backing file '{full}' is not a qcow2 image (its content is {content}).");
         }
-        if (format == ImageFormatProbe.Raw && content != ImageFormatProbe.Raw)
-        {
-            ctx.Warning($"'{full}' looks like a {content} image but will be used as raw: the guest will see its {content} metadata as disk content.");
-        }
-        var catalog = new ImageCatalog(ctx, _qemuImg);
-        var node = catalog.Get(full, format);
+        var catalog = NewCatalog(ctx);
+        var node = catalog.GetAs(full, vouchedFormat);
         if (node is null || node.State != ChainLayerState.Present)
         {
             if (node?.Error is KvmSnapshotException known) throw known;
             throw new KvmSnapshotException(ErrorIds.DiskImageMalformed, ErrorCategory.InvalidData, full,
-                $"The backing file '{full}' cannot be read as a {format} image.");
+                $"The backing file '{full}' cannot be read as a {vouchedFormat ?? content} image.");
         }
-        ImageValidation.CompleteChain(ChainResolver.Resolve(node, catalog), operation);
+        format = node.Format;
+        if (format == ImageFormatProbe.Raw && content != ImageFormatProbe.Raw)
+        {
+            ctx.Warning($"'{full}' looks like a {content} image but will be used as raw: the guest will see its {content} metadata as disk content.");
+        }
+        var chain = ChainResolver.Resolve(node, catalog);
+        ImageValidation.CompleteChain(chain, operation);
+        ImageValidation.FormatSafety(chain, vouchedFormat is not null, operation);
         return full;
     }
 
@@ -361,7 +395,7 @@ public sealed partial class OfflineEngine
         }
     }
 
-    private static DiskImage ToDiskImage(string full, QemuImgInfo info)
+    private static DiskImage ToDiskImage(string full, QemuImgInfo info, FormatSource source)
     {
         var backing = string.IsNullOrEmpty(info.BackingFilename) ? null : info.BackingFilename;
         var data = info.FormatSpecific?.Data;
@@ -369,6 +403,7 @@ public sealed partial class OfflineEngine
         {
             Path = full,
             Format = info.Format,
+            FormatSource = source,
             VirtualSize = info.VirtualSize,
             ActualSize = info.ActualSize,
             ClusterSize = info.ClusterSize,
@@ -423,7 +458,11 @@ public sealed class CommitPlan
     public required IReadOnlyList<ChainLayer> MergedLayers { get; init; }
     /// <summary>Images outside the chain whose view the commit changes (they use Base or a layer below Top).</summary>
     public IReadOnlyList<string> AffectedImages { get; init; } = Array.Empty<string>();
+    /// <summary>libvirt snapshots whose content the commit changes (their frozen chain reads Base but not Top).</summary>
+    public IReadOnlyList<string> StaleSnapshots { get; init; } = Array.Empty<string>();
     public bool RemoveMergedLayers { get; init; }
+    /// <summary>With RemoveMergedLayers: which merged layers would go if nothing changes before the commit ends (for -WhatIf).</summary>
+    internal LayerRemovalPlan? RemovalPreview { get; init; }
     /// <summary>The extra directories the user asked to search (scanned with their subdirectories).</summary>
     public IReadOnlyList<string> SearchDirectories { get; init; } = Array.Empty<string>();
     public override string ToString() => Overlay is null
@@ -440,6 +479,8 @@ public sealed class PullPlan
     public ChainLayer? Base { get; init; }
     public required IReadOnlyList<ChainLayer> MergedLayers { get; init; }
     public bool RemoveMergedLayers { get; init; }
+    /// <summary>With RemoveMergedLayers: which merged layers would go if nothing changes before the pull ends (for -WhatIf).</summary>
+    internal LayerRemovalPlan? RemovalPreview { get; init; }
     /// <summary>The extra directories the user asked to search for other users of the merged layers.</summary>
     public IReadOnlyList<string> SearchDirectories { get; init; } = Array.Empty<string>();
     public override string ToString() => Base is null

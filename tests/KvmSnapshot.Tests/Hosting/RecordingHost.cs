@@ -42,6 +42,9 @@ public sealed class RecordingHostUI : PSHostUserInterface
     /// <summary>Index of the choice PromptForChoice answers (0 = "Yes" in ShouldProcess prompts, 2 = "No").</summary>
     public int ChoiceAnswer { get; set; }
 
+    /// <summary>Answers for the next prompts, in order; once empty, <see cref="ChoiceAnswer"/> answers.</summary>
+    public Queue<int> ChoiceAnswers { get; } = new();
+
     public List<string> Prompts { get; } = new();
 
     public string Text { get { lock (_gate) return _text.ToString(); } }
@@ -50,8 +53,11 @@ public sealed class RecordingHostUI : PSHostUserInterface
 
     public override int PromptForChoice(string caption, string message, Collection<ChoiceDescription> choices, int defaultChoice)
     {
-        lock (_gate) Prompts.Add(caption + ": " + message);
-        return ChoiceAnswer;
+        lock (_gate)
+        {
+            Prompts.Add(caption + ": " + message);
+            return ChoiceAnswers.Count > 0 ? ChoiceAnswers.Dequeue() : ChoiceAnswer;
+        }
     }
 
     public override Dictionary<string, PSObject> Prompt(string caption, string message, Collection<FieldDescription> descriptions)

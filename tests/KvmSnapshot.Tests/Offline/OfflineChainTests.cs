@@ -170,15 +170,16 @@ public sealed class OfflineChainTests
     {
         using var dir = new TempDirectory("oc");
         ThreeLayers(dir);
-        Directory.CreateDirectory(dir.File("elsewhere"));
-        Tool.CreateQcow2(dir.File("elsewhere/user-of-mid.qcow2"), null, "../mid.qcow2");
+        // Deeper below the chain's parent folder than the neighbour scan goes: found only through -SearchDirectories.
+        Directory.CreateDirectory(dir.File("far/away/below"));
+        Tool.CreateQcow2(dir.File("far/away/below/user-of-mid.qcow2"), null, dir.File("mid.qcow2"));
         Tool.CreateQcow2(dir.File("user-of-base.qcow2"), null, "base.qcow2");
 
-        // Committing top into mid changes what user-of-mid sees (found only through -SearchDirectories).
+        // Committing top into mid changes what user-of-mid sees.
         Engine.PlanCommit(new CommitRequest { Path = dir.File("top.qcow2") }, new RecordingOperationContext());
         var e = OfflineAssert.FailsAndChangesNothing(dir.Path, ErrorIds.ChainBaseShared,
-            ctx => Engine.PlanCommit(new CommitRequest { Path = dir.File("top.qcow2"), SearchDirectories = new[] { dir.File("elsewhere") } }, ctx));
-        Assert.Contains(dir.File("elsewhere/user-of-mid.qcow2"), e.Message);
+            ctx => Engine.PlanCommit(new CommitRequest { Path = dir.File("top.qcow2"), SearchDirectories = new[] { dir.File("far") } }, ctx));
+        Assert.Contains(dir.File("far/away/below/user-of-mid.qcow2"), e.Message);
 
         // Committing down to base touches base, which user-of-base uses.
         var e2 = OfflineAssert.FailsAndChangesNothing(dir.Path, ErrorIds.ChainBaseShared,

@@ -162,7 +162,10 @@ public sealed class OfflineImageTests
         var ctx = new RecordingOperationContext();
 
         var q = Engine.ConvertImage(new ConvertImageRequest { Source = dir.File("disk.raw"), Destination = dir.File("disk.qcow2"), Compress = true }, ctx);
-        var flat = Engine.ConvertImage(new ConvertImageRequest { Source = dir.File("top.qcow2"), Destination = dir.File("flat.raw"), Format = "raw" }, ctx);
+        // A probed qcow2 over a raw file is what a guest's planted header looks like: the user vouches with SourceFormat.
+        OfflineAssert.FailsAndChangesNothing(dir.Path, ErrorIds.FormatConfusion,
+            c => Engine.ConvertImage(new ConvertImageRequest { Source = dir.File("top.qcow2"), Destination = dir.File("flat.raw"), Format = "raw" }, c));
+        var flat = Engine.ConvertImage(new ConvertImageRequest { Source = dir.File("top.qcow2"), Destination = dir.File("flat.raw"), Format = "raw", SourceFormat = "qcow2" }, ctx);
 
         Assert.Equal("qcow2", q.Format);
         Assert.Null(q.BackingFile);

@@ -1,14 +1,18 @@
 using System;
+using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Management.Automation;
-using KvmSnapshot.Chains;
 using KvmSnapshot.Errors;
 using KvmSnapshot.Model;
 
-namespace KvmSnapshot.Offline;
+namespace KvmSnapshot.Chains;
 
-/// <summary>Finds the chain layer a user means by -Top or -Base: a full path, a relative path, or a file name.</summary>
+/// <summary>
+/// Finds the chain layer a user means by -Top or -Base, with one set of rules for offline and live chains: libvirt's
+/// index notation (<c>vda[3]</c>, live chains only), a full or relative path, another spelling of the same file (a
+/// symlink, a hard link), the backing name as an overlay records it, or a file name that only one layer has.
+/// </summary>
 internal static class LayerLookup
 {
     public static ChainLayer Find(SnapshotChain chain, string given, string parameter)
@@ -16,9 +20,16 @@ internal static class LayerLookup
         if (string.IsNullOrWhiteSpace(given)) throw NotFound(chain, given, parameter, "no layer was named");
         var present = chain.Layers.Where(l => l.State == ChainLayerState.Present).ToList();
 
-        // 1. The same file: by path, then by identity (a symlink or another spelling of the same file).
+        // 1. libvirt's index notation, as virsh blockcommit --top vda[3] takes it.
+        if (TryParseIndex(chain, given, out var index))
+        {
+            return present.FirstOrDefault(l => l.Index == index)
+                ?? throw NotFound(chain, given, parameter, $"no layer of {chain.Domain}/{chain.Disk} has libvirt index {index}");
+        }
+
+        // 2. The same file: by path, then by identity (a symlink or another spelling of the same file).
         var full = Path.GetFullPath(given);
-        var byPath = present.FirstOrDefault(l => string.Equals(l.Path, full, StringComparison.Ordinal));
+        var byPath = present.FirstOrDefault(l => string.Equals(l.Path, full, StringComparison.Ordinal) || string.Equals(l.Path, given, StringComparison.Ordinal));
         if (byPath is not null) return byPath;
         if (File.Exists(full))
         {
@@ -29,7 +40,7 @@ internal static class LayerLookup
             throw NotFound(chain, given, parameter, $"'{full}' is not a layer of this chain");
         }
 
-        // 2. A relative name as recorded in the chain (relative to the overlay's directory), or a bare file name.
+        // 3. A relative name as recorded in the chain (relative to the overlay's directory), or a bare file name.
         var byRecordedName = present.Where(l => l.Position > 0
             && string.Equals(chain.Layers[l.Position - 1].BackingFile, given, StringComparison.Ordinal)).ToList();
         if (byRecordedName.Count == 1) return byRecordedName[0];
@@ -47,7 +58,20 @@ internal static class LayerLookup
         throw NotFound(chain, given, parameter, $"no layer of this chain is named '{given}'");
     }
 
+    private static bool TryParseIndex(SnapshotChain chain, string given, out int index)
+    {
+        index = 0;
+        var open = given.IndexOf('[', StringComparison.Ordinal);
+        return chain.Disk is not null && open > 0 && given.EndsWith(']') && given[..open] == chain.Disk
+            && int.TryParse(given[(open + 1)..^1], NumberStyles.Integer, CultureInfo.InvariantCulture, out index);
+    }
+
     private static KvmSnapshotException NotFound(SnapshotChain chain, string given, string parameter, string why)
-        => new(ErrorIds.ChainLayerNotFound, ErrorCategory.ObjectNotFound, given,
-            $"-{parameter} '{given}': {why}. Chain: {chain}");
+    {
+        var valid = string.Join(", ", chain.Layers.Where(l => l.State == ChainLayerState.Present)
+            .Select(l => l.Index is { } i && chain.Disk is not null ? $"{chain.Disk}[{i}] {l.Path}" : l.Path));
+        var owner = chain.Domain is null ? string.Empty : $" of {chain.Domain}/{chain.Disk}";
+        return new(ErrorIds.ChainLayerNotFound, ErrorCategory.ObjectNotFound, given,
+            $"-{parameter} '{given}': {why}. The layers{owner}, active first: {valid}.");
+    }
 }

@@ -1,0 +1,68 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using KvmSnapshot.Engine;
+using KvmSnapshot.Libvirt;
+using KvmSnapshot.Model;
+
+namespace KvmSnapshot.Chains;
+
+/// <summary>
+/// What a change to some layers of a chain does outside the chain, from <see cref="ImageUsage"/>: the images that
+/// would read differently, and the snapshots whose saved content would no longer be what was saved. One rule for the
+/// offline and the live engines.
+/// </summary>
+internal static class ChainGuard
+{
+    /// <summary>
+    /// Images outside the chain (<paramref name="chainFiles"/>) that use one of <paramref name="changed"/> as a backing
+    /// file, and domain disks that name one of them, except the disk the chain belongs to (<paramref name="ownDomain"/>
+    /// and <paramref name="ownDisk"/>; a null disk: any disk of that domain).
+    /// </summary>
+    public static IReadOnlyList<string> AffectedImages(IEnumerable<string> chainFiles, IEnumerable<string> changed, ImageUsage usage, string? ownDomain, string? ownDisk)
+    {
+        var inChain = new HashSet<string>(chainFiles, StringComparer.Ordinal);
+        var affected = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var path in changed.Distinct(StringComparer.Ordinal))
+        {
+            affected.UnionWith(usage.ImageUsersOf(path).Where(u => !inChain.Contains(u)));
+            affected.UnionWith(usage.ReferencesTo(path)
+                .Where(r => r.Kind is ImageReferenceKind.DomainDisk or ImageReferenceKind.DomainBackingStore)
+                .Where(r => !(ownDomain is not null && r.Domain == ownDomain && (ownDisk is null || r.Disk == ownDisk)))
+                .Select(r => r.Describe()));
+        }
+        return affected.ToList();
+    }
+
+    /// <summary>
+    /// libvirt snapshots whose content a commit of <paramref name="top"/> into <paramref name="baseLayer"/> changes:
+    /// the chain a snapshot reverts to reads Base, and either does not hold Top above it (an external snapshot taken
+    /// before Top existed, so the merged data is new to it) or keeps its content inside a layer (an internal snapshot,
+    /// whose unallocated clusters fall through to Base).
+    /// </summary>
+    public static IReadOnlyList<string> StaleSnapshots(ImageUsage usage, ImageCatalog catalog, ChainLayer top, ChainLayer baseLayer)
+    {
+        var stale = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var r in usage.Libvirt.References.Where(r => r.Kind == ImageReferenceKind.SnapshotDomainDisk && r.SnapshotMode is "internal" or "external"))
+        {
+            var node = catalog.Get(r.Path, r.Format);
+            if (node is null || node.State != ChainLayerState.Present) continue;
+            var paths = ChainResolver.Resolve(node, catalog).Layers.Select(l => l.Path).ToList();
+            if (!paths.Contains(baseLayer.Path, StringComparer.Ordinal)) continue;
+            if (r.SnapshotMode == "external" && paths.Contains(top.Path, StringComparer.Ordinal)) continue;
+            stale.Add($"{r.Domain}/{r.Snapshot}");
+        }
+        return stale.ToList();
+    }
+
+    public static string StaleWarning(ChainLayer top, ChainLayer baseLayer, IReadOnlyList<string> stale)
+        => $"Committing {top.Name} into {baseLayer.Name} changes the content of {stale.Count} snapshot(s) that read {baseLayer.Name}: "
+            + $"{string.Join(", ", stale)}. Reverting to them afterwards gives a disk with data written after they were taken; "
+            + "Restore-KvmSnapshot refuses that without -Force.";
+
+    /// <summary>Says what the check could not see; the caller decides whether that blocks.</summary>
+    public static void WarnAboutGaps(ImageUsage usage, IOperationContext ctx, string consequence)
+    {
+        foreach (var gap in usage.Gaps) ctx.Warning($"Not checked: {gap}; {consequence}.");
+    }
+}

@@ -1,0 +1,48 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using KvmSnapshot.Libvirt;
+
+namespace KvmSnapshot.Chains;
+
+/// <summary>
+/// The formats libvirt records for the images its domains use. Where one is known, the module opens the image as
+/// that format and never probes it: a guest owns the bytes of its raw disk and can write any header there.
+/// </summary>
+public sealed class KnownFormats
+{
+    private readonly Dictionary<string, (string Format, string Who)> _byPath = new(StringComparer.Ordinal);
+    private readonly Dictionary<FileIdentity, (string Format, string Who)> _byFile = new();
+
+    private KnownFormats()
+    {
+    }
+
+    /// <summary>No format is known: every image not given a format is probed.</summary>
+    public static KnownFormats None { get; } = new();
+
+    public bool IsEmpty => _byPath.Count == 0;
+
+    /// <summary>The formats that domain disks and their recorded backing chains carry in <paramref name="references"/>.</summary>
+    internal static KnownFormats From(HostImageReferences references)
+    {
+        var known = new KnownFormats();
+        // The domain's own definition first; a snapshot's saved definition may describe an older use of the file.
+        foreach (var r in references.References
+                     .Where(r => r.Format is not null && r.Kind is not ImageReferenceKind.SnapshotMemory)
+                     .OrderBy(r => r.Kind))
+        {
+            var entry = (r.Format!, r.Describe());
+            known._byPath.TryAdd(r.Path, entry);
+            if (File.Exists(r.Path)) known._byFile.TryAdd(HostFile.Describe(r.Path).Identity, entry);
+        }
+        return known;
+    }
+
+    /// <summary>The recorded format of the file at <paramref name="fullPath"/> by its name (no system call).</summary>
+    public (string Format, string Who)? ByPath(string fullPath) => _byPath.TryGetValue(fullPath, out var e) ? e : null;
+
+    /// <summary>The recorded format of the file, under any of its names.</summary>
+    public (string Format, string Who)? ByFile(FileIdentity identity) => _byFile.TryGetValue(identity, out var e) ? e : null;
+}

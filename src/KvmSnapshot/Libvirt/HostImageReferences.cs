@@ -1,0 +1,234 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Linq;
+using System.Xml.Linq;
+using KvmSnapshot.Errors;
+using KvmSnapshot.Libvirt.Native;
+
+namespace KvmSnapshot.Libvirt;
+
+/// <summary>Why libvirt names a file.</summary>
+internal enum ImageReferenceKind
+{
+    /// <summary>A disk source of a domain definition (inactive or live).</summary>
+    DomainDisk,
+    /// <summary>A layer of a disk's backing chain as the live definition records it.</summary>
+    DomainBackingStore,
+    /// <summary>The overlay an external snapshot created (the snapshot's &lt;disk&gt;&lt;source&gt;).</summary>
+    SnapshotOverlay,
+    /// <summary>The memory state file of a snapshot.</summary>
+    SnapshotMemory,
+    /// <summary>A disk of the domain definition saved inside a snapshot: the image a revert goes back to.</summary>
+    SnapshotDomainDisk,
+}
+
+/// <summary>One file some libvirt object names, with the format libvirt records for it when there is one.</summary>
+internal sealed record ImageReference(string Path, string? Format, ImageReferenceKind Kind, string Domain, string? Disk, string? Snapshot)
+{
+    /// <summary>For SnapshotDomainDisk: how the snapshot captured this disk (internal, external, manual or no).</summary>
+    public string? SnapshotMode { get; init; }
+
+    public string Describe() => Kind switch
+    {
+        ImageReferenceKind.DomainDisk => $"disk {Disk} of domain {Domain}",
+        ImageReferenceKind.DomainBackingStore => $"the backing chain of disk {Disk} of domain {Domain}",
+        ImageReferenceKind.SnapshotOverlay => $"snapshot {Domain}/{Snapshot} (overlay of disk {Disk})",
+        ImageReferenceKind.SnapshotMemory => $"snapshot {Domain}/{Snapshot} (memory state)",
+        _ => $"snapshot {Domain}/{Snapshot} (disk {Disk} as it was when taken)",
+    };
+}
+
+/// <summary>
+/// Every file the libvirt of this host names: the disks (and recorded backing chains) of every domain it defines,
+/// running or not; the overlays, memory files and saved disk definitions of every snapshot; and the target
+/// directories of its storage pools. What could not be asked is listed in <see cref="Gaps"/>: a caller that must
+/// not delete what libvirt still needs treats a gap as "in use".
+/// </summary>
+internal sealed class HostImageReferences
+{
+    private HostImageReferences(string? uri, IReadOnlyList<ImageReference> references, IReadOnlyList<string> poolDirectories, IReadOnlyList<string> gaps)
+    {
+        Uri = uri;
+        References = references;
+        PoolDirectories = poolDirectories;
+        Gaps = gaps;
+    }
+
+    /// <summary>The connection asked, or null when libvirt is not installed.</summary>
+    public string? Uri { get; }
+    public IReadOnlyList<ImageReference> References { get; }
+    /// <summary>Target paths of directory-like storage pools (dir, fs, netfs) that exist on this host.</summary>
+    public IReadOnlyList<string> PoolDirectories { get; }
+    /// <summary>What could not be checked, and why; empty when every question was answered.</summary>
+    public IReadOnlyList<string> Gaps { get; }
+
+    /// <summary>No libvirt on this host: nothing can name a file, and nothing was left unchecked.</summary>
+    public static HostImageReferences None { get; } = new(null, Array.Empty<ImageReference>(), Array.Empty<string>(), Array.Empty<string>());
+
+    /// <summary>
+    /// Asks the local libvirt ($env:LIBVIRT_DEFAULT_URI, else libvirt's default). When the library is absent the answer
+    /// is <see cref="None"/>; when the daemon cannot be reached, or the URI names another host, the answer is a gap.
+    /// </summary>
+    public static HostImageReferences CollectLocal(Action<string>? trace = null)
+    {
+        if (!LibvirtLibrary.Load().Loaded) return None;
+        LibvirtConnection connection;
+        try
+        {
+            connection = LibvirtConnection.Get(null, trace);
+        }
+        catch (KvmSnapshotException e)
+        {
+            return Gap(LibvirtConnection.EffectiveUri(null), $"the local libvirt could not be asked which domains, snapshots and storage pools use images ({e.Message})");
+        }
+        if (!connection.IsLocal)
+        {
+            return Gap(connection.Uri, $"the default libvirt URI '{connection.Uri}' is another host, so the domains of this host could not be asked");
+        }
+        return Collect(connection, trace);
+    }
+
+    /// <summary>Every reference <paramref name="connection"/> knows of.</summary>
+    public static HostImageReferences Collect(LibvirtConnection connection, Action<string>? trace = null)
+    {
+        var references = new List<ImageReference>();
+        var gaps = new List<string>();
+        var pools = new List<string>();
+        var quiet = trace ?? (_ => { });
+        string[] names;
+        try
+        {
+            names = Virt.ConnectListAllDomainNames(connection.Handle, ConnectListAllDomainsFlags.None, connection.Uri);
+        }
+        catch (KvmSnapshotException e)
+        {
+            return Gap(connection.Uri, $"the domains of {connection.Uri} could not be listed ({e.Message})");
+        }
+        foreach (var name in names)
+        {
+            // A domain that changes while it is read (stopped, undefined, a snapshot deleted) is read again; one that
+            // is gone names nothing any more. Only a domain that cannot be read twice is a gap.
+            for (var attempt = 1; ; attempt++)
+            {
+                var found = new List<ImageReference>();
+                try
+                {
+                    CollectDomain(connection, name, quiet, found);
+                    references.AddRange(found);
+                    break;
+                }
+                catch (KvmSnapshotException e) when (e.ErrorId is ErrorIds.DomainNotFound || !StillDefined(connection, name))
+                {
+                    break;
+                }
+                catch (KvmSnapshotException e)
+                {
+                    if (attempt < 2) continue;
+                    gaps.Add($"domain {name} on {connection.Uri} could not be read ({e.Message})");
+                    break;
+                }
+            }
+        }
+        try
+        {
+            foreach (var xml in Virt.ConnectListAllStoragePoolXml(connection.Handle, connection.Uri))
+            {
+                if (PoolDirectory(xml) is { } dir) pools.Add(dir);
+            }
+        }
+        catch (KvmSnapshotException e)
+        {
+            gaps.Add($"the storage pools of {connection.Uri} could not be listed ({e.Message})");
+        }
+        return new HostImageReferences(connection.Uri, references, pools.Distinct(StringComparer.Ordinal).ToList(), gaps);
+    }
+
+    private static bool StillDefined(LibvirtConnection connection, string name)
+    {
+        try
+        {
+            connection.LookupDomain(name, null).Dispose();
+            return true;
+        }
+        catch (KvmSnapshotException e) when (e.ErrorId == ErrorIds.DomainNotFound)
+        {
+            return false;
+        }
+    }
+
+    private static void CollectDomain(LibvirtConnection connection, string name, Action<string> trace, List<ImageReference> into)
+    {
+        using var dom = LibvirtDomain.Lookup(connection, name, trace);
+        AddDisks(DomainXml.Disks(dom.GetXml(DomainXmlFlags.Inactive), name), name, null, into, ImageReferenceKind.DomainDisk);
+        if (dom.IsActive) AddDisks(DomainXml.Disks(dom.GetXml(), name), name, null, into, ImageReferenceKind.DomainDisk);
+
+        var snapshots = dom.ListSnapshots();
+        try
+        {
+            foreach (var handle in snapshots)
+            {
+                var snapshotName = Virt.DomainSnapshotGetName(handle);
+                var info = SnapshotXml.Parse(dom.SnapshotXml(handle, snapshotName), snapshotName);
+                foreach (var disk in info.Disks.Where(d => d.Snapshot == "external" && IsLocalPath(d.File)))
+                {
+                    into.Add(new ImageReference(Path.GetFullPath(disk.File!), disk.Driver, ImageReferenceKind.SnapshotOverlay, name, disk.Disk, snapshotName));
+                }
+                if (IsLocalPath(info.MemoryFile))
+                {
+                    into.Add(new ImageReference(Path.GetFullPath(info.MemoryFile!), null, ImageReferenceKind.SnapshotMemory, name, null, snapshotName));
+                }
+                var modes = info.Disks.GroupBy(d => d.Disk, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().Snapshot, StringComparer.Ordinal);
+                var start = into.Count;
+                AddDisks(info.DomainDisks, name, snapshotName, into, ImageReferenceKind.SnapshotDomainDisk);
+                for (var i = start; i < into.Count; i++)
+                {
+                    into[i] = into[i] with { SnapshotMode = into[i].Disk is { } d && modes.TryGetValue(d, out var m) ? m : null };
+                }
+            }
+        }
+        finally
+        {
+            foreach (var handle in snapshots) handle.Dispose();
+        }
+    }
+
+    private static void AddDisks(IEnumerable<DiskXml> disks, string domain, string? snapshot, List<ImageReference> into, ImageReferenceKind kind)
+    {
+        foreach (var disk in disks)
+        {
+            if (disk.Type is "file" or "block" && IsLocalPath(disk.Source))
+            {
+                into.Add(new ImageReference(Path.GetFullPath(disk.Source!), disk.Format, kind, domain, disk.Target, snapshot));
+            }
+            foreach (var layer in disk.Backing.Where(b => b.Type is "file" or "block" && IsLocalPath(b.Source)))
+            {
+                into.Add(new ImageReference(Path.GetFullPath(layer.Source!), layer.Format,
+                    kind == ImageReferenceKind.DomainDisk ? ImageReferenceKind.DomainBackingStore : kind, domain, disk.Target, snapshot));
+            }
+        }
+    }
+
+    private static bool IsLocalPath(string? path) => path is not null && path.StartsWith('/');
+
+    /// <summary>The target path of a pool whose volumes are files in a directory.</summary>
+    private static string? PoolDirectory(string xml)
+    {
+        XDocument doc;
+        try
+        {
+            doc = XDocument.Parse(xml);
+        }
+        catch (System.Xml.XmlException)
+        {
+            return null;
+        }
+        var type = doc.Root?.Attribute("type")?.Value;
+        if (type is not ("dir" or "fs" or "netfs")) return null;
+        var path = doc.Root?.Element("target")?.Element("path")?.Value;
+        return IsLocalPath(path) && Directory.Exists(path) ? Path.GetFullPath(path!) : null;
+    }
+
+    private static HostImageReferences Gap(string? uri, string why)
+        => new(uri, Array.Empty<ImageReference>(), Array.Empty<string>(), new[] { why });
+}
