@@ -81,7 +81,7 @@ public sealed class LiveStateFileTests
         var forced = ps.Run("New-KvmSnapshot -Domain $args[0] -Name p2 -MemoryFile $args[1] -DiskSpec ('vda,file=' + $args[2]) -Force -ConnectionUri $uri",
             dom.Name, p1, dom.File("p2.qcow2"));
         AssertFileExists(forced, "NewKvmSnapshotCommand", p1);
-        Assert.Contains("snapshot 'p1'", forced.Errors[0].Exception.Message, StringComparison.Ordinal);
+        Assert.Contains("/p1 (memory state)", forced.Errors[0].Exception.Message, StringComparison.Ordinal);
         // The same for a state file.
         AssertFileExists(ps.Run("Save-KvmDomainState -Domain $args[0] -Path $args[1] -Force -ConnectionUri $uri -Confirm:$false", dom.Name, p1),
             "SaveKvmDomainStateCommand", p1);
