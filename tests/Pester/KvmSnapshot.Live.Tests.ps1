@@ -2,7 +2,7 @@
 <#
     Pester 5 suite for the live cmdlets (-Domain: libvirt at qemu:///system).
     It defines two transient TCG domains (type='qemu', 64 MiB, no OS: QEMU runs, nothing boots) whose disks are
-    qcow2 files in $TestDrive, and destroys them in AfterAll. Guest writes go through the running QEMU
+    qcow2 files in a temporary folder, and destroys them (and the folder) in AfterAll. Guest writes go through the running QEMU
     (HMP qemu-io on the guest's disk), so data really lands in the layer the domain writes to; the data is then
     read back from the domain's active image and its backing chain with qemu-io -U.
 
@@ -139,7 +139,9 @@ BeforeAll {
 Describe 'KvmSnapshot live cmdlets on qemu:///system' -Tag 'Live' -Skip:(-not $canRunLive) {
     BeforeAll {
         $suffix = [guid]::NewGuid().ToString('n').Substring(0, 8)
-        $store = Join-Path $TestDrive 'images'
+        # Not in $TestDrive: Pester deletes what a Context created there when the Context ends, and the domains run
+        # on across Contexts on overlays an earlier Context created (libvirt then cannot stat the active image).
+        $store = Join-Path ([IO.Path]::GetTempPath()) "kvmsnap-pester-$suffix"
         $null = New-Item -ItemType Directory -Path $store
 
         # Domain for external snapshots and block jobs.
@@ -162,6 +164,7 @@ Describe 'KvmSnapshot live cmdlets on qemu:///system' -Tag 'Live' -Skip:(-not $c
     AfterAll {
         Remove-TestDomain $ext
         Remove-TestDomain $int
+        Remove-Item -LiteralPath $store -Recurse -Force -ErrorAction SilentlyContinue
     }
 
     Context 'Disks and chains of a running domain' {
