@@ -143,7 +143,10 @@ public sealed partial class LiveEngine
     {
         using var dom = Open(connectionUri, domain, ctx);
         using var snapshot = dom.LookupSnapshot(name);
-        var files = SnapshotFiles(SnapshotXml.Parse(dom.SnapshotXml(snapshot, name), name));
+        var info = SnapshotXml.Parse(dom.SnapshotXml(snapshot, name), name);
+        // The refusal a real revert gives; with -Force its warning comes once, from the revert itself.
+        if (!options.Force) GuardStaleSnapshot(dom, name, info, force: false, ctx);
+        var files = SnapshotFiles(info);
         var then = options.Running ? ", then run it" : options.Paused ? ", then leave it paused" : "";
         return $"Revert {dom.Name} to snapshot '{name}'{(files.Count > 0 ? $" ({string.Join(", ", files)})" : "")}{then}; the domain's current state is lost";
     }
