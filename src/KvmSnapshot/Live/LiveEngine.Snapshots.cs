@@ -17,7 +17,7 @@ public sealed partial class LiveEngine
     public DomainSnapshot CreateSnapshot(string? connectionUri, string domain, NewDomainSnapshotRequest request, IOperationContext ctx)
     {
         using var dom = Open(connectionUri, domain, ctx);
-        ValidateNewSnapshot(dom, request, ctx);
+        ValidateNewSnapshot(dom, request, planning: false, ctx);
         ThrowIfCancelled(ctx, domain);
         var xml = SnapshotXml.Build(request);
         var flags = DomainSnapshotCreateFlags.None;
@@ -77,7 +77,7 @@ public sealed partial class LiveEngine
     public string PlanSnapshot(string? connectionUri, string domain, NewDomainSnapshotRequest request, IOperationContext ctx)
     {
         using var dom = Open(connectionUri, domain, ctx);
-        ValidateNewSnapshot(dom, request, ctx);
+        ValidateNewSnapshot(dom, request, planning: true, ctx);
         var kind = request.DiskOnly ? "external disk-only"
             : request.MemoryFile is not null ? "external (disks and memory)"
             : request.DiskSpecs.Any(s => s.Snapshot == "external") ? "external" : "internal";
@@ -118,7 +118,8 @@ public sealed partial class LiveEngine
     {
         using var dom = Open(connectionUri, domain, ctx);
         using var snapshot = dom.LookupSnapshot(name);
-        if (!options.MetadataOnly) GuardExternalDelete(dom, snapshot, name, ctx);
+        // On a remote connection the guard can only warn; the delete itself does that, once.
+        if (!options.MetadataOnly && dom.Connection.IsLocal) GuardExternalDelete(dom, snapshot, name, ctx);
         var all = Describe(dom, ctx);
         var descendants = new List<string>();
         for (var next = new Queue<string>(new[] { name }); next.Count > 0;)
@@ -235,7 +236,7 @@ public sealed partial class LiveEngine
     /// a duplicate (SnapshotExists), and the files it would write (FileExists: libvirt silently overwrites an existing
     /// memory file, and refuses an existing overlay with "unsupported configuration").
     /// </summary>
-    private static void ValidateNewSnapshot(LibvirtDomain dom, NewDomainSnapshotRequest request, IOperationContext ctx)
+    private static void ValidateNewSnapshot(LibvirtDomain dom, NewDomainSnapshotRequest request, bool planning, IOperationContext ctx)
     {
         if (request.Name is not null)
         {
@@ -263,7 +264,7 @@ public sealed partial class LiveEngine
         var references = SnapshotFileReferences.Find(dom.Connection, ctx);
         foreach (var (path, what, overwrite, hint) in files)
         {
-            SnapshotFileReferences.RequireWritable(dom.Connection, references, path, what, overwrite, hint, ctx);
+            SnapshotFileReferences.RequireWritable(dom.Connection, references, path, what, overwrite, hint, planning, ctx);
         }
     }
 

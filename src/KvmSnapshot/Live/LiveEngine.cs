@@ -83,7 +83,7 @@ public sealed partial class LiveEngine
     public string PlanSaveState(string? connectionUri, string domain, string path, bool force, IOperationContext ctx)
     {
         using var dom = Open(connectionUri, domain, ctx);
-        RequireWritableStateFile(dom, path, force, ctx);
+        RequireWritableStateFile(dom, path, force, planning: true, ctx);
         var overwrite = force && dom.Connection.IsLocal && File.Exists(path) ? " (overwriting it)" : "";
         return $"Save the memory and device state of {dom.Name} to {path}{overwrite} and stop {dom.Name}";
     }
@@ -99,7 +99,7 @@ public sealed partial class LiveEngine
     public void SaveState(string? connectionUri, string domain, string path, bool running, bool paused, bool force, IOperationContext ctx)
     {
         using var dom = Open(connectionUri, domain, ctx);
-        RequireWritableStateFile(dom, path, force, ctx);
+        RequireWritableStateFile(dom, path, force, planning: false, ctx);
         var flags = (running ? DomainSaveRestoreFlags.Running : 0) | (paused ? DomainSaveRestoreFlags.Paused : 0);
         var activity = $"Saving {dom.Name}";
         ctx.Progress(activity, $"Writing memory and device state to {path}", -1);
@@ -144,9 +144,9 @@ public sealed partial class LiveEngine
         return name;
     }
 
-    private static void RequireWritableStateFile(LibvirtDomain dom, string path, bool force, IOperationContext ctx)
+    private static void RequireWritableStateFile(LibvirtDomain dom, string path, bool force, bool planning, IOperationContext ctx)
         => SnapshotFileReferences.RequireWritable(dom.Connection, SnapshotFileReferences.Find(dom.Connection, ctx), path, "state file", force,
-            "Choose a new file name, or use -Force to overwrite a file that no snapshot or domain uses.", ctx);
+            "Choose a new file name, or use -Force to overwrite a file that no snapshot or domain uses.", planning, ctx);
 
     // ---- shared helpers ------------------------------------------------------------------------------------------
 

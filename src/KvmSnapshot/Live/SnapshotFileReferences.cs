@@ -34,10 +34,10 @@ internal static class SnapshotFileReferences
     /// Refuses a file libvirt is about to create or overwrite: FileExists when libvirt names it (always), or when it
     /// exists and <paramref name="overwrite"/> is false, or when it exists and libvirt could not be asked about every
     /// domain (a gap may hide a snapshot that needs it). Whether a file exists is only known on a local connection; a
-    /// remote one gets a warning.
+    /// remote one gets a warning (unless <paramref name="planning"/>: the run after the plan warns once).
     /// </summary>
     public static void RequireWritable(LibvirtConnection connection, HostImageReferences references, string path, string what,
-        bool overwrite, string overwriteHint, IOperationContext ctx)
+        bool overwrite, string overwriteHint, bool planning, IOperationContext ctx)
     {
         if (NamedBy(references, path, connection.IsLocal) is { } namedBy)
         {
@@ -49,7 +49,7 @@ internal static class SnapshotFileReferences
         }
         if (!connection.IsLocal)
         {
-            ctx.Warning($"'{connection.Uri}' is a remote connection: whether the {what} '{path}' already exists there cannot be checked from here.");
+            if (!planning) ctx.Warning($"'{connection.Uri}' is a remote connection: whether the {what} '{path}' already exists there cannot be checked from here.");
             return;
         }
         if (!(File.Exists(path) || Directory.Exists(path))) return;
