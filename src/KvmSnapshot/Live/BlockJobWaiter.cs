@@ -28,22 +28,18 @@ internal sealed class BlockJobWaiter
     private static readonly TimeSpan MissingJobGrace = TimeSpan.FromSeconds(3);
     private static readonly TimeSpan AbortTimeout = TimeSpan.FromMinutes(2);
 
-    private readonly LibvirtDomain _domain;
-    private readonly string _disk;
-    private readonly BlockJobSubscription _events;
+    private readonly IBlockJobTarget _job;
     private readonly IOperationContext _ctx;
     private readonly TimeSpan _pollInterval;
 
-    public BlockJobWaiter(LibvirtDomain domain, string disk, BlockJobSubscription events, IOperationContext ctx, TimeSpan pollInterval)
+    public BlockJobWaiter(IBlockJobTarget job, IOperationContext ctx, TimeSpan pollInterval)
     {
-        _domain = domain;
-        _disk = disk;
-        _events = events;
+        _job = job;
         _ctx = ctx;
         _pollInterval = pollInterval;
     }
 
-    private string Target => $"{_domain.Name}/{_disk}";
+    private string Target => _job.Name;
 
     /// <summary>
     /// Waits for <paramref name="goal"/>, reporting progress under <paramref name="activity"/>. Returns the event that
@@ -54,35 +50,45 @@ internal sealed class BlockJobWaiter
         Stopwatch? missingSince = null;
         while (true)
         {
-            var e = _events.Next(_pollInterval, _ctx.Cancellation);
-            if (_ctx.Cancellation.IsCancellationRequested)
-            {
-                CancelJob(activity);
-            }
+            // The event is handled before a cancellation: it may be the COMPLETED that already shortened the chain,
+            // and dropping it would tell the user the disk stayed on its previous chain.
+            var e = _job.NextEvent(_pollInterval, _ctx.Cancellation);
+            var cancelled = _ctx.Cancellation.IsCancellationRequested;
             if (e is not null)
             {
                 switch (e.Status)
                 {
                     case BlockJobEventStatus.Completed:
                         _ctx.Verbose($"block job event: {e}");
+                        if (cancelled) throw CancelledAfterCompletion(activity);
                         return e;
+                    case BlockJobEventStatus.Ready when goal == BlockJobGoal.Ready && cancelled:
+                        break; // not pivoted: the cancellation below abandons the job
                     case BlockJobEventStatus.Ready when goal == BlockJobGoal.Ready:
                         _ctx.Verbose($"block job event: {e}");
                         _ctx.Progress(activity, "Ready to pivot", 100);
                         return e;
                     case BlockJobEventStatus.Ready:
-                        continue; // ready is a step on the way to the end that was asked for
+                        break; // ready is a step on the way to the end that was asked for
                     case BlockJobEventStatus.Failed:
                         throw new KvmSnapshotException(ErrorIds.BlockJobFailed, ErrorCategory.InvalidResult, Target,
-                            $"The {e.Type} block job on {Target} failed; the disk stays on its previous chain. QEMU's reason is in libvirt's log of the domain (/var/log/libvirt/qemu/{_domain.Name}.log).");
+                            $"The {e.Type} block job on {Target} failed; the disk stays on its previous chain. QEMU's reason is in libvirt's log of the domain (/var/log/libvirt/qemu/{_job.DomainName}.log).");
+                    case BlockJobEventStatus.Canceled when cancelled:
+                        _ctx.ProgressCompleted(activity);
+                        throw new KvmSnapshotException(ErrorIds.OperationCancelled, ErrorCategory.OperationStopped, Target,
+                            $"Cancelled: the block job on {Target} was aborted; the disk stays on its previous chain.");
                     case BlockJobEventStatus.Canceled:
                         throw new KvmSnapshotException(ErrorIds.BlockJobAborted, ErrorCategory.OperationStopped, Target,
                             $"The {e.Type} block job on {Target} was aborted by someone else (Stop-KvmBlockJob or virsh blockjob --abort); the disk stays on its previous chain.");
                 }
-                continue;
+                if (!cancelled) continue;
+            }
+            if (cancelled)
+            {
+                CancelJob(activity);
             }
 
-            var info = _domain.BlockJobInfo(_disk);
+            var info = _job.JobInfo();
             if (info is { } job)
             {
                 missingSince = null;
@@ -105,7 +111,7 @@ internal sealed class BlockJobWaiter
         _ctx.Verbose($"Cancelling: aborting the block job on {Target}");
         try
         {
-            _domain.BlockJobAbort(_disk, DomainBlockJobAbortFlags.None);
+            _job.Abort(DomainBlockJobAbortFlags.None);
         }
         catch (KvmSnapshotException e)
         {
@@ -116,20 +122,23 @@ internal sealed class BlockJobWaiter
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < AbortTimeout)
         {
-            var e = _events.Next(_pollInterval);
+            var e = _job.NextEvent(_pollInterval);
             if (e is { Status: BlockJobEventStatus.Completed }) completed = true;
             if (e is { Status: BlockJobEventStatus.Completed or BlockJobEventStatus.Canceled or BlockJobEventStatus.Failed }) break;
-            if (e is null && _domain.BlockJobInfo(_disk) is null) break;
+            if (e is null && _job.JobInfo() is null) break;
         }
         _ctx.ProgressCompleted(activity);
-        if (completed)
-        {
-            // The job finished before the abort reached it: the work is done and the chain is the new one.
-            throw new KvmSnapshotException(ErrorIds.OperationCancelled, ErrorCategory.OperationStopped, Target,
-                $"Cancelled, but the block job on {Target} had already completed; the chain is the shortened one.");
-        }
+        // The job finished before the abort reached it: the work is done and the chain is the new one.
+        if (completed) throw CancelledAfterCompletion(activity);
         throw new KvmSnapshotException(ErrorIds.OperationCancelled, ErrorCategory.OperationStopped, Target,
             $"Cancelled: the block job on {Target} was aborted; the disk stays on its previous chain.");
+    }
+
+    private KvmSnapshotException CancelledAfterCompletion(string activity)
+    {
+        _ctx.ProgressCompleted(activity);
+        return new KvmSnapshotException(ErrorIds.OperationCancelled, ErrorCategory.OperationStopped, Target,
+            $"Cancelled, but the block job on {Target} had already completed; the chain is the shortened one.");
     }
 
     /// <summary>Waits until no job is listed on the disk any more (after an abort or pivot request).</summary>
@@ -138,7 +147,7 @@ internal sealed class BlockJobWaiter
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < AbortTimeout)
         {
-            var e = _events.Next(_pollInterval);
+            var e = _job.NextEvent(_pollInterval);
             if (e is { Status: BlockJobEventStatus.Completed or BlockJobEventStatus.Canceled or BlockJobEventStatus.Failed })
             {
                 _ctx.Verbose($"block job event: {e}");
@@ -148,7 +157,7 @@ internal sealed class BlockJobWaiter
                 }
                 return;
             }
-            if (_domain.BlockJobInfo(_disk) is null) return;
+            if (_job.JobInfo() is null) return;
             _ctx.Progress(activity, "Waiting for the job to end", -1);
         }
         throw new KvmSnapshotException(ErrorIds.BlockJobFailed, ErrorCategory.OperationTimeout, Target,

@@ -62,12 +62,12 @@ public sealed partial class LiveEngine
             baseArg = null;
         }
 
-        using var events = dom.Connection.Events.Subscribe(dom.Name, disk);
+        using var job = new LibvirtBlockJobTarget(dom, disk);
         dom.BlockCommit(disk, baseArg, active ? null : top.Path, request.Bandwidth, flags);
         if (request.NoWait) return JobOrStarted(dom, disk, active ? BlockJobType.ActiveCommit : BlockJobType.Commit);
 
         var activity = $"Committing {Path.GetFileName(top.Path)} into {Path.GetFileName(baseLayer.Path)} ({dom.Name}/{disk})";
-        var waiter = new BlockJobWaiter(dom, disk, events, ctx, ProgressInterval);
+        var waiter = new BlockJobWaiter(job, ctx, ProgressInterval);
         try
         {
             if (!active)
@@ -117,7 +117,7 @@ public sealed partial class LiveEngine
         ThrowIfCancelled(ctx, $"{dom.Name}/{disk}");
         var merged = chain.Layers.Where(l => l.Position > 0 && (baseLayer is null || l.Position < baseLayer.Position)).ToList();
 
-        using var events = dom.Connection.Events.Subscribe(dom.Name, disk);
+        using var job = new LibvirtBlockJobTarget(dom, disk);
         if (baseLayer is null && !request.KeepRelative)
         {
             dom.BlockPull(disk, request.Bandwidth, request.Bandwidth > 0 ? DomainBlockPullFlags.BandwidthBytes : DomainBlockPullFlags.None);
@@ -136,7 +136,7 @@ public sealed partial class LiveEngine
             : $"Pulling the layers above {baseLayer.Name} into {chain.Active.Name} ({dom.Name}/{disk})";
         try
         {
-            new BlockJobWaiter(dom, disk, events, ctx, ProgressInterval).Wait(BlockJobGoal.End, activity);
+            new BlockJobWaiter(job, ctx, ProgressInterval).Wait(BlockJobGoal.End, activity);
             if (request.RemoveMergedLayers) RemoveMergedLayers(dom, disk, merged, ctx);
             return null;
         }
@@ -165,13 +165,13 @@ public sealed partial class LiveEngine
     {
         using var dom = Open(connectionUri, domain, ctx);
         var target = RequireJob(dom, disk, out _);
-        using var events = dom.Connection.Events.Subscribe(dom.Name, target);
+        using var job = new LibvirtBlockJobTarget(dom, target);
         dom.BlockJobAbort(target, async ? DomainBlockJobAbortFlags.Async : DomainBlockJobAbortFlags.None);
         if (async) return;
         var activity = $"Aborting the block job on {dom.Name}/{target}";
         try
         {
-            new BlockJobWaiter(dom, target, events, ctx, ProgressInterval).WaitGone(activity);
+            new BlockJobWaiter(job, ctx, ProgressInterval).WaitGone(activity);
         }
         finally
         {
@@ -183,18 +183,18 @@ public sealed partial class LiveEngine
     public void PivotBlockJob(string? connectionUri, string domain, string disk, IOperationContext ctx)
     {
         using var dom = Open(connectionUri, domain, ctx);
-        var target = RequireJob(dom, disk, out var job);
-        if (!job.IsReady)
+        var target = RequireJob(dom, disk, out var listed);
+        if (!listed.IsReady)
         {
             throw new KvmSnapshotException(ErrorIds.BlockJobNotReady, ErrorCategory.ResourceBusy, $"{dom.Name}/{target}",
-                $"The {job.Type} job on {dom.Name}/{target} is not ready to pivot ({job.PercentComplete}% mirrored). Wait until it reports ready (Get-KvmBlockJob), or let Invoke-KvmBlockCommit -Pivot wait for it.");
+                $"The {listed.Type} job on {dom.Name}/{target} is not ready to pivot ({listed.PercentComplete}% mirrored). Wait until it reports ready (Get-KvmBlockJob), or let Invoke-KvmBlockCommit -Pivot wait for it.");
         }
-        using var events = dom.Connection.Events.Subscribe(dom.Name, target);
+        using var job = new LibvirtBlockJobTarget(dom, target);
         dom.BlockJobAbort(target, DomainBlockJobAbortFlags.Pivot);
         var activity = $"Pivoting {dom.Name}/{target}";
         try
         {
-            new BlockJobWaiter(dom, target, events, ctx, ProgressInterval).WaitGone(activity);
+            new BlockJobWaiter(job, ctx, ProgressInterval).WaitGone(activity);
         }
         finally
         {
