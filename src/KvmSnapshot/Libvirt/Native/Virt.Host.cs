@@ -17,8 +17,7 @@ internal static unsafe partial class Virt
     // ---- libc -------------------------------------------------------------------------------------------------
 
     /// <summary>libvirt allocates returned strings and arrays with the C allocator; free(3) releases them.</summary>
-    [LibraryImport("libc.so.6", EntryPoint = "free")]
-    private static partial void free(IntPtr ptr);
+    private static void free(IntPtr ptr) => Linux.LibC.Free(ptr);
 
     /// <summary>Copies a caller-owned char* and frees it. Null stays null.</summary>
     private static string? TakeString(IntPtr p)
@@ -30,6 +29,38 @@ internal static unsafe partial class Virt
 
     /// <summary>Copies an object-owned const char* (not freed).</summary>
     private static string? CopyString(IntPtr p) => p == IntPtr.Zero ? null : Marshal.PtrToStringUTF8(p);
+
+    /// <summary>
+    /// Takes ownership of a caller-owned array of <paramref name="count"/> object pointers (virConnectListAll*,
+    /// virDomainListAll*): each becomes a handle through <paramref name="adopt"/>, and the array is freed. If adopting
+    /// fails part-way, the handles made so far are disposed and every pointer not yet adopted is released with
+    /// <paramref name="freeElement"/>; the array itself is always freed.
+    /// </summary>
+    internal static T[] AdoptAll<T>(IntPtr array, int count, Func<IntPtr, T> adopt, Func<IntPtr, int> freeElement, Action<IntPtr> freeArray)
+        where T : IDisposable
+    {
+        var handles = new T[count];
+        var adopted = 0;
+        try
+        {
+            for (; adopted < count; adopted++)
+            {
+                handles[adopted] = adopt(Marshal.ReadIntPtr(array, adopted * IntPtr.Size));
+            }
+            return handles;
+        }
+        catch
+        {
+            for (var i = 0; i < adopted; i++) handles[i].Dispose();
+            throw;
+        }
+        finally
+        {
+            // adopted == count after success; otherwise the failed element and the rest still belong to us.
+            for (var i = adopted; i < count; i++) freeElement(Marshal.ReadIntPtr(array, i * IntPtr.Size));
+            if (array != IntPtr.Zero) freeArray(array);
+        }
+    }
 
     // ---- errors (virterror.h) -----------------------------------------------------------------------------------
 
