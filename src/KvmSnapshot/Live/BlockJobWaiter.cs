@@ -5,6 +5,7 @@ using KvmSnapshot.Engine;
 using KvmSnapshot.Errors;
 using KvmSnapshot.Libvirt;
 using KvmSnapshot.Libvirt.Native;
+using KvmSnapshot.Model;
 
 namespace KvmSnapshot.Live;
 
@@ -21,12 +22,20 @@ internal enum BlockJobGoal
 /// Waits for a block job driven by libvirt's BLOCK_JOB_2 events: the wait wakes the moment the event loop thread
 /// queues COMPLETED/FAILED/CANCELED/READY. virDomainGetBlockJobInfo is polled between events only to feed the
 /// progress bar. A cancelled wait aborts the job and waits until it is gone, so the disk stays on its old chain.
+/// When the connection dies (libvirtd restarted), the waiter reconnects, subscribes again and re-reads the job with
+/// virDomainGetBlockJobInfo: events of the gap are lost, so a job that ended meanwhile is returned as "ended without
+/// an event" (null) and the caller decides from the chain whether it completed.
 /// </summary>
 internal sealed class BlockJobWaiter
 {
     // If the job vanished and no event came (a lost connection), stop waiting after this long rather than hang.
     private static readonly TimeSpan MissingJobGrace = TimeSpan.FromSeconds(3);
     private static readonly TimeSpan AbortTimeout = TimeSpan.FromMinutes(2);
+
+    /// <summary>How long a lost connection is retried (libvirtd restarting takes seconds, its first start longer).</summary>
+    public TimeSpan ReconnectTimeout { get; init; } = TimeSpan.FromSeconds(90);
+
+    public TimeSpan ReconnectRetryInterval { get; init; } = TimeSpan.FromSeconds(1);
 
     private readonly IBlockJobTarget _job;
     private readonly IOperationContext _ctx;
@@ -50,6 +59,13 @@ internal sealed class BlockJobWaiter
         Stopwatch? missingSince = null;
         while (true)
         {
+            if (RecoverIfLost(activity))
+            {
+                missingSince = null;
+                var (ended, endedBy) = RecheckAfterReconnect(goal, activity);
+                if (ended) return endedBy;
+            }
+
             // The event is handled before a cancellation: it may be the COMPLETED that already shortened the chain,
             // and dropping it would tell the user the disk stayed on its previous chain.
             var e = _job.NextEvent(_pollInterval, _ctx.Cancellation);
@@ -88,7 +104,15 @@ internal sealed class BlockJobWaiter
                 CancelJob(activity);
             }
 
-            var info = _job.JobInfo();
+            BlockJobInfo? info;
+            try
+            {
+                info = _job.JobInfo();
+            }
+            catch (KvmSnapshotException) when (_job.ConnectionLost)
+            {
+                continue; // the top of the loop reconnects
+            }
             if (info is { } job)
             {
                 missingSince = null;
@@ -105,10 +129,88 @@ internal sealed class BlockJobWaiter
         }
     }
 
+    /// <summary>
+    /// After a reconnect: the job's state as libvirt lists it now. Ended (with null) when the job is gone; ended
+    /// with a READY event when a wait for READY finds the mirror ready (its event may have been lost in the gap).
+    /// </summary>
+    private (bool Ended, BlockJobEvent? EndedBy) RecheckAfterReconnect(BlockJobGoal goal, string activity)
+    {
+        var info = _job.JobInfo();
+        if (info is null)
+        {
+            _ctx.Warning($"The block job on {Target} ended while the connection to libvirt was down; how it ended is decided from the chain.");
+            return (true, null);
+        }
+        if (goal == BlockJobGoal.Ready && _job.IsMirrorReady())
+        {
+            var ready = new BlockJobEvent(null, _job.DomainName, _job.Disk, (BlockJobType)info.Value.Type, BlockJobEventStatus.Ready, DateTime.UtcNow, Stopwatch.GetTimestamp());
+            _ctx.Verbose($"block job state after reconnecting: {ready}");
+            _ctx.Progress(activity, "Ready to pivot", 100);
+            return (true, ready);
+        }
+        _ctx.Verbose($"The block job on {Target} still runs after reconnecting; waiting on.");
+        return (false, null);
+    }
+
+    /// <summary>
+    /// When the connection was lost: reconnects (retrying while libvirtd comes back) and returns true; false when
+    /// the connection is fine. ConnectionFailed when it cannot within <see cref="ReconnectTimeout"/>.
+    /// </summary>
+    private bool RecoverIfLost(string activity)
+    {
+        if (!_job.ConnectionLost) return false;
+        _ctx.Warning($"The connection to libvirt was lost while waiting for the block job on {Target}; reconnecting to look at the job again.");
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                _job.Reconnect();
+                _ctx.Verbose($"Reconnected to libvirt after {clock.Elapsed.TotalSeconds:0.0} s; re-reading the block job on {Target}.");
+                return true;
+            }
+            catch (KvmSnapshotException e) when (e.ErrorId == ErrorIds.ConnectionFailed)
+            {
+                if (_ctx.Cancellation.IsCancellationRequested)
+                {
+                    _ctx.ProgressCompleted(activity);
+                    throw new KvmSnapshotException(ErrorIds.OperationCancelled, ErrorCategory.OperationStopped, Target,
+                        $"Cancelled while the connection to libvirt was down: the block job on {Target} was not aborted and may still run; check it with Get-KvmBlockJob.", e);
+                }
+                if (clock.Elapsed >= ReconnectTimeout)
+                {
+                    throw new KvmSnapshotException(ErrorIds.ConnectionFailed, ErrorCategory.ConnectionError, Target,
+                        $"The connection to libvirt was lost while waiting for the block job on {Target}, and reconnecting failed for {ReconnectTimeout.TotalSeconds:0} s: {e.Message} The job may still run; check it with Get-KvmBlockJob.", e);
+                }
+                _ctx.Progress(activity, $"Reconnecting to libvirt: {e.Message}", -1);
+                _ctx.Cancellation.WaitHandle.WaitOne(ReconnectRetryInterval);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Pivots a READY job (virDomainBlockJobAbort with PIVOT) and waits until it is gone. When the connection dies
+    /// during the request, the request is made again on a new connection if the job is still there and ready.
+    /// </summary>
+    public void Pivot(string activity)
+    {
+        try
+        {
+            _job.Abort(DomainBlockJobAbortFlags.Pivot);
+        }
+        catch (KvmSnapshotException) when (_job.ConnectionLost)
+        {
+            RecoverIfLost(activity);
+            if (_job.JobInfo() is not null && _job.IsMirrorReady()) _job.Abort(DomainBlockJobAbortFlags.Pivot);
+        }
+        WaitGone(activity);
+    }
+
     /// <summary>Aborts the job (synchronously), waits until libvirt no longer lists it, then throws OperationCancelled.</summary>
     private void CancelJob(string activity)
     {
         _ctx.Verbose($"Cancelling: aborting the block job on {Target}");
+        RecoverIfLost(activity);
         try
         {
             _job.Abort(DomainBlockJobAbortFlags.None);
@@ -122,16 +224,30 @@ internal sealed class BlockJobWaiter
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < AbortTimeout)
         {
+            RecoverIfLost(activity);
             var e = _job.NextEvent(_pollInterval);
             if (e is { Status: BlockJobEventStatus.Completed }) completed = true;
             if (e is { Status: BlockJobEventStatus.Completed or BlockJobEventStatus.Canceled or BlockJobEventStatus.Failed }) break;
-            if (e is null && _job.JobInfo() is null) break;
+            if (e is null && JobGone()) break;
         }
         _ctx.ProgressCompleted(activity);
         // The job finished before the abort reached it: the work is done and the chain is the new one.
         if (completed) throw CancelledAfterCompletion(activity);
         throw new KvmSnapshotException(ErrorIds.OperationCancelled, ErrorCategory.OperationStopped, Target,
             $"Cancelled: the block job on {Target} was aborted; the disk stays on its previous chain.");
+    }
+
+    /// <summary>No job listed on the disk; false also when the connection just died (the next round reconnects).</summary>
+    private bool JobGone()
+    {
+        try
+        {
+            return _job.JobInfo() is null;
+        }
+        catch (KvmSnapshotException) when (_job.ConnectionLost)
+        {
+            return false;
+        }
     }
 
     private KvmSnapshotException CancelledAfterCompletion(string activity)
@@ -147,6 +263,7 @@ internal sealed class BlockJobWaiter
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < AbortTimeout)
         {
+            RecoverIfLost(activity);
             var e = _job.NextEvent(_pollInterval);
             if (e is { Status: BlockJobEventStatus.Completed or BlockJobEventStatus.Canceled or BlockJobEventStatus.Failed })
             {
@@ -157,7 +274,7 @@ internal sealed class BlockJobWaiter
                 }
                 return;
             }
-            if (_job.JobInfo() is null) return;
+            if (JobGone()) return;
             _ctx.Progress(activity, "Waiting for the job to end", -1);
         }
         throw new KvmSnapshotException(ErrorIds.BlockJobFailed, ErrorCategory.OperationTimeout, Target,

@@ -150,6 +150,9 @@ internal static unsafe partial class Virt
     [LibraryImport(Lib)] private static partial int virConnectSetKeepAlive(ConnectHandle conn, int interval, uint count);
     [LibraryImport(Lib)] private static partial int virConnectListAllDomains(ConnectHandle conn, out IntPtr domains, ConnectListAllDomainsFlags flags);
     [LibraryImport(Lib)] private static partial IntPtr virConnectGetHostname(ConnectHandle conn);
+    [LibraryImport(Lib)] private static partial int virConnectGetLibVersion(ConnectHandle conn, out CULong libVer);
+    [LibraryImport(Lib)] private static partial int virConnectRegisterCloseCallback(ConnectHandle conn, IntPtr cb, IntPtr opaque, IntPtr freeCallback);
+    [LibraryImport(Lib)] private static partial int virConnectUnregisterCloseCallback(ConnectHandle conn, IntPtr cb);
 
     /// <summary>virConnectOpen; null = libvirt's default URI. Any failure is ConnectionFailed.</summary>
     public static ConnectHandle ConnectOpen(string? uri)
@@ -192,6 +195,45 @@ internal static unsafe partial class Virt
         return TakeString(virConnectGetHostname(conn)) ?? throw Fail(LibvirtCallArea.General, target);
     }
 
+    /// <summary>
+    /// virConnectGetLibVersion: the libvirt version serving the connection (the daemon's for a daemon or remote URI),
+    /// major * 1,000,000 + minor * 1,000 + release.
+    /// </summary>
+    public static ulong ConnectGetLibVersion(ConnectHandle conn, object? target)
+    {
+        LibvirtLibrary.Require("virConnectGetLibVersion");
+        if (virConnectGetLibVersion(conn, out var version) < 0) throw Fail(LibvirtCallArea.Connection, target);
+        return version.Value;
+    }
+
+    /// <summary>
+    /// virConnectRegisterCloseCallback: <paramref name="callback"/> runs on the event loop thread when libvirt closes
+    /// the connection (libvirtd went away, keepalive timed out); libvirt frees <paramref name="opaque"/> with
+    /// <paramref name="freeCallback"/> when it is unregistered. False when this libvirt or driver cannot (then
+    /// <paramref name="opaque"/> was freed here).
+    /// </summary>
+    public static bool ConnectRegisterCloseCallback(ConnectHandle conn, IntPtr callback, IntPtr opaque, IntPtr freeCallback, object? target)
+    {
+        if (!LibvirtLibrary.Has("virConnectRegisterCloseCallback"))
+        {
+            NativeCallbacksFree(opaque);
+            return false;
+        }
+        if (virConnectRegisterCloseCallback(conn, callback, opaque, freeCallback) >= 0) return true;
+        TakeLastError(); // a driver without close callbacks: liveness is still checked with virConnectIsAlive
+        NativeCallbacksFree(opaque);
+        return false;
+    }
+
+    /// <summary>Best effort, like event deregistration: libvirt then frees the opaque through the free callback.</summary>
+    public static void ConnectUnregisterCloseCallback(ConnectHandle conn, IntPtr callback)
+    {
+        if (!LibvirtLibrary.Has("virConnectUnregisterCloseCallback")) return;
+        if (virConnectUnregisterCloseCallback(conn, callback) < 0) TakeLastError();
+    }
+
+    private static void NativeCallbacksFree(IntPtr opaque) => KvmSnapshot.Libvirt.NativeCallbacks.Free(opaque);
+
     /// <summary>Keepalive makes a dead remote peer visible (virConnectIsAlive turns false); needs the event loop.</summary>
     public static void ConnectSetKeepAlive(ConnectHandle conn, int intervalSeconds, uint count, object? target)
     {
@@ -230,11 +272,20 @@ internal static unsafe partial class Virt
     [LibraryImport(Lib)] private static partial int virConnectDomainEventDeregisterAny(ConnectHandle conn, int callbackId);
 
     /// <summary>Registers <paramref name="callback"/> for <paramref name="eventId"/> on every domain of the connection.</summary>
-    public static int ConnectDomainEventRegisterAny(ConnectHandle conn, DomainEventId eventId, IntPtr callback, IntPtr opaque, object? target)
+    /// <remarks>
+    /// libvirt frees <paramref name="opaque"/> with <paramref name="freeCallback"/> after deregistration; when
+    /// registration fails it does not, and the opaque is freed here.
+    /// </remarks>
+    public static int ConnectDomainEventRegisterAny(ConnectHandle conn, DomainEventId eventId, IntPtr callback, IntPtr opaque, IntPtr freeCallback, object? target)
     {
         LibvirtLibrary.Require("virConnectDomainEventRegisterAny");
-        var id = virConnectDomainEventRegisterAny(conn, IntPtr.Zero, (int)eventId, callback, opaque, IntPtr.Zero);
-        if (id < 0) throw Fail(LibvirtCallArea.Connection, target);
+        var id = virConnectDomainEventRegisterAny(conn, IntPtr.Zero, (int)eventId, callback, opaque, freeCallback);
+        if (id < 0)
+        {
+            var failure = Fail(LibvirtCallArea.Connection, target);
+            NativeCallbacksFree(opaque);
+            throw failure;
+        }
         return id;
     }
 
