@@ -22,7 +22,8 @@ internal static class UnexpectedFailure
         {
             RecommendedAction = "Run the command again; a new connection is opened.",
         },
-        ExternalException or MarshalDirectiveException or DllNotFoundException or EntryPointNotFoundException
+        // A fault inside a P/Invoke (libvirt or libc); Win32Exception, also an ExternalException, is a failed process start.
+        SEHException or MarshalDirectiveException or DllNotFoundException or EntryPointNotFoundException
             => new KvmSnapshotException(ErrorIds.LibvirtError, ErrorCategory.NotSpecified, e.Source, $"A native call failed: {e.Message}", e),
         UnauthorizedAccessException => new KvmSnapshotException(ErrorIds.UnexpectedError, ErrorCategory.PermissionDenied, null, e.Message, e),
         _ => new KvmSnapshotException(ErrorIds.UnexpectedError, ErrorCategory.NotSpecified, null, $"{e.Message} ({e.GetType().FullName})", e),
