@@ -117,4 +117,30 @@ public sealed class LiveConnectionTests
         Assert.Equal(new[] { "s2.qcow2", "base.qcow2" }, chain.Layers.Select(l => Path.GetFileName(l.Path)));
         Assert.True(dom.GuestReads("vda", 0x62, TestDomain.Mib(8), "8M"));
     }
+
+    [Fact]
+    public void An_active_commit_with_pivot_survives_libvirtd_dropping_the_connection_and_ends_pivoted()
+    {
+        using var dom = TestDomain.Create("repivot");
+        var engine = LiveEngine.Default;
+        var ctx = new RecordingOperationContext();
+        dom.GuestWrite("vda", 0x61, "0", "4M");
+        engine.CreateSnapshot(Uri, dom.Name, new NewDomainSnapshotRequest { Name = "sn1", DiskOnly = true, DiskSpecs = new[] { new DiskSpec { Disk = "vda", File = dom.File("s1.qcow2") } } }, ctx);
+        dom.GuestWrite("vda", 0x62, TestDomain.Mib(8), "8M");
+
+        var commit = Task.Run(() => engine.BlockCommit(Uri, new BlockCommitRequest
+        {
+            Domain = dom.Name, Disk = "vda", Base = dom.File("base.qcow2"), Bandwidth = 1048576, Pivot = true,
+        }, ctx));
+        WaitFor(() => dom.HasBlockJob(), TimeSpan.FromSeconds(20), "the active commit did not start");
+        Assert.True(DaemonClients.DisconnectThisProcess() >= 1);
+        LibvirtDaemonFixture.Virsh("blockjob", dom.Name, "vda", "--bandwidth", "0");
+
+        Assert.True(commit.Wait(TimeSpan.FromSeconds(60)), "the waiting commit did not return");
+        Assert.Contains(ctx.VerboseMessages, m => m.StartsWith("Reconnected to libvirt", StringComparison.Ordinal));
+        Assert.False(dom.HasBlockJob());
+        Assert.Equal(dom.File("base.qcow2"), dom.ActiveImage()); // pivoted: reported done only because it is
+        Assert.True(dom.GuestReads("vda", 0x62, TestDomain.Mib(8), "8M"));
+        Assert.True(dom.GuestReads("vda", 0x61, "0", "4M"));
+    }
 }
