@@ -8,6 +8,8 @@ namespace KvmSnapshot.Tests.Live;
 /// <summary>
 /// libvirtd's view of its clients through virt-admin. Lets a test make libvirtd drop the connections of this test
 /// process only (as a libvirtd restart would), leaving every other process's connections, and libvirtd, alone.
+/// Every connection of this process goes: only tests in the libvirt collection (serialised with every other test
+/// that talks to libvirtd) may use it.
 /// </summary>
 public static class DaemonClients
 {
