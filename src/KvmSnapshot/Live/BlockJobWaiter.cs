@@ -135,13 +135,23 @@ internal sealed class BlockJobWaiter
     /// </summary>
     private (bool Ended, BlockJobEvent? EndedBy) RecheckAfterReconnect(BlockJobGoal goal, string activity)
     {
-        var info = _job.JobInfo();
+        BlockJobInfo? info;
+        bool mirrorReady;
+        try
+        {
+            info = _job.JobInfo();
+            mirrorReady = info is not null && goal == BlockJobGoal.Ready && _job.IsMirrorReady();
+        }
+        catch (KvmSnapshotException) when (_job.ConnectionLost)
+        {
+            return (false, null); // lost again at once: the wait loop reconnects again
+        }
         if (info is null)
         {
             _ctx.Warning($"The block job on {Target} ended while the connection to libvirt was down; how it ended is decided from the chain.");
             return (true, null);
         }
-        if (goal == BlockJobGoal.Ready && _job.IsMirrorReady())
+        if (mirrorReady)
         {
             var ready = new BlockJobEvent(null, _job.DomainName, _job.Disk, (BlockJobType)info.Value.Type, BlockJobEventStatus.Ready, DateTime.UtcNow, Stopwatch.GetTimestamp());
             _ctx.Verbose($"block job state after reconnecting: {ready}");
