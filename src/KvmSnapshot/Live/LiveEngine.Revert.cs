@@ -30,6 +30,11 @@ public sealed partial class LiveEngine
         ThrowIfCancelled(ctx, name);
 
         var external = info.HasExternalDisks || info.MemoryLocation == "external";
+        if (external)
+        {
+            // The daemon's libvirt decides whether it can revert an external snapshot, not the library loaded here.
+            ctx.Verbose($"{LibvirtCall.Format("virConnectGetLibVersion", ("conn", dom.Connection.Uri))} = {dom.Connection.LibVersion} (asked once per connection)");
+        }
         if (!external || dom.Connection.LibVersion >= ExternalRevertSinceVersion)
         {
             var flags = DomainSnapshotRevertFlags.None;
