@@ -12,7 +12,7 @@ namespace KvmSnapshot.Errors;
 internal static class UnexpectedFailure
 {
     public static bool Applies(Exception e)
-        => e is not (KvmSnapshotException or RuntimeException or OperationCanceledException or OutOfMemoryException);
+        => e is not (KvmSnapshotException or RuntimeException or OutOfMemoryException);
 
     public static KvmSnapshotException Wrap(Exception e) => e switch
     {
