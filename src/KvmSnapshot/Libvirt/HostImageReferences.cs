@@ -82,11 +82,14 @@ internal sealed class HostImageReferences
         {
             return Gap(LibvirtConnection.EffectiveUri(null), $"the local libvirt could not be asked which domains, snapshots and storage pools use images ({e.Message})");
         }
-        if (!connection.IsLocal)
+        using (connection)
         {
-            return Gap(connection.Uri, $"the default libvirt URI '{connection.Uri}' is another host, so the domains of this host could not be asked");
+            if (!connection.IsLocal)
+            {
+                return Gap(connection.Uri, $"the default libvirt URI '{connection.Uri}' is another host, so the domains of this host could not be asked");
+            }
+            return Collect(connection, trace);
         }
-        return Collect(connection, trace);
     }
 
     /// <summary>Every reference <paramref name="connection"/> knows of.</summary>
