@@ -126,7 +126,7 @@ function Install-TestPester {
     $pesterVersion = ([xml](Get-Content -Raw -LiteralPath $project)).Project.PropertyGroup.PesterVersion
     $target = Join-Path $testModulesDir "Pester/$pesterVersion"
     if (-not (Test-Path -LiteralPath (Join-Path $target 'Pester.psd1'))) {
-        Invoke-NativeStep 'dotnet restore (Pester)' { dotnet restore $project --nologo }
+        Invoke-NativeStep 'dotnet restore (Pester)' { dotnet restore $project --nologo | Out-Host }
         $packages = $env:NUGET_PACKAGES
         if (-not $packages) {
             $line = dotnet nuget locals global-packages --list
@@ -167,7 +167,7 @@ function Invoke-XunitSuite {
     Write-Host '==> dotnet test (xunit)' -ForegroundColor Cyan
     dotnet test (Join-Path $root 'tests/KvmSnapshot.Tests') -c $Configuration --nologo `
         --blame-hang-timeout 10m --blame-hang-dump-type none `
-        --logger 'trx;LogFileName=xunit.trx' --results-directory $resultsDir
+        --logger 'trx;LogFileName=xunit.trx' --results-directory $resultsDir | Out-Host
     Read-XunitResult -TrxPath $trx -ExitCode $LASTEXITCODE
 }
 
@@ -203,7 +203,7 @@ $result = Invoke-Pester -Configuration $config
         Write-Host "==> Pester $pesterVersion (tests/Pester, in a fresh pwsh $($PSVersionTable.PSVersion))" -ForegroundColor Cyan
         & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -NonInteractive -File $runnerPath `
             -Tests (Join-Path $root 'tests/Pester') -PesterVersion $pesterVersion `
-            -ResultPath (Join-Path $resultsDir 'pester.xml') -SummaryPath $summaryPath
+            -ResultPath (Join-Path $resultsDir 'pester.xml') -SummaryPath $summaryPath | Out-Host
         $exitCode = $LASTEXITCODE
     }
     finally {
