@@ -194,7 +194,7 @@ $result = Invoke-Pester -Configuration $config
     Skipped = $result.SkippedCount
 } | ConvertTo-Json | Set-Content -LiteralPath $SummaryPath
 '@
-    $runnerPath = Join-Path $resultsDir 'run-pester.ps1'
+    $runnerPath = Join-Path $outputRoot 'run-pester.ps1'
     Set-Content -LiteralPath $runnerPath -Value $runner
     $pwsh = Get-PwshCommand
     $savedPath = $env:PSModulePath

@@ -62,22 +62,31 @@ BeforeAll {
     }
 
     # base <- mid <- top with one pattern per layer, and int.qcow2 whose snapshot snapA holds 0x55 while the image
-    # itself now holds 0x77.
+    # itself now holds 0x77. Backing files are named relative to the overlay, so a copy of the folder is a store of
+    # its own: the images are made once and copied for every case.
+    $StoreTemplate = Join-Path $TestDrive 'template'
+    $null = New-Item -ItemType Directory -Path $StoreTemplate
+    Push-Location -LiteralPath $StoreTemplate
+    try {
+        Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', 'base.qcow2', '16M' | Out-Null
+        Invoke-Tool qemu-io '-f', 'qcow2', '-c', 'write -P 0x11 0 1M', 'base.qcow2' | Out-Null
+        Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', 'mid.qcow2' | Out-Null
+        Invoke-Tool qemu-io '-f', 'qcow2', '-c', 'write -P 0x22 1M 1M', 'mid.qcow2' | Out-Null
+        Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', '-b', 'mid.qcow2', '-F', 'qcow2', 'top.qcow2' | Out-Null
+        Invoke-Tool qemu-io '-f', 'qcow2', '-c', 'write -P 0x33 2M 1M', 'top.qcow2' | Out-Null
+        Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', 'int.qcow2', '16M' | Out-Null
+        Invoke-Tool qemu-io '-f', 'qcow2', '-c', 'write -P 0x55 0 1M', 'int.qcow2' | Out-Null
+        Invoke-Tool qemu-img 'snapshot', '-c', 'snapA', 'int.qcow2' | Out-Null
+        Invoke-Tool qemu-io '-f', 'qcow2', '-c', 'write -P 0x77 0 1M', 'int.qcow2' | Out-Null
+    }
+    finally {
+        Pop-Location
+    }
+
     function New-OfflineStore {
         param([string] $Path)
         $null = New-Item -ItemType Directory -Path $Path -Force
-        $base = Join-Path $Path 'base.qcow2'; $mid = Join-Path $Path 'mid.qcow2'; $top = Join-Path $Path 'top.qcow2'
-        $int = Join-Path $Path 'int.qcow2'
-        Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', $base, '16M' | Out-Null
-        Invoke-Tool qemu-io '-f', 'qcow2', '-c', 'write -P 0x11 0 1M', $base | Out-Null
-        Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', '-b', $base, '-F', 'qcow2', $mid | Out-Null
-        Invoke-Tool qemu-io '-f', 'qcow2', '-c', 'write -P 0x22 1M 1M', $mid | Out-Null
-        Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', '-b', $mid, '-F', 'qcow2', $top | Out-Null
-        Invoke-Tool qemu-io '-f', 'qcow2', '-c', 'write -P 0x33 2M 1M', $top | Out-Null
-        Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', $int, '16M' | Out-Null
-        Invoke-Tool qemu-io '-f', 'qcow2', '-c', 'write -P 0x55 0 1M', $int | Out-Null
-        Invoke-Tool qemu-img 'snapshot', '-c', 'snapA', $int | Out-Null
-        Invoke-Tool qemu-io '-f', 'qcow2', '-c', 'write -P 0x77 0 1M', $int | Out-Null
+        Copy-Item -Path (Join-Path $StoreTemplate '*') -Destination $Path
     }
 
     # The files of a folder and their SHA-256: equal fingerprints mean nothing on disk changed.
@@ -303,7 +312,10 @@ Describe 'Live cmdlets at the prompt: completion, -WhatIf and -Confirm on qemu:/
     Context '-WhatIf: the What-if line names the domain, nothing changes in libvirt or on disk' {
         BeforeAll {
             $intSnapshots = Get-SnapshotNames $intDomain
+            $intDiskSnapshots = Get-InternalSnapshotName (Join-Path $liveStore "$intDomain.qcow2")
             $extChain = Get-ChainText $extDomain
+            $extBacking = Get-BackingFile $extOverlay
+            $liveFiles = @(Get-ChildItem -LiteralPath $liveStore -File).Name
             $liveCases = [ordered]@{
                 'New-KvmSnapshot'       = @("New-KvmSnapshot -Domain $intDomain -Name w1", "Create internal snapshot 'w1'", $intDomain)
                 'Restore-KvmSnapshot'   = @("Restore-KvmSnapshot -Domain $intDomain -Name int1", "Revert to snapshot 'int1' (the domain's current state is lost)", $intDomain)
@@ -344,6 +356,9 @@ Describe 'Live cmdlets at the prompt: completion, -WhatIf and -Confirm on qemu:/
 
         It 'left the snapshots, the state, the chain and the running job as they were' {
             Get-SnapshotNames $intDomain | Should -Be $intSnapshots
+            Get-InternalSnapshotName (Join-Path $liveStore "$intDomain.qcow2") | Should -Be $intDiskSnapshots
+            Get-BackingFile $extOverlay | Should -Be $extBacking
+            @(Get-ChildItem -LiteralPath $liveStore -File).Name | Should -Be $liveFiles
             Get-DomainState $intDomain | Should -Be 'running'
             Get-DomainState $extDomain | Should -Be 'running'
             $saveFile | Should -Not -Exist
