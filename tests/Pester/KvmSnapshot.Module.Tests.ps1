@@ -38,6 +38,10 @@ BeforeAll {
 }
 
 Describe 'The module the build produces' {
+    It 'is the module folder build.ps1 wrote (output/KvmSnapshot/<version>), not bin/ or an installed copy' {
+        $Module.ModuleBase | Should -Be ([IO.Path]::GetFullPath((Join-Path $PSScriptRoot "../../output/KvmSnapshot/$Version")))
+    }
+
     It 'exports exactly the cmdlets its manifest lists' {
         ($Module.ExportedCmdlets.Keys | Sort-Object) | Should -Be ((Import-PowerShellDataFile -Path (Join-Path $Module.ModuleBase 'KvmSnapshot.psd1')).CmdletsToExport | Sort-Object)
         $Module.ExportedCmdlets.Count | Should -Be 17
