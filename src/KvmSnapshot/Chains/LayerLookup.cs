@@ -74,6 +74,6 @@ internal static class LayerLookup
             .Select(l => l.Index is { } i && chain.Disk is not null ? $"{chain.Disk}[{i}] {l.Path}" : l.Path));
         var owner = chain.Domain is null ? string.Empty : $" of {chain.Domain}/{chain.Disk}";
         return new(ErrorIds.ChainLayerNotFound, ErrorCategory.ObjectNotFound, given,
-            $"-{parameter} '{given}': {why}. The layers{owner}, active first: {valid}.");
+            $"-{parameter} '{given}': {why}. Chain{owner}: {chain}. Its layers, active first: {valid}.");
     }
 }
