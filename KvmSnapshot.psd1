@@ -35,7 +35,17 @@
         PSData = @{
             Tags         = @('Linux', 'KVM', 'QEMU', 'libvirt', 'qcow2', 'snapshot', 'PSEdition_Core')
             LicenseUri   = 'https://opensource.org/licenses/MIT'
-            ProjectUri   = 'https://example.invalid/KvmSnapshot'
+            ReleaseNotes = @'
+0.1.0
+- Offline (qemu-img and a native qcow2 reader): Get-, New- and Convert-KvmDiskImage; Get- and Test-KvmSnapshotChain
+  for an image or a whole store (-Directory); internal snapshots in qcow2 files; commit down and pull up with
+  checks that no other image loses its backing data.
+- Live (libvirt): internal and external snapshots (-DiskOnly, -Atomic, -NoMetadata, -DiskSpec), revert and delete;
+  block commit (-Pivot) and block pull with progress, -NoWait, -Bandwidth and -RemoveMergedLayers;
+  Get-, Stop- and Complete-KvmBlockJob; Get-KvmDomainDisk; Save- and Restore-KvmDomainState; -ConnectionUri.
+- Tab completion of domain names, snapshot names and disk targets; -WhatIf/-Confirm on every change; help for
+  every cmdlet and about_KvmSnapshot.
+'@
         }
     }
 }

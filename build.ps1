@@ -3,12 +3,18 @@
 .SYNOPSIS
     Build driver for KvmSnapshot.
 .DESCRIPTION
-    Build   : dotnet publish the module into output/KvmSnapshot/<version> with its manifest and format file.
+    Build   : dotnet publish the module into output/KvmSnapshot/<version> with its manifest and format file, then
+              its help (the Docs task) when platyPS 0.14 is available; says once when it is not.
     Docs    : platyPS 0.14 New-ExternalHelp from docs/help into the module's en-US folder.
-    Test    : the xunit suite (dotnet test), then the Pester 5 suites in a fresh pwsh when Pester 5 is installed.
-    Package : a zip of the built module folder in output/.
+    Package : Publish-PSResource of the built module folder into the local PSResourceGet repository folder
+              output/repository (KvmSnapshot.<version>.nupkg), ready for Install-PSResource.
+    Test    : the xunit suite (dotnet test), then every file in tests/Pester with Pester 5 in a fresh pwsh against
+              the built module folder. Pester itself comes from NuGet (tools/PesterPackage). Ends with one line
+              "N passed, M failed, K skipped" that counts both, and fails when anything failed.
 .EXAMPLE
-    ./build.ps1 -Task Build, Docs, Test
+    ./build.ps1 -Task Build, Package, Test
+.EXAMPLE
+    ./build.ps1 -Task Test -TestSuite Pester
 #>
 [CmdletBinding()]
 param(
@@ -16,7 +22,11 @@ param(
     [string[]] $Task = @('Build'),
 
     [ValidateSet('Debug', 'Release')]
-    [string] $Configuration = 'Release'
+    [string] $Configuration = 'Release',
+
+    # Which suites the Test task runs.
+    [ValidateSet('All', 'Xunit', 'Pester')]
+    [string] $TestSuite = 'All'
 )
 
 $ErrorActionPreference = 'Stop'
@@ -27,12 +37,29 @@ $manifestPath = Join-Path $root 'KvmSnapshot.psd1'
 $version = (Import-PowerShellDataFile -Path $manifestPath).ModuleVersion
 $outputRoot = Join-Path $root 'output'
 $moduleDir = Join-Path $outputRoot "KvmSnapshot/$version"
+$repositoryDir = Join-Path $outputRoot 'repository'
+$testModulesDir = Join-Path $outputRoot 'modules'
+$resultsDir = Join-Path $root 'artifacts/test-results'
+$script:docsWritten = $false
 
 function Invoke-NativeStep {
     param([string] $Name, [scriptblock] $Step)
     Write-Host "==> $Name" -ForegroundColor Cyan
     & $Step
     if ($LASTEXITCODE -ne 0) { throw "$Name failed with exit code $LASTEXITCODE" }
+}
+
+function Get-PlatyPS {
+    Get-Module -ListAvailable -Name platyPS | Where-Object { $_.Version -ge [version]'0.14.0' -and $_.Version -lt [version]'1.0' } |
+        Sort-Object Version -Descending | Select-Object -First 1
+}
+
+# The command line that starts another pwsh of the same version as this one. As a dotnet tool (`dotnet pwsh`)
+# this process is the dotnet host, which runs pwsh.dll from $PSHOME.
+function Get-PwshCommand {
+    $process = [Environment]::ProcessPath
+    if ([IO.Path]::GetFileNameWithoutExtension($process) -eq 'dotnet') { return @($process, (Join-Path $PSHOME 'pwsh.dll')) }
+    , @($process)
 }
 
 function Invoke-BuildTask {
@@ -49,12 +76,20 @@ function Invoke-BuildTask {
     }
     $null = Test-ModuleManifest -Path (Join-Path $moduleDir 'KvmSnapshot.psd1')
     Write-Host "Module built in $moduleDir"
+    if (Get-PlatyPS) {
+        Invoke-DocsTask
+    }
+    else {
+        Write-Warning ("platyPS 0.14 is not installed, so the module in $moduleDir has no help (Get-Help shows only syntax). " +
+            'Install it with: Install-PSResource platyPS -Version 0.14.2')
+    }
 }
 
 function Invoke-DocsTask {
-    $platyPS = Get-Module -ListAvailable -Name platyPS | Where-Object { $_.Version -ge [version]'0.14.0' -and $_.Version -lt [version]'1.0' } |
-        Sort-Object Version -Descending | Select-Object -First 1
-    if (-not $platyPS) { throw 'The Docs task needs platyPS 0.14: Install-Module platyPS -RequiredVersion 0.14.2 -Scope CurrentUser' }
+    if ($script:docsWritten) { return }
+    $platyPS = Get-PlatyPS
+    if (-not $platyPS) { throw 'The Docs task needs platyPS 0.14: Install-PSResource platyPS -Version 0.14.2' }
+    if (-not (Test-Path -LiteralPath $moduleDir)) { throw "No module in ${moduleDir}: run the Build task first." }
     Import-Module $platyPS -Force
     $helpDir = Join-Path $moduleDir 'en-US'
     $null = New-ExternalHelp -Path (Join-Path $root 'docs/help') -OutputPath $helpDir -Force
@@ -63,46 +98,152 @@ function Invoke-DocsTask {
     foreach ($about in Get-ChildItem -LiteralPath $helpDir -Filter 'about_*.help.help.txt') {
         Move-Item -LiteralPath $about.FullName -Destination (Join-Path $helpDir ($about.Name -replace '\.help\.help\.txt$', '.help.txt')) -Force
     }
+    $script:docsWritten = $true
     Write-Host "External help written to $helpDir"
 }
 
-function Invoke-TestTask {
-    Invoke-NativeStep 'dotnet test' {
-        dotnet test (Join-Path $root 'tests/KvmSnapshot.Tests') -c $Configuration --nologo
+function Invoke-PackageTask {
+    if (-not (Test-Path -LiteralPath (Join-Path $moduleDir 'KvmSnapshot.dll'))) { throw "No module in ${moduleDir}: run the Build task first." }
+    $null = New-Item -ItemType Directory -Path $repositoryDir -Force
+    $nupkg = Join-Path $repositoryDir "KvmSnapshot.$version.nupkg"
+    if (Test-Path -LiteralPath $nupkg) { Remove-Item -LiteralPath $nupkg -Force }
+    # A repository registration is stored per user: register one under a unique name and always remove it again.
+    $repository = 'KvmSnapshotBuild-' + [guid]::NewGuid().ToString('n').Substring(0, 8)
+    Register-PSResourceRepository -Name $repository -Uri $repositoryDir -Trusted
+    try {
+        Publish-PSResource -Path $moduleDir -Repository $repository
     }
-    $pester = Get-Module -ListAvailable -Name Pester | Where-Object { $_.Version -ge [version]'5.0' } |
-        Sort-Object Version -Descending | Select-Object -First 1
-    if (-not $pester) {
-        Write-Warning 'Pester 5 is not installed: skipping tests/Pester (Install-Module Pester -MinimumVersion 5.0 -Scope CurrentUser).'
-        return
+    finally {
+        Unregister-PSResourceRepository -Name $repository
     }
-    # A fresh pwsh, so the module loaded is the one just built, not a copy loaded in this session.
-    $script = @"
-`$env:PSModulePath = '$outputRoot' + [IO.Path]::PathSeparator + `$env:PSModulePath
-Import-Module Pester -RequiredVersion '$($pester.Version)'
-`$config = New-PesterConfiguration
-`$config.Run.Path = '$(Join-Path $root 'tests/Pester')'
-`$config.Run.Exit = `$true
-`$config.Output.Verbosity = 'Detailed'
-`$config.TestResult.Enabled = `$true
-`$config.TestResult.OutputPath = '$(Join-Path $outputRoot 'pester-results.xml')'
-Invoke-Pester -Configuration `$config
-"@
-    Invoke-NativeStep 'Pester' { pwsh -NoProfile -NonInteractive -Command $script }
+    if (-not (Test-Path -LiteralPath $nupkg)) { throw "Publish-PSResource wrote no $nupkg" }
+    Write-Host "Package written to $nupkg (install: Register-PSResourceRepository -Name KvmSnapshotLocal -Uri $repositoryDir -Trusted; Install-PSResource KvmSnapshot -Repository KvmSnapshotLocal)"
 }
 
-function Invoke-PackageTask {
-    $zip = Join-Path $outputRoot "KvmSnapshot-$version.zip"
-    if (Test-Path -LiteralPath $zip) { Remove-Item -LiteralPath $zip -Force }
-    Compress-Archive -Path (Join-Path $outputRoot 'KvmSnapshot') -DestinationPath $zip
-    Write-Host "Package written to $zip"
+# Pester comes from NuGet: the restore-only project downloads the package, whose tools/ folder is the module.
+function Install-TestPester {
+    $project = Join-Path $root 'tools/PesterPackage/PesterPackage.csproj'
+    $pesterVersion = ([xml](Get-Content -Raw -LiteralPath $project)).Project.PropertyGroup.PesterVersion
+    $target = Join-Path $testModulesDir "Pester/$pesterVersion"
+    if (-not (Test-Path -LiteralPath (Join-Path $target 'Pester.psd1'))) {
+        Invoke-NativeStep 'dotnet restore (Pester)' { dotnet restore $project --nologo | Out-Host }
+        $packages = $env:NUGET_PACKAGES
+        if (-not $packages) {
+            $line = dotnet nuget locals global-packages --list
+            $packages = ($line -join '') -replace '^\s*global-packages:\s*', ''
+        }
+        $source = Join-Path $packages.Trim() "pester/$pesterVersion/tools"
+        if (-not (Test-Path -LiteralPath (Join-Path $source 'Pester.psd1'))) { throw "Pester $pesterVersion was restored, but $source holds no module" }
+        $null = New-Item -ItemType Directory -Path $target -Force
+        Copy-Item -Path (Join-Path $source '*') -Destination $target -Recurse -Force
+    }
+    $pesterVersion
+}
+
+# Counts of the xunit run from its trx file. A run that ended early (crash, hang killed) counts as one failure.
+function Read-XunitResult {
+    param([string] $TrxPath, [int] $ExitCode)
+    if (-not (Test-Path -LiteralPath $TrxPath)) {
+        return [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0; Note = "no test results ($TrxPath is missing)" }
+    }
+    $trx = [xml](Get-Content -Raw -LiteralPath $TrxPath)
+    $summary = $trx.TestRun.ResultSummary
+    $c = $summary.Counters
+    $failed = [int]$c.failed + [int]$c.error + [int]$c.timeout + [int]$c.aborted
+    $note = ''
+    if ($summary.outcome -notin 'Completed', 'Passed' -and $failed -eq 0) {
+        $failed = 1
+        $note = "test run outcome: $($summary.outcome); the run ended early"
+    }
+    elseif ($ExitCode -ne 0 -and $failed -eq 0) {
+        $failed = 1
+        $note = "dotnet test exited with $ExitCode"
+    }
+    [pscustomobject]@{ Passed = [int]$c.passed; Failed = $failed; Skipped = [int]$c.notExecuted; Note = $note }
+}
+
+function Invoke-XunitSuite {
+    $trx = Join-Path $resultsDir 'xunit.trx'
+    Write-Host '==> dotnet test (xunit)' -ForegroundColor Cyan
+    dotnet test (Join-Path $root 'tests/KvmSnapshot.Tests') -c $Configuration --nologo `
+        --blame-hang-timeout 10m --blame-hang-dump-type none `
+        --logger 'trx;LogFileName=xunit.trx' --results-directory $resultsDir | Out-Host
+    Read-XunitResult -TrxPath $trx -ExitCode $LASTEXITCODE
+}
+
+function Invoke-PesterSuite {
+    if (-not (Test-Path -LiteralPath (Join-Path $moduleDir 'KvmSnapshot.dll'))) { throw "No module in ${moduleDir}: run the Build task first." }
+    $pesterVersion = Install-TestPester
+    $summaryPath = Join-Path $resultsDir 'pester-summary.json'
+    # A fresh pwsh, so the module loaded is the one in output/ (the files a user installs), not a copy loaded in
+    # this session; output/ and the Pester folder go first on its PSModulePath.
+    $runner = @'
+param($Tests, $PesterVersion, $ResultPath, $SummaryPath)
+$ErrorActionPreference = 'Stop'
+Import-Module Pester -RequiredVersion $PesterVersion
+$config = New-PesterConfiguration
+$config.Run.Path = $Tests
+$config.Run.PassThru = $true
+$config.Output.Verbosity = 'Detailed'
+$config.TestResult.Enabled = $true
+$config.TestResult.OutputPath = $ResultPath
+$result = Invoke-Pester -Configuration $config
+[pscustomobject]@{
+    Passed  = $result.PassedCount
+    Failed  = $result.FailedCount + $result.FailedBlocksCount + $result.FailedContainersCount
+    Skipped = $result.SkippedCount
+} | ConvertTo-Json | Set-Content -LiteralPath $SummaryPath
+'@
+    $runnerPath = Join-Path $outputRoot 'run-pester.ps1'
+    Set-Content -LiteralPath $runnerPath -Value $runner
+    $pwsh = Get-PwshCommand
+    $savedPath = $env:PSModulePath
+    try {
+        $env:PSModulePath = (@($outputRoot, $testModulesDir) + @($savedPath -split [IO.Path]::PathSeparator | Where-Object { $_ })) -join [IO.Path]::PathSeparator
+        Write-Host "==> Pester $pesterVersion (tests/Pester, in a fresh pwsh $($PSVersionTable.PSVersion))" -ForegroundColor Cyan
+        & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -NonInteractive -File $runnerPath `
+            -Tests (Join-Path $root 'tests/Pester') -PesterVersion $pesterVersion `
+            -ResultPath (Join-Path $resultsDir 'pester.xml') -SummaryPath $summaryPath | Out-Host
+        $exitCode = $LASTEXITCODE
+    }
+    finally {
+        $env:PSModulePath = $savedPath
+    }
+    if (-not (Test-Path -LiteralPath $summaryPath)) {
+        return [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0; Note = "the Pester run ended early (exit code $exitCode)" }
+    }
+    $counts = Get-Content -Raw -LiteralPath $summaryPath | ConvertFrom-Json
+    [pscustomobject]@{ Passed = [int]$counts.Passed; Failed = [int]$counts.Failed; Skipped = [int]$counts.Skipped; Note = '' }
+}
+
+function Invoke-TestTask {
+    if (Test-Path -LiteralPath $resultsDir) { Remove-Item -LiteralPath $resultsDir -Recurse -Force }
+    $null = New-Item -ItemType Directory -Path $resultsDir -Force
+    $results = [ordered]@{}
+    if ($TestSuite -in 'All', 'Xunit') { $results['xunit'] = Invoke-XunitSuite }
+    if ($TestSuite -in 'All', 'Pester') { $results['Pester'] = Invoke-PesterSuite }
+
+    Write-Host ''
+    foreach ($name in $results.Keys) {
+        $r = $results[$name]
+        $line = "${name}: $($r.Passed) passed, $($r.Failed) failed, $($r.Skipped) skipped"
+        if ($r.Note) { $line += " ($($r.Note))" }
+        Write-Host $line
+    }
+    $passed = ($results.Values | Measure-Object -Property Passed -Sum).Sum
+    $failed = ($results.Values | Measure-Object -Property Failed -Sum).Sum
+    $skipped = ($results.Values | Measure-Object -Property Skipped -Sum).Sum
+    $closing = "$passed passed, $failed failed, $skipped skipped"
+    Set-Content -LiteralPath (Join-Path $resultsDir 'summary.txt') -Value $closing
+    Write-Host $closing
+    if ($failed -gt 0) { exit 1 }
 }
 
 foreach ($name in $Task) {
     switch ($name) {
         'Build' { Invoke-BuildTask }
         'Docs' { Invoke-DocsTask }
-        'Test' { Invoke-TestTask }
         'Package' { Invoke-PackageTask }
+        'Test' { Invoke-TestTask }
     }
 }

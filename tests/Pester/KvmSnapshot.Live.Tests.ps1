@@ -2,7 +2,11 @@
 <#
     Pester 5 suite for the live cmdlets (-Domain: libvirt at qemu:///system).
     It defines two transient TCG domains (type='qemu', 64 MiB, no OS: QEMU runs, nothing boots) whose disks are
-    qcow2 files in a temporary folder, and destroys them (and the folder) in AfterAll. Guest writes go through the running QEMU
+    qcow2 files in a temporary folder of its own, and destroys them and the folder in AfterAll.
+    That folder is deliberately not $TestDrive: at the end of every Context, Pester deletes each file created in
+    $TestDrive during that Context. A snapshot overlay libvirt created there would vanish while the domain still
+    writes to it (QEMU keeps the unlinked file open), and the next snapshot without -DiskSpec would fail, because
+    libvirt derives the new overlay's name from a source path that no longer exists. Guest writes go through the running QEMU
     (HMP qemu-io on the guest's disk), so data really lands in the layer the domain writes to; the data is then
     read back from the domain's active image and its backing chain with qemu-io -U.
 
@@ -139,8 +143,7 @@ BeforeAll {
 Describe 'KvmSnapshot live cmdlets on qemu:///system' -Tag 'Live' -Skip:(-not $canRunLive) {
     BeforeAll {
         $suffix = [guid]::NewGuid().ToString('n').Substring(0, 8)
-        # Not in $TestDrive: Pester deletes what a Context created there when the Context ends, and the domains run
-        # on across Contexts on overlays an earlier Context created (libvirt then cannot stat the active image).
+        # Not in $TestDrive (see the top of this file): the chains outlive the Contexts that grow them.
         $store = Join-Path ([IO.Path]::GetTempPath()) "kvmsnap-pester-$suffix"
         $null = New-Item -ItemType Directory -Path $store
 

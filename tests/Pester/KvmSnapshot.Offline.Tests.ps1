@@ -861,4 +861,93 @@ Describe 'KvmSnapshot offline cmdlets' -Tag 'Offline' -Skip:(-not $haveQemu) {
             Assert-TreeUnchanged $before $dir
         }
     }
+
+    Context 'Safety: what -RemoveMergedLayers keeps' {
+        It 'keeps a template in a sibling folder that another image uses, and that image still reads its data' {
+            $root = New-TestDirectory
+            $null = New-Item -ItemType Directory -Path (Join-Path $root 'tmpl'), (Join-Path $root 'a'), (Join-Path $root 'b')
+            $template = New-Qcow2 (Join-Path $root 'tmpl/base.qcow2')
+            Write-Pattern $template '0x11' '0' '1M'
+            $top = New-Qcow2 (Join-Path $root 'a/top.qcow2') -BackingFile $template
+            $other = New-Qcow2 (Join-Path $root 'b/other.qcow2') -BackingFile $template
+
+            $result = Invoke-KvmBlockPull -Path $top -RemoveMergedLayers -Confirm:$false -WarningVariable kept -WarningAction SilentlyContinue
+            $result.Depth | Should -Be 1
+            $template | Should -Exist
+            Test-Pattern $other @(, @('0x11', '0', '1M')) | Should -BeTrue
+            Test-Pattern $top @(, @('0x11', '0', '1M')) | Should -BeTrue
+            ($kept -join "`n") | Should -BeLike "*Kept merged layer $template*$other*"
+        }
+
+        It 'never deletes the image named by -Path' {
+            $dir = New-TestDirectory
+            $base = New-Qcow2 (Join-Path $dir 'base.qcow2')
+            $active = New-Qcow2 (Join-Path $dir 'active.qcow2') -BackingFile $base
+            Write-Pattern $active '0x22' '1M' '1M'
+            $null = Invoke-KvmBlockCommit -Path $active -RemoveMergedLayers -Confirm:$false -WarningVariable kept -WarningAction SilentlyContinue
+            $active | Should -Exist
+            Test-Pattern $base @(, @('0x22', '1M', '1M')) | Should -BeTrue
+            ($kept -join "`n") | Should -BeLike '*named by -Path*'
+        }
+    }
+
+    Context 'Format probing: a guest-written header never makes the module read host files' {
+        BeforeAll {
+            $secretBytes = [Text.Encoding]::ASCII.GetBytes("host secret: the private key of this hypervisor`n")
+            function New-PlantedDisk {
+                param([string] $Directory)
+                $secret = Join-Path $Directory 'secret.txt'
+                [IO.File]::WriteAllBytes($secret, $secretBytes)
+                $evil = Join-Path $Directory 'evil.qcow2'
+                Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', '-b', $secret, '-F', 'raw', $evil, '16M' | Out-Null
+                $disk = Join-Path $Directory 'guest.raw'
+                Invoke-Tool qemu-img 'create', '-q', '-f', 'raw', $disk, '16M' | Out-Null
+                $header = [IO.File]::ReadAllBytes($evil)
+                $stream = [IO.File]::OpenWrite($disk)
+                try { $stream.Write($header, 0, $header.Length) } finally { $stream.Dispose() }
+                Remove-Item -LiteralPath $evil
+                $disk
+            }
+        }
+
+        It 'says the format was probed and marks the host file instead of following it' {
+            $dir = New-TestDirectory
+            $disk = New-PlantedDisk $dir
+            $image = Get-KvmDiskImage -Path $disk
+            $image.Format | Should -Be 'qcow2'
+            $image.FormatSource | Should -Be 'Probed'
+            $chain = Get-KvmSnapshotChain -Path $disk
+            $chain.Layers[1].State | Should -Be 'NotAnImage'
+            (Test-KvmSnapshotChain -Path $disk -SkipImageCheck).Problems.Kind | Should -Contain 'BackingFileNotAnImage'
+        }
+
+        It 'refuses to convert, pull or commit it (FormatConfusion) and changes nothing' {
+            $dir = New-TestDirectory
+            $disk = New-PlantedDisk $dir
+            $before = Get-TreeHash $dir
+            Convert-KvmDiskImage -Path $disk -Destination (Join-Path $dir 'out.qcow2') -Confirm:$false -ErrorVariable e1 -ErrorAction SilentlyContinue
+            Invoke-KvmBlockPull -Path $disk -Confirm:$false -ErrorVariable e2 -ErrorAction SilentlyContinue
+            Invoke-KvmBlockCommit -Path $disk -Confirm:$false -ErrorVariable e3 -ErrorAction SilentlyContinue
+            $e1[0].FullyQualifiedErrorId | Should -Be 'FormatConfusion,KvmSnapshot.Cmdlets.ConvertKvmDiskImageCommand'
+            $e2[0].FullyQualifiedErrorId | Should -Be 'FormatConfusion,KvmSnapshot.Cmdlets.InvokeKvmBlockPullCommand'
+            $e3[0].FullyQualifiedErrorId | Should -Be 'FormatConfusion,KvmSnapshot.Cmdlets.InvokeKvmBlockCommitCommand'
+            $e1[0].CategoryInfo.Category | Should -Be 'SecurityError'
+            Assert-TreeUnchanged $before $dir
+        }
+
+        It 'moves a genuine qcow2 image over a raw base once its format is given' {
+            $dir = New-TestDirectory
+            $base = Join-Path $dir 'base.raw'
+            Invoke-Tool qemu-img 'create', '-q', '-f', 'raw', $base, '16M' | Out-Null
+            Write-Pattern $base '0x61' '0' '1M' 'raw'
+            $top = Join-Path $dir 'top.qcow2'
+            Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', '-b', $base, '-F', 'raw', $top | Out-Null
+            { Invoke-KvmBlockPull -Path $top -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'FormatConfusion,KvmSnapshot.Cmdlets.InvokeKvmBlockPullCommand'
+            $chain = Invoke-KvmBlockPull -Path $top -Format qcow2 -Confirm:$false
+            $chain.Depth | Should -Be 1
+            $chain.Active.FormatSource | Should -Be 'Specified'
+            Test-Pattern $top @(, @('0x61', '0', '1M')) | Should -BeTrue
+        }
+    }
 }

@@ -1,58 +1,74 @@
 using System;
 using System.IO;
 using System.Runtime.InteropServices;
+using KvmSnapshot.Linux;
 
 namespace KvmSnapshot.Chains;
 
-/// <summary>Which file a path names, independent of the path's spelling (symlinks, "..", hard links).</summary>
+/// <summary>
+/// Which file a path names, independent of the path's spelling (symlinks, "..", hard links): device and inode.
+/// <see cref="FallbackPath"/> is set only when the identity could not be read (see <see cref="HostFileFacts.IdentityProblem"/>):
+/// such a file is then compared by its full path, and a second name of it is not recognised.
+/// </summary>
 public readonly record struct FileIdentity(ulong Device, ulong Inode, string? FallbackPath)
 {
+    public bool IsByPath => FallbackPath is not null;
+
     public override string ToString() => FallbackPath ?? $"{Device}:{Inode}";
 }
 
+/// <summary>What <see cref="HostFile.Describe"/> found out about a file.</summary>
+public readonly record struct HostFileFacts(FileIdentity Identity, long? AllocatedBytes, string? IdentityProblem);
+
 /// <summary>
-/// stat(2) facts .NET does not expose: device/inode (to recognise one file under two names, which loop detection
-/// needs) and allocated blocks (the "actual size" qemu-img shows for sparse images).
+/// statx(2) facts .NET does not expose: device/inode (to recognise one file under two names, which loop detection
+/// and shared-base checks need) and allocated blocks (the "actual size" qemu-img shows for sparse images).
+/// statx is used rather than stat because struct statx has one layout on every architecture.
+/// When statx is missing (glibc before 2.28, kernel before 4.11, a seccomp filter) or fails for a file, the
+/// identity degrades to the full path and <see cref="HostFileFacts.IdentityProblem"/> says why; callers with a
+/// user to tell (<see cref="ImageCatalog"/>) turn that into a warning. It is never silent.
 /// </summary>
-public static unsafe class HostFile
+public static class HostFile
 {
-    // struct stat on Linux x86_64 and aarch64 alike: st_dev at 0, st_ino at 8, st_blocks (512-byte units) at 64.
-    private const int StatBufferSize = 256;
-    private const int DeviceOffset = 0;
-    private const int InodeOffset = 8;
-    private const int BlocksOffset = 64;
+    private const int ENoSys = 38;
 
-    private static bool _statMissing = !OperatingSystem.IsLinux() || !(RuntimeInformation.ProcessArchitecture is Architecture.X64 or Architecture.Arm64);
+    private static string? _unsupported;
 
-    [DllImport("libc", EntryPoint = "stat", SetLastError = true)]
-    private static extern int NativeStat([MarshalAs(UnmanagedType.LPUTF8Str)] string path, byte* buffer);
+    /// <summary>Why no file identity can be read on this system at all; null when statx works.</summary>
+    public static string? IdentityUnavailable => _unsupported;
 
-    /// <summary>Identity and allocated bytes of an existing file; identity falls back to the full path without stat.</summary>
-    public static (FileIdentity Identity, long? AllocatedBytes) Describe(string fullPath)
+    public static HostFileFacts Describe(string fullPath)
     {
-        if (!_statMissing)
+        var problem = _unsupported;
+        if (problem is null)
         {
-            var buffer = stackalloc byte[StatBufferSize];
             try
             {
-                if (NativeStat(fullPath, buffer) == 0)
+                if (LibC.Statx(LibC.AtFdCwd, fullPath, 0, StatxMask.Inode | StatxMask.Blocks, out var st) == 0)
                 {
-                    var dev = *(ulong*)(buffer + DeviceOffset);
-                    var ino = *(ulong*)(buffer + InodeOffset);
-                    var blocks = *(long*)(buffer + BlocksOffset);
-                    return (new FileIdentity(dev, ino, null), blocks * 512);
+                    if ((st.Mask & StatxMask.Inode) != 0)
+                    {
+                        long? allocated = (st.Mask & StatxMask.Blocks) != 0 ? (long)st.Blocks * 512 : null;
+                        return new HostFileFacts(new FileIdentity(st.Device, st.Inode, null), allocated, null);
+                    }
+                    problem = $"the file system of '{fullPath}' reports no inode number";
+                }
+                else
+                {
+                    var errno = Marshal.GetLastPInvokeError();
+                    problem = $"statx('{fullPath}') failed: {Marshal.GetPInvokeErrorMessage(errno)}";
+                    if (errno == ENoSys) _unsupported = problem = $"this kernel has no statx system call";
                 }
             }
             catch (EntryPointNotFoundException)
             {
-                // glibc before 2.33 only exports __xstat; identity by path is the safe fallback there.
-                _statMissing = true;
+                _unsupported = problem = "this C library has no statx (glibc 2.28 or later is needed)";
             }
-            catch (DllNotFoundException)
+            catch (DllNotFoundException e)
             {
-                _statMissing = true;
+                _unsupported = problem = $"the C library could not be loaded: {e.Message}";
             }
         }
-        return (new FileIdentity(0, 0, Path.GetFullPath(fullPath)), null);
+        return new HostFileFacts(new FileIdentity(0, 0, Path.GetFullPath(fullPath)), null, problem);
     }
 }

@@ -21,6 +21,7 @@ public sealed class ImageCatalog
     private readonly Dictionary<(string Path, string? Format, bool Specified), ImageNode?> _nodes = new();
     private readonly IOperationContext _ctx;
     private readonly QemuImgCommands _qemuImg;
+    private bool _identityWarned;
 
     public ImageCatalog(IOperationContext ctx, QemuImgCommands? qemuImg = null, KnownFormats? known = null)
     {
@@ -86,7 +87,8 @@ public sealed class ImageCatalog
         }
         if (!File.Exists(path)) return null;
 
-        var (identity, allocated) = HostFile.Describe(path);
+        var facts = Describe(path);
+        var (identity, allocated) = (facts.Identity, facts.AllocatedBytes);
         FileStream stream;
         try
         {
@@ -194,11 +196,27 @@ public sealed class ImageCatalog
         }
     }
 
-    private static ImageNode Unreadable(string path, string format, string problem, Exception error, FileIdentity? identity = null)
+    /// <summary>
+    /// <see cref="HostFile.Describe"/>, telling the user (once per catalog) when a file can only be compared by path.
+    /// </summary>
+    private HostFileFacts Describe(string path)
+    {
+        var facts = HostFile.Describe(path);
+        if (facts.IdentityProblem is { } problem)
+        {
+            var message = $"The identity (device and inode) of '{path}' cannot be read: {problem}. It is compared by path, so a hard link or symbolic link to it is not recognised as the same image.";
+            if (_identityWarned) _ctx.Verbose(message);
+            else _ctx.Warning(message);
+            _identityWarned = true;
+        }
+        return facts;
+    }
+
+    private ImageNode Unreadable(string path, string format, string problem, Exception error, FileIdentity? identity = null)
         => new()
         {
             Path = path,
-            Identity = identity ?? HostFile.Describe(path).Identity,
+            Identity = identity ?? Describe(path).Identity,
             Format = format,
             State = ChainLayerState.Unreadable,
             Problem = problem,

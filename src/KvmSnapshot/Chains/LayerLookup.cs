@@ -33,11 +33,13 @@ internal static class LayerLookup
         if (byPath is not null) return byPath;
         if (File.Exists(full))
         {
-            var identity = HostFile.Describe(full).Identity;
-            var same = present.FirstOrDefault(l => File.Exists(l.Path) && HostFile.Describe(l.Path).Identity == identity);
+            var facts = HostFile.Describe(full);
+            var same = present.FirstOrDefault(l => File.Exists(l.Path) && HostFile.Describe(l.Path).Identity == facts.Identity);
             if (same is not null) return same;
             // An existing file that is not in the chain: never guess another layer with the same file name.
-            throw NotFound(chain, given, parameter, $"'{full}' is not a layer of this chain");
+            throw NotFound(chain, given, parameter, facts.IdentityProblem is { } problem
+                ? $"'{full}' is not a layer of this chain by its path, and whether it is another name of one cannot be told ({problem})"
+                : $"'{full}' is not a layer of this chain");
         }
 
         // 3. A relative name as recorded in the chain (relative to the overlay's directory), or a bare file name.
@@ -72,6 +74,6 @@ internal static class LayerLookup
             .Select(l => l.Index is { } i && chain.Disk is not null ? $"{chain.Disk}[{i}] {l.Path}" : l.Path));
         var owner = chain.Domain is null ? string.Empty : $" of {chain.Domain}/{chain.Disk}";
         return new(ErrorIds.ChainLayerNotFound, ErrorCategory.ObjectNotFound, given,
-            $"-{parameter} '{given}': {why}. The layers{owner}, active first: {valid}.");
+            $"-{parameter} '{given}': {why}. Chain{owner}: {chain}. Its layers, active first: {valid}.");
     }
 }

@@ -53,11 +53,18 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable
         {
             throw new PipelineStoppedException();
         }
+        catch (Exception e) when (UnexpectedFailure.Applies(e))
+        {
+            throw UnexpectedFailure.Wrap(e);
+        }
     }
 
     protected void RunEngine(Action<IOperationContext> work) => RunEngine<bool>(ctx => { work(ctx); return true; });
 
-    /// <summary>Runs one item's work; a KvmSnapshotException becomes a non-terminating error for this item.</summary>
+    /// <summary>
+    /// Runs one item's work; a KvmSnapshotException, or any exception the engine did not expect (mapped by
+    /// <see cref="UnexpectedFailure"/>), becomes a non-terminating error for this item.
+    /// </summary>
     protected bool TryRun(Action action)
     {
         try
@@ -68,6 +75,11 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable
         catch (KvmSnapshotException e)
         {
             WriteError(e.ToErrorRecord());
+            return false;
+        }
+        catch (Exception e) when (UnexpectedFailure.Applies(e))
+        {
+            WriteError(UnexpectedFailure.Wrap(e).ToErrorRecord());
             return false;
         }
     }

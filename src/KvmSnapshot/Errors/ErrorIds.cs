@@ -75,4 +75,7 @@ public static class ErrorIds
     public const string DiskImageSizeInvalid = "DiskImageSizeInvalid";
     public const string DiskImageContentMismatch = "DiskImageContentMismatch";
     public const string MergedLayersNeedWait = "MergedLayersNeedWait";
+
+    // Anything the engine did not expect (a .NET exception that is not a KvmSnapshotException)
+    public const string UnexpectedError = "UnexpectedError";
 }

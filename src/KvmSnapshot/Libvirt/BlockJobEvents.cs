@@ -66,6 +66,12 @@ internal sealed class BlockJobSubscription : IDisposable
         return _events.TryDequeue(out e) ? e : null;
     }
 
+    /// <summary>Wakes a waiting <see cref="Next"/> without an event (the connection closed: the waiter should look).</summary>
+    internal void Wake()
+    {
+        try { _signal.Release(); } catch (ObjectDisposedException) { }
+    }
+
     public void Dispose()
     {
         _hub.Remove(this);
@@ -113,6 +119,14 @@ internal sealed class BlockJobEventHub
         }
     }
 
+    /// <summary>The connection closed: no more events will come through it; every waiter is woken to notice.</summary>
+    internal void ConnectionClosed()
+    {
+        BlockJobSubscription[] targets;
+        lock (_subscriptions) targets = _subscriptions.ToArray();
+        foreach (var s in targets) s.Wake();
+    }
+
     /// <summary>The native callback's address (virConnectDomainEventBlockJobCallback).</summary>
     public static unsafe IntPtr CallbackPointer
     {
@@ -129,7 +143,7 @@ internal sealed class BlockJobEventHub
         var timestamp = Stopwatch.GetTimestamp();
         try
         {
-            if (GCHandle.FromIntPtr(opaque).Target is not BlockJobEventHub hub) return;
+            if (NativeCallbacks.Target(opaque) is not BlockJobEventHub hub) return; // freed: a late call after deregistration
             var domain = Virt.DomainGetNameBorrowed(dom);
             var diskName = Marshal.PtrToStringUTF8(disk);
             if (domain is null || diskName is null) return;

@@ -82,11 +82,14 @@ internal sealed class HostImageReferences
         {
             return Gap(LibvirtConnection.EffectiveUri(null), $"the local libvirt could not be asked which domains, snapshots and storage pools use images ({e.Message})");
         }
-        if (!connection.IsLocal)
+        using (connection)
         {
-            return Gap(connection.Uri, $"the default libvirt URI '{connection.Uri}' is another host, so the domains of this host could not be asked");
+            if (!connection.IsLocal)
+            {
+                return Gap(connection.Uri, $"the default libvirt URI '{connection.Uri}' is another host, so the domains of this host could not be asked");
+            }
+            return Collect(connection, trace);
         }
-        return Collect(connection, trace);
     }
 
     /// <summary>Every reference <paramref name="connection"/> knows of.</summary>
@@ -107,8 +110,8 @@ internal sealed class HostImageReferences
         }
         foreach (var name in names)
         {
-            // A domain that changes while it is read (stopped, undefined, a snapshot deleted) is read again; one that
-            // is gone names nothing any more. Only a domain that cannot be read twice is a gap.
+            // A domain that changes while it is read (stopped, undefined, a snapshot being taken) is read again, for up
+            // to about 1.5 s; one that is gone names nothing any more. Only a domain that cannot be read then is a gap.
             for (var attempt = 1; ; attempt++)
             {
                 var found = new List<ImageReference>();
@@ -124,7 +127,13 @@ internal sealed class HostImageReferences
                 }
                 catch (KvmSnapshotException e)
                 {
-                    if (attempt < 2) continue;
+                    // libvirt 9.0 fails virDomainListAllSnapshots ("name in virGetDomainSnapshot must not be NULL")
+                    // while a snapshot of the domain is being created; that passes within a snapshot's time.
+                    if (attempt < 6)
+                    {
+                        System.Threading.Thread.Sleep(25 << attempt);
+                        continue;
+                    }
                     gaps.Add($"domain {name} on {connection.Uri} could not be read ({e.Message})");
                     break;
                 }
@@ -169,7 +178,15 @@ internal sealed class HostImageReferences
             foreach (var handle in snapshots)
             {
                 var snapshotName = Virt.DomainSnapshotGetName(handle);
-                var info = SnapshotXml.Parse(dom.SnapshotXml(handle, snapshotName), snapshotName);
+                SnapshotXmlInfo info;
+                try
+                {
+                    info = SnapshotXml.Parse(dom.SnapshotXml(handle, snapshotName), snapshotName);
+                }
+                catch (KvmSnapshotException e) when (e.ErrorId == ErrorIds.SnapshotNotFound)
+                {
+                    continue; // deleted since it was listed: it names nothing any more
+                }
                 foreach (var disk in info.Disks.Where(d => d.Snapshot == "external" && IsLocalPath(d.File)))
                 {
                     into.Add(new ImageReference(Path.GetFullPath(disk.File!), disk.Driver, ImageReferenceKind.SnapshotOverlay, name, disk.Disk, snapshotName));

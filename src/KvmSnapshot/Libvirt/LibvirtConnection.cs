@@ -1,57 +1,44 @@
 using System;
 using System.Collections.Concurrent;
-using System.Runtime.InteropServices;
+using System.Collections.Generic;
+using System.Threading;
 using KvmSnapshot.Errors;
 using KvmSnapshot.Libvirt.Native;
 
 namespace KvmSnapshot.Libvirt;
 
 /// <summary>
-/// An open libvirt connection with its block job event registration. Connections are pooled per URI for the life
-/// of the process (<see cref="Get"/>): opening qemu:///system costs a round trip and an authentication, and the
-/// event registration must outlive any one call. A connection found dead is reopened.
+/// A lease on a pooled libvirt connection (<see cref="Get"/>); dispose it when done. Connections are pooled per URI:
+/// opening qemu:///system costs a round trip and an authentication, and the event registration must outlive any one
+/// call. A connection found dead, or closed by libvirt (the close callback: libvirtd went away), is evicted from the
+/// pool, never closed under a user: it is closed when its last lease is released, and the next <see cref="Get"/>
+/// opens a fresh one.
 /// </summary>
 internal sealed class LibvirtConnection : IDisposable
 {
     /// <summary>Environment variable libvirt itself reads for the default URI.</summary>
     public const string DefaultUriVariable = "LIBVIRT_DEFAULT_URI";
 
-    private static readonly ConcurrentDictionary<string, LibvirtConnection> Pool = new(StringComparer.Ordinal);
+    private static readonly ConcurrentDictionary<string, PooledConnection> Pool = new(StringComparer.Ordinal);
     private static readonly ConcurrentDictionary<string, object> OpenLocks = new(StringComparer.Ordinal);
 
-    private readonly int _eventCallbackId = -1;
+    private readonly PooledConnection _shared;
+    private int _released;
 
-    private LibvirtConnection(string? requestedUri, ConnectHandle handle)
-    {
-        RequestedUri = requestedUri;
-        Handle = handle;
-        Uri = Virt.ConnectGetUri(handle, requestedUri);
-        Events = new BlockJobEventHub(Uri);
-        try
-        {
-            // A dead peer then shows as !IsAlive within ~15 s instead of hanging the next call.
-            Virt.ConnectSetKeepAlive(handle, 5, 3, Uri);
-        }
-        catch (KvmSnapshotException)
-        {
-            // Drivers without keepalive (test:///, local drivers) refuse it; liveness checks still work there.
-        }
-        // The GCHandle is deliberately never freed: libvirt may still be running the callback on the event thread
-        // while a dead connection is dropped, and a freed handle there would crash the process. One small object
-        // per reopened connection is the price.
-        var opaque = GCHandle.ToIntPtr(GCHandle.Alloc(Events));
-        _eventCallbackId = Virt.ConnectDomainEventRegisterAny(handle, DomainEventId.BlockJob2, BlockJobEventHub.CallbackPointer, opaque, Uri);
-    }
+    private LibvirtConnection(PooledConnection shared) => _shared = shared;
 
     /// <summary>The URI asked for (null: libvirt's default).</summary>
-    public string? RequestedUri { get; }
+    public string? RequestedUri => _shared.RequestedUri;
 
     /// <summary>The URI libvirt reports (virConnectGetURI).</summary>
-    public string Uri { get; }
+    public string Uri => _shared.Uri;
 
-    public ConnectHandle Handle { get; }
+    public ConnectHandle Handle => _shared.Handle;
 
-    public BlockJobEventHub Events { get; }
+    public BlockJobEventHub Events => _shared.Events;
+
+    /// <summary>The pooled connection this lease is on; two leases on one connection share it.</summary>
+    internal PooledConnection Shared => _shared;
 
     /// <summary>
     /// True when the connection's files live on this host: the URI names no remote host. Hand-made changes to image
@@ -66,7 +53,18 @@ internal sealed class LibvirtConnection : IDisposable
         }
     }
 
-    public bool IsAlive => !Handle.IsClosed && Virt.ConnectIsAlive(Handle);
+    /// <summary>False once libvirt closed the connection (close callback) or stopped answering on it.</summary>
+    public bool IsAlive => _shared.IsAlive;
+
+    /// <summary>
+    /// The version of the libvirt that serves this connection (virConnectGetLibVersion): for a remote or daemon URI
+    /// the daemon's, which is what decides what the daemon can do; the local library's only for in-process drivers.
+    /// major * 1,000,000 + minor * 1,000 + release; asked once per connection.
+    /// </summary>
+    public ulong LibVersion => _shared.LibVersion;
+
+    /// <summary>"9.0" for <see cref="LibVersion"/> 9000000.</summary>
+    public string LibVersionText => $"{LibVersion / 1_000_000}.{LibVersion / 1000 % 1000}";
 
     /// <summary>The effective URI a null argument means: $env:LIBVIRT_DEFAULT_URI, then libvirt's own default (null).</summary>
     public static string? EffectiveUri(string? connectionUri)
@@ -76,45 +74,59 @@ internal sealed class LibvirtConnection : IDisposable
         return string.IsNullOrWhiteSpace(env) ? null : env;
     }
 
-    /// <summary>The pooled connection for <paramref name="connectionUri"/>, opened or reopened as needed.</summary>
+    /// <summary>A lease on the pooled connection for <paramref name="connectionUri"/>, opened or reopened as needed.</summary>
     public static LibvirtConnection Get(string? connectionUri, Action<string>? trace = null)
     {
         LibvirtRuntime.EnsureInitialized();
         var uri = EffectiveUri(connectionUri);
         var key = uri ?? string.Empty;
-        if (Pool.TryGetValue(key, out var pooled) && pooled.IsAlive) return pooled;
+        if (Pool.TryGetValue(key, out var pooled) && TryLease(pooled, trace) is { } fast) return fast;
 
         lock (OpenLocks.GetOrAdd(key, _ => new object()))
         {
-            if (Pool.TryGetValue(key, out pooled))
-            {
-                if (pooled.IsAlive) return pooled;
-                trace?.Invoke($"libvirt connection to '{pooled.Uri}' is dead; reopening");
-                Pool.TryRemove(key, out _);
-                pooled.Dispose();
-            }
+            if (Pool.TryGetValue(key, out pooled) && TryLease(pooled, trace) is { } leased) return leased;
             trace?.Invoke(LibvirtCall.Format("virConnectOpen", ("name", uri)));
             var handle = Virt.ConnectOpen(uri);
-            LibvirtConnection connection;
+            PooledConnection connection;
             try
             {
-                connection = new LibvirtConnection(uri, handle);
+                connection = new PooledConnection(key, uri, handle);
             }
             catch
             {
                 handle.Dispose();
                 throw;
             }
+            // One reference is the pool's, one this lease's.
+            connection.TryAddRef();
             Pool[key] = connection;
-            return connection;
+            return new LibvirtConnection(connection);
         }
     }
 
-    /// <summary>Drops a pooled connection (tests simulate a dead one with it).</summary>
+    /// <summary>A lease on <paramref name="pooled"/> when it is still usable; evicts it when it is not.</summary>
+    private static LibvirtConnection? TryLease(PooledConnection pooled, Action<string>? trace)
+    {
+        if (!pooled.TryAddRef()) return null; // its last user just closed it
+        if (pooled.IsAlive) return new LibvirtConnection(pooled);
+        trace?.Invoke($"libvirt connection to '{pooled.Uri}' is dead; reopening ({pooled.ClosedReason ?? "it no longer answers"})");
+        pooled.Evict();
+        pooled.Release();
+        return null;
+    }
+
+    /// <summary>Evicts the pooled connection of a URI (tests simulate a dead one with it); its users keep it until they are done.</summary>
     internal static void Drop(string? connectionUri)
     {
         var key = EffectiveUri(connectionUri) ?? string.Empty;
-        if (Pool.TryRemove(key, out var c)) c.Dispose();
+        if (Pool.TryGetValue(key, out var c)) c.Evict();
+    }
+
+    /// <summary>Another lease on the same connection, for an object that may outlive this lease.</summary>
+    public LibvirtConnection AddLease()
+    {
+        if (!_shared.TryAddRef()) throw new ObjectDisposedException(nameof(LibvirtConnection)); // impossible while this lease is held
+        return new LibvirtConnection(_shared);
     }
 
     public DomainHandle LookupDomain(string name, Action<string>? trace)
@@ -123,9 +135,121 @@ internal sealed class LibvirtConnection : IDisposable
         return Virt.DomainLookupByName(Handle, name);
     }
 
+    /// <summary>Releases this lease (once); the connection closes when it was evicted and this was its last lease.</summary>
     public void Dispose()
     {
-        if (_eventCallbackId >= 0 && !Handle.IsClosed) Virt.ConnectDomainEventDeregisterAny(Handle, _eventCallbackId);
-        Handle.Dispose();
+        if (Interlocked.Exchange(ref _released, 1) == 0) _shared.Release();
+    }
+
+    /// <summary>
+    /// One open connection: its handle, its block job event registration and its close callback, reference-counted
+    /// (the pool holds one reference, every lease one). Closed natively when the count reaches zero.
+    /// </summary>
+    internal sealed class PooledConnection
+    {
+        private readonly string _key;
+        private readonly int _eventCallbackId = -1;
+        private readonly bool _closeCallbackRegistered;
+        private readonly IntPtr _closeOpaque;
+        private readonly Lazy<ulong> _libVersion;
+        private int _refs = 1;
+        private int _evicted;
+        private volatile string? _closedReason;
+
+        public PooledConnection(string key, string? requestedUri, ConnectHandle handle)
+        {
+            _key = key;
+            RequestedUri = requestedUri;
+            Handle = handle;
+            Uri = Virt.ConnectGetUri(handle, requestedUri);
+            Events = new BlockJobEventHub(Uri);
+            _libVersion = new Lazy<ulong>(() => Virt.ConnectGetLibVersion(Handle, Uri), LazyThreadSafetyMode.ExecutionAndPublication);
+            try
+            {
+                // A dead peer then shows as !IsAlive within ~15 s instead of hanging the next call.
+                Virt.ConnectSetKeepAlive(handle, 5, 3, Uri);
+            }
+            catch (KvmSnapshotException)
+            {
+                // Drivers without keepalive (test:///, local drivers) refuse it; liveness checks still work there.
+            }
+            // libvirt frees both opaques through NativeCallbacks.FreeOpaque once it will never use them again
+            // (deregistration, or the connection's end), so a callback in flight on the event thread never sees a
+            // freed handle.
+            _eventCallbackId = Virt.ConnectDomainEventRegisterAny(handle, DomainEventId.BlockJob2, BlockJobEventHub.CallbackPointer,
+                NativeCallbacks.Opaque(Events), NativeCallbacks.FreeOpaquePointer, Uri);
+            _closeOpaque = NativeCallbacks.Opaque(this);
+            _closeCallbackRegistered = Virt.ConnectRegisterCloseCallback(handle, NativeCallbacks.ClosePointer,
+                _closeOpaque, NativeCallbacks.FreeOpaquePointer, Uri);
+        }
+
+        public string? RequestedUri { get; }
+        public string Uri { get; }
+        public ConnectHandle Handle { get; }
+        public BlockJobEventHub Events { get; }
+        public ulong LibVersion => _libVersion.Value;
+
+        /// <summary>Why libvirt closed the connection (the close callback's reason); null while it was not.</summary>
+        public string? ClosedReason => _closedReason;
+
+        public bool IsEvicted => Volatile.Read(ref _evicted) != 0;
+
+        /// <summary>True once the native connection was closed (the last reference was released).</summary>
+        public bool IsClosed => Volatile.Read(ref _refs) == 0;
+
+        public bool IsAlive => _closedReason is null && !Handle.IsClosed && Virt.ConnectIsAlive(Handle);
+
+        public bool TryAddRef()
+        {
+            while (true)
+            {
+                var refs = Volatile.Read(ref _refs);
+                if (refs == 0) return false;
+                if (Interlocked.CompareExchange(ref _refs, refs + 1, refs) == refs) return true;
+            }
+        }
+
+        public void Release()
+        {
+            if (Interlocked.Decrement(ref _refs) == 0) Close();
+        }
+
+        /// <summary>Takes the connection out of the pool (once) and drops the pool's reference.</summary>
+        public void Evict()
+        {
+            if (Interlocked.Exchange(ref _evicted, 1) != 0) return;
+            Pool.TryRemove(new KeyValuePair<string, PooledConnection>(_key, this));
+            Release();
+        }
+
+        /// <summary>The close callback (event loop thread): mark, wake waiters, evict off the event thread.</summary>
+        internal void OnClosed(int reason)
+        {
+            _closedReason = reason switch
+            {
+                0 => "closed: an error on the socket",     // VIR_CONNECT_CLOSE_REASON_ERROR
+                1 => "closed: end of file from libvirtd",  // VIR_CONNECT_CLOSE_REASON_EOF
+                2 => "closed: keepalive timeout",          // VIR_CONNECT_CLOSE_REASON_KEEPALIVE
+                3 => "closed by the client",               // VIR_CONNECT_CLOSE_REASON_CLIENT
+                _ => $"closed (reason {reason})",
+            };
+            Events.ConnectionClosed();
+            // Unregistering the close callback from inside it would deadlock in libvirt: evict on another thread.
+            ThreadPool.UnsafeQueueUserWorkItem(_ => Evict(), null);
+        }
+
+        private void Close()
+        {
+            if (!Handle.IsClosed)
+            {
+                // After the close callback ran, libvirt already dropped it (and freed its opaque).
+                if (_closeCallbackRegistered && _closedReason is null) Virt.ConnectUnregisterCloseCallback(Handle, NativeCallbacks.ClosePointer);
+                if (_eventCallbackId >= 0) Virt.ConnectDomainEventDeregisterAny(Handle, _eventCallbackId);
+            }
+            Handle.Dispose();
+            // Drivers without close callbacks (test:///, in-process drivers) accept the registration and keep nothing,
+            // so libvirt never frees that opaque; freeing it here is safe either way (see NativeCallbacks).
+            NativeCallbacks.Free(_closeOpaque);
+        }
     }
 }

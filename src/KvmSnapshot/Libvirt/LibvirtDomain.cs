@@ -6,6 +6,7 @@ namespace KvmSnapshot.Libvirt;
 /// <summary>
 /// A looked-up domain and the managed calls the live engine makes on it. Every call is reported to
 /// <see cref="Trace"/> first (the engine passes ctx.Verbose), with its arguments, as -Verbose shows it.
+/// The domain owns the connection lease it was made with and releases it on Dispose.
 /// </summary>
 internal sealed class LibvirtDomain : IDisposable
 {
@@ -22,15 +23,33 @@ internal sealed class LibvirtDomain : IDisposable
     public string Name { get; }
     public Action<string> Trace { get; }
 
-    /// <summary>DomainNotFound when there is no such domain.</summary>
+    /// <summary>DomainNotFound when there is no such domain. Takes ownership of <paramref name="connection"/> (also on failure).</summary>
     public static LibvirtDomain Lookup(LibvirtConnection connection, string name, Action<string> trace)
-        => new(connection, connection.LookupDomain(name, trace), name, trace);
+    {
+        try
+        {
+            return new(connection, connection.LookupDomain(name, trace), name, trace);
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
 
-    /// <summary>virDomainDefineXML: the domain's new persistent definition.</summary>
+    /// <summary>virDomainDefineXML: the domain's new persistent definition. Takes ownership of <paramref name="connection"/>.</summary>
     public static LibvirtDomain Define(LibvirtConnection connection, string xml, string name, Action<string> trace)
     {
-        trace(LibvirtCall.Format("virDomainDefineXML", ("xml", xml)));
-        return new LibvirtDomain(connection, Virt.DomainDefineXml(connection.Handle, xml, name), name, trace);
+        try
+        {
+            trace(LibvirtCall.Format("virDomainDefineXML", ("xml", xml)));
+            return new LibvirtDomain(connection, Virt.DomainDefineXml(connection.Handle, xml, name), name, trace);
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
     }
 
     /// <summary>virDomainRestoreFlags; the domain that comes back is named in the save file's XML.</summary>
@@ -202,5 +221,9 @@ internal sealed class LibvirtDomain : IDisposable
         Virt.DomainBlockJobAbort(Handle, disk, flags, $"{Name}/{disk}");
     }
 
-    public void Dispose() => Handle.Dispose();
+    public void Dispose()
+    {
+        Handle.Dispose();
+        Connection.Dispose();
+    }
 }

@@ -91,30 +91,37 @@ public sealed partial class LiveEngine
             baseArg = null;
         }
 
-        using var events = dom.Connection.Events.Subscribe(dom.Name, disk);
+        using var job = new LibvirtBlockJobTarget(dom, disk);
         dom.BlockCommit(disk, baseArg, active ? null : top.Path, request.Bandwidth, flags);
         if (request.NoWait) return JobOrStarted(dom, disk, active ? BlockJobType.ActiveCommit : BlockJobType.Commit);
 
         var activity = $"Committing {Path.GetFileName(top.Path)} into {Path.GetFileName(baseLayer.Path)} ({dom.Name}/{disk})";
-        var waiter = new BlockJobWaiter(dom, disk, events, ctx, ProgressInterval);
+        var waiter = NewWaiter(job, ctx);
         try
         {
             if (!active)
             {
-                waiter.Wait(BlockJobGoal.End, activity);
-                if (request.RemoveMergedLayers) RemoveMergedLayers(dom, merged, request.OnMergedLayers, ctx);
+                // Without a COMPLETED event (the connection died meanwhile) the chain tells whether the commit completed.
+                if (waiter.Wait(BlockJobGoal.End, activity) is null) RequireMerged(job, merged, "commit", ctx);
+                if (request.RemoveMergedLayers) RemoveMergedLayers(job.Domain, merged, request.OnMergedLayers, ctx);
                 return null;
             }
-            waiter.Wait(BlockJobGoal.Ready, activity);
+            if (waiter.Wait(BlockJobGoal.Ready, activity) is null)
+            {
+                // The job went away before READY was seen: only a pivot someone else made counts as done.
+                RequireActive(job, baseLayer, "The active commit ended before it was ready to pivot", ctx);
+                return null;
+            }
             if (!request.Pivot)
             {
                 ctx.Warning($"The active commit on {dom.Name}/{disk} is ready and keeps mirroring writes: Complete-KvmBlockJob pivots the disk onto '{baseLayer.Path}', Stop-KvmBlockJob abandons the commit.");
                 return null;
             }
-            ThrowIfCancelledAbortingJob(dom, disk, waiter, activity, ctx);
-            dom.BlockJobAbort(disk, DomainBlockJobAbortFlags.Pivot);
-            waiter.WaitGone(activity);
-            if (request.RemoveMergedLayers) RemoveMergedLayers(dom, merged, request.OnMergedLayers, ctx);
+            ThrowIfCancelledAbortingJob(job, waiter, activity, ctx);
+            waiter.Pivot(activity);
+            // A job left READY and not pivoted is never reported done: the disk must now be on the base.
+            RequireActive(job, baseLayer, "The pivot did not happen", ctx);
+            if (request.RemoveMergedLayers) RemoveMergedLayers(job.Domain, merged, request.OnMergedLayers, ctx);
             return null;
         }
         finally
@@ -171,7 +178,7 @@ public sealed partial class LiveEngine
         ThrowIfCancelled(ctx, $"{dom.Name}/{disk}");
         var merged = plan.MergedLayers;
 
-        using var events = dom.Connection.Events.Subscribe(dom.Name, disk);
+        using var job = new LibvirtBlockJobTarget(dom, disk);
         if (baseLayer is null && !request.KeepRelative)
         {
             dom.BlockPull(disk, request.Bandwidth, request.Bandwidth > 0 ? DomainBlockPullFlags.BandwidthBytes : DomainBlockPullFlags.None);
@@ -190,8 +197,8 @@ public sealed partial class LiveEngine
             : $"Pulling the layers above {baseLayer.Name} into {chain.Active.Name} ({dom.Name}/{disk})";
         try
         {
-            new BlockJobWaiter(dom, disk, events, ctx, ProgressInterval).Wait(BlockJobGoal.End, activity);
-            if (request.RemoveMergedLayers) RemoveMergedLayers(dom, merged, request.OnMergedLayers, ctx);
+            if (NewWaiter(job, ctx).Wait(BlockJobGoal.End, activity) is null) RequireMerged(job, merged, "pull", ctx);
+            if (request.RemoveMergedLayers) RemoveMergedLayers(job.Domain, merged, request.OnMergedLayers, ctx);
             return null;
         }
         finally
@@ -238,13 +245,13 @@ public sealed partial class LiveEngine
     {
         using var dom = Open(connectionUri, domain, ctx);
         var target = RequireJob(dom, disk, out _);
-        using var events = dom.Connection.Events.Subscribe(dom.Name, target);
+        using var job = new LibvirtBlockJobTarget(dom, target);
         dom.BlockJobAbort(target, async ? DomainBlockJobAbortFlags.Async : DomainBlockJobAbortFlags.None);
         if (async) return;
         var activity = $"Aborting the block job on {dom.Name}/{target}";
         try
         {
-            new BlockJobWaiter(dom, target, events, ctx, ProgressInterval).WaitGone(activity);
+            NewWaiter(job, ctx).WaitGone(activity);
         }
         finally
         {
@@ -256,14 +263,13 @@ public sealed partial class LiveEngine
     public void PivotBlockJob(string? connectionUri, string domain, string disk, IOperationContext ctx)
     {
         using var dom = Open(connectionUri, domain, ctx);
-        var target = RequireJob(dom, disk, out var job);
-        RequireReady(dom, target, job);
-        using var events = dom.Connection.Events.Subscribe(dom.Name, target);
-        dom.BlockJobAbort(target, DomainBlockJobAbortFlags.Pivot);
+        var target = RequireJob(dom, disk, out var listed);
+        RequireReady(dom, target, listed);
+        using var job = new LibvirtBlockJobTarget(dom, target);
         var activity = $"Pivoting {dom.Name}/{target}";
         try
         {
-            new BlockJobWaiter(dom, target, events, ctx, ProgressInterval).WaitGone(activity);
+            NewWaiter(job, ctx).Pivot(activity);
         }
         finally
         {
@@ -405,12 +411,43 @@ public sealed partial class LiveEngine
         return new BlockJob { Domain = dom.Name, Disk = disk, ConnectionUri = dom.Connection.Uri, Type = type };
     }
 
-    private static void ThrowIfCancelledAbortingJob(LibvirtDomain dom, string disk, BlockJobWaiter waiter, string activity, IOperationContext ctx)
+    private static void ThrowIfCancelledAbortingJob(LibvirtBlockJobTarget job, BlockJobWaiter waiter, string activity, IOperationContext ctx)
     {
         if (!ctx.Cancellation.IsCancellationRequested) return;
         // Ready but not pivoted: abandon the commit; the disk stays on the top layer, which still holds every write.
-        dom.BlockJobAbort(disk, DomainBlockJobAbortFlags.None);
+        job.Abort(DomainBlockJobAbortFlags.None);
         waiter.WaitGone(activity);
-        throw Cancelled($"{dom.Name}/{disk}", $"Cancelled: the active commit on {dom.Name}/{disk} was aborted before the pivot; the disk stays on its previous chain.");
+        throw Cancelled(job.Name, $"Cancelled: the active commit on {job.Name} was aborted before the pivot; the disk stays on its previous chain.");
+    }
+
+    private BlockJobWaiter NewWaiter(IBlockJobTarget job, IOperationContext ctx)
+        => new(job, ctx, ProgressInterval) { ReconnectTimeout = ReconnectTimeout };
+
+    /// <summary>
+    /// After a commit or pull that ended without a COMPLETED event: completed only when no merged layer is left in the
+    /// disk's chain; otherwise BlockJobAborted (the job was aborted or failed while nobody saw its event).
+    /// </summary>
+    private static void RequireMerged(LibvirtBlockJobTarget job, IReadOnlyList<ChainLayer> merged, string what, IOperationContext ctx)
+    {
+        var chain = ChainOf(job.Domain, job.Disk, ctx);
+        var left = merged.Where(m => chain.Layers.Any(l => l.Path == m.Path)).Select(m => m.Path).ToList();
+        if (left.Count == 0)
+        {
+            ctx.Verbose($"The {what} on {job.Name} completed: the chain is {chain}.");
+            return;
+        }
+        throw new KvmSnapshotException(ErrorIds.BlockJobAborted, ErrorCategory.OperationStopped, job.Name,
+            $"The {what} on {job.Name} ended without completing ({string.Join(", ", left)} still in the chain); the disk stays on {chain}.");
+    }
+
+    /// <summary>The disk's active layer must be <paramref name="baseLayer"/> now (the pivot happened); BlockJobFailed otherwise.</summary>
+    private static void RequireActive(LibvirtBlockJobTarget job, ChainLayer baseLayer, string failure, IOperationContext ctx)
+    {
+        var chain = ChainOf(job.Domain, job.Disk, ctx);
+        if (chain.Active.Path == baseLayer.Path) return;
+        var stillThere = job.JobInfo() is not null;
+        throw new KvmSnapshotException(ErrorIds.BlockJobFailed, ErrorCategory.InvalidResult, job.Name,
+            $"{failure} on {job.Name}: the disk is still on {chain.Active.Path}, not on '{baseLayer.Path}'"
+            + (stillThere ? "; the job is still there: Complete-KvmBlockJob pivots it, Stop-KvmBlockJob abandons it." : "; the disk stays on its previous chain."));
     }
 }

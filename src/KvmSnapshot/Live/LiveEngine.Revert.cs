@@ -31,7 +31,12 @@ public sealed partial class LiveEngine
         GuardStaleSnapshot(dom, name, info, options.Force, ctx);
 
         var external = info.HasExternalDisks || info.MemoryLocation == "external";
-        if (!external || LibvirtLibrary.VersionNumber() >= ExternalRevertSinceVersion)
+        if (external)
+        {
+            // The daemon's libvirt decides whether it can revert an external snapshot, not the library loaded here.
+            ctx.Verbose($"{LibvirtCall.Format("virConnectGetLibVersion", ("conn", dom.Connection.Uri))} = {dom.Connection.LibVersion} (asked once per connection)");
+        }
+        if (!external || dom.Connection.LibVersion >= ExternalRevertSinceVersion)
         {
             var flags = DomainSnapshotRevertFlags.None;
             if (options.Running) flags |= DomainSnapshotRevertFlags.Running;
@@ -60,7 +65,7 @@ public sealed partial class LiveEngine
     /// </summary>
     private static void RevertExternalByHand(LibvirtDomain dom, string name, string snapshotXml, SnapshotXmlInfo info, RevertOptions options, IOperationContext ctx)
     {
-        var version = LibvirtLibrary.VersionText();
+        var version = dom.Connection.LibVersionText;
         if (info.MemoryLocation is "external" or "internal")
         {
             throw Unsupported(name, $"Snapshot '{name}' of '{dom.Name}' holds memory state; libvirt {version} cannot revert external snapshots and a revert by hand can restore only disks.");
@@ -123,7 +128,7 @@ public sealed partial class LiveEngine
             }
             var definition = dom.GetXml(DomainXmlFlags.Inactive | DomainXmlFlags.Secure);
             var updated = DomainXml.WithDiskSources(definition, plan.ToDictionary(p => p.Disk, p => (p.Overlay, "qcow2")), dom.Name);
-            LibvirtDomain.Define(dom.Connection, updated, dom.Name, ctx.Verbose).Dispose();
+            LibvirtDomain.Define(dom.Connection.AddLease(), updated, dom.Name, ctx.Verbose).Dispose();
         }
         catch
         {

@@ -187,7 +187,7 @@ public sealed partial class LiveEngine
             var info = SnapshotXml.Parse(dom.SnapshotXml(snapshot, name), name);
             var what = info.HasExternalDisks ? "external snapshot" : "snapshot";
             throw new KvmSnapshotException(ErrorIds.SnapshotOperationUnsupported, ErrorCategory.NotImplemented, name,
-                $"libvirt {LibvirtLibrary.VersionText()} cannot delete the {what} '{name}' of '{dom.Name}' this way: {e.LibvirtMessage}. " +
+                $"libvirt {dom.Connection.LibVersionText} cannot delete the {what} '{name}' of '{dom.Name}' this way: {e.LibvirtMessage}. " +
                 "Nothing was changed. -MetadataOnly removes only libvirt's record of it and keeps every image file.", e)
             {
                 RecommendedAction = "Delete one external snapshot at a time, or use -MetadataOnly and shorten the chain with Invoke-KvmBlockCommit.",

@@ -28,6 +28,9 @@ public sealed partial class LiveEngine
     /// <summary>How often a waited-on block job is polled for the progress bar (completion itself is event-driven).</summary>
     public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>How long a waited-on block job keeps trying to reconnect when the connection to libvirt died.</summary>
+    public TimeSpan ReconnectTimeout { get; init; } = TimeSpan.FromSeconds(90);
+
     /// <summary>Every block job event libvirt delivers to this process (any connection, any domain), as received.</summary>
     public static event Action<BlockJobEvent>? BlockJobEventReceived
     {
@@ -35,15 +38,33 @@ public sealed partial class LiveEngine
         remove => BlockJobEventHub.Received -= value;
     }
 
-    /// <summary>The libvirt library version, e.g. 9000000 for 9.0.0 (virGetVersion); null when libvirt is absent.</summary>
+    /// <summary>
+    /// The version of the libvirt library loaded in this process, e.g. 9000000 for 9.0.0 (virGetVersion); null when
+    /// libvirt is absent. Not what a daemon supports: see <see cref="GetLibvirtVersion"/>.
+    /// </summary>
     public static ulong? LibvirtVersion => LibvirtLibrary.Load().Loaded ? LibvirtLibrary.VersionNumber() : null;
 
     /// <summary>The URI libvirt reports for the connection (virConnectGetURI), for objects' ConnectionUri.</summary>
-    public string ResolveUri(string? connectionUri) => LibvirtConnection.Get(connectionUri).Uri;
+    public string ResolveUri(string? connectionUri)
+    {
+        using var connection = LibvirtConnection.Get(connectionUri);
+        return connection.Uri;
+    }
+
+    /// <summary>
+    /// The version of the libvirt serving <paramref name="connectionUri"/> (virConnectGetLibVersion: the daemon's for
+    /// qemu:///system or a remote host), e.g. 9000000 for 9.0.0. What the daemon can do depends on this, not on
+    /// <see cref="LibvirtVersion"/>.
+    /// </summary>
+    public ulong GetLibvirtVersion(string? connectionUri)
+    {
+        using var connection = LibvirtConnection.Get(connectionUri);
+        return connection.LibVersion;
+    }
 
     public IReadOnlyList<string> GetDomainNames(string? connectionUri)
     {
-        var connection = LibvirtConnection.Get(connectionUri);
+        using var connection = LibvirtConnection.Get(connectionUri);
         var names = Virt.ConnectListAllDomainNames(connection.Handle, ConnectListAllDomainsFlags.None, connection.Uri);
         Array.Sort(names, StringComparer.Ordinal);
         return names;
@@ -122,7 +143,7 @@ public sealed partial class LiveEngine
     /// <summary>virDomainRestoreFlags; returns the restored domain's name.</summary>
     public string RestoreState(string? connectionUri, string path, bool running, bool paused, IOperationContext ctx)
     {
-        var connection = LibvirtConnection.Get(connectionUri, ctx.Verbose);
+        using var connection = LibvirtConnection.Get(connectionUri, ctx.Verbose);
         if (connection.IsLocal && !File.Exists(path))
         {
             throw new KvmSnapshotException(ErrorIds.DomainStateFileNotFound, ErrorCategory.ObjectNotFound, path,

@@ -28,9 +28,6 @@ internal static partial class ImageFile
     private const int ENameTooLong = 36;
     private const int ELoop = 40;
 
-    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int NativeOpen(string path, int flags);
-
     /// <summary>
     /// A seekable read-only stream over the image, or a KvmSnapshotException naming the path
     /// (DiskImageNotFound, DiskImageIsDirectory, DiskImageAccessDenied, DiskImageNotQcow2 for FIFOs and
@@ -49,7 +46,7 @@ internal static partial class ImageFile
             throw IsDirectory(path);
         }
 
-        var fd = NativeOpen(path, ORdOnly | ONonBlock | OCloExec);
+        var fd = Linux.LibC.Open(path, ORdOnly | ONonBlock | OCloExec);
         if (fd < 0)
         {
             throw OpenFailed(path, Marshal.GetLastPInvokeError());

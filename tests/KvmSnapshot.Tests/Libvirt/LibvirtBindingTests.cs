@@ -125,14 +125,15 @@ public sealed class LibvirtBindingTests
     [Fact]
     public void A_pooled_connection_found_dead_is_reopened()
     {
-        var first = LibvirtConnection.Get(TestUri);
-        Assert.Same(first, LibvirtConnection.Get(TestUri));
+        using var first = LibvirtConnection.Get(TestUri);
+        using (var again = LibvirtConnection.Get(TestUri)) Assert.Same(first.Shared, again.Shared);
 
         first.Handle.Dispose(); // as good as dead: IsAlive turns false
         var ctx = new RecordingOperationContext();
-        var second = LibvirtConnection.Get(TestUri, ctx.Verbose);
+        using var second = LibvirtConnection.Get(TestUri, ctx.Verbose);
 
-        Assert.NotSame(first, second);
+        Assert.NotSame(first.Shared, second.Shared);
+        Assert.True(first.Shared.IsEvicted);
         Assert.True(second.IsAlive);
         Assert.Contains(ctx.VerboseMessages, m => m.Contains("is dead; reopening", StringComparison.Ordinal));
         Assert.Contains("virConnectOpen(name='test:///default')", ctx.VerboseMessages);
@@ -162,7 +163,7 @@ public sealed class LibvirtBindingTests
     {
         LibvirtRuntime.EnsureInitialized();
         var name = $"kvmsnap-td-{Guid.NewGuid():N}"[..24];
-        var connection = LibvirtConnection.Get(TestUri);
+        using var connection = LibvirtConnection.Get(TestUri);
         var xml = $"<domain type='test'><name>{name}</name><memory>8192</memory><os><type>hvm</type></os><devices>"
             + "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/nonexistent/disk.qcow2'/><target dev='vda' bus='virtio'/></disk>"
             + "<disk type='file' device='cdrom'><target dev='hdc' bus='ide'/><readonly/></disk></devices></domain>";

@@ -41,7 +41,7 @@ public sealed class LiveExternalSnapshotTests
     [Fact]
     public void Revert_to_external_disk_only_snapshot_makes_a_new_overlay_and_keeps_the_abandoned_branch()
     {
-        Assert.True(LiveEngine.LibvirtVersion < LiveEngine.ExternalRevertSinceVersion, "this machine's libvirt reverts external snapshots itself; the by-hand path is not what runs");
+        Assert.True(Engine.GetLibvirtVersion(Uri) < LiveEngine.ExternalRevertSinceVersion, "this machine's libvirtd reverts external snapshots itself; the by-hand path is not what runs");
         var ctx = new RecordingOperationContext();
         using var dom = TwoSnapshots("extrev", ctx);
         dom.Suspend();
@@ -68,6 +68,8 @@ public sealed class LiveExternalSnapshotTests
         Assert.Equal("sn1", Assert.Single(Engine.GetSnapshots(Uri, dom.Name, null, true, ctx)).Name);
         Assert.Contains(ctx.VerboseMessages, m => m.StartsWith("virDomainDefineXML(", StringComparison.Ordinal));
         Assert.Contains(ctx.VerboseMessages, m => m.StartsWith($"virDomainDestroy(dom='{dom.Name}')", StringComparison.Ordinal));
+        // The by-hand path was chosen from the daemon's version (virConnectGetLibVersion), not the client library's.
+        Assert.Contains($"virConnectGetLibVersion(conn='{Uri}') = {Engine.GetLibvirtVersion(Uri)} (asked once per connection)", ctx.VerboseMessages);
 
         // The abandoned branch is intact: every file still there, unchanged, and its chain still reads A1 B2 C3.
         foreach (var (file, hash) in branchBefore) Assert.Equal(hash, Tool.Sha256(file));

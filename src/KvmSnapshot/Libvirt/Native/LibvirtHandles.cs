@@ -43,8 +43,10 @@ internal abstract class ChildHandle : SafeHandle
     /// <summary>Adopts a raw pointer the caller owns (an element of a virConnectListAll*/virDomainListAll* array).</summary>
     public void Adopt(IntPtr raw, SafeHandle parent)
     {
-        SetHandle(raw);
+        // The parent first: if it is already closed this throws before the handle owns raw, so the caller still
+        // owns it and frees it exactly once.
         SetParent(parent);
+        SetHandle(raw);
     }
 
     protected sealed override bool ReleaseHandle()

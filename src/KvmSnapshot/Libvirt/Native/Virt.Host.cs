@@ -17,8 +17,7 @@ internal static unsafe partial class Virt
     // ---- libc -------------------------------------------------------------------------------------------------
 
     /// <summary>libvirt allocates returned strings and arrays with the C allocator; free(3) releases them.</summary>
-    [LibraryImport("libc.so.6", EntryPoint = "free")]
-    private static partial void free(IntPtr ptr);
+    private static void free(IntPtr ptr) => Linux.LibC.Free(ptr);
 
     /// <summary>Copies a caller-owned char* and frees it. Null stays null.</summary>
     private static string? TakeString(IntPtr p)
@@ -30,6 +29,38 @@ internal static unsafe partial class Virt
 
     /// <summary>Copies an object-owned const char* (not freed).</summary>
     private static string? CopyString(IntPtr p) => p == IntPtr.Zero ? null : Marshal.PtrToStringUTF8(p);
+
+    /// <summary>
+    /// Takes ownership of a caller-owned array of <paramref name="count"/> object pointers (virConnectListAll*,
+    /// virDomainListAll*): each becomes a handle through <paramref name="adopt"/>, and the array is freed. If adopting
+    /// fails part-way, the handles made so far are disposed and every pointer not yet adopted is released with
+    /// <paramref name="freeElement"/>; the array itself is always freed.
+    /// </summary>
+    internal static T[] AdoptAll<T>(IntPtr array, int count, Func<IntPtr, T> adopt, Func<IntPtr, int> freeElement, Action<IntPtr> freeArray)
+        where T : IDisposable
+    {
+        var handles = new T[count];
+        var adopted = 0;
+        try
+        {
+            for (; adopted < count; adopted++)
+            {
+                handles[adopted] = adopt(Marshal.ReadIntPtr(array, adopted * IntPtr.Size));
+            }
+            return handles;
+        }
+        catch
+        {
+            for (var i = 0; i < adopted; i++) handles[i].Dispose();
+            throw;
+        }
+        finally
+        {
+            // adopted == count after success; otherwise the failed element and the rest still belong to us.
+            for (var i = adopted; i < count; i++) freeElement(Marshal.ReadIntPtr(array, i * IntPtr.Size));
+            if (array != IntPtr.Zero) freeArray(array);
+        }
+    }
 
     // ---- errors (virterror.h) -----------------------------------------------------------------------------------
 
@@ -119,6 +150,9 @@ internal static unsafe partial class Virt
     [LibraryImport(Lib)] private static partial int virConnectSetKeepAlive(ConnectHandle conn, int interval, uint count);
     [LibraryImport(Lib)] private static partial int virConnectListAllDomains(ConnectHandle conn, out IntPtr domains, ConnectListAllDomainsFlags flags);
     [LibraryImport(Lib)] private static partial IntPtr virConnectGetHostname(ConnectHandle conn);
+    [LibraryImport(Lib)] private static partial int virConnectGetLibVersion(ConnectHandle conn, out CULong libVer);
+    [LibraryImport(Lib)] private static partial int virConnectRegisterCloseCallback(ConnectHandle conn, IntPtr cb, IntPtr opaque, IntPtr freeCallback);
+    [LibraryImport(Lib)] private static partial int virConnectUnregisterCloseCallback(ConnectHandle conn, IntPtr cb);
 
     /// <summary>virConnectOpen; null = libvirt's default URI. Any failure is ConnectionFailed.</summary>
     public static ConnectHandle ConnectOpen(string? uri)
@@ -161,6 +195,45 @@ internal static unsafe partial class Virt
         return TakeString(virConnectGetHostname(conn)) ?? throw Fail(LibvirtCallArea.General, target);
     }
 
+    /// <summary>
+    /// virConnectGetLibVersion: the libvirt version serving the connection (the daemon's for a daemon or remote URI),
+    /// major * 1,000,000 + minor * 1,000 + release.
+    /// </summary>
+    public static ulong ConnectGetLibVersion(ConnectHandle conn, object? target)
+    {
+        LibvirtLibrary.Require("virConnectGetLibVersion");
+        if (virConnectGetLibVersion(conn, out var version) < 0) throw Fail(LibvirtCallArea.Connection, target);
+        return version.Value;
+    }
+
+    /// <summary>
+    /// virConnectRegisterCloseCallback: <paramref name="callback"/> runs on the event loop thread when libvirt closes
+    /// the connection (libvirtd went away, keepalive timed out); libvirt frees <paramref name="opaque"/> with
+    /// <paramref name="freeCallback"/> when it is unregistered. False when this libvirt or driver cannot (then
+    /// <paramref name="opaque"/> was freed here).
+    /// </summary>
+    public static bool ConnectRegisterCloseCallback(ConnectHandle conn, IntPtr callback, IntPtr opaque, IntPtr freeCallback, object? target)
+    {
+        if (!LibvirtLibrary.Has("virConnectRegisterCloseCallback"))
+        {
+            NativeCallbacksFree(opaque);
+            return false;
+        }
+        if (virConnectRegisterCloseCallback(conn, callback, opaque, freeCallback) >= 0) return true;
+        TakeLastError(); // a driver without close callbacks: liveness is still checked with virConnectIsAlive
+        NativeCallbacksFree(opaque);
+        return false;
+    }
+
+    /// <summary>Best effort, like event deregistration: libvirt then frees the opaque through the free callback.</summary>
+    public static void ConnectUnregisterCloseCallback(ConnectHandle conn, IntPtr callback)
+    {
+        if (!LibvirtLibrary.Has("virConnectUnregisterCloseCallback")) return;
+        if (virConnectUnregisterCloseCallback(conn, callback) < 0) TakeLastError();
+    }
+
+    private static void NativeCallbacksFree(IntPtr opaque) => KvmSnapshot.Libvirt.NativeCallbacks.Free(opaque);
+
     /// <summary>Keepalive makes a dead remote peer visible (virConnectIsAlive turns false); needs the event loop.</summary>
     public static void ConnectSetKeepAlive(ConnectHandle conn, int intervalSeconds, uint count, object? target)
     {
@@ -199,11 +272,20 @@ internal static unsafe partial class Virt
     [LibraryImport(Lib)] private static partial int virConnectDomainEventDeregisterAny(ConnectHandle conn, int callbackId);
 
     /// <summary>Registers <paramref name="callback"/> for <paramref name="eventId"/> on every domain of the connection.</summary>
-    public static int ConnectDomainEventRegisterAny(ConnectHandle conn, DomainEventId eventId, IntPtr callback, IntPtr opaque, object? target)
+    /// <remarks>
+    /// libvirt frees <paramref name="opaque"/> with <paramref name="freeCallback"/> after deregistration; when
+    /// registration fails it does not, and the opaque is freed here.
+    /// </remarks>
+    public static int ConnectDomainEventRegisterAny(ConnectHandle conn, DomainEventId eventId, IntPtr callback, IntPtr opaque, IntPtr freeCallback, object? target)
     {
         LibvirtLibrary.Require("virConnectDomainEventRegisterAny");
-        var id = virConnectDomainEventRegisterAny(conn, IntPtr.Zero, (int)eventId, callback, opaque, IntPtr.Zero);
-        if (id < 0) throw Fail(LibvirtCallArea.Connection, target);
+        var id = virConnectDomainEventRegisterAny(conn, IntPtr.Zero, (int)eventId, callback, opaque, freeCallback);
+        if (id < 0)
+        {
+            var failure = Fail(LibvirtCallArea.Connection, target);
+            NativeCallbacksFree(opaque);
+            throw failure;
+        }
         return id;
     }
 

@@ -60,20 +60,12 @@ internal static unsafe partial class Virt
         LibvirtLibrary.Require("virDomainListAllSnapshots");
         var count = virDomainListAllSnapshots(dom, out var array, flags);
         if (count < 0) throw Fail(LibvirtCallArea.Snapshot, target);
-        var handles = new DomainSnapshotHandle[count];
-        try
+        return AdoptAll(array, count, raw =>
         {
-            for (var i = 0; i < count; i++)
-            {
-                handles[i] = new DomainSnapshotHandle();
-                handles[i].Adopt(Marshal.ReadIntPtr(array, i * IntPtr.Size), dom);
-            }
-        }
-        finally
-        {
-            free(array);
-        }
-        return handles;
+            var handle = new DomainSnapshotHandle();
+            handle.Adopt(raw, dom);
+            return handle;
+        }, RawDomainSnapshotFree, free);
     }
 
     public static DomainSnapshotHandle DomainSnapshotLookupByName(DomainHandle dom, string name, object? target)

@@ -1,0 +1,31 @@
+using System;
+using System.Management.Automation;
+using System.Runtime.InteropServices;
+
+namespace KvmSnapshot.Errors;
+
+/// <summary>
+/// Turns an exception the engine did not mean to throw into a <see cref="KvmSnapshotException"/>, so a cmdlet
+/// reports it as an ErrorRecord with a stable ErrorId (and the original message and exception kept) instead of
+/// letting it escape raw. PowerShell's own exceptions (pipeline stopped, -ErrorAction Stop) are left alone.
+/// </summary>
+internal static class UnexpectedFailure
+{
+    public static bool Applies(Exception e)
+        => e is not (KvmSnapshotException or RuntimeException or OutOfMemoryException);
+
+    public static KvmSnapshotException Wrap(Exception e) => e switch
+    {
+        // A SafeHandle closed under a call: a libvirt connection or object that went away while in use.
+        ObjectDisposedException => new KvmSnapshotException(ErrorIds.ConnectionFailed, ErrorCategory.ConnectionError, e.Source,
+            $"A libvirt connection or object was closed while it was in use: {e.Message}", e)
+        {
+            RecommendedAction = "Run the command again; a new connection is opened.",
+        },
+        // A fault inside a P/Invoke (libvirt or libc); Win32Exception, also an ExternalException, is a failed process start.
+        SEHException or MarshalDirectiveException or DllNotFoundException or EntryPointNotFoundException
+            => new KvmSnapshotException(ErrorIds.LibvirtError, ErrorCategory.NotSpecified, e.Source, $"A native call failed: {e.Message}", e),
+        UnauthorizedAccessException => new KvmSnapshotException(ErrorIds.UnexpectedError, ErrorCategory.PermissionDenied, null, e.Message, e),
+        _ => new KvmSnapshotException(ErrorIds.UnexpectedError, ErrorCategory.NotSpecified, null, $"{e.Message} ({e.GetType().FullName})", e),
+    };
+}

@@ -1,0 +1,57 @@
+using System;
+using System.Runtime.InteropServices;
+
+namespace KvmSnapshot.Linux;
+
+/// <summary>
+/// The C library functions the module calls, imported once under one name. "libc" is the runtime's own alias
+/// for the platform's C library (libc.so.6 on glibc), which is also the allocator libvirt's returned strings and
+/// arrays come from, so <see cref="Free"/> releases them with the matching free(3).
+/// </summary>
+internal static unsafe partial class LibC
+{
+    public const string Name = "libc";
+
+    /// <summary>AT_FDCWD: a relative path is resolved against the working directory.</summary>
+    public const int AtFdCwd = -100;
+
+    [LibraryImport(Name, EntryPoint = "free")]
+    public static partial void Free(IntPtr ptr);
+
+    [LibraryImport(Name, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Open(string path, int flags);
+
+    /// <summary>statx(2) (glibc 2.28, Linux 4.11): follows symlinks with flags 0.</summary>
+    [LibraryImport(Name, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Statx(int dirFd, string path, int flags, StatxMask mask, out StatxBuffer buffer);
+}
+
+/// <summary>The STATX_* request and result mask bits (linux/stat.h).</summary>
+[Flags]
+internal enum StatxMask : uint
+{
+    None = 0,
+    /// <summary>STATX_INO</summary>
+    Inode = 0x100,
+    /// <summary>STATX_BLOCKS</summary>
+    Blocks = 0x400,
+}
+
+/// <summary>
+/// struct statx (linux/stat.h). Unlike struct stat its layout is the same on every architecture and fixed by the
+/// kernel ABI: 256 bytes, the fields used here at the offsets below.
+/// </summary>
+[StructLayout(LayoutKind.Explicit, Size = 256)]
+internal struct StatxBuffer
+{
+    [FieldOffset(0)] public StatxMask Mask;      // __u32 stx_mask: what the kernel filled in
+    [FieldOffset(32)] public ulong Inode;        // __u64 stx_ino
+    [FieldOffset(48)] public ulong Blocks;       // __u64 stx_blocks, 512-byte units
+    [FieldOffset(136)] public uint DeviceMajor;  // __u32 stx_dev_major
+    [FieldOffset(140)] public uint DeviceMinor;  // __u32 stx_dev_minor
+
+    /// <summary>The device number as stat(2)'s st_dev spells it (glibc's makedev), e.g. for `stat -c %d`.</summary>
+    public readonly ulong Device =>
+        ((ulong)(DeviceMajor & 0xfffff000u) << 32) | ((ulong)(DeviceMajor & 0xfffu) << 8)
+        | ((ulong)(DeviceMinor & 0xffffff00u) << 12) | (DeviceMinor & 0xffu);
+}
