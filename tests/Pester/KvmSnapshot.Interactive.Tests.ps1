@@ -317,15 +317,17 @@ Describe 'Live cmdlets at the prompt: completion, -WhatIf and -Confirm on qemu:/
             $extBacking = Get-BackingFile $extOverlay
             $liveFiles = @(Get-ChildItem -LiteralPath $liveStore -File).Name
             $liveCases = [ordered]@{
-                'New-KvmSnapshot'       = @("New-KvmSnapshot -Domain $intDomain -Name w1", "Create internal snapshot 'w1'", $intDomain)
-                'Restore-KvmSnapshot'   = @("Restore-KvmSnapshot -Domain $intDomain -Name int1", "Revert to snapshot 'int1' (the domain's current state is lost)", $intDomain)
-                'Remove-KvmSnapshot'    = @("Remove-KvmSnapshot -Domain $intDomain -Name int1", $null, $intDomain)
-                'Save-KvmDomainState'   = @("Save-KvmDomainState -Domain $intDomain -Path '$saveFile'", "Save the domain's state to '$saveFile' and stop it", $intDomain)
-                'Invoke-KvmBlockCommit' = @("Invoke-KvmBlockCommit -Domain $extDomain -Disk vda -Pivot", $null, "$extDomain/vda")
-                'Invoke-KvmBlockPull'   = @("Invoke-KvmBlockPull -Domain $extDomain -Disk vda", 'Pull every backing layer into the active layer', "$extDomain/vda")
+                # The texts name the real files; '*' stands for what varies (a job's progress).
+                'New-KvmSnapshot'       = @("New-KvmSnapshot -Domain $intDomain -Name w1", "Create internal snapshot 'w1' of $intDomain", $intDomain)
+                'Restore-KvmSnapshot'   = @("Restore-KvmSnapshot -Domain $intDomain -Name int1", "Revert $intDomain to snapshot 'int1' (vda: internal snapshot in $(Join-Path $liveStore "$intDomain.qcow2")); the domain's current state is lost", $intDomain)
+                'Remove-KvmSnapshot'    = @("Remove-KvmSnapshot -Domain $intDomain -Name int1", "Delete snapshot 'int1' of $intDomain (vda: internal snapshot in $(Join-Path $liveStore "$intDomain.qcow2"))", $intDomain)
+                'Save-KvmDomainState'   = @("Save-KvmDomainState -Domain $intDomain -Path '$saveFile'", "Save the memory and device state of $intDomain to $saveFile and stop $intDomain", $intDomain)
+                'Invoke-KvmBlockCommit' = @("Invoke-KvmBlockCommit -Domain $extDomain -Disk vda -Pivot", "commit the active layer $extOverlay into * on $extDomain/vda, then pivot $extDomain/vda onto *", "$extDomain/vda")
+                'Invoke-KvmBlockPull'   = @("Invoke-KvmBlockPull -Domain $extDomain -Disk vda", "pull * into $extOverlay on $extDomain/vda, which then has no backing file", "$extDomain/vda")
                 # A real active commit waits for its pivot: the job these two would end.
-                'Stop-KvmBlockJob'      = @("Stop-KvmBlockJob -Domain $extDomain -Disk vda", 'Abort the block job', "$extDomain/vda")
-                'Complete-KvmBlockJob'  = @("Complete-KvmBlockJob -Domain $extDomain -Disk vda", "Pivot the disk onto the block job's new image", "$extDomain/vda")
+                'Stop-KvmBlockJob'      = @("Stop-KvmBlockJob -Domain $extDomain -Disk vda", "Abort the ActiveCommit job on $extDomain/vda (*% done); the disk stays on $extOverlay", "$extDomain/vda")
+                # The overlay holds little data, so the job is usually ready; until then -WhatIf gives BlockJobNotReady, as a real pivot would.
+                'Complete-KvmBlockJob'  = @("Complete-KvmBlockJob -Domain $extDomain -Disk vda", "Pivot $extDomain/vda from $extOverlay onto *", "$extDomain/vda")
             }
             $script = @("Import-Module $(ConvertTo-PSLiteral $ModuleManifest)", "`$PSDefaultParameterValues['*-Kvm*:ConnectionUri'] = '$Uri'")
             foreach ($name in $liveCases.Keys) {
@@ -342,16 +344,19 @@ Describe 'Live cmdlets at the prompt: completion, -WhatIf and -Confirm on qemu:/
         It '<_> -WhatIf' -ForEach @('New-KvmSnapshot', 'Restore-KvmSnapshot', 'Remove-KvmSnapshot', 'Save-KvmDomainState', 'Invoke-KvmBlockCommit', 'Invoke-KvmBlockPull', 'Stop-KvmBlockJob', 'Complete-KvmBlockJob') {
             $run.ExitCode | Should -Be 0 -Because $run.Text
             $section = $whatIfLive[$_]
-            $section | Should -Contain 'DONE' -Because ($section -join "`n")
             $operation, $target = $liveCases[$_][1], $liveCases[$_][2]
+            if ($_ -eq 'Complete-KvmBlockJob' -and ($section | Where-Object { $_ -like 'ERROR *' })) {
+                # Checked first, as without -WhatIf: no What-if line, the same typed error.
+                @($section | Where-Object { $_ -like 'ERROR BlockJobNotReady,KvmSnapshot.Cmdlets.CompleteKvmBlockJobCommand*' }) | Should -HaveCount 1 -Because ($section -join "`n")
+                @($section | Where-Object { $_ -like 'What if: *' }) | Should -HaveCount 0
+                return
+            }
+            $section | Should -Contain 'DONE' -Because ($section -join "`n")
             $line = @($section | Where-Object { $_ -like 'What if: *' })
             $line | Should -HaveCount 1
-            if ($operation) {
-                $line[0] | Should -Be ('What if: Performing the operation "{0}" on target "{1}".' -f $operation, $target)
-            }
-            else {
-                $line[0] | Should -BeLike ('What if: Performing the operation "*" on target "{0}".' -f $target)
-            }
+            $expected = 'What if: Performing the operation "{0}" on target "{1}".' -f $operation, $target
+            if ($operation.Contains('*')) { $line[0] | Should -BeLike ([WildcardPattern]::Escape($expected).Replace('`*', '*')) }
+            else { $line[0] | Should -Be $expected }
         }
 
         It 'left the snapshots, the state, the chain and the running job as they were' {

@@ -570,4 +570,90 @@ Describe 'KvmSnapshot live cmdlets on qemu:///system' -Tag 'Live' -Skip:(-not $c
             $s3 | Should -Exist
         }
     }
+    Context 'Files are never silently replaced, names are checked, and -WhatIf checks first' {
+        BeforeAll {
+            $wf = "kvmsnap-pester-$suffix-wf"
+            $wfDisk = Join-Path $store 'wf-vda.qcow2'
+            Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', $wfDisk, '64M' | Out-Null
+            New-TestDomain -Name $wf -DiskPath $wfDisk
+            $wfS1 = Join-Path $store 'wf-vda.s1.qcow2'
+            $wfMemory = Join-Path $store 'wf-s1.mem'
+            $null = New-KvmSnapshot -Domain $wf -Name s1 -MemoryFile $wfMemory -DiskSpec "vda,file=$wfS1" -ConnectionUri $Uri
+        }
+
+        AfterAll {
+            $null = & virsh -c $Uri snapshot-delete $wf s1 --metadata 2>&1
+            Remove-TestDomain $wf
+        }
+
+        It 'refuses to save the domain state over an existing file (FileExists) and keeps the domain running' {
+            $other = Join-Path $store 'db1.save'
+            Set-Content -LiteralPath $other -Value 'another domain''s saved state'
+            { Save-KvmDomainState -Domain $wf -Path $other -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'FileExists,KvmSnapshot.Cmdlets.SaveKvmDomainStateCommand'
+            Get-Content -LiteralPath $other | Should -Be 'another domain''s saved state'
+            Get-DomainState $wf | Should -Be 'running'
+        }
+
+        It 'never replaces another snapshot''s memory file, not even with -Force (FileExists)' {
+            $hash = (Get-FileHash -LiteralPath $wfMemory).Hash
+            { New-KvmSnapshot -Domain $wf -Name s2 -MemoryFile $wfMemory -DiskSpec "vda,file=$(Join-Path $store 'wf-vda.s2.qcow2')" -ConnectionUri $Uri -ErrorAction Stop } |
+                Should -Throw -ErrorId 'FileExists,KvmSnapshot.Cmdlets.NewKvmSnapshotCommand'
+            { New-KvmSnapshot -Domain $wf -Name s2 -MemoryFile $wfMemory -Force -DiskSpec "vda,file=$(Join-Path $store 'wf-vda.s2.qcow2')" -ConnectionUri $Uri -ErrorAction Stop } |
+                Should -Throw -ErrorId 'FileExists,KvmSnapshot.Cmdlets.NewKvmSnapshotCommand'
+            { Save-KvmDomainState -Domain $wf -Path $wfMemory -Force -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop } |
+                Should -Throw -ErrorId 'FileExists,KvmSnapshot.Cmdlets.SaveKvmDomainStateCommand'
+            (Get-FileHash -LiteralPath $wfMemory).Hash | Should -Be $hash
+            (Get-KvmSnapshot -Domain $wf -ConnectionUri $Uri).Name | Should -Be @('s1')
+            Get-ActiveImage $wf | Should -Be $wfS1
+            Get-DomainState $wf | Should -Be 'running'
+        }
+
+        It 'refuses an existing -DiskSpec overlay file (FileExists)' {
+            $stray = Join-Path $store 'wf-stray.qcow2'
+            Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', $stray, '64M' | Out-Null
+            { New-KvmSnapshot -Domain $wf -Name s2 -DiskOnly -DiskSpec "vda,file=$stray" -ConnectionUri $Uri -ErrorAction Stop } |
+                Should -Throw -ErrorId 'FileExists,KvmSnapshot.Cmdlets.NewKvmSnapshotCommand'
+            Get-ActiveImage $wf | Should -Be $wfS1
+        }
+
+        It 'writes SnapshotExists for a duplicate name and InvalidSnapshotName for a name with a slash' {
+            { New-KvmSnapshot -Domain $wf -Name s1 -DiskOnly -ConnectionUri $Uri -ErrorAction Stop } |
+                Should -Throw -ErrorId 'SnapshotExists,KvmSnapshot.Cmdlets.NewKvmSnapshotCommand'
+            { New-KvmSnapshot -Domain $wf -Name 'a/b' -DiskOnly -ConnectionUri $Uri -ErrorAction Stop } |
+                Should -Throw -ErrorId 'InvalidSnapshotName,KvmSnapshot.Cmdlets.NewKvmSnapshotCommand'
+            (Get-KvmSnapshot -Domain $wf -ConnectionUri $Uri).Name | Should -Be @('s1')
+        }
+
+        It 'gives the same typed error under -WhatIf for an unknown domain, disk, layer or snapshot' {
+            { Invoke-KvmBlockCommit $missingDomain vda -ConnectionUri $Uri -WhatIf -ErrorAction Stop } |
+                Should -Throw -ErrorId 'DomainNotFound,KvmSnapshot.Cmdlets.InvokeKvmBlockCommitCommand'
+            { Invoke-KvmBlockPull $wf vdz -ConnectionUri $Uri -WhatIf -ErrorAction Stop } |
+                Should -Throw -ErrorId 'DomainDiskNotFound,KvmSnapshot.Cmdlets.InvokeKvmBlockPullCommand'
+            { Invoke-KvmBlockCommit $wf vda -Top /nope.qcow2 -ConnectionUri $Uri -WhatIf -ErrorAction Stop } |
+                Should -Throw -ErrorId 'ChainLayerNotFound,KvmSnapshot.Cmdlets.InvokeKvmBlockCommitCommand'
+            { Remove-KvmSnapshot -Domain $wf -Name nope -ConnectionUri $Uri -WhatIf -ErrorAction Stop } |
+                Should -Throw -ErrorId 'SnapshotNotFound,KvmSnapshot.Cmdlets.RemoveKvmSnapshotCommand'
+            { Restore-KvmSnapshot -Domain $wf -Name nope -ConnectionUri $Uri -WhatIf -ErrorAction Stop } |
+                Should -Throw -ErrorId 'SnapshotNotFound,KvmSnapshot.Cmdlets.RestoreKvmSnapshotCommand'
+            { Save-KvmDomainState -Domain $missingDomain -Path (Join-Path $store 'x.save') -ConnectionUri $Uri -WhatIf -ErrorAction Stop } |
+                Should -Throw -ErrorId 'DomainNotFound,KvmSnapshot.Cmdlets.SaveKvmDomainStateCommand'
+            { Stop-KvmBlockJob $wf vda -ConnectionUri $Uri -WhatIf -ErrorAction Stop } |
+                Should -Throw -ErrorId 'BlockJobNotFound,KvmSnapshot.Cmdlets.StopKvmBlockJobCommand'
+            { Complete-KvmBlockJob $missingDomain vda -ConnectionUri $Uri -WhatIf -ErrorAction Stop } |
+                Should -Throw -ErrorId 'DomainNotFound,KvmSnapshot.Cmdlets.CompleteKvmBlockJobCommand'
+        }
+
+        It 'names the real files in the -WhatIf text' {
+            # What-if text goes to the host, not to a stream: a child pwsh prints it on its stdout.
+            $pwsh = (Get-Command pwsh -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1).Source
+            if (-not $pwsh) { Set-ItResult -Skipped -Because 'no pwsh executable to run a child session'; return }
+            $module = (Get-Module KvmSnapshot).Path -replace '\.dll$', '.psd1'
+            $script = "Import-Module '$module'; Invoke-KvmBlockCommit $wf vda -ConnectionUri $Uri -WhatIf; Invoke-KvmBlockPull $wf vda -ConnectionUri $Uri -WhatIf"
+            $text = (& $pwsh -NoProfile -NonInteractive -Command $script 2>&1) -join "`n"
+            $text | Should -Match ([regex]::Escape("commit the active layer $wfS1 into $wfDisk on $wf/vda"))
+            $text | Should -Match ([regex]::Escape("pull $wfDisk into $wfS1 on $wf/vda, which then has no backing file"))
+            Get-ActiveImage $wf | Should -Be $wfS1
+        }
+    }
 }

@@ -201,6 +201,34 @@ Describe 'KvmSnapshot offline cmdlets' -Tag 'Offline' -Skip:(-not $haveQemu) {
         }
     }
 
+    Context 'Errors for files that cannot be read, and for qemu-img output that cannot be read' {
+        It 'writes DiskImageAccessDenied for a file the user may not read' -Skip:(-not (Test-Path -LiteralPath /proc/sys/vm/drop_caches)) {
+            # Mode 0200: even root is refused reading a sysctl file. Nothing is written.
+            { Get-KvmDiskImage -Path /proc/sys/vm/drop_caches -ErrorAction Stop } |
+                Should -Throw -ErrorId 'DiskImageAccessDenied,KvmSnapshot.Cmdlets.GetKvmDiskImageCommand'
+        }
+
+        It 'writes DiskImageReadFailed when reading fails (EIO)' {
+            # Offset 0 of a process's own memory is unmapped: the read fails with an I/O error.
+            { Get-KvmDiskImage -Path /proc/self/mem -ErrorAction Stop } |
+                Should -Throw -ErrorId 'DiskImageReadFailed,KvmSnapshot.Cmdlets.GetKvmDiskImageCommand'
+        }
+
+        It 'writes QemuImgOutputInvalid when the configured qemu-img prints something that is not its JSON' {
+            $image = New-Qcow2 (Join-Path (New-TestDirectory) 'd.qcow2')
+            $saved = $env:KVMSNAPSHOT_QEMU_IMG
+            try {
+                # A real qemu-img always prints valid JSON; echo stands in for a broken or foreign one.
+                $env:KVMSNAPSHOT_QEMU_IMG = (Get-Command echo -CommandType Application | Select-Object -First 1).Source
+                { Get-KvmDiskImage -Path $image -ErrorAction Stop } |
+                    Should -Throw -ErrorId 'QemuImgOutputInvalid,KvmSnapshot.Cmdlets.GetKvmDiskImageCommand'
+            }
+            finally {
+                $env:KVMSNAPSHOT_QEMU_IMG = $saved
+            }
+        }
+    }
+
     Context 'New-KvmDiskImage' {
         BeforeAll {
             $dir = New-TestDirectory
@@ -520,6 +548,33 @@ Describe 'KvmSnapshot offline cmdlets' -Tag 'Offline' -Skip:(-not $haveQemu) {
             $problem.Image | Should -Be $base
             $problem.RelatedImages | Should -HaveCount 1
             $problem.RelatedImages | Should -BeIn @($vm1, $vm2)
+        }
+
+        It 'reports a layer whose qcow2 header carries the corrupt flag (ImageCorrupt), which qemu-img check -U does not' {
+            $flagged = New-TestDirectory
+            $base = New-Qcow2 (Join-Path $flagged 'base.qcow2')
+            $top = New-Qcow2 (Join-Path $flagged 'top.qcow2') -BackingFile $base
+            Test-KvmSnapshotChain -Path $top -Quiet | Should -BeTrue
+            # incompatible_features is a big-endian u64 at offset 72: bit 1 (corrupt) is in byte 79.
+            $stream = [IO.File]::Open($base, 'Open', 'ReadWrite')
+            try {
+                $stream.Position = 79
+                $byte = $stream.ReadByte()
+                $stream.Position = 79
+                $stream.WriteByte($byte -bor 2)
+            }
+            finally { $stream.Dispose() }
+            (Get-KvmDiskImage -Path $base).Corrupt | Should -BeTrue
+            $null = & qemu-img check -U -f qcow2 $base 2>&1
+            $LASTEXITCODE | Should -Be 0
+
+            $result = Test-KvmSnapshotChain -Path $top
+            $result.Passed | Should -BeFalse
+            $problem = $result.Problems | Where-Object Kind -eq 'ImageCorrupt'
+            $problem.Image | Should -Be $base
+            $problem.Severity | Should -Be 'Error'
+            Test-KvmSnapshotChain -Path $top -Quiet | Should -BeFalse
+            (Test-KvmSnapshotChain -Path $top -SkipImageCheck).Problems.Kind | Should -Contain 'ImageCorrupt'
         }
 
         It 'returns $false with -Quiet when a chain cannot be read' {

@@ -107,7 +107,16 @@ public sealed class ImageCatalog
         long length;
         using (stream)
         {
-            content = ImageFormatProbe.Probe(stream);
+            try
+            {
+                content = ImageFormatProbe.Probe(stream);
+            }
+            catch (IOException e)
+            {
+                // EIO from a failing disk or a vanished NFS server: the read failed, the image may be fine.
+                return Unreadable(path, requestedFormat ?? "raw", $"Cannot read '{path}': {e.Message}",
+                    new KvmSnapshotException(ErrorIds.DiskImageReadFailed, System.Management.Automation.ErrorCategory.ReadError, path, $"Cannot read '{path}': {e.Message}", e), identity);
+            }
             var libvirt = specified ? null : Known.ByPath(path) ?? Known.ByFile(identity);
             (format, source) = specified ? (requestedFormat!, specifiedBy)
                 : libvirt is { } k ? (k.Format, FormatSource.Libvirt)

@@ -29,9 +29,10 @@ public sealed class CompleteKvmBlockJobCommand : KvmCmdlet
 
     protected override void ProcessRecord()
     {
-        if (!ShouldProcess($"{Domain}/{Disk}", "Pivot the disk onto the block job's new image")) return;
         TryRun(() =>
         {
+            var plan = RunEngine(ctx => LiveEngine.Default.PlanPivotBlockJob(ConnectionUri, Domain, Disk, ctx));
+            if (!ShouldProcess($"{Domain}/{Disk}", plan)) return;
             RunEngine(ctx => LiveEngine.Default.PivotBlockJob(ConnectionUri, Domain, Disk, ctx));
             if (PassThru) WriteObject(RunEngine(ctx => LiveEngine.Default.GetChains(ConnectionUri, Domain, Disk, ctx)), enumerateCollection: true);
         });

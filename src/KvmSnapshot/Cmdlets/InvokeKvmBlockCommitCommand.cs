@@ -132,11 +132,12 @@ public sealed class InvokeKvmBlockCommitCommand : KvmCmdlet
             RemoveMergedLayers = RemoveMergedLayers,
             OnMergedLayers = plan => removal = plan,
         };
-        var what = $"Commit {Top ?? "the active layer"} down into {Base ?? (Shallow ? "its backing file" : "the base")}" + (Pivot ? ", then pivot" : "");
-        if (!ShouldProcess($"{Domain}/{Disk}", what)) return;
         TryRun(() =>
         {
-            var job = RunEngine(ctx => LiveEngine.Default.BlockCommit(ConnectionUri, live, ctx));
+            // Resolved read-only first, so -WhatIf names the real files and reports bad input as a real run would.
+            var livePlan = RunEngine(ctx => LiveEngine.Default.PlanBlockCommit(ConnectionUri, live, ctx));
+            if (!ShouldProcess($"{livePlan.Domain}/{livePlan.Disk}", livePlan.ToString())) return;
+            var job = RunEngine(ctx => LiveEngine.Default.BlockCommit(ConnectionUri, livePlan, ctx));
             DeleteMergedLayers(removal);
             WriteJobOrChain(job, ConnectionUri, Domain, Disk);
         });

@@ -109,10 +109,11 @@ public sealed class InvokeKvmBlockPullCommand : KvmCmdlet
             RemoveMergedLayers = RemoveMergedLayers,
             OnMergedLayers = plan => removal = plan,
         };
-        if (!ShouldProcess($"{Domain}/{Disk}", Base is null ? "Pull every backing layer into the active layer" : $"Pull the layers above {Base} into the active layer")) return;
         TryRun(() =>
         {
-            var job = RunEngine(ctx => LiveEngine.Default.BlockPull(ConnectionUri, live, ctx));
+            var livePlan = RunEngine(ctx => LiveEngine.Default.PlanBlockPull(ConnectionUri, live, ctx));
+            if (!ShouldProcess($"{livePlan.Domain}/{livePlan.Disk}", livePlan.ToString())) return;
+            var job = RunEngine(ctx => LiveEngine.Default.BlockPull(ConnectionUri, livePlan, ctx));
             DeleteMergedLayers(removal);
             WriteJobOrChain(job, ConnectionUri, Domain, Disk);
         });

@@ -76,6 +76,10 @@ public sealed class NewKvmSnapshotCommand : KvmCmdlet
     [Parameter(ParameterSetName = DomainSet)]
     public SwitchParameter ReuseExternal { get; set; }
 
+    /// <summary>Overwrite an existing -MemoryFile, unless a snapshot or a domain's disk uses it (never overwritten).</summary>
+    [Parameter(ParameterSetName = DomainSet)]
+    public SwitchParameter Force { get; set; }
+
     [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
     public string? ConnectionUri { get; set; }
 
@@ -112,10 +116,14 @@ public sealed class NewKvmSnapshotCommand : KvmCmdlet
             Quiesce = Quiesce,
             NoMetadata = NoMetadata,
             ReuseExternal = ReuseExternal,
+            Force = Force,
         };
-        var kind = DiskOnly ? "external disk-only" : MemoryFile is not null ? "external (disks and memory)" : specs.Any(s => s.Snapshot == "external") ? "external" : "internal";
-        if (!ShouldProcess(Domain, $"Create {kind} snapshot{(Name is null ? "" : $" '{Name}'")}")) return;
-        TryRun(() => WriteObject(RunEngine(ctx => LiveEngine.Default.CreateSnapshot(ConnectionUri, Domain, request, ctx))));
+        TryRun(() =>
+        {
+            var plan = RunEngine(ctx => LiveEngine.Default.PlanSnapshot(ConnectionUri, Domain, request, ctx));
+            if (!ShouldProcess(Domain, plan)) return;
+            WriteObject(RunEngine(ctx => LiveEngine.Default.CreateSnapshot(ConnectionUri, Domain, request, ctx)));
+        });
     }
 
     /// <summary>Parses virsh's --diskspec syntax: disk[,snapshot=type][,driver=type][,file=name]; ',,' escapes a comma.</summary>

@@ -63,10 +63,12 @@ public sealed class RemoveKvmSnapshotCommand : KvmCmdlet
             WriteError(InvalidArgument(ErrorIds.SnapshotDeleteScopeConflict, Name, "-Children and -ChildrenOnly cannot be used together."));
             return;
         }
-        var what = ChildrenOnly ? $"Delete the children of snapshot '{Name}'" : Children ? $"Delete snapshot '{Name}' and its children" : $"Delete snapshot '{Name}'";
-        if (MetadataOnly) what += " (libvirt metadata only)";
-        if (!ShouldProcess(Domain, what)) return;
         var options = new DeleteSnapshotOptions { Children = Children, ChildrenOnly = ChildrenOnly, MetadataOnly = MetadataOnly };
-        TryRun(() => RunEngine(ctx => LiveEngine.Default.DeleteSnapshot(ConnectionUri, Domain, Name, options, ctx)));
+        TryRun(() =>
+        {
+            var plan = RunEngine(ctx => LiveEngine.Default.PlanDeleteSnapshot(ConnectionUri, Domain, Name, options, ctx));
+            if (!ShouldProcess(Domain, plan)) return;
+            RunEngine(ctx => LiveEngine.Default.DeleteSnapshot(ConnectionUri, Domain, Name, options, ctx));
+        });
     }
 }

@@ -77,10 +77,11 @@ public sealed class RestoreKvmSnapshotCommand : KvmCmdlet
             WriteError(InvalidArgument(ErrorIds.SnapshotRevertStateConflict, Name, "-Running and -Paused cannot be used together."));
             return;
         }
-        if (!ShouldProcess(Domain, $"Revert to snapshot '{Name}' (the domain's current state is lost)")) return;
         var options = new RevertOptions { Force = Force, Running = Running, Paused = Paused };
         TryRun(() =>
         {
+            var plan = RunEngine(ctx => LiveEngine.Default.PlanRevert(ConnectionUri, Domain, Name, options, ctx));
+            if (!ShouldProcess(Domain, plan)) return;
             RunEngine(ctx => LiveEngine.Default.RevertSnapshot(ConnectionUri, Domain, Name, options, ctx));
             if (PassThru) WriteObject(RunEngine(ctx => LiveEngine.Default.GetSnapshots(ConnectionUri, Domain, Name, false, ctx)), enumerateCollection: true);
         });

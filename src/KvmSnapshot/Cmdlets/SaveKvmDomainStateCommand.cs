@@ -16,7 +16,7 @@ public sealed class SaveKvmDomainStateCommand : KvmCmdlet
     [ValidateNotNullOrEmpty]
     public string Domain { get; set; } = null!;
 
-    /// <summary>The state file to write; it must not exist.</summary>
+    /// <summary>The state file to write; it must not exist (see -Force).</summary>
     [Parameter(Mandatory = true, Position = 1)]
     [ValidateNotNullOrEmpty]
     public string Path { get; set; } = null!;
@@ -29,6 +29,10 @@ public sealed class SaveKvmDomainStateCommand : KvmCmdlet
     [Parameter]
     public SwitchParameter Paused { get; set; }
 
+    /// <summary>Overwrite an existing state file, unless a snapshot or a domain's disk uses it (never overwritten).</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
+
     [Parameter(ValueFromPipelineByPropertyName = true)]
     public string? ConnectionUri { get; set; }
 
@@ -40,10 +44,11 @@ public sealed class SaveKvmDomainStateCommand : KvmCmdlet
             WriteError(InvalidArgument(ErrorIds.DomainStateConflict, Domain, "-Running and -Paused cannot be used together."));
             return;
         }
-        if (!ShouldProcess(Domain, $"Save the domain's state to '{path}' and stop it")) return;
         TryRun(() =>
         {
-            RunEngine(ctx => LiveEngine.Default.SaveState(ConnectionUri, Domain, path, Running, Paused, ctx));
+            var plan = RunEngine(ctx => LiveEngine.Default.PlanSaveState(ConnectionUri, Domain, path, Force, ctx));
+            if (!ShouldProcess(Domain, plan)) return;
+            RunEngine(ctx => LiveEngine.Default.SaveState(ConnectionUri, Domain, path, Running, Paused, Force, ctx));
             WriteObject(new FileInfo(path));
         });
     }

@@ -28,7 +28,11 @@ public sealed class StopKvmBlockJobCommand : KvmCmdlet
 
     protected override void ProcessRecord()
     {
-        if (!ShouldProcess($"{Domain}/{Disk}", "Abort the block job")) return;
-        TryRun(() => RunEngine(ctx => LiveEngine.Default.AbortBlockJob(ConnectionUri, Domain, Disk, Async, ctx)));
+        TryRun(() =>
+        {
+            var plan = RunEngine(ctx => LiveEngine.Default.PlanAbortBlockJob(ConnectionUri, Domain, Disk, ctx));
+            if (!ShouldProcess($"{Domain}/{Disk}", plan)) return;
+            RunEngine(ctx => LiveEngine.Default.AbortBlockJob(ConnectionUri, Domain, Disk, Async, ctx));
+        });
     }
 }

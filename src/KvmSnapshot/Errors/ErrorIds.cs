@@ -18,16 +18,16 @@ public static class ErrorIds
     /// the way a guest's planted qcow2 header makes a tool read host files.</summary>
     public const string FormatConfusion = "FormatConfusion";
     public const string InvalidImageName = "InvalidImageName";
+    /// <summary>A state, memory or overlay file to write exists (or snapshot metadata names it: never overwritten).</summary>
+    public const string FileExists = "FileExists";
 
     // Chains
     public const string BackingFileMissing = "BackingFileMissing";
     public const string BackingChainLoop = "BackingChainLoop";
-    public const string BackingFormatUnspecified = "BackingFormatUnspecified";
     public const string BackingFileNotFollowed = "BackingFileNotFollowed";
     public const string ChainLayerNotFound = "ChainLayerNotFound";
     public const string ChainBaseAboveTop = "ChainBaseAboveTop";
     public const string ChainBaseShared = "ChainBaseShared";
-    public const string ChainCheckFailed = "ChainCheckFailed";
 
     // Internal snapshots (offline) and domain snapshots (live)
     public const string SnapshotNotFound = "SnapshotNotFound";

@@ -33,6 +33,8 @@ internal sealed class DiskXml
     /// <summary>The job of a &lt;mirror&gt; element (copy, active-commit), when one runs.</summary>
     public string? MirrorJob { get; init; }
     public bool MirrorReady { get; init; }
+    /// <summary>The image a running copy or active-commit job pivots the disk onto (the mirror's source).</summary>
+    public string? MirrorSource { get; init; }
 
     public bool IsLocalFile => Type == "file";
 }
@@ -93,6 +95,7 @@ internal static class DomainXml
             Backing = backing,
             MirrorJob = mirror?.Attribute("job")?.Value,
             MirrorReady = mirror?.Attribute("ready")?.Value == "yes",
+            MirrorSource = mirror is null ? null : SourceText(mirror.Attribute("type")?.Value ?? "file", mirror.Element("source")) ?? mirror.Attribute("file")?.Value,
         };
     }
 

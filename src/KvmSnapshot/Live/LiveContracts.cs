@@ -27,6 +27,8 @@ public sealed record NewDomainSnapshotRequest
     public bool Quiesce { get; init; }
     public bool NoMetadata { get; init; }
     public bool ReuseExternal { get; init; }
+    /// <summary>Overwrite an existing MemoryFile, unless snapshot metadata names it (then it is never overwritten).</summary>
+    public bool Force { get; init; }
 }
 
 public sealed record RevertOptions

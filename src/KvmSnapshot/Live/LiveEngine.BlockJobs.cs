@@ -14,9 +14,11 @@ namespace KvmSnapshot.Live;
 
 public sealed partial class LiveEngine
 {
-    /// <summary>Starts the commit, waits (unless NoWait) with progress, pivots when asked. Returns the job when
-    /// NoWait, else null; the caller re-reads the chain.</summary>
-    public BlockJob? BlockCommit(string? connectionUri, BlockCommitRequest request, IOperationContext ctx)
+    /// <summary>
+    /// Invoke-KvmBlockCommit's checks, read-only: the domain, disk and layers resolved, the range and the shared-base
+    /// guard checked. Its text names the files, for -WhatIf; BlockCommit(plan) then starts the job.
+    /// </summary>
+    public LiveCommitPlan PlanBlockCommit(string? connectionUri, BlockCommitRequest request, IOperationContext ctx)
     {
         using var dom = Open(connectionUri, request.Domain, ctx);
         var chain = ChainOf(dom, request.Disk, ctx);
@@ -47,8 +49,35 @@ public sealed partial class LiveEngine
                 "Merged layers can only be removed once the commit has ended: -RemoveMergedLayers needs the command to wait (no -NoWait) and, for the active layer, -Pivot.");
         }
         GuardSharedBase(dom, chain, top, baseLayer, request.Force, ctx);
+        return new LiveCommitPlan
+        {
+            Request = request,
+            Domain = dom.Name,
+            Disk = disk,
+            Chain = chain,
+            Top = top,
+            Base = baseLayer,
+            MergedLayers = chain.Layers.Where(l => l.Position >= top.Position && l.Position < baseLayer.Position).ToList(),
+        };
+    }
+
+    /// <summary>Plans (PlanBlockCommit), then starts the commit as BlockCommit(plan) does.</summary>
+    public BlockJob? BlockCommit(string? connectionUri, BlockCommitRequest request, IOperationContext ctx)
+        => BlockCommit(connectionUri, PlanBlockCommit(connectionUri, request, ctx), ctx);
+
+    /// <summary>Starts the planned commit (ChainLayerNotFound when the chain changed since), waits (unless NoWait)
+    /// with progress, pivots when asked. Returns the job when NoWait, else null; the caller re-reads the chain.</summary>
+    public BlockJob? BlockCommit(string? connectionUri, LiveCommitPlan plan, IOperationContext ctx)
+    {
+        var request = plan.Request;
+        using var dom = Open(connectionUri, plan.Domain, ctx);
+        var chain = RequireUnchanged(dom, plan.Chain, ctx);
+        var disk = chain.Disk!;
+        var top = plan.Top;
+        var baseLayer = plan.Base;
+        var active = plan.IsActiveCommit;
         ThrowIfCancelled(ctx, $"{dom.Name}/{disk}");
-        var merged = chain.Layers.Where(l => l.Position >= top.Position && l.Position < baseLayer.Position).ToList();
+        var merged = plan.MergedLayers;
 
         var flags = DomainBlockCommitFlags.None;
         if (active) flags |= DomainBlockCommitFlags.Active;
@@ -101,7 +130,8 @@ public sealed partial class LiveEngine
         }
     }
 
-    public BlockJob? BlockPull(string? connectionUri, BlockPullRequest request, IOperationContext ctx)
+    /// <summary>Invoke-KvmBlockPull's checks, read-only (see PlanBlockCommit); BlockPull(plan) starts the job.</summary>
+    public LivePullPlan PlanBlockPull(string? connectionUri, BlockPullRequest request, IOperationContext ctx)
     {
         using var dom = Open(connectionUri, request.Domain, ctx);
         var chain = ChainOf(dom, request.Disk, ctx);
@@ -121,8 +151,32 @@ public sealed partial class LiveEngine
             throw new KvmSnapshotException(ErrorIds.MergedLayersNeedWait, ErrorCategory.InvalidArgument, $"{dom.Name}/{disk}",
                 "Merged layers can only be removed once the pull has ended: -RemoveMergedLayers cannot be combined with -NoWait.");
         }
+        return new LivePullPlan
+        {
+            Request = request,
+            Domain = dom.Name,
+            Disk = disk,
+            Chain = chain,
+            Target = chain.Active,
+            Base = baseLayer,
+            MergedLayers = chain.Layers.Where(l => l.Position > 0 && (baseLayer is null || l.Position < baseLayer.Position)).ToList(),
+        };
+    }
+
+    /// <summary>Plans (PlanBlockPull), then starts the pull as BlockPull(plan) does.</summary>
+    public BlockJob? BlockPull(string? connectionUri, BlockPullRequest request, IOperationContext ctx)
+        => BlockPull(connectionUri, PlanBlockPull(connectionUri, request, ctx), ctx);
+
+    /// <summary>Starts the planned pull (ChainLayerNotFound when the chain changed since), waits unless NoWait.</summary>
+    public BlockJob? BlockPull(string? connectionUri, LivePullPlan plan, IOperationContext ctx)
+    {
+        var request = plan.Request;
+        using var dom = Open(connectionUri, plan.Domain, ctx);
+        var chain = RequireUnchanged(dom, plan.Chain, ctx);
+        var disk = chain.Disk!;
+        var baseLayer = plan.Base;
         ThrowIfCancelled(ctx, $"{dom.Name}/{disk}");
-        var merged = chain.Layers.Where(l => l.Position > 0 && (baseLayer is null || l.Position < baseLayer.Position)).ToList();
+        var merged = plan.MergedLayers;
 
         using var job = new LibvirtBlockJobTarget(dom, disk);
         if (baseLayer is null && !request.KeepRelative)
@@ -167,6 +221,25 @@ public sealed partial class LiveEngine
         return jobs;
     }
 
+    /// <summary>Stop-KvmBlockJob's checks and -WhatIf text, read-only: the domain, the disk and its running job.</summary>
+    public string PlanAbortBlockJob(string? connectionUri, string domain, string disk, IOperationContext ctx)
+    {
+        using var dom = Open(connectionUri, domain, ctx);
+        var target = RequireJob(dom, disk, out var job);
+        var source = FindDisk(DomainXml.Disks(dom.GetXml(), dom.Name), dom.Name, target).Source;
+        return $"Abort the {job.Type} job on {dom.Name}/{target} ({job.PercentComplete}% done); the disk stays on {source}";
+    }
+
+    /// <summary>Complete-KvmBlockJob's checks (a ready job; BlockJobNotReady otherwise) and -WhatIf text, read-only.</summary>
+    public string PlanPivotBlockJob(string? connectionUri, string domain, string disk, IOperationContext ctx)
+    {
+        using var dom = Open(connectionUri, domain, ctx);
+        var target = RequireJob(dom, disk, out var job);
+        RequireReady(dom, target, job);
+        var xml = FindDisk(DomainXml.Disks(dom.GetXml(), dom.Name), dom.Name, target);
+        return $"Pivot {dom.Name}/{target} from {xml.Source} onto {xml.MirrorSource ?? "the image of its " + job.Type + " job"}";
+    }
+
     /// <summary>virDomainBlockJobAbort without pivot; waits for the job to go away unless async.</summary>
     public void AbortBlockJob(string? connectionUri, string domain, string disk, bool async, IOperationContext ctx)
     {
@@ -191,11 +264,7 @@ public sealed partial class LiveEngine
     {
         using var dom = Open(connectionUri, domain, ctx);
         var target = RequireJob(dom, disk, out var listed);
-        if (!listed.IsReady)
-        {
-            throw new KvmSnapshotException(ErrorIds.BlockJobNotReady, ErrorCategory.ResourceBusy, $"{dom.Name}/{target}",
-                $"The {listed.Type} job on {dom.Name}/{target} is not ready to pivot ({listed.PercentComplete}% mirrored). Wait until it reports ready (Get-KvmBlockJob), or let Invoke-KvmBlockCommit -Pivot wait for it.");
-        }
+        RequireReady(dom, target, listed);
         using var job = new LibvirtBlockJobTarget(dom, target);
         var activity = $"Pivoting {dom.Name}/{target}";
         try
@@ -209,6 +278,18 @@ public sealed partial class LiveEngine
     }
 
     // ---- helpers -----------------------------------------------------------------------------------------------
+
+    /// <summary>The disk's chain now; ChainLayerNotFound when its layers are not those the plan was made against.</summary>
+    private static SnapshotChain RequireUnchanged(LibvirtDomain dom, SnapshotChain planned, IOperationContext ctx)
+    {
+        var now = ChainOf(dom, planned.Disk!, ctx);
+        if (!now.Layers.Select(l => l.Path).SequenceEqual(planned.Layers.Select(l => l.Path), StringComparer.Ordinal))
+        {
+            throw new KvmSnapshotException(ErrorIds.ChainLayerNotFound, ErrorCategory.InvalidOperation, $"{dom.Name}/{planned.Disk}",
+                $"The chain of {dom.Name}/{planned.Disk} changed since the operation was planned: it was {planned}, it is now {now}. Nothing was started.");
+        }
+        return now;
+    }
 
     private static SnapshotChain ChainOf(LibvirtDomain dom, string disk, IOperationContext ctx)
     {
@@ -288,6 +369,13 @@ public sealed partial class LiveEngine
         }
         foreach (var path in plan.Candidates) plan.Delete(path, ctx, out _);
         foreach (var (path, reason) in plan.Kept) ctx.Warning($"Kept merged layer {path}: {reason}");
+    }
+
+    private static void RequireReady(LibvirtDomain dom, string target, BlockJob job)
+    {
+        if (job.IsReady) return;
+        throw new KvmSnapshotException(ErrorIds.BlockJobNotReady, ErrorCategory.ResourceBusy, $"{dom.Name}/{target}",
+            $"The {job.Type} job on {dom.Name}/{target} is not ready to pivot ({job.PercentComplete}% mirrored). Wait until it reports ready (Get-KvmBlockJob), or let Invoke-KvmBlockCommit -Pivot wait for it.");
     }
 
     private static string RequireJob(LibvirtDomain dom, string disk, out BlockJob job)

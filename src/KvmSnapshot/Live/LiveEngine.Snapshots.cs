@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.IO;
 using System.Linq;
 using System.Management.Automation;
 using KvmSnapshot.Chains;
@@ -16,6 +17,7 @@ public sealed partial class LiveEngine
     public DomainSnapshot CreateSnapshot(string? connectionUri, string domain, NewDomainSnapshotRequest request, IOperationContext ctx)
     {
         using var dom = Open(connectionUri, domain, ctx);
+        ValidateNewSnapshot(dom, request, planning: false, ctx);
         ThrowIfCancelled(ctx, domain);
         var xml = SnapshotXml.Build(request);
         var flags = DomainSnapshotCreateFlags.None;
@@ -68,6 +70,26 @@ public sealed partial class LiveEngine
         return Describe(dom, ctx).Single(s => s.Name == name);
     }
 
+    /// <summary>
+    /// New-KvmSnapshot's -WhatIf and confirmation text: the checks CreateSnapshot makes (domain, name, files), and
+    /// what it would create, with the file names. Changes nothing.
+    /// </summary>
+    public string PlanSnapshot(string? connectionUri, string domain, NewDomainSnapshotRequest request, IOperationContext ctx)
+    {
+        using var dom = Open(connectionUri, domain, ctx);
+        ValidateNewSnapshot(dom, request, planning: true, ctx);
+        var kind = request.DiskOnly ? "external disk-only"
+            : request.MemoryFile is not null ? "external (disks and memory)"
+            : request.DiskSpecs.Any(s => s.Snapshot == "external") ? "external" : "internal";
+        var text = $"Create {kind} snapshot{(request.Name is null ? "" : $" '{request.Name}'")} of {dom.Name}";
+        if (request.MemoryFile is not null) text += $", memory state to {request.MemoryFile}" + (request.Force && File.Exists(request.MemoryFile) ? " (overwritten)" : "");
+        foreach (var spec in request.DiskSpecs.Where(s => s.Snapshot == "external" && s.File is not null))
+        {
+            text += $", {spec.Disk} writes to the new overlay {spec.File}" + (request.ReuseExternal ? " (reused)" : "");
+        }
+        return text;
+    }
+
     /// <summary>All snapshots, one by name (SnapshotNotFound when absent), or the current one.</summary>
     public IReadOnlyList<DomainSnapshot> GetSnapshots(string? connectionUri, string domain, string? name, bool currentOnly, IOperationContext ctx)
     {
@@ -86,6 +108,62 @@ public sealed partial class LiveEngine
             return Describe(dom, ctx).Where(s => s.Name == currentName).ToList();
         }
         return Describe(dom, ctx);
+    }
+
+    /// <summary>
+    /// Remove-KvmSnapshot's checks (domain, snapshot, the shared-overlay guard unless MetadataOnly) and its -WhatIf
+    /// text naming the snapshot's files and the children it takes along. Changes nothing.
+    /// </summary>
+    public string PlanDeleteSnapshot(string? connectionUri, string domain, string name, DeleteSnapshotOptions options, IOperationContext ctx)
+    {
+        using var dom = Open(connectionUri, domain, ctx);
+        using var snapshot = dom.LookupSnapshot(name);
+        // On a remote connection the guard can only warn; the delete itself does that, once.
+        if (!options.MetadataOnly && dom.Connection.IsLocal) GuardExternalDelete(dom, snapshot, name, ctx);
+        var all = Describe(dom, ctx);
+        var descendants = new List<string>();
+        for (var next = new Queue<string>(new[] { name }); next.Count > 0;)
+        {
+            foreach (var child in all.Where(s => s.Name == next.Peek()).SelectMany(s => s.Children)) { descendants.Add(child); next.Enqueue(child); }
+            next.Dequeue();
+        }
+        var info = SnapshotXml.Parse(dom.SnapshotXml(snapshot, name), name);
+        var files = SnapshotFiles(info);
+        var text = options.ChildrenOnly ? $"Delete the children of snapshot '{name}' of {dom.Name}"
+            : $"Delete snapshot '{name}' of {dom.Name}" + (files.Count > 0 ? $" ({string.Join(", ", files)})" : "");
+        if (options.Children || options.ChildrenOnly)
+        {
+            text += descendants.Count == 0 ? "; it has no children" : $"{(options.ChildrenOnly ? ": " : ", and its children ")}{string.Join(", ", descendants.Select(d => $"'{d}'"))}";
+        }
+        if (options.MetadataOnly) text += ": libvirt's metadata only, every file is kept";
+        return text;
+    }
+
+    /// <summary>Restore-KvmSnapshot's checks (domain, snapshot) and -WhatIf text naming the state it goes back to.</summary>
+    public string PlanRevert(string? connectionUri, string domain, string name, RevertOptions options, IOperationContext ctx)
+    {
+        using var dom = Open(connectionUri, domain, ctx);
+        using var snapshot = dom.LookupSnapshot(name);
+        var info = SnapshotXml.Parse(dom.SnapshotXml(snapshot, name), name);
+        // The refusal a real revert gives; with -Force its warning comes once, from the revert itself.
+        if (!options.Force) GuardStaleSnapshot(dom, name, info, force: false, ctx);
+        var files = SnapshotFiles(info);
+        var then = options.Running ? ", then run it" : options.Paused ? ", then leave it paused" : "";
+        return $"Revert {dom.Name} to snapshot '{name}'{(files.Count > 0 ? $" ({string.Join(", ", files)})" : "")}{then}; the domain's current state is lost";
+    }
+
+    /// <summary>The files a snapshot's data lives in, as a user would name them.</summary>
+    private static List<string> SnapshotFiles(SnapshotXmlInfo info)
+    {
+        var files = new List<string>();
+        foreach (var disk in info.Disks)
+        {
+            var image = info.DomainDisks.FirstOrDefault(d => d.Target == disk.Disk)?.Source;
+            if (disk.Snapshot == "internal" && image is not null) files.Add($"{disk.Disk}: internal snapshot in {image}");
+            if (disk.Snapshot == "external" && disk.File is not null) files.Add($"{disk.Disk}: overlay {disk.File}" + (image is null ? "" : $" on {image}"));
+        }
+        if (info.MemoryFile is not null) files.Add($"memory: {info.MemoryFile}");
+        return files;
     }
 
     public void DeleteSnapshot(string? connectionUri, string domain, string name, DeleteSnapshotOptions options, IOperationContext ctx)
@@ -150,6 +228,74 @@ public sealed partial class LiveEngine
         {
             RecommendedAction = "Remove the other branch first, or drop only libvirt's record with -MetadataOnly.",
         };
+    }
+
+    /// <summary>
+    /// Everything about a new snapshot that libvirt would refuse with an untyped error, or would get wrong, checked
+    /// before it is asked: the name (InvalidSnapshotName; libvirt reports a duplicate only as "operation failed"),
+    /// a duplicate (SnapshotExists), and the files it would write (FileExists: libvirt silently overwrites an existing
+    /// memory file, and refuses an existing overlay with "unsupported configuration").
+    /// </summary>
+    private static void ValidateNewSnapshot(LibvirtDomain dom, NewDomainSnapshotRequest request, bool planning, IOperationContext ctx)
+    {
+        if (request.Name is not null)
+        {
+            ValidateSnapshotName(request.Name, dom.Name);
+            if (HasSnapshot(dom, request.Name))
+            {
+                throw new KvmSnapshotException(ErrorIds.SnapshotExists, ErrorCategory.ResourceExists, request.Name,
+                    $"Domain '{dom.Name}' already has a snapshot named '{request.Name}'. Nothing was changed.")
+                {
+                    RecommendedAction = "Choose another name, or remove the old snapshot first (Remove-KvmSnapshot).",
+                };
+            }
+        }
+        var files = new List<(string Path, string What, bool Overwrite, string Hint)>();
+        if (request.MemoryFile is not null)
+        {
+            files.Add((request.MemoryFile, "memory file", request.Force, "Choose a new file name, or use -Force to overwrite a file that no snapshot uses."));
+        }
+        foreach (var spec in request.DiskSpecs.Where(s => s.Snapshot == "external" && s.File is not null))
+        {
+            files.Add((spec.File!, $"overlay file for disk {spec.Disk}", request.ReuseExternal,
+                "Choose a new file name; -ReuseExternal makes libvirt use an existing overlay you prepared."));
+        }
+        if (files.Count == 0) return;
+        var references = SnapshotFileReferences.Find(dom.Connection, ctx);
+        foreach (var (path, what, overwrite, hint) in files)
+        {
+            SnapshotFileReferences.RequireWritable(dom.Connection, references, path, what, overwrite, hint, planning, ctx);
+        }
+    }
+
+    /// <summary>
+    /// libvirt refuses only '/' (with an untyped error); the rest would make names that scripts, virsh and libvirt's
+    /// metadata files (&lt;name&gt;.xml) handle badly.
+    /// </summary>
+    internal static void ValidateSnapshotName(string name, string domain)
+    {
+        string? problem = null;
+        if (string.IsNullOrWhiteSpace(name)) problem = "a snapshot name must not be empty";
+        else if (name.Contains('/')) problem = "a snapshot name must not contain '/'";
+        else if (name.Any(char.IsControl)) problem = "a snapshot name must not contain control characters (newline, tab, …)";
+        else if (name.StartsWith('.')) problem = "a snapshot name must not start with '.'";
+        else if (name != name.Trim()) problem = "a snapshot name must not start or end with white space";
+        if (problem is null) return;
+        throw new KvmSnapshotException(ErrorIds.InvalidSnapshotName, ErrorCategory.InvalidArgument, name,
+            $"'{name}' is not a valid snapshot name for '{domain}': {problem}. Nothing was changed.");
+    }
+
+    private static bool HasSnapshot(LibvirtDomain dom, string name)
+    {
+        try
+        {
+            dom.LookupSnapshot(name).Dispose();
+            return true;
+        }
+        catch (LibvirtException e) when (e.ErrorId == ErrorIds.SnapshotNotFound)
+        {
+            return false;
+        }
     }
 
     // ---- describing snapshots ------------------------------------------------------------------------------------

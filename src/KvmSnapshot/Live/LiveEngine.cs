@@ -97,10 +97,30 @@ public sealed partial class LiveEngine
         return selected.Select(d => LiveChains.Build(dom.Name, dom.Connection.Uri, dom.Connection.IsLocal, d, ctx, catalog)).ToList();
     }
 
-    /// <summary>virDomainSaveFlags; the domain stops.</summary>
-    public void SaveState(string? connectionUri, string domain, string path, bool running, bool paused, IOperationContext ctx)
+    /// <summary>
+    /// Save-KvmDomainState's -WhatIf and confirmation text, after the checks SaveState makes (the domain exists, the
+    /// state file may be written). Changes nothing.
+    /// </summary>
+    public string PlanSaveState(string? connectionUri, string domain, string path, bool force, IOperationContext ctx)
     {
         using var dom = Open(connectionUri, domain, ctx);
+        RequireWritableStateFile(dom, path, force, planning: true, ctx);
+        var overwrite = force && dom.Connection.IsLocal && File.Exists(path) ? " (overwriting it)" : "";
+        return $"Save the memory and device state of {dom.Name} to {path}{overwrite} and stop {dom.Name}";
+    }
+
+    /// <summary>virDomainSaveFlags; the domain stops. FileExists when the file exists (libvirt would replace it).</summary>
+    public void SaveState(string? connectionUri, string domain, string path, bool running, bool paused, IOperationContext ctx)
+        => SaveState(connectionUri, domain, path, running, paused, force: false, ctx);
+
+    /// <summary>
+    /// virDomainSaveFlags; the domain stops. <paramref name="force"/> overwrites an existing file, never one that
+    /// snapshot metadata or a domain's disks name (FileExists).
+    /// </summary>
+    public void SaveState(string? connectionUri, string domain, string path, bool running, bool paused, bool force, IOperationContext ctx)
+    {
+        using var dom = Open(connectionUri, domain, ctx);
+        RequireWritableStateFile(dom, path, force, planning: false, ctx);
         var flags = (running ? DomainSaveRestoreFlags.Running : 0) | (paused ? DomainSaveRestoreFlags.Paused : 0);
         var activity = $"Saving {dom.Name}";
         ctx.Progress(activity, $"Writing memory and device state to {path}", -1);
@@ -144,6 +164,10 @@ public sealed partial class LiveEngine
         }
         return name;
     }
+
+    private static void RequireWritableStateFile(LibvirtDomain dom, string path, bool force, bool planning, IOperationContext ctx)
+        => SnapshotFileReferences.RequireWritable(dom.Connection, SnapshotFileReferences.Find(dom.Connection, ctx), path, "state file", force,
+            "Choose a new file name, or use -Force to overwrite a file that no snapshot or domain uses.", planning, ctx);
 
     // ---- shared helpers ------------------------------------------------------------------------------------------
 

@@ -211,6 +211,13 @@ public sealed partial class OfflineEngine
                 problems.Add(Problem(ChainProblemKind.BackingFormatUnspecified, ChainProblemSeverity.Error, layer.Path,
                     $"'{layer.Path}' does not record the format of its backing file '{layer.BackingFile}'; qemu must probe it, and libvirt refuses to.", null));
             }
+            if (MarkedCorrupt(layer.Path))
+            {
+                // qemu sets this bit when it finds inconsistent metadata; qemu-img check -U does not look at it, and
+                // qemu refuses to open the image for writing until it is repaired.
+                problems.Add(Problem(ChainProblemKind.ImageCorrupt, ChainProblemSeverity.Error, layer.Path,
+                    $"'{layer.Path}' is marked corrupt in its qcow2 header: qemu found inconsistent metadata and will not write to it. Repair a copy with 'qemu-img check -r all' before using it.", null));
+            }
             if (checkImages) CheckLayer(layer, problems, ctx);
         }
         AddSharedBases(chain, store, problems, ctx);
@@ -219,6 +226,20 @@ public sealed partial class OfflineEngine
 
     internal SnapshotChain ReadChain(string fullPath, IOperationContext ctx, ImageCatalog? catalog = null, string? format = null)
         => ChainResolver.Resolve(fullPath, catalog ?? NewCatalog(ctx), format: format);
+
+    /// <summary>True when the file is a qcow2 image whose header has the corrupt bit set (read natively).</summary>
+    private static bool MarkedCorrupt(string path)
+    {
+        if (!Qcow2.Qcow2Reader.IsQcow2(path)) return false;
+        try
+        {
+            return Qcow2.Qcow2Reader.Read(path, includeSnapshots: false).IsCorrupt;
+        }
+        catch (KvmSnapshotException)
+        {
+            return false; // unreadable headers are reported by the chain itself and by qemu-img check
+        }
+    }
 
     private void CheckLayer(ChainLayer layer, List<ChainProblem> problems, IOperationContext ctx)
     {

@@ -42,6 +42,9 @@ public sealed class LiveStaleSnapshotTests
 
         var refused = ps.Run("Restore-KvmSnapshot -Domain $args[0] -Name s2 -ConnectionUri $uri -Confirm:$false", dom.Name).SingleError();
         Assert.StartsWith(ErrorIds.SnapshotStale + ",", refused.FullyQualifiedErrorId, StringComparison.Ordinal);
+        // -WhatIf checks the same before it says anything.
+        var whatIf = ps.Run("Restore-KvmSnapshot -Domain $args[0] -Name s2 -ConnectionUri $uri -WhatIf", dom.Name);
+        Assert.StartsWith(ErrorIds.SnapshotStale + ",", whatIf.SingleError().FullyQualifiedErrorId, StringComparison.Ordinal);
         Assert.Contains(dom.File("base.qcow2"), refused.Exception.Message);
         Assert.Equal(definition, LibvirtDaemonFixture.Virsh("dumpxml", "--inactive", dom.Name).EnsureSuccess().StdOut);
         Assert.Equal(files, Directory.GetFiles(dom.Dir).OrderBy(f => f, StringComparer.Ordinal).ToList());

@@ -38,8 +38,10 @@ public sealed class LiveStateAndBadInputTests
         Assert.True(dom.GuestReads("vda", 0x5A, "0", "1M"));
         Assert.Contains(ctx.VerboseMessages, m => m.StartsWith($"virDomainSaveImageGetXMLDesc(file='{state}'", StringComparison.Ordinal));
 
-        Engine.SaveState(Uri, dom.Name, state, running: true, paused: false, ctx);
-        Assert.Equal(dom.Name, Engine.RestoreState(Uri, state, running: false, paused: false, ctx));
+        // A new file: the first one exists, and a save never replaces a file without force.
+        var again = dom.File("state2.save");
+        Engine.SaveState(Uri, dom.Name, again, running: true, paused: false, ctx);
+        Assert.Equal(dom.Name, Engine.RestoreState(Uri, again, running: false, paused: false, ctx));
         Assert.Equal("running", dom.State); // the save asked for running
     }
 
