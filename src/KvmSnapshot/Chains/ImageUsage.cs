@@ -91,10 +91,12 @@ internal sealed class ImageUsage
         => TryIdentity(path, out var identity) && _named.TryGetValue(identity, out var refs) ? refs : Array.Empty<ImageReference>();
 
     /// <summary>Everything that uses the file, in words; <paramref name="ignoring"/> lists images that do not count (they go too).</summary>
-    public IReadOnlyList<string> DescribeUsers(string path, ISet<string>? ignoring = null)
+    /// <param name="ignoreReference">libvirt references that do not count either (a disk's own chain, which the job changes).</param>
+    public IReadOnlyList<string> DescribeUsers(string path, ISet<string>? ignoring = null, Func<ImageReference, bool>? ignoreReference = null)
     {
         var users = ImageUsersOf(path).Where(u => ignoring is null || !ignoring.Contains(u)).Select(u => $"the backing file of {u}");
-        return users.Concat(ReferencesTo(path).Select(r => $"named by {r.Describe()}")).Distinct(StringComparer.Ordinal).ToList();
+        var named = ReferencesTo(path).Where(r => ignoreReference is null || !ignoreReference(r)).Select(r => $"named by {r.Describe()}");
+        return users.Concat(named).Distinct(StringComparer.Ordinal).ToList();
     }
 
     /// <summary>Every disk chain libvirt knows of: each layer is used by the one above it, even outside the scanned folders.</summary>

@@ -41,8 +41,9 @@ internal sealed class LayerRemovalPlan
     /// <param name="usage">Who uses what, scanned after the data step.</param>
     /// <param name="neverDelete">Files that stay whatever uses them, with why (the image the user named).</param>
     /// <param name="goingAway">Images that will not use anything any more (for a plan made before the data step); empty after it.</param>
+    /// <param name="ignoreReference">For a plan made before a live job: the disk's own chain as libvirt lists it now.</param>
     public static LayerRemovalPlan Decide(IReadOnlyList<string> merged, ImageUsage usage, IReadOnlyDictionary<string, string> neverDelete,
-        IEnumerable<string>? goingAway = null)
+        IEnumerable<string>? goingAway = null, Func<Libvirt.ImageReference, bool>? ignoreReference = null)
     {
         var kept = new List<(string Path, string Reason)>();
         var existing = merged.Where(File.Exists).ToList();
@@ -60,7 +61,7 @@ internal sealed class LayerRemovalPlan
                 kept.Add((path, reason));
                 continue;
             }
-            var users = usage.DescribeUsers(path, ignoring);
+            var users = usage.DescribeUsers(path, ignoring, ignoreReference);
             if (users.Count > 0)
             {
                 kept.Add((path, "still used: " + string.Join("; ", users)));

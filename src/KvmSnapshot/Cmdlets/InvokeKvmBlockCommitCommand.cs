@@ -136,7 +136,11 @@ public sealed class InvokeKvmBlockCommitCommand : KvmCmdlet
         {
             // Resolved read-only first, so -WhatIf names the real files and reports bad input as a real run would.
             var livePlan = RunEngine(ctx => LiveEngine.Default.PlanBlockCommit(ConnectionUri, live, ctx));
-            if (!ShouldProcess($"{livePlan.Domain}/{livePlan.Disk}", livePlan.ToString())) return;
+            if (!ShouldProcess($"{livePlan.Domain}/{livePlan.Disk}", livePlan.ToString(), out var whatIf))
+            {
+                if (whatIf) PreviewMergedLayerRemoval(livePlan.RemovalPreview);
+                return;
+            }
             var job = RunEngine(ctx => LiveEngine.Default.BlockCommit(ConnectionUri, livePlan, ctx));
             DeleteMergedLayers(removal);
             WriteJobOrChain(job, ConnectionUri, Domain, Disk);

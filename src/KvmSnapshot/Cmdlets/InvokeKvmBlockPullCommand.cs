@@ -112,7 +112,11 @@ public sealed class InvokeKvmBlockPullCommand : KvmCmdlet
         TryRun(() =>
         {
             var livePlan = RunEngine(ctx => LiveEngine.Default.PlanBlockPull(ConnectionUri, live, ctx));
-            if (!ShouldProcess($"{livePlan.Domain}/{livePlan.Disk}", livePlan.ToString())) return;
+            if (!ShouldProcess($"{livePlan.Domain}/{livePlan.Disk}", livePlan.ToString(), out var whatIf))
+            {
+                if (whatIf) PreviewMergedLayerRemoval(livePlan.RemovalPreview);
+                return;
+            }
             var job = RunEngine(ctx => LiveEngine.Default.BlockPull(ConnectionUri, livePlan, ctx));
             DeleteMergedLayers(removal);
             WriteJobOrChain(job, ConnectionUri, Domain, Disk);

@@ -48,16 +48,18 @@ public sealed partial class LiveEngine
             throw new KvmSnapshotException(ErrorIds.MergedLayersNeedWait, ErrorCategory.InvalidArgument, $"{dom.Name}/{disk}",
                 "Merged layers can only be removed once the commit has ended: -RemoveMergedLayers needs the command to wait (no -NoWait) and, for the active layer, -Pivot.");
         }
-        GuardSharedBase(dom, chain, top, baseLayer, request.Force, ctx);
+        var usage = GuardSharedBase(dom, chain, top, baseLayer, request.Force, ctx);
+        var merged = chain.Layers.Where(l => l.Position >= top.Position && l.Position < baseLayer.Position).ToList();
         return new LiveCommitPlan
         {
+            RemovalPreview = request.RemoveMergedLayers ? RemovalPreview(dom, chain, merged, baseLayer.Position, usage) : null,
             Request = request,
             Domain = dom.Name,
             Disk = disk,
             Chain = chain,
             Top = top,
             Base = baseLayer,
-            MergedLayers = chain.Layers.Where(l => l.Position >= top.Position && l.Position < baseLayer.Position).ToList(),
+            MergedLayers = merged,
         };
     }
 
@@ -151,15 +153,17 @@ public sealed partial class LiveEngine
             throw new KvmSnapshotException(ErrorIds.MergedLayersNeedWait, ErrorCategory.InvalidArgument, $"{dom.Name}/{disk}",
                 "Merged layers can only be removed once the pull has ended: -RemoveMergedLayers cannot be combined with -NoWait.");
         }
+        var merged = chain.Layers.Where(l => l.Position > 0 && (baseLayer is null || l.Position < baseLayer.Position)).ToList();
         return new LivePullPlan
         {
+            RemovalPreview = request.RemoveMergedLayers ? RemovalPreview(dom, chain, merged, 1, null) : null,
             Request = request,
             Domain = dom.Name,
             Disk = disk,
             Chain = chain,
             Target = chain.Active,
             Base = baseLayer,
-            MergedLayers = chain.Layers.Where(l => l.Position > 0 && (baseLayer is null || l.Position < baseLayer.Position)).ToList(),
+            MergedLayers = merged,
         };
     }
 
@@ -307,12 +311,12 @@ public sealed partial class LiveEngine
     /// template), and so would another domain whose disk names one of them. Refused unless Force. Snapshots whose
     /// content the commit changes are named in a warning.
     /// </summary>
-    private static void GuardSharedBase(LibvirtDomain dom, SnapshotChain chain, ChainLayer top, ChainLayer baseLayer, bool force, IOperationContext ctx)
+    private static ImageUsage? GuardSharedBase(LibvirtDomain dom, SnapshotChain chain, ChainLayer top, ChainLayer baseLayer, bool force, IOperationContext ctx)
     {
         if (!dom.Connection.IsLocal)
         {
             ctx.Warning($"{dom.Name} is on a remote host: whether other images there use {baseLayer.Name} or the layers above it cannot be checked from here.");
-            return;
+            return null;
         }
         var (usage, catalog) = UsageAround(dom, chain.Layers.Select(l => l.Path), ctx);
         var changed = chain.Layers.Skip(top.Position + 1).Take(baseLayer.Position - top.Position).Select(l => l.Path);
@@ -333,6 +337,26 @@ public sealed partial class LiveEngine
         }
         var stale = ChainGuard.StaleSnapshots(usage, catalog, top, baseLayer);
         if (stale.Count > 0) ctx.Warning(ChainGuard.StaleWarning(top, baseLayer, stale));
+        return usage;
+    }
+
+    /// <summary>
+    /// For -WhatIf: the merged layers that would be deleted if nothing changes until the job ends. The disk's own
+    /// chain does not count as a user: the job takes the merged layers out of it (the layers from the top down to
+    /// <paramref name="goingAwayBelow"/> stop using them).
+    /// </summary>
+    private static LayerRemovalPlan RemovalPreview(LibvirtDomain dom, SnapshotChain chain, IReadOnlyList<ChainLayer> merged, int goingAwayBelow, ImageUsage? usage)
+    {
+        var paths = merged.Where(l => l.State == ChainLayerState.Present).Select(l => l.Path).ToList();
+        if (!dom.Connection.IsLocal)
+        {
+            return LayerRemovalPlan.KeepAll(paths, $"{dom.Name} is on a remote host, where who else uses it cannot be checked from here");
+        }
+        usage ??= UsageAround(dom, chain.Layers.Select(l => l.Path), NullOperationContext.Instance).Usage;
+        var disk = chain.Disk;
+        return LayerRemovalPlan.Decide(paths, usage, new Dictionary<string, string>(StringComparer.Ordinal),
+            chain.Layers.Take(goingAwayBelow).Concat(merged).Select(l => l.Path),
+            r => r.Domain == dom.Name && r.Disk == disk && r.Kind is ImageReferenceKind.DomainDisk or ImageReferenceKind.DomainBackingStore);
     }
 
     /// <summary>Who uses the images around <paramref name="files"/>, as the libvirt of the domain's (local) host sees them.</summary>

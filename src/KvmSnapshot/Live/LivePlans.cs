@@ -21,6 +21,8 @@ public sealed class LiveCommitPlan
     public required ChainLayer Base { get; init; }
     /// <summary>Top and every layer between it and Base.</summary>
     public required IReadOnlyList<ChainLayer> MergedLayers { get; init; }
+    /// <summary>With RemoveMergedLayers: which merged layers would go if nothing changes before the job ends (for -WhatIf).</summary>
+    internal Chains.LayerRemovalPlan? RemovalPreview { get; init; }
     /// <summary>Top is the layer the domain writes to: an active commit, pivoted or left mirroring.</summary>
     public bool IsActiveCommit => Top.Position == 0;
 
@@ -51,6 +53,8 @@ public sealed class LivePullPlan
     public ChainLayer? Base { get; init; }
     /// <summary>The layers whose data is pulled into Target.</summary>
     public required IReadOnlyList<ChainLayer> MergedLayers { get; init; }
+    /// <summary>With RemoveMergedLayers: which merged layers would go if nothing changes before the job ends (for -WhatIf).</summary>
+    internal Chains.LayerRemovalPlan? RemovalPreview { get; init; }
 
     public override string ToString()
     {

@@ -162,4 +162,29 @@ public sealed class MergedLayerSafetyTests
         Assert.True(Tool.ReadsPattern(dom.File("s1.qcow2"), 0x52, "1M", "1M"));
         Assert.True(dom.GuestReads("vda", 0x51, "0", "1M") && dom.GuestReads("vda", 0x53, "2M", "1M"));
     }
+
+    [Fact]
+    public void A_live_WhatIf_lists_each_merged_layer_the_pull_would_delete_and_changes_nothing()
+    {
+        using var dom = TestDomain.Create("whatifrm");
+        using var ps = new PowerShellSession();
+        ps.SetVariable("uri", LibvirtDaemonFixture.Uri);
+        foreach (var name in new[] { "s1", "s2" })
+        {
+            ps.Run("New-KvmSnapshot -Domain $args[0] -Name $args[1] -DiskOnly -NoMetadata -DiskSpec ('vda,file=' + $args[2]) -ConnectionUri $uri",
+                dom.Name, name, dom.File(name + ".qcow2")).AssertNoErrors();
+        }
+        Tool.CreateQcow2(dom.File("other.qcow2"), null, dom.File("s1.qcow2"));
+        var before = Tool.HashTree(dom.Dir);
+
+        var result = ps.Run("Invoke-KvmBlockPull -Domain $args[0] -Disk vda -RemoveMergedLayers -ConnectionUri $uri -WhatIf", dom.Name).AssertNoErrors();
+
+        var text = ps.Host.Recorder.Text;
+        Assert.Contains($"What if: Performing the operation \"Delete merged layer\" on target \"{dom.File("base.qcow2")}\"", text);
+        Assert.DoesNotContain($"on target \"{dom.File("s1.qcow2")}\"", text);
+        Assert.Contains(result.Warnings, w => w.StartsWith($"Would keep merged layer {dom.File("s1.qcow2")}", StringComparison.Ordinal) && w.Contains("other.qcow2", StringComparison.Ordinal));
+        Assert.False(dom.HasBlockJob());
+        Assert.Equal(dom.File("s2.qcow2"), dom.ActiveImage());
+        Assert.Equal(before, Tool.HashTree(dom.Dir));
+    }
 }
