@@ -55,6 +55,37 @@ internal static class ChainGuard
         return stale.ToList();
     }
 
+    /// <summary>
+    /// What reverting <paramref name="target"/> to an internal snapshot (it then takes new writes) does to others: images
+    /// that use it as their backing file (an overlay of a later external snapshot, which leaves every chain), external
+    /// snapshots that froze it (their content would change), and other domains' chains that read it. A domain that has
+    /// the file as its own disk is not harmed: that is the revert. <paramref name="reverting"/>: the snapshot itself.
+    /// </summary>
+    public static IReadOnlyList<string> RevertHarms(string target, ImageUsage usage, ImageCatalog catalog, (string Domain, string Snapshot)? reverting)
+    {
+        var harmed = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var user in usage.ImageUsersOf(target))
+        {
+            harmed.Add($"{user} uses {target} as its backing file: it would read the writes made after the revert, and leave the chain");
+        }
+        foreach (var r in usage.Libvirt.References.Where(r => r.Kind == ImageReferenceKind.SnapshotDomainDisk && r.SnapshotMode == "external"))
+        {
+            if (reverting is { } own && r.Domain == own.Domain && r.Snapshot == own.Snapshot) continue;
+            var node = catalog.Get(r.Path, r.Format);
+            if (node is null || node.State != ChainLayerState.Present) continue;
+            if (ChainResolver.Resolve(node, catalog).Layers.Any(l => string.Equals(l.Path, target, StringComparison.Ordinal)))
+            {
+                harmed.Add($"external snapshot {r.Domain}/{r.Snapshot} froze {target}; its content would change");
+            }
+        }
+        foreach (var r in usage.ReferencesTo(target).Where(r => r.Kind == ImageReferenceKind.DomainBackingStore))
+        {
+            if (reverting is { } own && r.Domain == own.Domain) continue;
+            harmed.Add($"{r.Describe()} reads {target}");
+        }
+        return harmed.ToList();
+    }
+
     public static string StaleWarning(ChainLayer top, ChainLayer baseLayer, IReadOnlyList<string> stale)
         => $"Committing {top.Name} into {baseLayer.Name} changes the content of {stale.Count} snapshot(s) that read {baseLayer.Name}: "
             + $"{string.Join(", ", stale)}. Reverting to them afterwards gives a disk with data written after they were taken; "

@@ -40,8 +40,9 @@ public sealed class RestoreKvmSnapshotCommand : KvmCmdlet
     [ValidateNotNullOrEmpty]
     public string Name { get; set; } = null!;
 
-    /// <summary>Revert even where libvirt calls it risky (the configuration changed, or a running domain must be stopped).</summary>
-    [Parameter(ParameterSetName = DomainSet)]
+    /// <summary>Revert even where libvirt calls it risky (the configuration changed, or a running domain must be stopped),
+    /// the snapshot is stale, or other images and snapshots depend on the image the revert rewrites.</summary>
+    [Parameter]
     public SwitchParameter Force { get; set; }
 
     /// <summary>Leave the domain running after the revert.</summary>
@@ -67,7 +68,7 @@ public sealed class RestoreKvmSnapshotCommand : KvmCmdlet
             if (!ShouldProcess(path, $"Apply internal snapshot '{Name}' (the image's current content is lost)")) return;
             TryRun(() =>
             {
-                RunEngine(ctx => OfflineEngine.Default.ApplyInternalSnapshot(path, Name, ctx, Format));
+                RunEngine(ctx => OfflineEngine.Default.ApplyInternalSnapshot(path, Name, ctx, Format, Force));
                 if (PassThru) WriteObject(RunEngine(ctx => OfflineEngine.Default.GetInternalSnapshots(path, ctx, Format)).Where(s => s.Name == Name), enumerateCollection: true);
             });
             return;

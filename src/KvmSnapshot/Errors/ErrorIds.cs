@@ -36,6 +36,9 @@ public static class ErrorIds
     public const string SnapshotRevertNeedsForce = "SnapshotRevertNeedsForce";
     /// <summary>The images a snapshot reverts to were written after it was taken (a commit merged later data into them).</summary>
     public const string SnapshotStale = "SnapshotStale";
+    /// <summary>Reverting to an internal snapshot would make an image others depend on writable (an external
+    /// snapshot's frozen image, another overlay's backing file).</summary>
+    public const string SnapshotRevertUnsafe = "SnapshotRevertUnsafe";
     public const string SnapshotOperationUnsupported = "SnapshotOperationUnsupported";
     public const string InvalidSnapshotName = "InvalidSnapshotName";
 

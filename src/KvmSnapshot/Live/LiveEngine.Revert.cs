@@ -29,6 +29,7 @@ public sealed partial class LiveEngine
         var info = SnapshotXml.Parse(snapshotXml, name);
         ThrowIfCancelled(ctx, name);
         GuardStaleSnapshot(dom, name, info, options.Force, ctx);
+        GuardRevertHarms(dom, name, info, options.Force, ctx);
 
         var external = info.HasExternalDisks || info.MemoryLocation == "external";
         if (external)
@@ -206,6 +207,39 @@ public sealed partial class LiveEngine
             };
         }
         ctx.Warning(message + " Reverting because of -Force.");
+    }
+
+    /// <summary>
+    /// A revert to an internal snapshot makes the disk image that holds it the one the domain writes to. When that
+    /// image is also what another snapshot froze, or another image's backing file (the overlay of an external snapshot
+    /// taken after this one), those would silently change: refused with SnapshotRevertUnsafe naming them, unless
+    /// <paramref name="force"/> (then a warning; every file stays).
+    /// </summary>
+    private static void GuardRevertHarms(LibvirtDomain dom, string name, SnapshotXmlInfo info, bool force, IOperationContext ctx)
+    {
+        if (!dom.Connection.IsLocal) return;
+        var targets = info.Disks.Where(d => d.Snapshot == "internal")
+            .Select(d => info.DomainDisks.FirstOrDefault(x => x.Target == d.Disk))
+            .Where(x => x?.Source is not null && x.IsLocalFile && File.Exists(x.Source))
+            .Select(x => Path.GetFullPath(x!.Source!))
+            .Distinct(StringComparer.Ordinal)
+            .ToList();
+        if (targets.Count == 0) return;
+        var references = HostImageReferences.Collect(dom.Connection);
+        var catalog = new ImageCatalog(ctx, known: KnownFormats.From(references));
+        var usage = ImageUsage.Scan(targets, Array.Empty<string>(), references, catalog, ctx);
+        var harms = targets.SelectMany(t => ChainGuard.RevertHarms(t, usage, catalog, (dom.Name, name))).ToList();
+        if (harms.Count == 0) return;
+        var message = $"Reverting '{dom.Name}' to the internal snapshot '{name}' makes {string.Join(", ", targets)} writable again, and others depend on it: "
+            + string.Join("; ", harms) + ".";
+        if (!force)
+        {
+            throw new KvmSnapshotException(ErrorIds.SnapshotRevertUnsafe, ErrorCategory.InvalidOperation, name, message + " Nothing was changed.")
+            {
+                RecommendedAction = "Revert to a later snapshot, delete the ones that froze this image first, or use -Force: every file stays on disk.",
+            };
+        }
+        ctx.Warning(message + " Reverting because of -Force; every file stays on disk.");
     }
 
     /// <summary>&lt;dir&gt;/&lt;image stem&gt;.revert-&lt;snapshot&gt;.qcow2 next to the frozen image, never an existing file.</summary>

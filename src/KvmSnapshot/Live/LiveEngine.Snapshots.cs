@@ -146,7 +146,11 @@ public sealed partial class LiveEngine
         using var snapshot = dom.LookupSnapshot(name);
         var info = SnapshotXml.Parse(dom.SnapshotXml(snapshot, name), name);
         // The refusal a real revert gives; with -Force its warning comes once, from the revert itself.
-        if (!options.Force) GuardStaleSnapshot(dom, name, info, force: false, ctx);
+        if (!options.Force)
+        {
+            GuardStaleSnapshot(dom, name, info, force: false, ctx);
+            GuardRevertHarms(dom, name, info, force: false, ctx);
+        }
         var files = SnapshotFiles(info);
         var then = options.Running ? ", then run it" : options.Paused ? ", then leave it paused" : "";
         return $"Revert {dom.Name} to snapshot '{name}'{(files.Count > 0 ? $" ({string.Join(", ", files)})" : "")}{then}; the domain's current state is lost";

@@ -43,11 +43,30 @@ public sealed partial class OfflineEngine
         return created[0];
     }
 
-    /// <summary>qemu-img snapshot -a.</summary>
-    public void ApplyInternalSnapshot(string path, string name, IOperationContext ctx, string? format = null)
+    /// <summary>
+    /// qemu-img snapshot -a. Refused (SnapshotRevertUnsafe) when other images or snapshots depend on the file's current
+    /// content (its overlays, an external snapshot that froze it), unless <paramref name="force"/>.
+    /// </summary>
+    public void ApplyInternalSnapshot(string path, string name, IOperationContext ctx, string? format = null, bool force = false)
     {
-        var full = ImageValidation.Qcow2ForSnapshots(path, format, KnownFormats.From(LocalReferences(ctx)));
+        var references = LocalReferences(ctx);
+        var known = KnownFormats.From(references);
+        var full = ImageValidation.Qcow2ForSnapshots(path, format, known);
         RequireUnambiguous(full, name);
+        var catalog = new ImageCatalog(ctx, _qemuImg, known);
+        var harms = ChainGuard.RevertHarms(full, ImageUsage.Scan(new[] { full }, Array.Empty<string>(), references, catalog, ctx), catalog, null);
+        if (harms.Count > 0)
+        {
+            var message = $"Applying the internal snapshot '{name}' rewrites '{full}', and others depend on its content: {string.Join("; ", harms)}.";
+            if (!force)
+            {
+                throw new KvmSnapshotException(ErrorIds.SnapshotRevertUnsafe, ErrorCategory.InvalidOperation, full, message + " Nothing was changed.")
+                {
+                    RecommendedAction = "Apply it to a copy (Convert-KvmDiskImage), or use -Force if those images may change.",
+                };
+            }
+            ctx.Warning(message + " Applying because of -Force.");
+        }
         _qemuImg.Snapshot(InternalSnapshotAction.Apply, full, name, ctx);
     }
 
