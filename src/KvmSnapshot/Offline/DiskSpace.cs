@@ -70,8 +70,8 @@ public static class DiskSpace
     public static string Format(long bytes)
     {
         if (bytes == long.MaxValue) return "an unknown amount";
-        return bytes >= 1024 * 1024
-            ? (bytes / (1024.0 * 1024)).ToString("0.0", CultureInfo.InvariantCulture) + " MiB"
-            : (bytes / 1024.0).ToString("0.0", CultureInfo.InvariantCulture) + " KiB";
+        const double KiB = 1024, MiB = KiB * 1024, GiB = MiB * 1024;
+        static string In(long b, double unit, string name) => (b / unit).ToString("0.0", CultureInfo.InvariantCulture) + " " + name;
+        return bytes >= GiB ? In(bytes, GiB, "GiB") : bytes >= MiB ? In(bytes, MiB, "MiB") : In(bytes, KiB, "KiB");
     }
 }
