@@ -179,8 +179,11 @@ public sealed partial class OfflineEngine
         {
             var source = ImageValidation.ExistingImage(request.Source);
             var destination = ImageValidation.NewImage(request.Destination);
-            var node = ChainResolver.RequireImage(source, NewCatalog(ctx), ImageValidation.GivenFormat(request.SourceFormat, source));
-            space = ConvertSpace(source, node.Format ?? ImageFormatProbe.Raw, destination, ctx);
+            // The same checks as the convert, before qemu-img opens the chain at all.
+            var chain = ReadChain(source, ctx, NewCatalog(ctx), ImageValidation.GivenFormat(request.SourceFormat, source));
+            ImageValidation.CompleteChain(chain, "convert");
+            ImageValidation.FormatSafety(chain, request.SourceFormat is not null || request.Force, "convert");
+            space = ConvertSpace(source, chain.Active.Format ?? ImageFormatProbe.Raw, destination, ctx);
         }
         catch (KvmSnapshotException)
         {
