@@ -46,6 +46,14 @@ public sealed class ConvertKvmDiskImageCommand : KvmCmdlet
     [Parameter]
     public SwitchParameter Force { get; set; }
 
+    /// <summary>
+    /// Do not refuse up front when the estimated space exceeds the free space of the target file system (the estimate
+    /// is an upper bound). A write that really runs out of space still fails with DiskFull. A distinct switch, not
+    /// -Force: -Force already overrides a different safety check here, and one switch should not waive two.
+    /// </summary>
+    [Parameter]
+    public SwitchParameter SkipSpaceCheck { get; set; }
+
     protected override void ProcessRecord()
     {
         var source = ResolveNewPath(Path);
@@ -64,10 +72,15 @@ public sealed class ConvertKvmDiskImageCommand : KvmCmdlet
             BackingFile = ResolveNewPathOrNull(BackingFile),
             SourceFormat = SourceFormat,
             Force = Force,
+            SkipSpaceCheck = SkipSpaceCheck,
         };
         var action = $"Convert '{source}' to a {(Compress ? "compressed " : "")}{Format} image"
             + (request.BackingFile is null ? " (flattened)" : $" backed by '{request.BackingFile}'");
-        if (!ShouldProcess(destination, action)) return;
-        TryRun(() => WriteObject(RunEngine(ctx => OfflineEngine.Default.ConvertImage(request, ctx))));
+        TryRun(() =>
+        {
+            var space = RunEngine(ctx => OfflineEngine.Default.EstimateConvert(request, ctx));
+            if (!ShouldProcess(destination, action + SpaceEstimate.ActionSuffix(space))) return;
+            WriteObject(RunEngine(ctx => OfflineEngine.Default.ConvertImage(request, ctx)));
+        });
     }
 }

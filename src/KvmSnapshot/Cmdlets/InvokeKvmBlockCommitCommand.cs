@@ -84,6 +84,14 @@ public sealed class InvokeKvmBlockCommitCommand : KvmCmdlet
     [Parameter(ParameterSetName = PathSet)]
     public string[]? SearchDirectory { get; set; }
 
+    /// <summary>
+    /// Do not refuse up front when the estimated space exceeds the free space of the target file system (the estimate
+    /// is an upper bound). A write that really runs out of space still fails with DiskFull. A distinct switch, not
+    /// -Force: -Force already overrides a different safety check here, and one switch should not waive two.
+    /// </summary>
+    [Parameter(ParameterSetName = PathSet)]
+    public SwitchParameter SkipSpaceCheck { get; set; }
+
     [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
     public string? ConnectionUri { get; set; }
 
@@ -100,6 +108,7 @@ public sealed class InvokeKvmBlockCommitCommand : KvmCmdlet
                 Format = Format,
                 RemoveMergedLayers = RemoveMergedLayers,
                 SearchDirectories = ResolveNewPaths(SearchDirectory),
+                SkipSpaceCheck = SkipSpaceCheck,
             };
             TryRun(() =>
             {

@@ -66,6 +66,14 @@ public sealed class InvokeKvmBlockPullCommand : KvmCmdlet
     [Parameter(ParameterSetName = PathSet)]
     public SwitchParameter Force { get; set; }
 
+    /// <summary>
+    /// Do not refuse up front when the estimated space exceeds the free space of the target file system (the estimate
+    /// is an upper bound). A write that really runs out of space still fails with DiskFull. A distinct switch, not
+    /// -Force: -Force already overrides a different safety check here, and one switch should not waive two.
+    /// </summary>
+    [Parameter(ParameterSetName = PathSet)]
+    public SwitchParameter SkipSpaceCheck { get; set; }
+
     [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
     public string? ConnectionUri { get; set; }
 
@@ -81,6 +89,7 @@ public sealed class InvokeKvmBlockPullCommand : KvmCmdlet
                 SearchDirectories = ResolveNewPaths(SearchDirectory),
                 Format = Format,
                 Force = Force,
+                SkipSpaceCheck = SkipSpaceCheck,
             };
             TryRun(() =>
             {

@@ -46,6 +46,14 @@ public sealed class NewKvmDiskImageCommand : KvmCmdlet
     [ValidateSet("off", "metadata", "falloc", "full")]
     public string? Preallocation { get; set; }
 
+    /// <summary>
+    /// Do not refuse up front when the estimated space exceeds the free space of the target file system (the estimate
+    /// is an upper bound). A write that really runs out of space still fails with DiskFull. A distinct switch, not
+    /// -Force: -Force already overrides a different safety check here, and one switch should not waive two.
+    /// </summary>
+    [Parameter]
+    public SwitchParameter SkipSpaceCheck { get; set; }
+
     protected override void ProcessRecord()
     {
         var path = ResolveNewPath(Path);
@@ -65,9 +73,14 @@ public sealed class NewKvmDiskImageCommand : KvmCmdlet
             ClusterSize = MyInvocation.BoundParameters.ContainsKey(nameof(ClusterSize)) ? ClusterSize : null,
             Preallocation = Preallocation,
             RelativeBackingFile = RelativeBackingFile,
+            SkipSpaceCheck = SkipSpaceCheck,
         };
         var action = backing is null ? $"Create {Format} image" : $"Create {Format} overlay backed by '{backing}'";
-        if (!ShouldProcess(path, action)) return;
-        TryRun(() => WriteObject(RunEngine(ctx => OfflineEngine.Default.CreateImage(request, ctx))));
+        TryRun(() =>
+        {
+            var space = RunEngine(ctx => OfflineEngine.Default.EstimateCreate(request, ctx));
+            if (!ShouldProcess(path, action + SpaceEstimate.ActionSuffix(space))) return;
+            WriteObject(RunEngine(ctx => OfflineEngine.Default.CreateImage(request, ctx)));
+        });
     }
 }

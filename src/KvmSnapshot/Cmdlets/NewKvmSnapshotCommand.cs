@@ -33,6 +33,14 @@ public sealed class NewKvmSnapshotCommand : KvmCmdlet
     [ValidateSet("qcow2", "raw", "qed", "vmdk", "vpc", "vhdx", "vdi", "luks")]
     public string? Format { get; set; }
 
+    /// <summary>
+    /// Do not refuse up front when the estimated space exceeds the free space of the target file system (the estimate
+    /// is an upper bound). A write that really runs out of space still fails with DiskFull. A distinct switch, not
+    /// -Force: -Force already overrides a different safety check here, and one switch should not waive two.
+    /// </summary>
+    [Parameter(ParameterSetName = PathSet)]
+    public SwitchParameter SkipSpaceCheck { get; set; }
+
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(DomainNameCompleter))]
     [ValidateNotNullOrEmpty]
@@ -89,8 +97,12 @@ public sealed class NewKvmSnapshotCommand : KvmCmdlet
         {
             foreach (var path in ResolveExistingPaths(Path))
             {
-                if (!ShouldProcess(path, $"Create internal snapshot '{Name}'")) continue;
-                TryRun(() => WriteObject(RunEngine(ctx => OfflineEngine.Default.CreateInternalSnapshot(path, Name!, ctx, Format))));
+                TryRun(() =>
+                {
+                    var space = RunEngine(ctx => OfflineEngine.Default.EstimateInternalSnapshot(path, Name!, SkipSpaceCheck, ctx, Format));
+                    if (!ShouldProcess(path, $"Create internal snapshot '{Name}'" + SpaceEstimate.ActionSuffix(space))) return;
+                    WriteObject(RunEngine(ctx => OfflineEngine.Default.CreateInternalSnapshot(path, Name!, ctx, Format, SkipSpaceCheck)));
+                });
             }
             return;
         }

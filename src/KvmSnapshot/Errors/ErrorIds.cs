@@ -20,6 +20,8 @@ public static class ErrorIds
     public const string InvalidImageName = "InvalidImageName";
     /// <summary>A state, memory or overlay file to write exists (or snapshot metadata names it: never overwritten).</summary>
     public const string FileExists = "FileExists";
+    /// <summary>The file system a write goes to has no room for it: refused up front from an estimate, or ENOSPC part-way.</summary>
+    public const string DiskFull = "DiskFull";
 
     // Chains
     public const string BackingFileMissing = "BackingFileMissing";

@@ -1,4 +1,6 @@
 using System;
+using System.IO;
+using KvmSnapshot.Offline;
 using System.Management.Automation;
 using System.Runtime.InteropServices;
 
@@ -25,6 +27,9 @@ internal static class UnexpectedFailure
         // A fault inside a P/Invoke (libvirt or libc); Win32Exception, also an ExternalException, is a failed process start.
         SEHException or MarshalDirectiveException or DllNotFoundException or EntryPointNotFoundException
             => new KvmSnapshotException(ErrorIds.LibvirtError, ErrorCategory.NotSpecified, e.Source, $"A native call failed: {e.Message}", e),
+        // .NET on Linux puts the errno in HResult: 28 is ENOSPC (a file the module writes itself).
+        IOException { HResult: DiskSpace.ENOSPC } => new KvmSnapshotException(ErrorIds.DiskFull, ErrorCategory.ResourceUnavailable, null,
+            $"The file system is full: {e.Message}", e),
         UnauthorizedAccessException => new KvmSnapshotException(ErrorIds.UnexpectedError, ErrorCategory.PermissionDenied, null, e.Message, e),
         _ => new KvmSnapshotException(ErrorIds.UnexpectedError, ErrorCategory.NotSpecified, null, $"{e.Message} ({e.GetType().FullName})", e),
     };

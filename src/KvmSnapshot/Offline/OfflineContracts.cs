@@ -20,6 +20,8 @@ public sealed record NewImageRequest
     public string? Preallocation { get; init; }
     /// <summary>Store the backing file name relative to the overlay's directory.</summary>
     public bool RelativeBackingFile { get; init; }
+    /// <summary>Do not refuse up front when the space estimate exceeds the free space (a write that runs out still fails with DiskFull).</summary>
+    public bool SkipSpaceCheck { get; init; }
 }
 
 public sealed record ConvertImageRequest
@@ -35,6 +37,8 @@ public sealed record ConvertImageRequest
     public string? SourceFormat { get; init; }
     /// <summary>Convert although the source's format was probed and its chain reads raw or host files.</summary>
     public bool Force { get; init; }
+    /// <summary>Do not refuse up front when the space estimate exceeds the free space (a write that runs out still fails with DiskFull).</summary>
+    public bool SkipSpaceCheck { get; init; }
 }
 
 public sealed record CommitRequest
@@ -53,6 +57,8 @@ public sealed record CommitRequest
     public bool RemoveMergedLayers { get; init; }
     /// <summary>Extra directories to scan for other users of the base (the chain's own directories are always scanned).</summary>
     public IReadOnlyList<string> SearchDirectories { get; init; } = System.Array.Empty<string>();
+    /// <summary>Do not refuse up front when the space estimate exceeds the free space (a write that runs out still fails with DiskFull).</summary>
+    public bool SkipSpaceCheck { get; init; }
 }
 
 public sealed record PullRequest
@@ -67,6 +73,8 @@ public sealed record PullRequest
     public bool Force { get; init; }
     public bool RemoveMergedLayers { get; init; }
     public IReadOnlyList<string> SearchDirectories { get; init; } = System.Array.Empty<string>();
+    /// <summary>Do not refuse up front when the space estimate exceeds the free space (a write that runs out still fails with DiskFull).</summary>
+    public bool SkipSpaceCheck { get; init; }
 }
 
 /// <summary>What a commit or pull did, for the cmdlet to emit and report.</summary>

@@ -58,6 +58,8 @@ public sealed partial class OfflineEngine
         }
         var stale = ChainGuard.StaleSnapshots(usage, catalog, top, baseLayer);
         if (stale.Count > 0) ctx.Warning(ChainGuard.StaleWarning(top, baseLayer, stale));
+        var space = LayersSpace(merged, baseLayer.Path, ctx);
+        if (!request.SkipSpaceCheck) space.Require(baseLayer.Path, $"commit {top.Name} into {baseLayer.Name}");
 
         return new CommitPlan
         {
@@ -68,6 +70,7 @@ public sealed partial class OfflineEngine
             MergedLayers = merged,
             AffectedImages = affected,
             StaleSnapshots = stale,
+            Space = space,
             RemoveMergedLayers = request.RemoveMergedLayers,
             SearchDirectories = searchDirectories,
             RemovalPreview = request.RemoveMergedLayers
@@ -143,6 +146,8 @@ public sealed partial class OfflineEngine
             var usage = ImageUsage.Scan(PresentFiles(chain), searchDirectories, references, catalog, ctx);
             preview = LayerRemovalPlan.Decide(merged.Select(l => l.Path).ToList(), usage, NeverDelete(chain), new[] { target.Path });
         }
+        var space = LayersSpace(merged, target.Path, ctx);
+        if (!request.SkipSpaceCheck) space.Require(target.Path, $"pull into {target.Name}");
         return new PullPlan
         {
             Chain = chain,
@@ -152,6 +157,7 @@ public sealed partial class OfflineEngine
             RemoveMergedLayers = request.RemoveMergedLayers,
             SearchDirectories = searchDirectories,
             RemovalPreview = preview,
+            Space = space,
         };
     }
 

@@ -21,11 +21,16 @@ public sealed partial class OfflineEngine
         return ReadSnapshots(full);
     }
 
-    /// <summary>qemu-img snapshot -c. Raw images: SnapshotNeedsQcow2. Existing name: SnapshotExists.</summary>
-    public InternalSnapshot CreateInternalSnapshot(string path, string name, IOperationContext ctx, string? format = null)
+    /// <summary>
+    /// qemu-img snapshot -c. Raw images: SnapshotNeedsQcow2. Existing name: SnapshotExists. Not enough free space for
+    /// the snapshot's metadata (<see cref="EstimateInternalSnapshot"/>): DiskFull, unless <paramref name="skipSpaceCheck"/>.
+    /// </summary>
+    public InternalSnapshot CreateInternalSnapshot(string path, string name, IOperationContext ctx, string? format = null, bool skipSpaceCheck = false)
     {
         var full = ImageValidation.Qcow2ForSnapshots(path, format, KnownFormats.From(LocalReferences(ctx)));
         ImageValidation.SnapshotName(name, full);
+        var space = SnapshotSpace(full, name);
+        if (!skipSpaceCheck) space.Require(full, $"create the internal snapshot '{name}'");
         var before = ReadSnapshots(full);
         // qemu-img would happily add a second snapshot with the same name; later -a/-d could then pick either.
         if (before.Any(s => s.Name == name))
@@ -41,6 +46,42 @@ public sealed partial class OfflineEngine
                 $"qemu-img reported success, but '{full}' holds {created.Count} snapshots named '{name}'.");
         }
         return created[0];
+    }
+
+    /// <summary>
+    /// The space an internal snapshot of <paramref name="path"/> takes, for New-KvmSnapshot's -WhatIf text; null when the
+    /// image cannot be read (the create reports why). Throws DiskFull when it clearly does not fit, unless skipped.
+    /// </summary>
+    public SpaceEstimate? EstimateInternalSnapshot(string path, string name, bool skipSpaceCheck, IOperationContext ctx, string? format = null)
+    {
+        SpaceEstimate space;
+        try
+        {
+            var full = ImageValidation.Qcow2ForSnapshots(path, format, KnownFormats.From(LocalReferences(ctx)));
+            space = SnapshotSpace(full, name);
+        }
+        catch (KvmSnapshotException)
+        {
+            return null;
+        }
+        if (!skipSpaceCheck) space.Require(path, $"create the internal snapshot '{name}'");
+        return space;
+    }
+
+    /// <summary>
+    /// An internal snapshot copies the L1 table and rewrites the snapshot table into new clusters; the data clusters
+    /// are shared (their refcounts grow in place), so one more cluster covers a new refcount block.
+    /// </summary>
+    private static SpaceEstimate SnapshotSpace(string full, string name)
+    {
+        var image = Qcow2Reader.Read(full, includeSnapshots: true);
+        long cluster = image.ClusterSize;
+        long RoundUp(long bytes) => (bytes + cluster - 1) / cluster * cluster;
+        // A table entry: 40 fixed bytes, up to 24 of extra data, the id and the name, padded to 8.
+        var table = image.Snapshots.Sum(s => 72L + s.Id.Length + System.Text.Encoding.UTF8.GetByteCount(s.Name))
+            + 72L + 8 + System.Text.Encoding.UTF8.GetByteCount(name);
+        var required = RoundUp(image.Header.L1Size * 8L) + RoundUp(table) + cluster;
+        return DiskSpace.For(full, required, "a copy of the L1 table, the new snapshot table and a refcount block");
     }
 
     /// <summary>

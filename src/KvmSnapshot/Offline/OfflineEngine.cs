@@ -69,6 +69,7 @@ public sealed partial class OfflineEngine
 
         string? backingName = null;
         string? backingFormat = null;
+        string? backing = null;
         if (request.BackingFile is not null)
         {
             if (format != ImageFormatProbe.Qcow2)
@@ -76,7 +77,7 @@ public sealed partial class OfflineEngine
                 throw new KvmSnapshotException(ErrorIds.DiskImageNotQcow2, ErrorCategory.InvalidArgument, full,
                     $"A backing file needs a qcow2 overlay; '{full}' would be {format}, which cannot have one.");
             }
-            var backing = ExistingBackingFile(request.BackingFile, request.BackingFormat, "create an overlay on it", ctx, out backingFormat);
+            backing = ExistingBackingFile(request.BackingFile, request.BackingFormat, "create an overlay on it", ctx, out backingFormat);
             backingName = request.RelativeBackingFile ? BackingName.MakeRelative(full, backing) : backing;
         }
         else if (request.Size is null)
@@ -85,6 +86,9 @@ public sealed partial class OfflineEngine
                 $"'{full}' needs a size: only an overlay takes its size from its backing file.");
         }
 
+        var space = CreateSpace(full, format, request.Size ?? _qemuImg.Info(backing!, backingFormat, ctx).VirtualSize,
+            request.ClusterSize, request.Preallocation, ctx);
+        if (!request.SkipSpaceCheck) space.Require(full, "create the image");
         try
         {
             _qemuImg.Create(full, format, request.Size, backingName, backingFormat, request.ClusterSize, request.Preallocation, ctx);
@@ -126,6 +130,8 @@ public sealed partial class OfflineEngine
         }
 
         var sourceFormat = chain.Active.Format ?? ImageFormatProbe.Raw;
+        var space = ConvertSpace(source, sourceFormat, destination, ctx);
+        if (!request.SkipSpaceCheck) space.Require(destination, "convert the image");
         try
         {
             _qemuImg.Convert(source, sourceFormat, destination, format, request.Compress, backing, backingFormat, ctx);
@@ -141,6 +147,90 @@ public sealed partial class OfflineEngine
             throw;
         }
         return GetImage(destination, ctx, format);
+    }
+
+    /// <summary>
+    /// The space New-KvmDiskImage would use, for its -WhatIf text; null when the request cannot be measured (the
+    /// create itself reports why). Throws DiskFull when it clearly does not fit, unless SkipSpaceCheck.
+    /// </summary>
+    public SpaceEstimate? EstimateCreate(NewImageRequest request, IOperationContext ctx)
+    {
+        SpaceEstimate space;
+        try
+        {
+            var full = ImageValidation.NewImage(request.Path);
+            var format = ImageValidation.Format(request.Format, full);
+            var size = request.Size ?? (request.BackingFile is null ? 0 : _qemuImg.Info(Path.GetFullPath(request.BackingFile), request.BackingFormat, ctx).VirtualSize);
+            space = CreateSpace(full, format, size, request.ClusterSize, request.Preallocation, ctx);
+        }
+        catch (KvmSnapshotException)
+        {
+            return null;
+        }
+        if (!request.SkipSpaceCheck) space.Require(request.Path, "create the image");
+        return space;
+    }
+
+    /// <summary>The space Convert-KvmDiskImage would use, for its -WhatIf text; see <see cref="EstimateCreate"/>.</summary>
+    public SpaceEstimate? EstimateConvert(ConvertImageRequest request, IOperationContext ctx)
+    {
+        SpaceEstimate space;
+        try
+        {
+            var source = ImageValidation.ExistingImage(request.Source);
+            var destination = ImageValidation.NewImage(request.Destination);
+            // The same checks as the convert, before qemu-img opens the chain at all.
+            var chain = ReadChain(source, ctx, NewCatalog(ctx), ImageValidation.GivenFormat(request.SourceFormat, source));
+            ImageValidation.CompleteChain(chain, "convert");
+            ImageValidation.FormatSafety(chain, request.SourceFormat is not null || request.Force, "convert");
+            space = ConvertSpace(source, chain.Active.Format ?? ImageFormatProbe.Raw, destination, ctx);
+        }
+        catch (KvmSnapshotException)
+        {
+            return null;
+        }
+        if (!request.SkipSpaceCheck) space.Require(request.Destination, "convert the image");
+        return space;
+    }
+
+    /// <summary>
+    /// qemu-img measure of the source as qcow2: its "required" counts every allocated cluster of the whole chain plus
+    /// qcow2 metadata, an upper bound for a raw destination too (qemu-img convert writes raw sparse). With a backing
+    /// file (-B) or -c the real output is smaller; the estimate stays the flattened, uncompressed size.
+    /// </summary>
+    private SpaceEstimate ConvertSpace(string source, string sourceFormat, string destination, IOperationContext ctx)
+    {
+        var measure = _qemuImg.Measure(source, sourceFormat, null, ImageFormatProbe.Qcow2, null, ctx);
+        return DiskSpace.For(destination, measure.Required, "qemu-img measure of the flattened source");
+    }
+
+    /// <summary>qemu-img measure --size: a sparse raw file needs nothing, qcow2 its metadata; preallocation falloc/full the whole size.</summary>
+    private SpaceEstimate CreateSpace(string full, string format, long size, int? clusterSize, string? preallocation, IOperationContext ctx)
+    {
+        var allocated = preallocation is "falloc" or "full";
+        if (format == ImageFormatProbe.Raw && !allocated) return DiskSpace.For(full, 0, "a sparse raw file");
+        var options = new List<string>();
+        if (clusterSize is not null) options.Add($"cluster_size={clusterSize}");
+        if (preallocation is not null && format == ImageFormatProbe.Qcow2) options.Add($"preallocation={preallocation}");
+        var measure = _qemuImg.Measure(null, null, size, format, options.Count > 0 ? string.Join(",", options) : null, ctx);
+        return DiskSpace.For(full, allocated ? measure.FullyAllocated : measure.Required,
+            allocated ? $"qemu-img measure, preallocation={preallocation}" : "qemu-img measure");
+    }
+
+    /// <summary>
+    /// What writing the data of <paramref name="layers"/> into <paramref name="destination"/> can take at most: the
+    /// bytes each layer has allocated on disk (qemu-img info actual-size; data clusters plus their metadata).
+    /// </summary>
+    private SpaceEstimate LayersSpace(IEnumerable<ChainLayer> layers, string destination, IOperationContext ctx)
+    {
+        long total = 0;
+        var names = new List<string>();
+        foreach (var layer in layers.Where(l => l.State == ChainLayerState.Present))
+        {
+            total += _qemuImg.Info(layer.Path, layer.Format, ctx).ActualSize ?? new FileInfo(layer.Path).Length;
+            names.Add(layer.Name);
+        }
+        return DiskSpace.For(destination, total, $"the allocated size of {string.Join(", ", names)}");
     }
 
     /// <summary>Get-KvmSnapshotChain -Path: follow backing files from the image down. Problems (missing, loop,
@@ -465,9 +555,11 @@ public sealed class CommitPlan
     internal LayerRemovalPlan? RemovalPreview { get; init; }
     /// <summary>The extra directories the user asked to search (scanned with their subdirectories).</summary>
     public IReadOnlyList<string> SearchDirectories { get; init; } = Array.Empty<string>();
-    public override string ToString() => Overlay is null
+    /// <summary>What the commit may write into Base's file system (the allocated size of the merged layers).</summary>
+    public SpaceEstimate? Space { get; init; }
+    public override string ToString() => (Overlay is null
         ? $"commit {Top.Name} down into {Base.Name}"
-        : $"commit {Top.Name} down into {Base.Name}, then point {Overlay.Name} at {Base.Name}";
+        : $"commit {Top.Name} down into {Base.Name}, then point {Overlay.Name} at {Base.Name}") + SpaceEstimate.ActionSuffix(Space);
 }
 
 public sealed class PullPlan
@@ -483,7 +575,10 @@ public sealed class PullPlan
     internal LayerRemovalPlan? RemovalPreview { get; init; }
     /// <summary>The extra directories the user asked to search for other users of the merged layers.</summary>
     public IReadOnlyList<string> SearchDirectories { get; init; } = Array.Empty<string>();
-    public override string ToString() => Base is null
+    /// <summary>What the pull may write into Target's file system (the allocated size of the merged layers).</summary>
+    public SpaceEstimate? Space { get; init; }
+    public override string ToString() => (Base is null
         ? $"pull all backing data into {Target.Name} (flatten)"
-        : $"pull {string.Join(", ", System.Linq.Enumerable.Select(MergedLayers, l => l.Name))} into {Target.Name}, then back it with {Base.Name}";
+        : $"pull {string.Join(", ", System.Linq.Enumerable.Select(MergedLayers, l => l.Name))} into {Target.Name}, then back it with {Base.Name}")
+        + SpaceEstimate.ActionSuffix(Space);
 }

@@ -165,6 +165,33 @@ public sealed class QemuImgCommands
         }, ctx);
     }
 
+    /// <summary>
+    /// <c>qemu-img measure -U --output=json -O fmt [-o opts] (-f srcFmt source | --size N)</c>: the bytes a new image
+    /// needs ("required": as written sparse; "fully-allocated": preallocated).
+    /// </summary>
+    public QemuImgMeasure Measure(string? source, string? sourceFormat, long? size, string format, string? options, IOperationContext ctx)
+    {
+        var args = new List<string> { "measure", "--output=json", "-O", format };
+        if (options is not null)
+        {
+            args.Add("-o");
+            args.Add(options);
+        }
+        if (source is not null)
+        {
+            args.Add("-U");
+            AddFormat(args, "-f", sourceFormat);
+            args.Add(source);
+        }
+        else
+        {
+            args.Add("--size");
+            args.Add((size ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+        var result = _runner.Run(new QemuImgInvocation(args) { Target = source }, ctx);
+        return Parse<QemuImgMeasure>(result, source ?? format);
+    }
+
     /// <summary><c>qemu-img snapshot -c|-a|-d name path</c> (qemu-img snapshot has no -f; callers check the format first).</summary>
     public void Snapshot(InternalSnapshotAction action, string path, string name, IOperationContext ctx)
     {

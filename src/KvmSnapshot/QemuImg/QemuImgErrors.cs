@@ -24,6 +24,9 @@ public static class QemuImgErrors
     {
         static bool Has(string s, string part) => s.Contains(part, StringComparison.OrdinalIgnoreCase);
 
+        // ENOSPC first: a full file system can show up inside any other message ("error while writing …").
+        if (Has(stderr, "No space left on device"))
+            return (ErrorIds.DiskFull, ErrorCategory.ResourceUnavailable);
         // Backing-file trouble first: its text also contains "Could not open … No such file".
         if (Has(stderr, "Could not open backing file") || Has(stderr, "Could not open backing image"))
         {

@@ -23,6 +23,13 @@ public sealed class QemuImgInfo
     [JsonPropertyName("format-specific")] public QemuImgFormatSpecific? FormatSpecific { get; init; }
 }
 
+/// <summary>qemu-img measure --output=json.</summary>
+public sealed class QemuImgMeasure
+{
+    [JsonPropertyName("required")] public long Required { get; init; }
+    [JsonPropertyName("fully-allocated")] public long FullyAllocated { get; init; }
+}
+
 public sealed class QemuImgFormatSpecific
 {
     [JsonPropertyName("type")] public string? Type { get; init; }

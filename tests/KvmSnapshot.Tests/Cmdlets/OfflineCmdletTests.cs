@@ -89,7 +89,7 @@ public sealed class OfflineCmdletTests
 
         Assert.Equal(before, Tool.HashTree(tmp.Path));
         var text = ps.Host.Recorder.Text;
-        Assert.Contains("What if: Performing the operation \"Create qcow2 image\"", text);
+        Assert.Contains("What if: Performing the operation \"Create qcow2 image (it needs up to ", text);
         Assert.Contains("Delete internal snapshot 'keep'", text);
         Assert.Contains("commit sn2.qcow2 down into sn1.qcow2, then point sn3.qcow2 at sn1.qcow2", text);
         Assert.Contains("flatten", text);

@@ -100,7 +100,7 @@ public sealed class OfflineChainTests
         var ctx = new RecordingOperationContext();
 
         var plan = Engine.PlanCommit(new CommitRequest { Path = dir.File("active.qcow2"), Top = "top.qcow2" }, ctx);
-        Assert.Equal("commit top.qcow2 down into mid.qcow2, then point active.qcow2 at mid.qcow2", plan.ToString());
+        Assert.StartsWith("commit top.qcow2 down into mid.qcow2, then point active.qcow2 at mid.qcow2 (it needs up to ", plan.ToString());
         Assert.Empty(plan.AffectedImages);
         var result = Engine.Commit(plan, ctx);
 
@@ -158,7 +158,7 @@ public sealed class OfflineChainTests
 
         var plan = Engine.PlanCommit(new CommitRequest { Path = dir.File("top.qcow2") }, new RecordingOperationContext());
         Assert.Null(plan.Overlay);
-        Assert.Equal("commit top.qcow2 down into mid.qcow2", plan.ToString());
+        Assert.StartsWith("commit top.qcow2 down into mid.qcow2 (it needs up to ", plan.ToString());
         var result = Engine.Commit(plan, new RecordingOperationContext());
 
         OfflineAssert.SameContent(before, dir.File("mid.qcow2"));
@@ -239,7 +239,7 @@ public sealed class OfflineChainTests
         var ctx = new RecordingOperationContext();
 
         var plan = Engine.PlanPull(new PullRequest { Path = dir.File("top.qcow2"), Base = "base.qcow2", RemoveMergedLayers = true }, ctx);
-        Assert.Equal("pull mid.qcow2 into top.qcow2, then back it with base.qcow2", plan.ToString());
+        Assert.StartsWith("pull mid.qcow2 into top.qcow2, then back it with base.qcow2 (it needs up to ", plan.ToString());
         var result = Engine.Pull(plan, ctx);
 
         Assert.Equal(new[] { "top.qcow2", "base.qcow2" }, OfflineAssert.Names(result.Chain));

@@ -59,7 +59,7 @@ public sealed class OfflineWalkTests
 
         // 1. Remove sn2 by committing it down into sn1 and pointing sn3 at sn1.
         var commit = Engine.PlanCommit(new CommitRequest { Path = dir.File("sn4.qcow2"), Top = "sn2.qcow2", RemoveMergedLayers = true }, ctx);
-        Assert.Equal("commit sn2.qcow2 down into sn1.qcow2, then point sn3.qcow2 at sn1.qcow2", commit.ToString());
+        Assert.StartsWith("commit sn2.qcow2 down into sn1.qcow2, then point sn3.qcow2 at sn1.qcow2 (it needs up to ", commit.ToString());
         Assert.Empty(commit.AffectedImages);
         var committed = Engine.Commit(commit, ctx);
         Assert.Equal(new[] { "sn4.qcow2", "sn3.qcow2", "sn1.qcow2", "centos2.qcow2", "centosbase.qcow2" }, OfflineAssert.Names(committed.Chain));
@@ -77,7 +77,7 @@ public sealed class OfflineWalkTests
         var freshBefore = OfflineAssert.Snapshot(fresh.File("sn4.qcow2"), fresh.File("flat-before.raw"));
         OfflineAssert.SameContent(before, freshBefore);
         var pull = Engine.PlanPull(new PullRequest { Path = fresh.File("sn3.qcow2"), Base = "sn1.qcow2", RemoveMergedLayers = true }, ctx);
-        Assert.Equal("pull sn2.qcow2 into sn3.qcow2, then back it with sn1.qcow2", pull.ToString());
+        Assert.StartsWith("pull sn2.qcow2 into sn3.qcow2, then back it with sn1.qcow2 (it needs up to ", pull.ToString());
         var pulled = Engine.Pull(pull, ctx);
         Assert.Equal(new[] { "sn3.qcow2", "sn1.qcow2", "centos2.qcow2", "centosbase.qcow2" }, OfflineAssert.Names(pulled.Chain));
         Assert.Equal(new[] { fresh.File("sn2.qcow2") }, pulled.RemovedLayers);
