@@ -65,9 +65,10 @@ public sealed class RestoreKvmSnapshotCommand : KvmCmdlet
         if (ParameterSetName == PathSet)
         {
             var path = ResolveNewPath(Path);
-            if (!ShouldProcess(path, $"Apply internal snapshot '{Name}' (the image's current content is lost)")) return;
             TryRun(() =>
             {
+                var action = RunEngine(ctx => OfflineEngine.Default.PlanApplyInternalSnapshot(path, Name, ctx, Format, Force));
+                if (!ShouldProcess(path, action)) return;
                 RunEngine(ctx => OfflineEngine.Default.ApplyInternalSnapshot(path, Name, ctx, Format, Force));
                 if (PassThru) WriteObject(RunEngine(ctx => OfflineEngine.Default.GetInternalSnapshots(path, ctx, Format)).Where(s => s.Name == Name), enumerateCollection: true);
             });

@@ -90,24 +90,8 @@ public sealed partial class OfflineEngine
     /// </summary>
     public void ApplyInternalSnapshot(string path, string name, IOperationContext ctx, string? format = null, bool force = false)
     {
-        var references = LocalReferences(ctx);
-        var known = KnownFormats.From(references);
-        var full = ImageValidation.Qcow2ForSnapshots(path, format, known);
-        RequireUnambiguous(full, name);
-        var catalog = new ImageCatalog(ctx, _qemuImg, known);
-        var harms = ChainGuard.RevertHarms(full, ImageUsage.Scan(new[] { full }, Array.Empty<string>(), references, catalog, ctx), catalog, null);
-        if (harms.Count > 0)
-        {
-            var message = $"Applying the internal snapshot '{name}' rewrites '{full}', and others depend on its content: {string.Join("; ", harms)}.";
-            if (!force)
-            {
-                throw new KvmSnapshotException(ErrorIds.SnapshotRevertUnsafe, ErrorCategory.InvalidOperation, full, message + " Nothing was changed.")
-                {
-                    RecommendedAction = "Apply it to a copy (Convert-KvmDiskImage), or use -Force if those images may change.",
-                };
-            }
-            ctx.Warning(message + " Applying because of -Force.");
-        }
+        var (full, harms) = CheckApply(path, name, format, force, ctx);
+        if (harms.Count > 0) ctx.Warning(ApplyHarmsMessage(full, name, harms) + " Applying because of -Force.");
         _qemuImg.Snapshot(InternalSnapshotAction.Apply, full, name, ctx);
     }
 
@@ -123,6 +107,36 @@ public sealed partial class OfflineEngine
                 $"qemu-img reported success, but '{full}' still holds the snapshot '{name}'.");
         }
     }
+
+    /// <summary>Restore-KvmSnapshot -Path's checks, read-only, and its -WhatIf text naming what depends on the image.</summary>
+    public string PlanApplyInternalSnapshot(string path, string name, IOperationContext ctx, string? format = null, bool force = false)
+    {
+        var (full, harms) = CheckApply(path, name, format, force, ctx);
+        var text = $"Apply internal snapshot '{name}' (the image's current content is lost)";
+        return harms.Count == 0 ? text : $"{text}; because of -Force, although {string.Join("; ", harms)}";
+    }
+
+    /// <summary>The image, and what depends on its current content; SnapshotRevertUnsafe when something does and not <paramref name="force"/>.</summary>
+    private (string Full, IReadOnlyList<string> Harms) CheckApply(string path, string name, string? format, bool force, IOperationContext ctx)
+    {
+        var references = LocalReferences(ctx);
+        var known = KnownFormats.From(references);
+        var full = ImageValidation.Qcow2ForSnapshots(path, format, known);
+        RequireUnambiguous(full, name);
+        var catalog = new ImageCatalog(ctx, _qemuImg, known);
+        var harms = ChainGuard.RevertHarms(full, ImageUsage.Scan(new[] { full }, Array.Empty<string>(), references, catalog, ctx), catalog, null);
+        if (harms.Count > 0 && !force)
+        {
+            throw new KvmSnapshotException(ErrorIds.SnapshotRevertUnsafe, ErrorCategory.InvalidOperation, full, ApplyHarmsMessage(full, name, harms) + " Nothing was changed.")
+            {
+                RecommendedAction = "Apply it to a copy (Convert-KvmDiskImage), or use -Force if those images may change.",
+            };
+        }
+        return (full, harms);
+    }
+
+    private static string ApplyHarmsMessage(string full, string name, IReadOnlyList<string> harms)
+        => $"Applying the internal snapshot '{name}' rewrites '{full}', and others depend on its content: {string.Join("; ", harms)}.";
 
     private static IReadOnlyList<InternalSnapshot> ReadSnapshots(string full)
         => Qcow2Reader.Read(full, includeSnapshots: true).Snapshots.Select(s => new InternalSnapshot

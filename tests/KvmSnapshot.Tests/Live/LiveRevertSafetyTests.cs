@@ -70,6 +70,8 @@ public sealed class LiveRevertSafetyTests
         using var ps = new PowerShellSession();
         var before = Tool.HashTree(tmp.Path);
 
+        var whatIf = ps.Run("Restore-KvmSnapshot -Path $args[0] -Name s1 -WhatIf", tmp.File("a.qcow2")).SingleError();
+        Assert.StartsWith(ErrorIds.SnapshotRevertUnsafe + ",", whatIf.FullyQualifiedErrorId, StringComparison.Ordinal);
         var refused = ps.Run("Restore-KvmSnapshot -Path $args[0] -Name s1 -Confirm:$false", tmp.File("a.qcow2")).SingleError();
         Assert.StartsWith(ErrorIds.SnapshotRevertUnsafe + ",", refused.FullyQualifiedErrorId, StringComparison.Ordinal);
         Assert.Contains(tmp.File("o.qcow2"), refused.Exception.Message);
