@@ -950,4 +950,27 @@ Describe 'KvmSnapshot offline cmdlets' -Tag 'Offline' -Skip:(-not $haveQemu) {
             Test-Pattern $top @(, @('0x61', '0', '1M')) | Should -BeTrue
         }
     }
+
+    Context 'Safety: a revert never rewrites an image others depend on' {
+        It 'refuses to apply an internal snapshot to an image an overlay uses (SnapshotRevertUnsafe), also under -WhatIf' {
+            $dir = New-TestDirectory
+            $image = New-Qcow2 (Join-Path $dir 'a.qcow2')
+            Write-Pattern $image '0x31' '0' '1M'
+            $null = New-KvmSnapshot -Path $image -Name s1
+            Write-Pattern $image '0x32' '0' '1M'
+            $overlay = New-Qcow2 (Join-Path $dir 'o.qcow2') -BackingFile $image
+            $before = Get-TreeHash $dir
+            { Restore-KvmSnapshot -Path $image -Name s1 -WhatIf -ErrorAction Stop } |
+                Should -Throw -ErrorId 'SnapshotRevertUnsafe,KvmSnapshot.Cmdlets.RestoreKvmSnapshotCommand'
+            Restore-KvmSnapshot -Path $image -Name s1 -Confirm:$false -ErrorVariable err -ErrorAction SilentlyContinue
+            $err[0].FullyQualifiedErrorId | Should -Be 'SnapshotRevertUnsafe,KvmSnapshot.Cmdlets.RestoreKvmSnapshotCommand'
+            $err[0].Exception.Message | Should -BeLike "*$overlay*"
+            Assert-TreeUnchanged $before $dir
+            Test-Pattern $overlay @(, @('0x32', '0', '1M')) | Should -BeTrue
+
+            Restore-KvmSnapshot -Path $image -Name s1 -Force -Confirm:$false -WarningAction SilentlyContinue
+            Test-Pattern $image @(, @('0x31', '0', '1M')) | Should -BeTrue
+            $overlay | Should -Exist
+        }
+    }
 }
