@@ -36,12 +36,14 @@ public sealed class InvokeKvmBlockCommitCommand : KvmCmdlet
 
     /// <summary>Highest layer to merge (path or chain layer); default: the active layer.</summary>
     [Parameter]
+    [ArgumentCompleter(typeof(ChainLayerCompleter))]
     [LayerPathTransformation]
     [ValidateNotNullOrEmpty]
     public string? Top { get; set; }
 
     /// <summary>Layer that receives the data (path or chain layer); default: the backing file of -Top (offline), the chain's base (live).</summary>
     [Parameter]
+    [ArgumentCompleter(typeof(ChainLayerCompleter))]
     [LayerPathTransformation]
     [ValidateNotNullOrEmpty]
     public string? Base { get; set; }

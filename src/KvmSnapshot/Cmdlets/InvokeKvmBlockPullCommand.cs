@@ -35,6 +35,7 @@ public sealed class InvokeKvmBlockPullCommand : KvmCmdlet
 
     /// <summary>The layer that stays as backing file; the layers above it are pulled in. Omit for a full pull.</summary>
     [Parameter]
+    [ArgumentCompleter(typeof(ChainLayerCompleter))]
     [LayerPathTransformation]
     [ValidateNotNullOrEmpty]
     public string? Base { get; set; }
