@@ -91,7 +91,7 @@ public sealed class InvokeKvmBlockCommitCommand : KvmCmdlet
 
     protected override void ProcessRecord()
     {
-        if (ParameterSetName == PathSet)
+        if (EffectiveParameterSet == PathSet)
         {
             var request = new CommitRequest
             {

@@ -72,7 +72,7 @@ public sealed class InvokeKvmBlockPullCommand : KvmCmdlet
 
     protected override void ProcessRecord()
     {
-        if (ParameterSetName == PathSet)
+        if (EffectiveParameterSet == PathSet)
         {
             var request = new PullRequest
             {

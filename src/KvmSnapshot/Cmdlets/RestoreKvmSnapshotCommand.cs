@@ -61,7 +61,7 @@ public sealed class RestoreKvmSnapshotCommand : KvmCmdlet
 
     protected override void ProcessRecord()
     {
-        if (ParameterSetName == PathSet)
+        if (EffectiveParameterSet == PathSet)
         {
             var path = ResolveNewPath(Path);
             if (!ShouldProcess(path, $"Apply internal snapshot '{Name}' (the image's current content is lost)")) return;
