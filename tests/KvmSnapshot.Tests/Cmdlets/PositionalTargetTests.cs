@@ -32,12 +32,15 @@ public sealed class PositionalTargetTests
         using var dom = TestDomain.Create("posdom");
         using var ps = SessionIn(dom.Dir);
 
-        var chain = ps.Run("Get-KvmSnapshotChain $args[0] -ConnectionUri $uri", dom.Name).AssertNoErrors().Single<SnapshotChain>();
+        // Without -ConnectionUri (which only the Domain set has, so it would choose the set): libvirt's default URI,
+        // qemu:///system for root, unless LIBVIRT_DEFAULT_URI says otherwise.
+        Assert.True(Environment.GetEnvironmentVariable("LIBVIRT_DEFAULT_URI") is null or Uri, "the test needs the default URI to be " + Uri);
+        var chain = ps.Run("Get-KvmSnapshotChain $args[0]", dom.Name).AssertNoErrors().Single<SnapshotChain>();
         Assert.Equal(dom.Name, chain.Domain);
         Assert.Equal("vda", chain.Disk);
-        var test = ps.Run("Test-KvmSnapshotChain $args[0] -ConnectionUri $uri", dom.Name).AssertNoErrors().Single<SnapshotChainTestResult>();
+        var test = ps.Run("Test-KvmSnapshotChain $args[0]", dom.Name).AssertNoErrors().Single<SnapshotChainTestResult>();
         Assert.Equal(dom.Name, test.Domain);
-        Assert.True(ps.Run("Test-KvmSnapshotChain $args[0] -Quiet -ConnectionUri $uri", dom.Name).AssertNoErrors().Single<bool>());
+        Assert.True(ps.Run("Test-KvmSnapshotChain $args[0] -Quiet", dom.Name).AssertNoErrors().Single<bool>());
         // Its own image, by file name in the current folder or by path, stays -Path.
         Assert.Null(ps.Run("Get-KvmSnapshotChain base.qcow2").AssertNoErrors().Single<SnapshotChain>().Domain);
         Assert.Equal(dom.File("base.qcow2"), ps.Run("Get-KvmSnapshotChain ./base.qcow2").AssertNoErrors().Single<SnapshotChain>().Path);
@@ -81,7 +84,7 @@ public sealed class PositionalTargetTests
         Assert.Contains("use -Path './gone.qcow2'", noDomain.ErrorDetails.RecommendedAction, StringComparison.Ordinal);
 
         // A positional name that is neither an image nor a domain: libvirt's DomainNotFound, not a missing file.
-        var neither = ps.Run("Get-KvmSnapshotChain no-such-domain-xyz -ConnectionUri $uri").SingleError();
+        var neither = ps.Run("Get-KvmSnapshotChain no-such-domain-xyz").SingleError();
         Assert.Equal("DomainNotFound,KvmSnapshot.Cmdlets.GetKvmSnapshotChainCommand", neither.FullyQualifiedErrorId);
     }
 }
