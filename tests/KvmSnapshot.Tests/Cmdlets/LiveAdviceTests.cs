@@ -100,4 +100,22 @@ public sealed class LiveAdviceTests
         Assert.NotEqual("old", File.ReadAllText(dom.File("mem.save")).Substring(0, 3));
         Assert.Equal(dom.File("m1.qcow2"), dom.ActiveImage());
     }
+
+    [Fact]
+    public void Reverting_a_running_domain_to_an_external_snapshot_advises_Force_which_works()
+    {
+        using var dom = TestDomain.Create("advrevert", persistent: true);
+        using var ps = Session();
+        ps.Run("New-KvmSnapshot -Domain $args[0] -Name e1 -DiskOnly -DiskSpec ('vda,file=' + $args[1]) -ConnectionUri $uri", dom.Name, dom.File("e1.qcow2")).AssertNoErrors();
+        const string revert = "Restore-KvmSnapshot -Domain $args[0] -Name e1 -ConnectionUri $uri -Confirm:$false";
+
+        var error = ps.Run(revert, dom.Name).SingleError();
+
+        Assert.Equal("DomainStateInvalid,KvmSnapshot.Cmdlets.RestoreKvmSnapshotCommand", error.FullyQualifiedErrorId);
+        Assert.Contains("repeat the command with -Force", error.ErrorDetails.RecommendedAction, StringComparison.Ordinal);
+        Assert.Equal(dom.File("e1.qcow2"), dom.ActiveImage());
+        ps.Run(revert + " -Force", dom.Name).AssertNoErrors();
+        Assert.NotEqual(dom.File("e1.qcow2"), dom.ActiveImage());
+        Assert.Equal("shut off", dom.State);
+    }
 }
