@@ -38,5 +38,13 @@ public sealed class LayerViewTests
                 && pos == layer.Position.ToString(System.Globalization.CultureInfo.InvariantCulture)
                 && index == layer.Index!.Value.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
+
+        // An index no layer has: the error lists every layer's index and path, to pick from.
+        var error = ps.Run("Invoke-KvmBlockCommit -Domain $args[0] -Disk vda -Top 'vda[99]' -ConnectionUri $uri -Confirm:$false", dom.Name).SingleError();
+        Assert.Equal("ChainLayerNotFound,KvmSnapshot.Cmdlets.InvokeKvmBlockCommitCommand", error.FullyQualifiedErrorId);
+        foreach (var layer in layers.Where(l => l.Index is not null))
+        {
+            Assert.Contains($"vda[{layer.Index}] {layer.Path}", error.Exception.Message, StringComparison.Ordinal);
+        }
     }
 }
