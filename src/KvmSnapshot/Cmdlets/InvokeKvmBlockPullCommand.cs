@@ -28,7 +28,11 @@ public sealed class InvokeKvmBlockPullCommand : KvmCmdlet
     [ValidateNotNullOrEmpty]
     public string Domain { get; set; } = null!;
 
-    [Parameter(Mandatory = true, Position = 1, ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
+    /// <summary>
+    /// Needed with -Domain, but not Mandatory: PowerShell would refuse a positional image (./top.qcow2), bound to
+    /// -Domain of the default set, before the positional rule moves it to -Path. A missing -Disk is DomainDiskNotFound.
+    /// </summary>
+    [Parameter(Position = 1, ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(DiskTargetCompleter))]
     [ValidateNotNullOrEmpty]
     public string Disk { get; set; } = null!;
@@ -98,6 +102,7 @@ public sealed class InvokeKvmBlockPullCommand : KvmCmdlet
             return;
         }
 
+        if (!RequireDisk(Disk, ConnectionUri, Domain)) return;
         Chains.LayerRemovalPlan? removal = null;
         var live = new BlockPullRequest
         {

@@ -71,6 +71,25 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable
     }
 
     /// <summary>
+    /// For cmdlets whose -Disk is needed with -Domain but cannot be Mandatory (see Invoke-KvmBlockCommit): a missing
+    /// -Disk is DomainDiskNotFound naming the domain's disks. False when the error was written.
+    /// </summary>
+    private protected bool RequireDisk(string? disk, string? connectionUri, string domain)
+    {
+        if (!string.IsNullOrEmpty(disk)) return true;
+        TryRun(() =>
+        {
+            var disks = RunEngine(ctx => Live.LiveEngine.Default.GetDisks(connectionUri, domain, ctx)).Select(d => d.Disk).ToList();
+            throw new KvmSnapshotException(ErrorIds.DomainDiskNotFound, ErrorCategory.InvalidArgument, domain,
+                $"No disk was named: say with -Disk which disk of '{domain}' ({string.Join(", ", disks)}) to work on.")
+            {
+                RecommendedAction = disks.Count == 0 ? null : $"Add -Disk {disks[0]} (or another of: {string.Join(", ", disks)}).",
+            };
+        });
+        return false;
+    }
+
+    /// <summary>
     /// DiskImageNotFound for a -Path that looks like a domain name, DomainNotFound for a -Domain that looks like an
     /// image: the record says which parameter was probably meant.
     /// </summary>

@@ -87,4 +87,27 @@ public sealed class PositionalTargetTests
         var neither = ps.Run("Get-KvmSnapshotChain no-such-domain-xyz").SingleError();
         Assert.Equal("DomainNotFound,KvmSnapshot.Cmdlets.GetKvmSnapshotChainCommand", neither.FullyQualifiedErrorId);
     }
+
+    [Fact]
+    public void A_positional_image_is_the_path_for_Invoke_KvmBlockCommit_and_Invoke_KvmBlockPull_and_a_domain_without_disk_lists_its_disks()
+    {
+        using var tmp = new TempDirectory("posjob");
+        Tool.CreateQcow2(tmp.File("base.qcow2"), "16M");
+        Tool.CreateQcow2(tmp.File("s1.qcow2"), null, tmp.File("base.qcow2"));
+        Tool.CreateQcow2(tmp.File("s2.qcow2"), null, tmp.File("s1.qcow2"));
+        Tool.CreateQcow2(tmp.File("top.qcow2"), null, tmp.File("s2.qcow2"));
+        using var ps = SessionIn(tmp.Path);
+
+        var committed = ps.Run("Invoke-KvmBlockCommit ./top.qcow2 -Top ./s2.qcow2 -Confirm:$false").AssertNoErrors().Single<SnapshotChain>();
+        Assert.Equal(new[] { "top.qcow2", "s1.qcow2", "base.qcow2" }, committed.Layers.Select(l => l.Name));
+        var pulled = ps.Run("Invoke-KvmBlockPull top.qcow2 -Base ./base.qcow2 -Confirm:$false").AssertNoErrors().Single<SnapshotChain>();
+        Assert.Equal(new[] { "top.qcow2", "base.qcow2" }, pulled.Layers.Select(l => l.Name));
+
+        using var dom = TestDomain.Create("posjobdom");
+        var noDisk = ps.Run("Invoke-KvmBlockCommit $args[0] -ConnectionUri $uri -Confirm:$false", dom.Name).SingleError();
+        Assert.Equal("DomainDiskNotFound,KvmSnapshot.Cmdlets.InvokeKvmBlockCommitCommand", noDisk.FullyQualifiedErrorId);
+        Assert.Contains("(vda)", noDisk.Exception.Message, StringComparison.Ordinal);
+        Assert.Equal("DomainDiskNotFound,KvmSnapshot.Cmdlets.InvokeKvmBlockPullCommand",
+            ps.Run("Invoke-KvmBlockPull $args[0] -ConnectionUri $uri -Confirm:$false", dom.Name).SingleError().FullyQualifiedErrorId);
+    }
 }
