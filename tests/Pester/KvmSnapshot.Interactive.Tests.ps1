@@ -229,6 +229,20 @@ Describe 'Tab completion of snapshot names in a qcow2 file' -Tag 'Offline' {
         Get-Completion "Get-KvmSnapshot -Path '$completionStore/int.qcow2' -Name snapB" | Should -Be @('snapB-nightly')
         Get-Completion "Get-KvmSnapshot -Path '$completionStore/top.qcow2' -Name s" | Should -BeNullOrEmpty
     }
+
+    It 'completes -Top and -Base with the layers of the chain of -Path (active first), not the files of the folder' {
+        Push-Location -LiteralPath $completionStore
+        try {
+            $layers = 'top', 'mid', 'base' | ForEach-Object { Join-Path $completionStore "$_.qcow2" }
+            Get-Completion 'Invoke-KvmBlockCommit -Path ./top.qcow2 -Top ' | Should -Be $layers
+            Get-Completion 'Invoke-KvmBlockCommit -Path ./top.qcow2 -Base b' | Should -Be @($layers[2])
+            Get-Completion 'Invoke-KvmBlockPull -Path ./top.qcow2 -Base mi' | Should -Be @($layers[1])
+            Get-Completion 'Invoke-KvmBlockCommit -Path ./top.qcow2 -Top in' | Should -BeNullOrEmpty
+        }
+        finally {
+            Pop-Location
+        }
+    }
 }
 
 Describe 'Live cmdlets at the prompt: completion, -WhatIf and -Confirm on qemu:///system' -Tag 'Live' -Skip:(-not $canRunLive) {

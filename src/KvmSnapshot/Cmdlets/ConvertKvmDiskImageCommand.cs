@@ -42,7 +42,7 @@ public sealed class ConvertKvmDiskImageCommand : KvmCmdlet
     [ValidateSet("qcow2", "raw", "qed", "vmdk", "vpc", "vhdx", "vdi", "luks")]
     public string? SourceFormat { get; set; }
 
-    /// <summary>Convert although the source's format was only probed and its chain reads a raw file or a host file.</summary>
+    /// <summary>Convert although the format of the source (or of -BackingFile) was only probed and its chain reads a raw file or a host file.</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
 

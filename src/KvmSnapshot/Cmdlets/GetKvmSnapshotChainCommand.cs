@@ -52,7 +52,7 @@ public sealed class GetKvmSnapshotChainCommand : KvmCmdlet
 
     protected override void ProcessRecord()
     {
-        switch (ParameterSetName)
+        switch (EffectiveParameterSet)
         {
             case PathSet:
                 foreach (var input in Path)

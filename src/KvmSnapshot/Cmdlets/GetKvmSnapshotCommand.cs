@@ -50,7 +50,7 @@ public sealed class GetKvmSnapshotCommand : KvmCmdlet
 
     protected override void ProcessRecord()
     {
-        if (ParameterSetName == PathSet)
+        if (EffectiveParameterSet == PathSet)
         {
             foreach (var input in Path)
             {

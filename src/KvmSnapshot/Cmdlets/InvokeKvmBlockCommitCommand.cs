@@ -29,19 +29,25 @@ public sealed class InvokeKvmBlockCommitCommand : KvmCmdlet
     [ValidateNotNullOrEmpty]
     public string Domain { get; set; } = null!;
 
-    [Parameter(Mandatory = true, Position = 1, ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
+    /// <summary>
+    /// Needed with -Domain, but not Mandatory: PowerShell would refuse a positional image (./top.qcow2), bound to
+    /// -Domain of the default set, before the positional rule moves it to -Path. A missing -Disk is DomainDiskNotFound.
+    /// </summary>
+    [Parameter(Position = 1, ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(DiskTargetCompleter))]
     [ValidateNotNullOrEmpty]
     public string Disk { get; set; } = null!;
 
     /// <summary>Highest layer to merge (path or chain layer); default: the active layer.</summary>
     [Parameter]
+    [ArgumentCompleter(typeof(ChainLayerCompleter))]
     [LayerPathTransformation]
     [ValidateNotNullOrEmpty]
     public string? Top { get; set; }
 
     /// <summary>Layer that receives the data (path or chain layer); default: the backing file of -Top (offline), the chain's base (live).</summary>
     [Parameter]
+    [ArgumentCompleter(typeof(ChainLayerCompleter))]
     [LayerPathTransformation]
     [ValidateNotNullOrEmpty]
     public string? Base { get; set; }
@@ -97,7 +103,7 @@ public sealed class InvokeKvmBlockCommitCommand : KvmCmdlet
 
     protected override void ProcessRecord()
     {
-        if (ParameterSetName == PathSet)
+        if (EffectiveParameterSet == PathSet)
         {
             var request = new CommitRequest
             {
@@ -125,6 +131,7 @@ public sealed class InvokeKvmBlockCommitCommand : KvmCmdlet
             return;
         }
 
+        if (!RequireDisk(Disk, ConnectionUri, Domain)) return;
         Chains.LayerRemovalPlan? removal = null;
         var live = new BlockCommitRequest
         {

@@ -28,13 +28,18 @@ public sealed class InvokeKvmBlockPullCommand : KvmCmdlet
     [ValidateNotNullOrEmpty]
     public string Domain { get; set; } = null!;
 
-    [Parameter(Mandatory = true, Position = 1, ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
+    /// <summary>
+    /// Needed with -Domain, but not Mandatory: PowerShell would refuse a positional image (./top.qcow2), bound to
+    /// -Domain of the default set, before the positional rule moves it to -Path. A missing -Disk is DomainDiskNotFound.
+    /// </summary>
+    [Parameter(Position = 1, ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(DiskTargetCompleter))]
     [ValidateNotNullOrEmpty]
     public string Disk { get; set; } = null!;
 
     /// <summary>The layer that stays as backing file; the layers above it are pulled in. Omit for a full pull.</summary>
     [Parameter]
+    [ArgumentCompleter(typeof(ChainLayerCompleter))]
     [LayerPathTransformation]
     [ValidateNotNullOrEmpty]
     public string? Base { get; set; }
@@ -79,7 +84,7 @@ public sealed class InvokeKvmBlockPullCommand : KvmCmdlet
 
     protected override void ProcessRecord()
     {
-        if (ParameterSetName == PathSet)
+        if (EffectiveParameterSet == PathSet)
         {
             var request = new PullRequest
             {
@@ -106,6 +111,7 @@ public sealed class InvokeKvmBlockPullCommand : KvmCmdlet
             return;
         }
 
+        if (!RequireDisk(Disk, ConnectionUri, Domain)) return;
         Chains.LayerRemovalPlan? removal = null;
         var live = new BlockPullRequest
         {

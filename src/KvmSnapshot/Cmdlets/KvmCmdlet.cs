@@ -2,6 +2,7 @@ using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.IO;
+using System.Linq;
 using System.Management.Automation;
 using System.Threading;
 using System.Threading.Tasks;
@@ -20,6 +21,106 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable
     private readonly CancellationTokenSource _stopping = new();
 
     protected override void StopProcessing() => _stopping.Cancel();
+
+    private const string PathParameter = "Path";
+    private const string DomainParameter = "Domain";
+    private string? _effectiveSet;
+
+    /// <summary>
+    /// The parameter set this command works in: <see cref="PSCmdlet.ParameterSetName"/>, unless the positional
+    /// argument was bound to -Path or -Domain of the default set but names the other kind (see
+    /// <see cref="PositionalTarget"/>); then the argument moved to the other parameter in BeginProcessing.
+    /// </summary>
+    protected string EffectiveParameterSet => _effectiveSet ?? ParameterSetName;
+
+    protected override void BeginProcessing() => _effectiveSet = RebindPositionalTarget();
+
+    /// <summary>
+    /// Moves a positional 'web1' from -Path to -Domain, or a positional './a.qcow2' from -Domain to -Path, when the
+    /// command has both (in parameter sets named Path and Domain) and every other parameter given is valid with the
+    /// other one. Named arguments (-Path web1) are taken as written; their errors say which parameter was meant.
+    /// </summary>
+    private string? RebindPositionalTarget()
+    {
+        var command = MyInvocation.MyCommand;
+        if (!command.Parameters.ContainsKey(PathParameter) || !command.Parameters.ContainsKey(DomainParameter)) return null;
+        var bound = MyInvocation.BoundParameters;
+        // PowerShell records which parameters it bound by position (PSBoundParametersDictionary.BoundPositionally).
+        if (bound.GetType().GetProperty("BoundPositionally")?.GetValue(bound) is not IEnumerable<string> positional) return null;
+        var byPosition = positional.ToList();
+        string from, to;
+        if (ParameterSetName == PathParameter && byPosition.Contains(PathParameter)) (from, to) = (PathParameter, DomainParameter);
+        else if (ParameterSetName == DomainParameter && byPosition.Contains(DomainParameter)) (from, to) = (DomainParameter, PathParameter);
+        else return null;
+        var text = bound[from] switch
+        {
+            string one => one,
+            string[] { Length: 1 } array => array[0],
+            _ => null,
+        };
+        if (text is null) return null;
+        var isImage = PositionalTarget.IsImage(text, t => ResolveExistingPaths(t).Any(p => File.Exists(p) || Directory.Exists(p)));
+        if (isImage == (from == PathParameter)) return null;
+        var others = bound.Keys.Where(k => k != from);
+        if (!others.All(k => command.Parameters.TryGetValue(k, out var p)
+            && (p.ParameterSets.ContainsKey(to) || p.ParameterSets.ContainsKey(ParameterAttribute.AllParameterSets)))) return null;
+        var property = GetType().GetProperty(to)!;
+        property.SetValue(this, property.PropertyType == typeof(string[]) ? new[] { text } : text);
+        WriteVerbose($"'{text}' {(to == DomainParameter ? "names no image (no such file, no '/', no image extension)" : "names an image")}: taken as -{to}.");
+        return to;
+    }
+
+    /// <summary>
+    /// For cmdlets whose -Disk is needed with -Domain but cannot be Mandatory (see Invoke-KvmBlockCommit): a missing
+    /// -Disk is DomainDiskNotFound naming the domain's disks. False when the error was written.
+    /// </summary>
+    private protected bool RequireDisk(string? disk, string? connectionUri, string domain)
+    {
+        if (!string.IsNullOrEmpty(disk)) return true;
+        TryRun(() =>
+        {
+            var disks = RunEngine(ctx => Live.LiveEngine.Default.GetDisks(connectionUri, domain, ctx)).Select(d => d.Disk).ToList();
+            throw new KvmSnapshotException(ErrorIds.DomainDiskNotFound, ErrorCategory.InvalidArgument, domain,
+                $"No disk was named: say with -Disk which disk of '{domain}' ({string.Join(", ", disks)}) to work on.")
+            {
+                RecommendedAction = disks.Count == 0 ? null : $"Add -Disk {disks[0]} (or another of: {string.Join(", ", disks)}).",
+            };
+        });
+        return false;
+    }
+
+    /// <summary>
+    /// DiskImageNotFound for a -Path that looks like a domain name, DomainNotFound for a -Domain that looks like an
+    /// image: the record says which parameter was probably meant.
+    /// </summary>
+    private ErrorRecord WithOtherParameterHint(KvmSnapshotException e)
+    {
+        var record = e.ToErrorRecord();
+        var command = MyInvocation.MyCommand;
+        if (!command.Parameters.ContainsKey(PathParameter) || !command.Parameters.ContainsKey(DomainParameter)) return record;
+        string? hint = null;
+        if (e.ErrorId == ErrorIds.DiskImageNotFound && EffectiveParameterSet == PathParameter
+            && MyInvocation.BoundParameters.TryGetValue(PathParameter, out var path) && AsSingle(path) is { } p
+            && !PositionalTarget.IsImage(p, _ => false))
+        {
+            hint = $"If you meant the domain '{p}', use -Domain {Quote(p)}.";
+        }
+        else if (e.ErrorId == ErrorIds.DomainNotFound && EffectiveParameterSet == DomainParameter
+            && MyInvocation.BoundParameters.TryGetValue(DomainParameter, out var domain) && AsSingle(domain) is { } d
+            && PositionalTarget.IsImage(d, _ => false))
+        {
+            hint = $"If you meant the image '{d}', use -Path {Quote(d)}.";
+        }
+        if (hint is null) return record;
+        record.ErrorDetails = new ErrorDetails($"{e.Message} {hint}")
+        {
+            RecommendedAction = e.RecommendedAction is null ? hint : $"{e.RecommendedAction} {hint}",
+        };
+        return record;
+
+        static string? AsSingle(object? value) => value switch { string s => s, string[] { Length: 1 } a => a[0], _ => null };
+        static string Quote(string text) => "'" + text.Replace("'", "''", StringComparison.Ordinal) + "'";
+    }
 
     /// <summary>Runs <paramref name="work"/> off the pipeline thread and relays its reports until it ends.</summary>
     protected T RunEngine<T>(Func<IOperationContext, T> work)
@@ -74,7 +175,7 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable
         }
         catch (KvmSnapshotException e)
         {
-            WriteError(e.ToErrorRecord());
+            WriteError(WithOtherParameterHint(e));
             return false;
         }
         catch (Exception e) when (UnexpectedFailure.Applies(e))

@@ -93,7 +93,7 @@ public sealed class NewKvmSnapshotCommand : KvmCmdlet
 
     protected override void ProcessRecord()
     {
-        if (ParameterSetName == PathSet)
+        if (EffectiveParameterSet == PathSet)
         {
             foreach (var path in ResolveExistingPaths(Path))
             {

@@ -51,7 +51,7 @@ public sealed class RemoveKvmSnapshotCommand : KvmCmdlet
 
     protected override void ProcessRecord()
     {
-        if (ParameterSetName == PathSet)
+        if (EffectiveParameterSet == PathSet)
         {
             var path = ResolveNewPath(Path);
             if (!ShouldProcess(path, $"Delete internal snapshot '{Name}'")) return;

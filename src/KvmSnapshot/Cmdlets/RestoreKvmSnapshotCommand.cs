@@ -62,7 +62,7 @@ public sealed class RestoreKvmSnapshotCommand : KvmCmdlet
 
     protected override void ProcessRecord()
     {
-        if (ParameterSetName == PathSet)
+        if (EffectiveParameterSet == PathSet)
         {
             var path = ResolveNewPath(Path);
             TryRun(() =>

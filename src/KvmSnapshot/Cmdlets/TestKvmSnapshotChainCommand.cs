@@ -69,7 +69,7 @@ public sealed class TestKvmSnapshotChainCommand : KvmCmdlet
 
     protected override void ProcessRecord()
     {
-        switch (ParameterSetName)
+        switch (EffectiveParameterSet)
         {
             case PathSet:
                 foreach (var input in Path)

@@ -29,7 +29,7 @@ internal static class CompletionHelpers
     public static string? Bound(IDictionary fakeBoundParameters, string name)
         => fakeBoundParameters.Contains(name) ? LanguagePrimitives.ConvertTo<string>(fakeBoundParameters[name]) : null;
 
-    private static string Quote(string name)
+    public static string Quote(string name)
         => name.IndexOfAny(new[] { ' ', '\'', '"', '$', '`', '(', ')', '{', '}', ';', '&', '|', ',', '@', '#', '[', ']' }) >= 0
             ? "'" + name.Replace("'", "''") + "'"
             : name;

@@ -18,6 +18,7 @@ public sealed partial class LiveEngine
     {
         using var dom = Open(connectionUri, domain, ctx);
         ValidateNewSnapshot(dom, request, planning: false, ctx);
+        RequireInternalSnapshotPossible(connectionUri, dom, request);
         ThrowIfCancelled(ctx, domain);
         var xml = SnapshotXml.Build(request);
         var flags = DomainSnapshotCreateFlags.None;
@@ -33,11 +34,6 @@ public sealed partial class LiveEngine
         try
         {
             handle = dom.CreateSnapshot(xml, flags);
-        }
-        catch (LibvirtException e) when (e.ErrorId == ErrorIds.SnapshotOperationUnsupported && HasRawInternalDisk(dom, request))
-        {
-            throw new KvmSnapshotException(ErrorIds.SnapshotNeedsQcow2, ErrorCategory.InvalidOperation, domain,
-                $"{e.LibvirtMessage}. Internal snapshots need qcow2 disks; use -DiskOnly for an external snapshot, or exclude the raw disk with -DiskSpec '<disk>,snapshot=no'.", e);
         }
         finally
         {
@@ -78,6 +74,7 @@ public sealed partial class LiveEngine
     {
         using var dom = Open(connectionUri, domain, ctx);
         ValidateNewSnapshot(dom, request, planning: true, ctx);
+        RequireInternalSnapshotPossible(connectionUri, dom, request);
         var kind = request.DiskOnly ? "external disk-only"
             : request.MemoryFile is not null ? "external (disks and memory)"
             : request.DiskSpecs.Any(s => s.Snapshot == "external") ? "external" : "internal";
@@ -340,14 +337,35 @@ public sealed partial class LiveEngine
         }
     }
 
-    private static bool HasRawInternalDisk(LibvirtDomain dom, NewDomainSnapshotRequest request)
+    /// <summary>
+    /// libvirt 9.0 makes an internal (full-system) snapshot only when every disk is qcow2 and takes part: a raw disk
+    /// fails whatever -DiskSpec says ('snapshot=no' is refused with "disk 'vdb' must use snapshot mode 'internal'",
+    /// running or shut off; a domain XML snapshot='no' with "require all disks to be selected"). So refuse before
+    /// asking, and advise what libvirt does make: an external disk-only snapshot, leaving the raw disks out when a
+    /// qcow2 disk remains. The advice is a complete command line that works as written.
+    /// </summary>
+    private static void RequireInternalSnapshotPossible(string? connectionUri, LibvirtDomain dom, NewDomainSnapshotRequest request)
     {
-        if (request.DiskOnly || request.MemoryFile is not null) return false;
-        var specs = request.DiskSpecs.ToDictionary(s => s.Disk, s => s.Snapshot, StringComparer.Ordinal);
-        return DomainXml.Disks(dom.GetXml(), dom.Name).Any(d =>
-            d.Device == "disk" && d.Source is not null && d.Format is not null && d.Format != "qcow2"
-            && (!specs.TryGetValue(d.Target, out var mode) || mode == "internal"));
+        if (request.DiskOnly || request.MemoryFile is not null) return;
+        var disks = DomainXml.Disks(dom.GetXml(), dom.Name).Where(d => d.Device == "disk" && d.Source is not null).ToList();
+        var raw = disks.Where(d => d.Format is not null && d.Format != "qcow2").Select(d => d.Target).ToList();
+        if (raw.Count == 0) return;
+        var qcow2Left = disks.Any(d => d.Format == "qcow2");
+        var command = $"New-KvmSnapshot -Domain {Quote(dom.Name)}" + (request.Name is null ? "" : $" -Name {Quote(request.Name)}") + " -DiskOnly";
+        if (qcow2Left) command += " -DiskSpec " + string.Join(",", raw.Select(t => Quote($"{t},snapshot=no")));
+        if (connectionUri is not null) command += $" -ConnectionUri {Quote(connectionUri)}";
+        var rawList = string.Join(", ", raw);
+        throw new KvmSnapshotException(ErrorIds.SnapshotNeedsQcow2, ErrorCategory.InvalidOperation, dom.Name,
+            $"Cannot create an internal snapshot of '{dom.Name}': disk {rawList} is not qcow2, and libvirt makes internal snapshots only when every disk is qcow2 and included (excluding a disk with -DiskSpec '<disk>,snapshot=no' is refused too). "
+            + (qcow2Left
+                ? $"An external disk-only snapshot of the qcow2 disks works: {command} (or -DiskOnly alone to give {rawList} a qcow2 overlay as well). Nothing was changed."
+                : $"An external disk-only snapshot works: {command} (each disk gets a qcow2 overlay). Nothing was changed."))
+        {
+            RecommendedAction = command,
+        };
     }
+
+    private static string Quote(string text) => "'" + text.Replace("'", "''", StringComparison.Ordinal) + "'";
 
     private static string StateName(DomainState state) => state switch
     {

@@ -70,12 +70,19 @@ internal static class ImageValidation
     /// Refuses to move data through a chain whose formats nothing vouched for, the way a guest's planted header makes
     /// a tool read host files: a layer that is a host file, not an image; a probed top image whose chain reads a raw
     /// file; a backing file whose overlay records no format (qemu-img would probe it). <paramref name="vouched"/>:
-    /// the user gave the format (-Format) or insisted (-Force).
+    /// the user gave the format (-Format) or insisted (-Force). <paramref name="formatParameter"/> and
+    /// <paramref name="hasForce"/>: how the calling cmdlet vouches, so that its advice works as written.
     /// </summary>
-    public static void FormatSafety(SnapshotChain chain, bool vouched, string operation)
+    public static void FormatSafety(SnapshotChain chain, bool vouched, string operation, string? formatParameter = "-Format", bool hasForce = true)
     {
         if (vouched) return;
-        const string advice = "If this chain is genuine, say the image's format with -Format (or use -Force); see about_KvmSnapshot, FORMAT PROBING.";
+        var vouch = (formatParameter, hasForce) switch
+        {
+            (null, _) => "use -Force",
+            (_, true) => $"say the image's format with {formatParameter} (or use -Force)",
+            _ => $"say the image's format with {formatParameter}",
+        };
+        var advice = $"If this chain is genuine, {vouch}; see about_KvmSnapshot, FORMAT PROBING.";
         foreach (var layer in chain.Layers.Where(l => l.State == ChainLayerState.NotAnImage))
         {
             var user = chain.Layers[layer.Position - 1].Path;
@@ -108,7 +115,7 @@ internal static class ImageValidation
                 $"Cannot {operation}: '{user}' records no format for its backing file '{layer.Path}', so qemu-img would probe it from its content. "
                 + "Nothing was changed.")
             {
-                RecommendedAction = "Record the backing format (qemu-img rebase -u -b <same file> -F <format> <overlay>), or use -Force.",
+                RecommendedAction = $"Record the backing format (qemu-img rebase -u -b <same file> -F <format> <overlay>), or {vouch}.",
             };
         }
     }

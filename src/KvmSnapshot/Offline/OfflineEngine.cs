@@ -115,7 +115,7 @@ public sealed partial class OfflineEngine
         }
         var chain = ReadChain(source, ctx, NewCatalog(ctx), ImageValidation.GivenFormat(request.SourceFormat, source));
         ImageValidation.CompleteChain(chain, "convert");
-        ImageValidation.FormatSafety(chain, request.SourceFormat is not null || request.Force, "convert");
+        ImageValidation.FormatSafety(chain, request.SourceFormat is not null || request.Force, "convert", "-SourceFormat");
 
         string? backing = null;
         string? backingFormat = null;
@@ -126,7 +126,7 @@ public sealed partial class OfflineEngine
                 throw new KvmSnapshotException(ErrorIds.DiskImageNotQcow2, ErrorCategory.InvalidArgument, destination,
                     $"A backing file needs qcow2 output; '{destination}' would be {format}.");
             }
-            backing = ExistingBackingFile(request.BackingFile, null, "convert onto it", ctx, out backingFormat);
+            backing = ExistingBackingFile(request.BackingFile, null, "convert onto it", ctx, out backingFormat, request.Force);
         }
 
         var sourceFormat = chain.Active.Format ?? ImageFormatProbe.Raw;
@@ -417,7 +417,8 @@ public sealed partial class OfflineEngine
         };
 
     /// <summary>The full path of an existing, readable backing file with a whole chain; its format is checked or probed.</summary>
-    private string ExistingBackingFile(string given, string? givenFormat, string operation, IOperationContext ctx, out string format)
+    /// <param name="forced">Convert-KvmDiskImage -Force: the user vouches for the backing chain (Convert has no -BackingFormat).</param>
+    private string ExistingBackingFile(string given, string? givenFormat, string operation, IOperationContext ctx, out string format, bool? forced = null)
     {
         if (BackingName.IsNotFollowed(given))
         {
@@ -455,7 +456,8 @@ public sealed partial class OfflineEngine
         }
         var chain = ChainResolver.Resolve(node, catalog);
         ImageValidation.CompleteChain(chain, operation);
-        ImageValidation.FormatSafety(chain, vouchedFormat is not null, operation);
+        if (forced is { } force) ImageValidation.FormatSafety(chain, force, operation, formatParameter: null);
+        else ImageValidation.FormatSafety(chain, vouchedFormat is not null, operation, "-BackingFormat", hasForce: false);
         return full;
     }
 

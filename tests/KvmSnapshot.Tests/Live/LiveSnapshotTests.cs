@@ -107,7 +107,7 @@ public sealed class LiveSnapshotTests
     }
 
     [Fact]
-    public void Internal_snapshot_of_a_raw_disk_is_a_typed_error_with_libvirts_message()
+    public void Internal_snapshot_of_a_raw_disk_is_a_typed_error_that_names_the_disk_and_advises_disk_only()
     {
         using var dom = TestDomain.Create("raw", disks: dir =>
         {
@@ -119,7 +119,8 @@ public sealed class LiveSnapshotTests
         var e = Assert.Throws<KvmSnapshotException>(() => Engine.CreateSnapshot(Uri, dom.Name, new NewDomainSnapshotRequest { Name = "r1" }, new RecordingOperationContext()));
 
         Assert.Equal(ErrorIds.SnapshotNeedsQcow2, e.ErrorId);
-        Assert.Contains("internal snapshot for disk vda unsupported for storage type raw", e.Message, StringComparison.Ordinal);
+        Assert.Contains("disk vda is not qcow2", e.Message, StringComparison.Ordinal);
+        Assert.Equal($"New-KvmSnapshot -Domain '{dom.Name}' -Name 'r1' -DiskOnly -ConnectionUri '{Uri}'", e.RecommendedAction);
         Assert.Equal(dom.Name, e.Target);
         Assert.Equal(before, Tool.HashTree(dom.Dir));
         Assert.Empty(Engine.GetSnapshots(Uri, dom.Name, null, false, new RecordingOperationContext()));

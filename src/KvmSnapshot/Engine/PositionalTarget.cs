@@ -1,0 +1,33 @@
+using System;
+using System.IO;
+using System.Linq;
+
+namespace KvmSnapshot.Engine;
+
+/// <summary>
+/// The one rule for a positional argument of a cmdlet that takes an image (-Path) or a domain (-Domain): it is an
+/// image when it names an existing file or directory, contains a '/', or ends in an image extension; otherwise it
+/// is a domain. PowerShell alone would give it to the default parameter set's parameter whatever it names.
+/// </summary>
+public static class PositionalTarget
+{
+    public static readonly string[] ImageExtensions = { ".qcow2", ".img", ".raw", ".qed", ".vmdk", ".vdi", ".vhd", ".vhdx" };
+
+    /// <param name="text">The argument as typed.</param>
+    /// <param name="exists">Whether it names an existing file or directory, resolved as the session resolves paths.</param>
+    public static bool IsImage(string text, Func<string, bool> exists)
+    {
+        if (text.Contains('/', StringComparison.Ordinal)) return true;
+        if (ImageExtensions.Any(e => text.EndsWith(e, StringComparison.OrdinalIgnoreCase))) return true;
+        try
+        {
+            return exists(text);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException
+            or System.Management.Automation.ItemNotFoundException or System.Management.Automation.ProviderNotFoundException
+            or System.Management.Automation.DriveNotFoundException or System.Management.Automation.PSNotSupportedException)
+        {
+            return false;
+        }
+    }
+}
