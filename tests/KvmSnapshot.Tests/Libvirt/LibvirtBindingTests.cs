@@ -140,25 +140,6 @@ public sealed class LibvirtBindingTests
     }
 
     [Fact]
-    public void The_default_uri_comes_from_LIBVIRT_DEFAULT_URI_then_libvirt()
-    {
-        var previous = Environment.GetEnvironmentVariable(LibvirtConnection.DefaultUriVariable);
-        try
-        {
-            Environment.SetEnvironmentVariable(LibvirtConnection.DefaultUriVariable, TestUri);
-            Assert.Equal(TestUri, LibvirtConnection.EffectiveUri(null));
-            Assert.Equal("qemu:///system", LibvirtConnection.EffectiveUri("qemu:///system"));
-            Assert.Equal(TestUri, LiveEngine.Default.ResolveUri(null));
-            Environment.SetEnvironmentVariable(LibvirtConnection.DefaultUriVariable, null);
-            Assert.Null(LibvirtConnection.EffectiveUri(null));
-        }
-        finally
-        {
-            Environment.SetEnvironmentVariable(LibvirtConnection.DefaultUriVariable, previous);
-        }
-    }
-
-    [Fact]
     public void Test_driver_domain_disks_chains_and_snapshots_through_the_engine()
     {
         LibvirtRuntime.EnsureInitialized();
