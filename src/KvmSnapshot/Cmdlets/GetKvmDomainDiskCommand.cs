@@ -34,6 +34,13 @@ public sealed class GetKvmDomainDiskCommand : KvmCmdlet
                 var disks = RunEngine(ctx => LiveEngine.Default.GetDisks(ConnectionUri, domain, ctx));
                 var patterns = (Disk ?? new[] { "*" }).Select(d => new WildcardPattern(d, WildcardOptions.IgnoreCase)).ToList();
                 WriteObject(disks.Where(d => patterns.Any(p => p.IsMatch(d.Disk))), enumerateCollection: true);
+                // As Get-ChildItem: a pattern that matches nothing is no error, a plain name that matches nothing is.
+                foreach (var name in (Disk ?? System.Array.Empty<string>()).Where(n => !WildcardPattern.ContainsWildcardCharacters(n)))
+                {
+                    if (disks.Any(d => string.Equals(d.Disk, name, System.StringComparison.OrdinalIgnoreCase))) continue;
+                    WriteError(new Errors.KvmSnapshotException(Errors.ErrorIds.DomainDiskNotFound, ErrorCategory.ObjectNotFound, name,
+                        $"Domain '{domain}' has no disk '{name}'. Its disks are: {string.Join(", ", disks.Select(d => d.Disk))}.").ToErrorRecord());
+                }
             });
         }
     }

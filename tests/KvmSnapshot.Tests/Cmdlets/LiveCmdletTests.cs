@@ -35,6 +35,11 @@ public sealed class LiveCmdletTests
         var disk = ps.Run("Get-KvmDomainDisk -Domain $args[0] -ConnectionUri $uri", dom.Name).AssertNoErrors().Single<DomainDisk>();
         Assert.Equal(("vda", "file", "disk", "qcow2", dom.File("base.qcow2")), (disk.Disk, disk.Type, disk.Device, disk.Format, disk.Source));
         Assert.Equal(Uri, disk.ConnectionUri);
+        var missing = ps.Run("Get-KvmDomainDisk -Domain $args[0] -Disk vdz -ConnectionUri $uri", dom.Name);
+        Assert.Empty(missing.Output);
+        Assert.Equal("DomainDiskNotFound,KvmSnapshot.Cmdlets.GetKvmDomainDiskCommand", missing.SingleError().FullyQualifiedErrorId);
+        Assert.Contains("Its disks are: vda", missing.SingleError().Exception.Message);
+        ps.Run("Get-KvmDomainDisk -Domain $args[0] -Disk vdz* -ConnectionUri $uri", dom.Name).AssertNoErrors();
 
         dom.GuestWrite("vda", 0x51, "0", "1M");
         var s1 = ps.Run("New-KvmSnapshot -Domain $args[0] -Name s1 -DiskOnly -Atomic -DiskSpec ('vda,file=' + $args[1]) -ConnectionUri $uri -Confirm:$false",
