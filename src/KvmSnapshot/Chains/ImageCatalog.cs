@@ -102,11 +102,12 @@ public sealed class ImageCatalog
         }
 
         string format;
-        string content;
-        FormatSource source;
+        ImageNode read;
         long length;
         using (stream)
         {
+            string content;
+            FormatSource source;
             try
             {
                 content = ImageFormatProbe.Probe(stream);
@@ -124,6 +125,7 @@ public sealed class ImageCatalog
                 : (content, FormatSource.Probed);
             if (accept is not null && !accept(content) && source != FormatSource.Libvirt) return null;
             var contentFormat = content == format ? null : content;
+            read = new ImageNode { Path = path, Identity = identity, Format = format, FormatSource = source, ContentFormat = contentFormat };
             if (format == ImageFormatProbe.Qcow2)
             {
                 if (content != ImageFormatProbe.Qcow2)
@@ -139,12 +141,8 @@ public sealed class ImageCatalog
                 {
                     stream.Position = 0;
                     var image = Qcow2Reader.Read(stream, path, includeSnapshots: false);
-                    return new ImageNode
+                    return read with
                     {
-                        Path = path,
-                        Identity = identity,
-                        Format = format,
-                        FormatSource = source,
                         BackingFile = string.IsNullOrEmpty(image.BackingFile) ? null : image.BackingFile,
                         BackingFormat = string.IsNullOrEmpty(image.BackingFormat) ? null : image.BackingFormat,
                         VirtualSize = (long)image.Header.Size,
@@ -160,13 +158,8 @@ public sealed class ImageCatalog
         }
         if (format == ImageFormatProbe.Raw)
         {
-            return new ImageNode
+            return read with
             {
-                Path = path,
-                Identity = identity,
-                Format = format,
-                FormatSource = source,
-                ContentFormat = content == format ? null : content,
                 VirtualSize = length,
                 ActualSize = allocated,
                 NotAnImageReason = HostFileRule.WhyNotAnImage(path, length),
@@ -177,13 +170,8 @@ public sealed class ImageCatalog
         try
         {
             var info = _qemuImg.Info(path, format, _ctx);
-            return new ImageNode
+            return read with
             {
-                Path = path,
-                Identity = identity,
-                Format = format,
-                FormatSource = source,
-                ContentFormat = content == format ? null : content,
                 BackingFile = info.BackingFilename,
                 BackingFormat = info.BackingFilenameFormat,
                 VirtualSize = info.VirtualSize,
@@ -192,7 +180,7 @@ public sealed class ImageCatalog
         }
         catch (KvmSnapshotException e) when (e.ErrorId != ErrorIds.QemuImgNotFound && e.ErrorId != ErrorIds.OperationCancelled)
         {
-            return Unreadable(path, format, e.Message, e, identity) with { FormatSource = source };
+            return Unreadable(path, format, e.Message, e, identity) with { FormatSource = read.FormatSource };
         }
     }
 

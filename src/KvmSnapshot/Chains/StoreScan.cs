@@ -49,9 +49,6 @@ public sealed class StoreScan
     public static StoreScan Run(IEnumerable<string> directories, bool recurse, IOperationContext ctx, ImageCatalog? catalog = null)
         => Run(directories.Select(d => (d, recurse ? int.MaxValue : 0)), ctx, catalog);
 
-    public static StoreScan Run(IEnumerable<(string Directory, bool Recurse)> roots, IOperationContext ctx, ImageCatalog? catalog = null)
-        => Run(roots.Select(r => (r.Directory, r.Recurse ? int.MaxValue : 0)), ctx, catalog);
-
     /// <summary>
     /// Scans each root down to <c>MaxDepth</c> levels of subdirectories (0: the directory only). At most
     /// <paramref name="entryBudget"/> directory entries are looked at in all; what the budget left out is listed in

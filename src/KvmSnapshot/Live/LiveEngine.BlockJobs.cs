@@ -362,9 +362,15 @@ public sealed partial class LiveEngine
     /// <summary>Who uses the images around <paramref name="files"/>, as the libvirt of the domain's (local) host sees them.</summary>
     private static (ImageUsage Usage, ImageCatalog Catalog) UsageAround(LibvirtDomain dom, IEnumerable<string> files, IOperationContext ctx)
     {
-        var references = HostImageReferences.Collect(dom.Connection);
-        var catalog = new ImageCatalog(ctx, known: KnownFormats.From(references));
+        var (references, catalog) = LocalImageFacts(dom, ctx);
         return (ImageUsage.Scan(files, Array.Empty<string>(), references, catalog, ctx), catalog);
+    }
+
+    /// <summary>What the libvirt of the domain's (local) host names, and a catalog that opens those files as it records them.</summary>
+    private static (HostImageReferences References, ImageCatalog Catalog) LocalImageFacts(LibvirtDomain dom, IOperationContext ctx)
+    {
+        var references = HostImageReferences.Collect(dom.Connection);
+        return (references, new ImageCatalog(ctx, known: KnownFormats.From(references)));
     }
 
     /// <summary>

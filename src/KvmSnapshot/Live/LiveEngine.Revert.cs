@@ -225,9 +225,7 @@ public sealed partial class LiveEngine
             .Distinct(StringComparer.Ordinal)
             .ToList();
         if (targets.Count == 0) return;
-        var references = HostImageReferences.Collect(dom.Connection);
-        var catalog = new ImageCatalog(ctx, known: KnownFormats.From(references));
-        var usage = ImageUsage.Scan(targets, Array.Empty<string>(), references, catalog, ctx);
+        var (usage, catalog) = UsageAround(dom, targets, ctx);
         var harms = targets.SelectMany(t => ChainGuard.RevertHarms(t, usage, catalog, (dom.Name, name))).ToList();
         if (harms.Count == 0) return;
         var message = $"Reverting '{dom.Name}' to the internal snapshot '{name}' makes {string.Join(", ", targets)} writable again, and others depend on it: "

@@ -215,8 +215,7 @@ public sealed partial class LiveEngine
             ctx.Warning($"{dom.Name} is on a remote host: whether other images there still use the overlays of snapshot '{name}' cannot be checked from here.");
             return;
         }
-        var references = HostImageReferences.Collect(dom.Connection);
-        var catalog = new ImageCatalog(ctx, known: KnownFormats.From(references));
+        var (references, catalog) = LocalImageFacts(dom, ctx);
         var affected = overlays.Concat(overlays.Select(o => catalog.Get(o, null)?.BackingFullPath).Where(b => b is not null).Select(b => b!)).ToList();
         var disks = DomainXml.Disks(dom.GetXml(), dom.Name).Where(d => d.Source is not null);
         var chainFiles = disks.SelectMany(d => LiveChains.Build(dom.Name, dom.Connection.Uri, true, d, ctx, catalog).Layers.Select(l => l.Path)).ToList();
