@@ -109,8 +109,7 @@ public sealed partial class OfflineEngine
         }
 
         var resultPath = File.Exists(plan.Chain.Path) ? plan.Chain.Path : baseLayer.Path;
-        return Finish(plan.Chain, GetChain(resultPath, ctx, plan.Chain.Active.FormatSource == FormatSource.Specified ? plan.Chain.Active.Format : null),
-            plan.MergedLayers, plan.RemoveMergedLayers, plan.SearchDirectories, deferRemoval, ctx);
+        return Finish(plan.Chain, resultPath, plan.MergedLayers, plan.RemoveMergedLayers, plan.SearchDirectories, deferRemoval, ctx);
     }
 
     public PullPlan PlanPull(PullRequest request, IOperationContext ctx)
@@ -187,8 +186,7 @@ public sealed partial class OfflineEngine
             throw new KvmSnapshotException(ErrorIds.DiskImageContentMismatch, ErrorCategory.InvalidResult, target.Path,
                 $"After the pull, '{target.Path}' does not read as it did through its old backing file '{plan.Chain.Layers[1].Path}'; no layer was removed.");
         }
-        return Finish(plan.Chain, GetChain(target.Path, ctx, target.FormatSource == FormatSource.Specified ? target.Format : null),
-            plan.MergedLayers, plan.RemoveMergedLayers, plan.SearchDirectories, deferRemoval, ctx);
+        return Finish(plan.Chain, target.Path, plan.MergedLayers, plan.RemoveMergedLayers, plan.SearchDirectories, deferRemoval, ctx);
     }
 
     /// <summary>
@@ -210,16 +208,21 @@ public sealed partial class OfflineEngine
         return removed;
     }
 
-    private ChainOperationResult Finish(SnapshotChain before, SnapshotChain after, IReadOnlyList<ChainLayer> merged, bool remove,
+    /// <summary>
+    /// After the data step: the chain of <paramref name="resultPath"/> as it is now and, when asked, which merged layers
+    /// may go. libvirt is asked once, now: the layers have left the chain, other users have not.
+    /// </summary>
+    private ChainOperationResult Finish(SnapshotChain before, string resultPath, IReadOnlyList<ChainLayer> merged, bool remove,
         IReadOnlyList<string> searchDirectories, bool deferRemoval, IOperationContext ctx)
     {
+        var references = LocalReferences(ctx);
+        var catalog = NewCatalog(ctx, references);
+        // The format the user vouched for still holds for the image they named.
+        var after = ReadChain(resultPath, ctx, catalog, before.Active.FormatSource == FormatSource.Specified && resultPath == before.Path ? before.Active.Format : null);
         LayerRemovalPlan? removal = null;
         IReadOnlyList<string> removed = Array.Empty<string>();
         if (remove)
         {
-            // Asked again now that the data step is done: the layers have left the chain, other users have not.
-            var references = LocalReferences(ctx);
-            var catalog = NewCatalog(ctx, references);
             var usage = ImageUsage.Scan(PresentFiles(before).Concat(PresentFiles(after)), searchDirectories, references, catalog, ctx);
             removal = LayerRemovalPlan.Decide(merged.Select(l => l.Path).ToList(), usage, NeverDelete(before));
             if (!deferRemoval)
