@@ -257,7 +257,7 @@ public sealed partial class OfflineEngine
     }
 
     /// <summary>Test-KvmSnapshotChain for one chain. <paramref name="store"/>: the scanned forest when known,
-    /// used to report shared bases; null = scan the chain's own directories.</summary>
+    /// used to report shared bases; null = ask ImageUsage (the folders around the chain and libvirt).</summary>
     public SnapshotChainTestResult TestChain(SnapshotChain chain, IReadOnlyList<SnapshotChain>? store, bool checkImages, IOperationContext ctx)
     {
         var problems = new List<ChainProblem>();
@@ -366,7 +366,7 @@ public sealed partial class OfflineEngine
     /// Reports images outside the chain that use one of its layers as their backing file: committing into such a
     /// layer changes what they see; an overlay on the active image is worse (every write changes it).
     /// </summary>
-    private static void AddSharedBases(SnapshotChain chain, IReadOnlyList<SnapshotChain>? store, List<ChainProblem> problems, IOperationContext ctx)
+    private void AddSharedBases(SnapshotChain chain, IReadOnlyList<SnapshotChain>? store, List<ChainProblem> problems, IOperationContext ctx)
     {
         var inChain = new HashSet<string>(chain.Layers.Select(l => l.Path), StringComparer.Ordinal);
         Func<ChainLayer, IReadOnlyList<string>> usersOf;
@@ -382,10 +382,11 @@ public sealed partial class OfflineEngine
         }
         else
         {
-            var dirs = chain.Layers.Where(l => l.State == ChainLayerState.Present)
-                .Select(l => Path.GetDirectoryName(l.Path)).OfType<string>().Where(Directory.Exists).Distinct(StringComparer.Ordinal);
-            var scan = StoreScan.Run(dirs, recurse: false, ctx);
-            usersOf = l => File.Exists(l.Path) ? scan.UsersOf(l.Path) : Array.Empty<string>();
+            // The one "who uses this file" check the commit guard and -RemoveMergedLayers use.
+            var references = LocalReferences(ctx);
+            var usage = ImageUsage.Scan(chain.Layers.Where(l => l.State == ChainLayerState.Present).Select(l => l.Path),
+                Array.Empty<string>(), references, NewCatalog(ctx, references), ctx);
+            usersOf = l => usage.ImageUsersOf(l.Path);
         }
 
         foreach (var layer in chain.Layers.Where(l => l.State == ChainLayerState.Present))
