@@ -32,12 +32,12 @@ public static class ChainResolver
     {
         var full = Path.GetFullPath(path);
         var top = catalog.GetAs(full, format, formatSource)
-            ?? throw new KvmSnapshotException(ErrorIds.DiskImageNotFound, ErrorCategory.ObjectNotFound, full,
+            ?? throw new KvmSnapshotException(ErrorIds.DiskImageNotFound, KvmErrorKind.ObjectNotFound, full,
                 $"The image '{full}' does not exist.");
         if (top.State != ChainLayerState.Present)
         {
             if (top.Error is KvmSnapshotException known) throw known;
-            throw new KvmSnapshotException(ErrorIds.DiskImageMalformed, ErrorCategory.InvalidData, full, top.Problem ?? $"'{full}' cannot be read.", top.Error);
+            throw new KvmSnapshotException(ErrorIds.DiskImageMalformed, KvmErrorKind.InvalidData, full, top.Problem ?? $"'{full}' cannot be read.", top.Error);
         }
         return top;
     }

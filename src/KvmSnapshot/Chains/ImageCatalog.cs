@@ -82,7 +82,7 @@ public sealed class ImageCatalog
         if (Directory.Exists(path))
         {
             return Unreadable(path, requestedFormat ?? "raw", $"'{path}' is a directory, not an image.",
-                new KvmSnapshotException(ErrorIds.DiskImageIsDirectory, System.Management.Automation.ErrorCategory.InvalidArgument, path,
+                new KvmSnapshotException(ErrorIds.DiskImageIsDirectory, KvmErrorKind.InvalidArgument, path,
                     $"'{path}' is a directory, not an image file."));
         }
         if (!File.Exists(path)) return null;
@@ -116,7 +116,7 @@ public sealed class ImageCatalog
             {
                 // EIO from a failing disk or a vanished NFS server: the read failed, the image may be fine.
                 return Unreadable(path, requestedFormat ?? "raw", $"Cannot read '{path}': {e.Message}",
-                    new KvmSnapshotException(ErrorIds.DiskImageReadFailed, System.Management.Automation.ErrorCategory.ReadError, path, $"Cannot read '{path}': {e.Message}", e), identity);
+                    new KvmSnapshotException(ErrorIds.DiskImageReadFailed, KvmErrorKind.ReadError, path, $"Cannot read '{path}': {e.Message}", e), identity);
             }
             var libvirt = specified ? null : Known.ByPath(path) ?? Known.ByFile(identity);
             (format, source) = specified ? (requestedFormat!, specifiedBy)
@@ -134,7 +134,7 @@ public sealed class ImageCatalog
                         ? $"'{path}' is recorded as qcow2 by libvirt ({libvirt!.Value.Who}) but has no qcow2 header."
                         : $"'{path}' is recorded as a qcow2 image but has no qcow2 header.";
                     return Unreadable(path, format, message,
-                        new KvmSnapshotException(ErrorIds.DiskImageNotQcow2, System.Management.Automation.ErrorCategory.InvalidData, path, message), identity)
+                        new KvmSnapshotException(ErrorIds.DiskImageNotQcow2, KvmErrorKind.InvalidData, path, message), identity)
                         with { FormatSource = source, ContentFormat = contentFormat };
                 }
                 try

@@ -73,7 +73,7 @@ internal static class LayerLookup
         var valid = string.Join(", ", chain.Layers.Where(l => l.State == ChainLayerState.Present)
             .Select(l => l.Index is { } i && chain.Disk is not null ? $"{chain.Disk}[{i}] {l.Path}" : l.Path));
         var owner = chain.Domain is null ? string.Empty : $" of {chain.Domain}/{chain.Disk}";
-        return new(ErrorIds.ChainLayerNotFound, ErrorCategory.ObjectNotFound, given,
+        return new(ErrorIds.ChainLayerNotFound, KvmErrorKind.ObjectNotFound, given,
             $"-{parameter} '{given}': {why}. Chain{owner}: {chain}. Its layers, active first: {valid}.");
     }
 }

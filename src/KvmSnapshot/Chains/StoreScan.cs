@@ -64,10 +64,10 @@ public sealed class StoreScan
             {
                 if (File.Exists(full))
                 {
-                    throw new KvmSnapshotException(ErrorIds.DiskImageNotFound, ErrorCategory.InvalidArgument, full,
+                    throw new KvmSnapshotException(ErrorIds.DiskImageNotFound, KvmErrorKind.InvalidArgument, full,
                         $"'{full}' is a file; a store scan needs a directory.");
                 }
-                throw new KvmSnapshotException(ErrorIds.DiskImageNotFound, ErrorCategory.ObjectNotFound, full,
+                throw new KvmSnapshotException(ErrorIds.DiskImageNotFound, KvmErrorKind.ObjectNotFound, full,
                     $"The directory '{full}' does not exist.");
             }
             scan.ScanDirectory(full, depth, ctx);
@@ -125,7 +125,7 @@ public sealed class StoreScan
         {
             if (ctx.Cancellation.IsCancellationRequested)
             {
-                throw new KvmSnapshotException(ErrorIds.OperationCancelled, ErrorCategory.OperationStopped, directory, "The store scan was cancelled.");
+                throw new KvmSnapshotException(ErrorIds.OperationCancelled, KvmErrorKind.OperationStopped, directory, "The store scan was cancelled.");
             }
             // qcow2 by its magic; raw only by extension here (a raw file any image names is read while following chains).
             var rawByName = RawExtensions.Contains(Path.GetExtension(file), StringComparer.OrdinalIgnoreCase);
@@ -199,7 +199,7 @@ public sealed class StoreScan
         {
             if ((++steps & 1023) == 0 && ctx.Cancellation.IsCancellationRequested)
             {
-                throw new KvmSnapshotException(ErrorIds.OperationCancelled, ErrorCategory.OperationStopped, null, "The store scan was cancelled.");
+                throw new KvmSnapshotException(ErrorIds.OperationCancelled, KvmErrorKind.OperationStopped, null, "The store scan was cancelled.");
             }
             var node = pending.Dequeue();
             if (node.State != ChainLayerState.Present) continue;

@@ -38,7 +38,7 @@ public sealed class GetKvmDomainDiskCommand : KvmCmdlet
                 foreach (var name in (Disk ?? System.Array.Empty<string>()).Where(n => !WildcardPattern.ContainsWildcardCharacters(n)))
                 {
                     if (disks.Any(d => string.Equals(d.Disk, name, System.StringComparison.OrdinalIgnoreCase))) continue;
-                    WriteError(new Errors.KvmSnapshotException(Errors.ErrorIds.DomainDiskNotFound, ErrorCategory.ObjectNotFound, name,
+                    WriteError(new Errors.KvmSnapshotException(Errors.ErrorIds.DomainDiskNotFound, Errors.KvmErrorKind.ObjectNotFound, name,
                         $"Domain '{domain}' has no disk '{name}'. Its disks are: {string.Join(", ", disks.Select(d => d.Disk))}.").ToErrorRecord());
                 }
             });

@@ -77,7 +77,7 @@ public sealed class GetKvmSnapshotCommand : KvmCmdlet
             var matches = snapshots.Where(s => WildcardPattern.ContainsWildcardCharacters(name) ? pattern.IsMatch(nameOf(s)) : nameOf(s) == name).ToList();
             if (matches.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(name))
             {
-                WriteError(new KvmSnapshotException(ErrorIds.SnapshotNotFound, ErrorCategory.ObjectNotFound, name,
+                WriteError(new KvmSnapshotException(ErrorIds.SnapshotNotFound, KvmErrorKind.ObjectNotFound, name,
                     $"No snapshot named '{name}' in '{owner}'.").ToErrorRecord());
                 continue;
             }

@@ -80,7 +80,7 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable
         TryRun(() =>
         {
             var disks = RunEngine(ctx => Live.LiveEngine.Default.GetDisks(connectionUri, domain, ctx)).Select(d => d.Disk).ToList();
-            throw new KvmSnapshotException(ErrorIds.DomainDiskNotFound, ErrorCategory.InvalidArgument, domain,
+            throw new KvmSnapshotException(ErrorIds.DomainDiskNotFound, KvmErrorKind.InvalidArgument, domain,
                 $"No disk was named: say with -Disk which disk of '{domain}' ({string.Join(", ", disks)}) to work on.")
             {
                 RecommendedAction = disks.Count == 0 ? null : $"Add -Disk {disks[0]} (or another of: {string.Join(", ", disks)}).",
@@ -283,7 +283,7 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable
     }
 
     protected static ErrorRecord InvalidArgument(string errorId, object? target, string message)
-        => new KvmSnapshotException(errorId, ErrorCategory.InvalidArgument, target, message).ToErrorRecord();
+        => new KvmSnapshotException(errorId, KvmErrorKind.InvalidArgument, target, message).ToErrorRecord();
 
     public void Dispose()
     {

@@ -157,7 +157,7 @@ public sealed class NewKvmSnapshotCommand : KvmCmdlet
         parts.Add(current.ToString());
         if (parts[0].Length == 0 || parts[0].Contains('='))
         {
-            throw new KvmSnapshotException(ErrorIds.InvalidDiskSpec, ErrorCategory.InvalidArgument, text,
+            throw new KvmSnapshotException(ErrorIds.InvalidDiskSpec, KvmErrorKind.InvalidArgument, text,
                 $"Disk spec '{text}' must start with the disk target, e.g. 'vda,snapshot=external,file=/var/lib/libvirt/images/vda.snap1.qcow2'.");
         }
         string snapshot = "external";
@@ -179,7 +179,7 @@ public sealed class NewKvmSnapshotCommand : KvmCmdlet
                     driver = value;
                     break;
                 default:
-                    throw new KvmSnapshotException(ErrorIds.InvalidDiskSpec, ErrorCategory.InvalidArgument, text,
+                    throw new KvmSnapshotException(ErrorIds.InvalidDiskSpec, KvmErrorKind.InvalidArgument, text,
                         $"Disk spec '{text}': '{part}' is not one of snapshot=internal|external|no|manual, file=<path>, driver=<format>.");
             }
         }

@@ -1,16 +1,15 @@
 using System;
-using System.Management.Automation;
 
 namespace KvmSnapshot.Errors;
 
 /// <summary>
 /// The one exception type the engine throws for conditions a user can act on. It carries what a cmdlet
-/// needs to build an <see cref="ErrorRecord"/>: a stable ErrorId of the form <c>&lt;Noun&gt;&lt;Condition&gt;</c>,
+/// needs to build an ErrorRecord (Cmdlets/ErrorRecords does): a stable ErrorId of the form <c>&lt;Noun&gt;&lt;Condition&gt;</c>,
 /// a real category and the object the error is about (a path, a domain name, a snapshot name).
 /// </summary>
 public class KvmSnapshotException : Exception
 {
-    public KvmSnapshotException(string errorId, ErrorCategory category, object? target, string message, Exception? inner = null)
+    public KvmSnapshotException(string errorId, KvmErrorKind category, object? target, string message, Exception? inner = null)
         : base(message, inner)
     {
         ErrorId = errorId;
@@ -21,7 +20,8 @@ public class KvmSnapshotException : Exception
     /// <summary>Stable identifier, e.g. <c>DiskImageNotFound</c>; tests and user scripts match on it.</summary>
     public string ErrorId { get; }
 
-    public ErrorCategory Category { get; }
+    /// <summary>What kind of failure; reported as the PowerShell KvmErrorKind of the same name.</summary>
+    public KvmErrorKind Category { get; }
 
     /// <summary>What the error is about: a path, a domain or snapshot name. Never the cmdlet.</summary>
     public object? Target { get; }
@@ -29,13 +29,4 @@ public class KvmSnapshotException : Exception
     /// <summary>Optional hint shown as the record's RecommendedAction.</summary>
     public string? RecommendedAction { get; init; }
 
-    public ErrorRecord ToErrorRecord()
-    {
-        var record = new ErrorRecord(this, ErrorId, Category, Target);
-        if (RecommendedAction is not null)
-        {
-            record.ErrorDetails = new ErrorDetails(Message) { RecommendedAction = RecommendedAction };
-        }
-        return record;
-    }
 }

@@ -19,18 +19,18 @@ internal static class UnexpectedFailure
     public static KvmSnapshotException Wrap(Exception e) => e switch
     {
         // A SafeHandle closed under a call: a libvirt connection or object that went away while in use.
-        ObjectDisposedException => new KvmSnapshotException(ErrorIds.ConnectionFailed, ErrorCategory.ConnectionError, e.Source,
+        ObjectDisposedException => new KvmSnapshotException(ErrorIds.ConnectionFailed, KvmErrorKind.ConnectionError, e.Source,
             $"A libvirt connection or object was closed while it was in use: {e.Message}", e)
         {
             RecommendedAction = "Run the command again; a new connection is opened.",
         },
         // A fault inside a P/Invoke (libvirt or libc); Win32Exception, also an ExternalException, is a failed process start.
         SEHException or MarshalDirectiveException or DllNotFoundException or EntryPointNotFoundException
-            => new KvmSnapshotException(ErrorIds.LibvirtError, ErrorCategory.NotSpecified, e.Source, $"A native call failed: {e.Message}", e),
+            => new KvmSnapshotException(ErrorIds.LibvirtError, KvmErrorKind.NotSpecified, e.Source, $"A native call failed: {e.Message}", e),
         // .NET on Linux puts the errno in HResult: 28 is ENOSPC (a file the module writes itself).
-        IOException { HResult: DiskSpace.ENOSPC } => new KvmSnapshotException(ErrorIds.DiskFull, ErrorCategory.ResourceUnavailable, null,
+        IOException { HResult: DiskSpace.ENOSPC } => new KvmSnapshotException(ErrorIds.DiskFull, KvmErrorKind.ResourceUnavailable, null,
             $"The file system is full: {e.Message}", e),
-        UnauthorizedAccessException => new KvmSnapshotException(ErrorIds.UnexpectedError, ErrorCategory.PermissionDenied, null, e.Message, e),
-        _ => new KvmSnapshotException(ErrorIds.UnexpectedError, ErrorCategory.NotSpecified, null, $"{e.Message} ({e.GetType().FullName})", e),
+        UnauthorizedAccessException => new KvmSnapshotException(ErrorIds.UnexpectedError, KvmErrorKind.PermissionDenied, null, e.Message, e),
+        _ => new KvmSnapshotException(ErrorIds.UnexpectedError, KvmErrorKind.NotSpecified, null, $"{e.Message} ({e.GetType().FullName})", e),
     };
 }

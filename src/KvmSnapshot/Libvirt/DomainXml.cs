@@ -50,7 +50,7 @@ internal static class DomainXml
         }
         catch (XmlException e)
         {
-            throw new KvmSnapshotException(ErrorIds.LibvirtError, ErrorCategory.InvalidData, target, $"libvirt returned XML that cannot be read: {e.Message}", e);
+            throw new KvmSnapshotException(ErrorIds.LibvirtError, KvmErrorKind.InvalidData, target, $"libvirt returned XML that cannot be read: {e.Message}", e);
         }
     }
 

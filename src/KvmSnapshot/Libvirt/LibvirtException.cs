@@ -6,7 +6,7 @@ namespace KvmSnapshot.Libvirt;
 /// <summary>A libvirt failure mapped onto the module's ErrorIds; keeps libvirt's own code and message.</summary>
 public sealed class LibvirtException : KvmSnapshotException
 {
-    internal LibvirtException(string errorId, ErrorCategory category, object? target, string message, int code, int domain, string libvirtMessage)
+    internal LibvirtException(string errorId, KvmErrorKind category, object? target, string message, int code, int domain, string libvirtMessage)
         : base(errorId, category, target, message)
     {
         LibvirtCode = code;

@@ -87,14 +87,14 @@ internal sealed class BlockJobWaiter
                     case BlockJobEventStatus.Ready:
                         break; // ready is a step on the way to the end that was asked for
                     case BlockJobEventStatus.Failed:
-                        throw new KvmSnapshotException(ErrorIds.BlockJobFailed, ErrorCategory.InvalidResult, Target,
+                        throw new KvmSnapshotException(ErrorIds.BlockJobFailed, KvmErrorKind.InvalidResult, Target,
                             $"The {e.Type} block job on {Target} failed; the disk stays on its previous chain. QEMU's reason is in libvirt's log of the domain (/var/log/libvirt/qemu/{_job.DomainName}.log).");
                     case BlockJobEventStatus.Canceled when cancelled:
                         _ctx.ProgressCompleted(activity);
-                        throw new KvmSnapshotException(ErrorIds.OperationCancelled, ErrorCategory.OperationStopped, Target,
+                        throw new KvmSnapshotException(ErrorIds.OperationCancelled, KvmErrorKind.OperationStopped, Target,
                             $"Cancelled: the block job on {Target} was aborted; the disk stays on its previous chain.");
                     case BlockJobEventStatus.Canceled:
-                        throw new KvmSnapshotException(ErrorIds.BlockJobAborted, ErrorCategory.OperationStopped, Target,
+                        throw new KvmSnapshotException(ErrorIds.BlockJobAborted, KvmErrorKind.OperationStopped, Target,
                             $"The {e.Type} block job on {Target} was aborted by someone else (Stop-KvmBlockJob or virsh blockjob --abort); the disk stays on its previous chain.");
                 }
                 if (!cancelled) continue;
@@ -184,12 +184,12 @@ internal sealed class BlockJobWaiter
                 if (_ctx.Cancellation.IsCancellationRequested)
                 {
                     _ctx.ProgressCompleted(activity);
-                    throw new KvmSnapshotException(ErrorIds.OperationCancelled, ErrorCategory.OperationStopped, Target,
+                    throw new KvmSnapshotException(ErrorIds.OperationCancelled, KvmErrorKind.OperationStopped, Target,
                         $"Cancelled while the connection to libvirt was down: the block job on {Target} was not aborted and may still run; check it with Get-KvmBlockJob.", e);
                 }
                 if (clock.Elapsed >= ReconnectTimeout)
                 {
-                    throw new KvmSnapshotException(ErrorIds.ConnectionFailed, ErrorCategory.ConnectionError, Target,
+                    throw new KvmSnapshotException(ErrorIds.ConnectionFailed, KvmErrorKind.ConnectionError, Target,
                         $"The connection to libvirt was lost while waiting for the block job on {Target}, and reconnecting failed for {ReconnectTimeout.TotalSeconds:0} s: {e.Message} The job may still run; check it with Get-KvmBlockJob.", e);
                 }
                 _ctx.Progress(activity, $"Reconnecting to libvirt: {e.Message}", -1);
@@ -243,7 +243,7 @@ internal sealed class BlockJobWaiter
         _ctx.ProgressCompleted(activity);
         // The job finished before the abort reached it: the work is done and the chain is the new one.
         if (completed) throw CancelledAfterCompletion(activity);
-        throw new KvmSnapshotException(ErrorIds.OperationCancelled, ErrorCategory.OperationStopped, Target,
+        throw new KvmSnapshotException(ErrorIds.OperationCancelled, KvmErrorKind.OperationStopped, Target,
             $"Cancelled: the block job on {Target} was aborted; the disk stays on its previous chain.");
     }
 
@@ -263,7 +263,7 @@ internal sealed class BlockJobWaiter
     private KvmSnapshotException CancelledAfterCompletion(string activity)
     {
         _ctx.ProgressCompleted(activity);
-        return new KvmSnapshotException(ErrorIds.OperationCancelled, ErrorCategory.OperationStopped, Target,
+        return new KvmSnapshotException(ErrorIds.OperationCancelled, KvmErrorKind.OperationStopped, Target,
             $"Cancelled, but the block job on {Target} had already completed; the chain is the shortened one.");
     }
 
@@ -280,14 +280,14 @@ internal sealed class BlockJobWaiter
                 _ctx.Verbose($"block job event: {e}");
                 if (e.Status == BlockJobEventStatus.Failed)
                 {
-                    throw new KvmSnapshotException(ErrorIds.BlockJobFailed, ErrorCategory.InvalidResult, Target, $"The block job on {Target} failed while ending.");
+                    throw new KvmSnapshotException(ErrorIds.BlockJobFailed, KvmErrorKind.InvalidResult, Target, $"The block job on {Target} failed while ending.");
                 }
                 return;
             }
             if (JobGone()) return;
             _ctx.Progress(activity, "Waiting for the job to end", -1);
         }
-        throw new KvmSnapshotException(ErrorIds.BlockJobFailed, ErrorCategory.OperationTimeout, Target,
+        throw new KvmSnapshotException(ErrorIds.BlockJobFailed, KvmErrorKind.OperationTimeout, Target,
             $"The block job on {Target} did not end within {AbortTimeout.TotalSeconds:0} s.");
     }
 }

@@ -37,7 +37,7 @@ public sealed partial class LiveEngine
         }
         if (baseLayer is null || baseLayer.Position <= top.Position)
         {
-            throw new KvmSnapshotException(ErrorIds.ChainBaseAboveTop, ErrorCategory.InvalidArgument, request.Base ?? top.Path,
+            throw new KvmSnapshotException(ErrorIds.ChainBaseAboveTop, KvmErrorKind.InvalidArgument, request.Base ?? top.Path,
                 baseLayer is null
                     ? $"'{top.Path}' is the base of {dom.Name}/{disk}: there is nothing below it to commit into. The chain is {chain}."
                     : $"Base '{baseLayer.Path}' is not below Top '{top.Path}' in {dom.Name}/{disk}; the chain is {chain} (base first).");
@@ -45,7 +45,7 @@ public sealed partial class LiveEngine
         var active = top.Position == 0;
         if (request.RemoveMergedLayers && (request.NoWait || (active && !request.Pivot)))
         {
-            throw new KvmSnapshotException(ErrorIds.MergedLayersNeedWait, ErrorCategory.InvalidArgument, $"{dom.Name}/{disk}",
+            throw new KvmSnapshotException(ErrorIds.MergedLayersNeedWait, KvmErrorKind.InvalidArgument, $"{dom.Name}/{disk}",
                 "Merged layers can only be removed once the commit has ended: -RemoveMergedLayers needs the command to wait (no -NoWait) and, for the active layer, -Pivot.");
         }
         var usage = GuardSharedBase(dom, chain, top, baseLayer, request.Force, ctx);
@@ -144,13 +144,13 @@ public sealed partial class LiveEngine
             baseLayer = LiveChains.Find(chain, request.Base, "Base");
             if (baseLayer.Position == 0)
             {
-                throw new KvmSnapshotException(ErrorIds.ChainBaseAboveTop, ErrorCategory.InvalidArgument, request.Base,
+                throw new KvmSnapshotException(ErrorIds.ChainBaseAboveTop, KvmErrorKind.InvalidArgument, request.Base,
                     $"Base '{baseLayer.Path}' is the active layer of {dom.Name}/{disk}; a pull needs a base below it. The chain is {chain}.");
             }
         }
         if (request.RemoveMergedLayers && request.NoWait)
         {
-            throw new KvmSnapshotException(ErrorIds.MergedLayersNeedWait, ErrorCategory.InvalidArgument, $"{dom.Name}/{disk}",
+            throw new KvmSnapshotException(ErrorIds.MergedLayersNeedWait, KvmErrorKind.InvalidArgument, $"{dom.Name}/{disk}",
                 "Merged layers can only be removed once the pull has ended: -RemoveMergedLayers cannot be combined with -NoWait.");
         }
         var merged = chain.Layers.Where(l => l.Position > 0 && (baseLayer is null || l.Position < baseLayer.Position)).ToList();
@@ -289,7 +289,7 @@ public sealed partial class LiveEngine
         var now = ChainOf(dom, planned.Disk!, ctx);
         if (!now.Layers.Select(l => l.Path).SequenceEqual(planned.Layers.Select(l => l.Path), StringComparer.Ordinal))
         {
-            throw new KvmSnapshotException(ErrorIds.ChainLayerNotFound, ErrorCategory.InvalidOperation, $"{dom.Name}/{planned.Disk}",
+            throw new KvmSnapshotException(ErrorIds.ChainLayerNotFound, KvmErrorKind.InvalidOperation, $"{dom.Name}/{planned.Disk}",
                 $"The chain of {dom.Name}/{planned.Disk} changed since the operation was planned: it was {planned}, it is now {now}. Nothing was started.");
         }
         return now;
@@ -300,7 +300,7 @@ public sealed partial class LiveEngine
         var d = FindDisk(DomainXml.Disks(dom.GetXml(), dom.Name), dom.Name, disk);
         if (d.Source is null)
         {
-            throw new KvmSnapshotException(ErrorIds.DomainDiskNotFound, ErrorCategory.ObjectNotFound, disk, $"Disk '{disk}' of '{dom.Name}' is empty.");
+            throw new KvmSnapshotException(ErrorIds.DomainDiskNotFound, KvmErrorKind.ObjectNotFound, disk, $"Disk '{disk}' of '{dom.Name}' is empty.");
         }
         return LiveChains.Build(dom.Name, dom.Connection.Uri, dom.Connection.IsLocal, d, ctx, null);
     }
@@ -328,7 +328,7 @@ public sealed partial class LiveEngine
                 + $"because they use {baseLayer.Name} or a layer between it and {top.Name} as their backing file: {string.Join(", ", users)}.";
             if (!force)
             {
-                throw new KvmSnapshotException(ErrorIds.ChainBaseShared, ErrorCategory.InvalidOperation, baseLayer.Path, message + " Nothing was started.")
+                throw new KvmSnapshotException(ErrorIds.ChainBaseShared, KvmErrorKind.InvalidOperation, baseLayer.Path, message + " Nothing was started.")
                 {
                     RecommendedAction = "Pull into the active layer instead (Invoke-KvmBlockPull), or use -Force if those images may change.",
                 };
@@ -404,7 +404,7 @@ public sealed partial class LiveEngine
     private static void RequireReady(LibvirtDomain dom, string target, BlockJob job)
     {
         if (job.IsReady) return;
-        throw new KvmSnapshotException(ErrorIds.BlockJobNotReady, ErrorCategory.ResourceBusy, $"{dom.Name}/{target}",
+        throw new KvmSnapshotException(ErrorIds.BlockJobNotReady, KvmErrorKind.ResourceBusy, $"{dom.Name}/{target}",
             $"The {job.Type} job on {dom.Name}/{target} is not ready to pivot ({job.PercentComplete}% mirrored). Wait until it reports ready (Get-KvmBlockJob), or let Invoke-KvmBlockCommit -Pivot wait for it.");
     }
 
@@ -412,7 +412,7 @@ public sealed partial class LiveEngine
     {
         var d = FindDisk(DomainXml.Disks(dom.GetXml(), dom.Name), dom.Name, disk);
         var info = dom.BlockJobInfo(d.Target, trace: true)
-            ?? throw new KvmSnapshotException(ErrorIds.BlockJobNotFound, ErrorCategory.ObjectNotFound, $"{dom.Name}/{d.Target}",
+            ?? throw new KvmSnapshotException(ErrorIds.BlockJobNotFound, KvmErrorKind.ObjectNotFound, $"{dom.Name}/{d.Target}",
                 $"No block job runs on {dom.Name}/{d.Target}.");
         job = ToJob(dom, d.Target, info, d.MirrorReady);
         return d.Target;
@@ -466,7 +466,7 @@ public sealed partial class LiveEngine
             ctx.Verbose($"The {what} on {job.Name} completed: the chain is {chain}.");
             return;
         }
-        throw new KvmSnapshotException(ErrorIds.BlockJobAborted, ErrorCategory.OperationStopped, job.Name,
+        throw new KvmSnapshotException(ErrorIds.BlockJobAborted, KvmErrorKind.OperationStopped, job.Name,
             $"The {what} on {job.Name} ended without completing ({string.Join(", ", left)} still in the chain); the disk stays on {chain}.");
     }
 
@@ -476,7 +476,7 @@ public sealed partial class LiveEngine
         var chain = ChainOf(job.Domain, job.Disk, ctx);
         if (chain.Active.Path == baseLayer.Path) return;
         var stillThere = job.JobInfo() is not null;
-        throw new KvmSnapshotException(ErrorIds.BlockJobFailed, ErrorCategory.InvalidResult, job.Name,
+        throw new KvmSnapshotException(ErrorIds.BlockJobFailed, KvmErrorKind.InvalidResult, job.Name,
             $"{failure} on {job.Name}: the disk is still on {chain.Active.Path}, not on '{baseLayer.Path}'"
             + (stillThere ? "; the job is still there: Complete-KvmBlockJob pivots it, Stop-KvmBlockJob abandons it." : "; the disk stays on its previous chain."));
     }

@@ -99,7 +99,7 @@ public sealed partial class LiveEngine
             }
             if (stateImage is null || !File.Exists(stateImage))
             {
-                throw new KvmSnapshotException(ErrorIds.BackingFileMissing, ErrorCategory.ObjectNotFound, stateImage ?? disk.Disk,
+                throw new KvmSnapshotException(ErrorIds.BackingFileMissing, KvmErrorKind.ObjectNotFound, stateImage ?? disk.Disk,
                     $"Cannot revert '{dom.Name}' to '{name}': the image holding disk {disk.Disk}'s state at that snapshot ('{stateImage ?? "unknown"}') is missing. Nothing was changed.");
             }
             format ??= catalog.Get(stateImage, null)?.Format ?? "qcow2";
@@ -112,7 +112,7 @@ public sealed partial class LiveEngine
         {
             if (!options.Force)
             {
-                throw new KvmSnapshotException(ErrorIds.DomainStateInvalid, ErrorCategory.InvalidOperation, dom.Name,
+                throw new KvmSnapshotException(ErrorIds.DomainStateInvalid, KvmErrorKind.InvalidOperation, dom.Name,
                     $"'{dom.Name}' is running. Reverting to the external snapshot '{name}' needs it shut off (libvirt {version} cannot do it live). Use -Force to destroy it first; its unsaved state is lost.")
                 { RecommendedAction = "Shut the domain down, or repeat the command with -Force." };
             }
@@ -201,7 +201,7 @@ public sealed partial class LiveEngine
             + $"since ({string.Join(", ", written)}), typically by a block commit into them. Reverting gives disks that hold data written after the snapshot.";
         if (!force)
         {
-            throw new KvmSnapshotException(ErrorIds.SnapshotStale, ErrorCategory.InvalidOperation, name, message + " Nothing was changed.")
+            throw new KvmSnapshotException(ErrorIds.SnapshotStale, KvmErrorKind.InvalidOperation, name, message + " Nothing was changed.")
             {
                 RecommendedAction = "Revert to a later snapshot, or use -Force to revert to this one as its images are now.",
             };
@@ -232,7 +232,7 @@ public sealed partial class LiveEngine
             + string.Join("; ", harms) + ".";
         if (!force)
         {
-            throw new KvmSnapshotException(ErrorIds.SnapshotRevertUnsafe, ErrorCategory.InvalidOperation, name, message + " Nothing was changed.")
+            throw new KvmSnapshotException(ErrorIds.SnapshotRevertUnsafe, KvmErrorKind.InvalidOperation, name, message + " Nothing was changed.")
             {
                 RecommendedAction = "Revert to a later snapshot, delete the ones that froze this image first, or use -Force: every file stays on disk.",
             };
@@ -267,5 +267,5 @@ public sealed partial class LiveEngine
     }
 
     private static KvmSnapshotException Unsupported(string target, string message)
-        => new(ErrorIds.SnapshotOperationUnsupported, ErrorCategory.NotImplemented, target, message);
+        => new(ErrorIds.SnapshotOperationUnsupported, KvmErrorKind.NotImplemented, target, message);
 }

@@ -187,7 +187,7 @@ public sealed partial class LiveEngine
         {
             var info = SnapshotXml.Parse(dom.SnapshotXml(snapshot, name), name);
             var what = info.HasExternalDisks ? "external snapshot" : "snapshot";
-            throw new KvmSnapshotException(ErrorIds.SnapshotOperationUnsupported, ErrorCategory.NotImplemented, name,
+            throw new KvmSnapshotException(ErrorIds.SnapshotOperationUnsupported, KvmErrorKind.NotImplemented, name,
                 $"libvirt {dom.Connection.LibVersionText} cannot delete the {what} '{name}' of '{dom.Name}' this way: {e.LibvirtMessage}. " +
                 "Nothing was changed. -MetadataOnly removes only libvirt's record of it and keeps every image file.", e)
             {
@@ -223,7 +223,7 @@ public sealed partial class LiveEngine
         ChainGuard.WarnAboutGaps(usage, ctx, "images there may use the overlays of this snapshot");
         var users = ChainGuard.AffectedImages(chainFiles, affected, usage, dom.Name, null);
         if (users.Count == 0) return;
-        throw new KvmSnapshotException(ErrorIds.ChainBaseShared, ErrorCategory.InvalidOperation, name,
+        throw new KvmSnapshotException(ErrorIds.ChainBaseShared, KvmErrorKind.InvalidOperation, name,
             $"Deleting snapshot '{name}' of '{dom.Name}' would let libvirt merge and remove {string.Join(", ", overlays)}, which images outside the domain's current chain still use: {string.Join(", ", users)}. Nothing was changed.")
         {
             RecommendedAction = "Remove the other branch first, or drop only libvirt's record with -MetadataOnly.",
@@ -243,7 +243,7 @@ public sealed partial class LiveEngine
             ValidateSnapshotName(request.Name, dom.Name);
             if (HasSnapshot(dom, request.Name))
             {
-                throw new KvmSnapshotException(ErrorIds.SnapshotExists, ErrorCategory.ResourceExists, request.Name,
+                throw new KvmSnapshotException(ErrorIds.SnapshotExists, KvmErrorKind.ResourceExists, request.Name,
                     $"Domain '{dom.Name}' already has a snapshot named '{request.Name}'. Nothing was changed.")
                 {
                     RecommendedAction = "Choose another name, or remove the old snapshot first (Remove-KvmSnapshot).",
@@ -281,7 +281,7 @@ public sealed partial class LiveEngine
         else if (name.StartsWith('.')) problem = "a snapshot name must not start with '.'";
         else if (name != name.Trim()) problem = "a snapshot name must not start or end with white space";
         if (problem is null) return;
-        throw new KvmSnapshotException(ErrorIds.InvalidSnapshotName, ErrorCategory.InvalidArgument, name,
+        throw new KvmSnapshotException(ErrorIds.InvalidSnapshotName, KvmErrorKind.InvalidArgument, name,
             $"'{name}' is not a valid snapshot name for '{domain}': {problem}. Nothing was changed.");
     }
 
@@ -354,7 +354,7 @@ public sealed partial class LiveEngine
         if (qcow2Left) command += " -DiskSpec " + string.Join(",", raw.Select(t => Quote($"{t},snapshot=no")));
         if (connectionUri is not null) command += $" -ConnectionUri {Quote(connectionUri)}";
         var rawList = string.Join(", ", raw);
-        throw new KvmSnapshotException(ErrorIds.SnapshotNeedsQcow2, ErrorCategory.InvalidOperation, dom.Name,
+        throw new KvmSnapshotException(ErrorIds.SnapshotNeedsQcow2, KvmErrorKind.InvalidOperation, dom.Name,
             $"Cannot create an internal snapshot of '{dom.Name}': disk {rawList} is not qcow2, and libvirt makes internal snapshots only when every disk is qcow2 and included (excluding a disk with -DiskSpec '<disk>,snapshot=no' is refused too). "
             + (qcow2Left
                 ? $"An external disk-only snapshot of the qcow2 disks works: {command} (or -DiskOnly alone to give {rawList} a qcow2 overlay as well). Nothing was changed."

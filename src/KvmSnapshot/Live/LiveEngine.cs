@@ -146,11 +146,11 @@ public sealed partial class LiveEngine
         using var connection = LibvirtConnection.Get(connectionUri, ctx.Verbose);
         if (connection.IsLocal && !File.Exists(path))
         {
-            throw new KvmSnapshotException(ErrorIds.DomainStateFileNotFound, ErrorCategory.ObjectNotFound, path,
+            throw new KvmSnapshotException(ErrorIds.DomainStateFileNotFound, KvmErrorKind.ObjectNotFound, path,
                 $"The saved domain state file '{path}' does not exist.");
         }
         var name = DomainXml.Name(DomainXml.Load(LibvirtDomain.SaveImageXml(connection, path, ctx.Verbose), path))
-            ?? throw new KvmSnapshotException(ErrorIds.LibvirtError, ErrorCategory.InvalidData, path, $"'{path}' holds no domain name.");
+            ?? throw new KvmSnapshotException(ErrorIds.LibvirtError, KvmErrorKind.InvalidData, path, $"'{path}' holds no domain name.");
         var flags = (running ? DomainSaveRestoreFlags.Running : 0) | (paused ? DomainSaveRestoreFlags.Paused : 0);
         var activity = $"Restoring {name}";
         ctx.Progress(activity, $"Reading memory and device state from {path}", -1);
@@ -180,11 +180,11 @@ public sealed partial class LiveEngine
     private static DiskXml FindDisk(IReadOnlyList<DiskXml> disks, string domain, string disk)
         => disks.FirstOrDefault(d => d.Target == disk)
             ?? disks.FirstOrDefault(d => d.Source is not null && DomainXml.SamePath(d.Source, disk))
-            ?? throw new KvmSnapshotException(ErrorIds.DomainDiskNotFound, ErrorCategory.ObjectNotFound, disk,
+            ?? throw new KvmSnapshotException(ErrorIds.DomainDiskNotFound, KvmErrorKind.ObjectNotFound, disk,
                 $"Domain '{domain}' has no disk '{disk}'. Its disks are: {string.Join(", ", disks.Select(d => d.Target))}.");
 
     private static KvmSnapshotException Cancelled(object target, string message)
-        => new(ErrorIds.OperationCancelled, ErrorCategory.OperationStopped, target, message);
+        => new(ErrorIds.OperationCancelled, KvmErrorKind.OperationStopped, target, message);
 
     private static void ThrowIfCancelled(IOperationContext ctx, object target)
     {

@@ -41,7 +41,7 @@ internal static class SnapshotFileReferences
     {
         if (NamedBy(references, path, connection.IsLocal) is { } namedBy)
         {
-            throw new KvmSnapshotException(ErrorIds.FileExists, ErrorCategory.ResourceExists, path,
+            throw new KvmSnapshotException(ErrorIds.FileExists, KvmErrorKind.ResourceExists, path,
                 $"The {what} '{path}' is used by {namedBy}: writing it would destroy that. Nothing was changed; -Force does not override this.")
             {
                 RecommendedAction = "Choose another file name.",
@@ -55,7 +55,7 @@ internal static class SnapshotFileReferences
         if (!(File.Exists(path) || Directory.Exists(path))) return;
         if (!overwrite)
         {
-            throw new KvmSnapshotException(ErrorIds.FileExists, ErrorCategory.ResourceExists, path,
+            throw new KvmSnapshotException(ErrorIds.FileExists, KvmErrorKind.ResourceExists, path,
                 $"The {what} '{path}' already exists. Nothing was changed.")
             {
                 RecommendedAction = overwriteHint,
@@ -63,7 +63,7 @@ internal static class SnapshotFileReferences
         }
         if (references.Gaps.Count > 0)
         {
-            throw new KvmSnapshotException(ErrorIds.FileExists, ErrorCategory.ResourceExists, path,
+            throw new KvmSnapshotException(ErrorIds.FileExists, KvmErrorKind.ResourceExists, path,
                 $"The {what} '{path}' already exists, and whether a snapshot or domain uses it could not be checked: {string.Join("; ", references.Gaps)}. Nothing was changed.")
             {
                 RecommendedAction = "Choose a file name that does not exist.",

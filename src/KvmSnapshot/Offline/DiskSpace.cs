@@ -26,7 +26,7 @@ public sealed class SpaceEstimate
     public void Require(object target, string operation)
     {
         if (Fits) return;
-        throw new KvmSnapshotException(ErrorIds.DiskFull, ErrorCategory.ResourceUnavailable, target,
+        throw new KvmSnapshotException(ErrorIds.DiskFull, KvmErrorKind.ResourceUnavailable, target,
             $"Not enough space to {operation}: it {this}. Nothing was changed.")
         {
             RecommendedAction = "Free space on that file system, or use -SkipSpaceCheck if the estimate is too high (a write that runs out of space part-way still fails with DiskFull).",

@@ -16,12 +16,12 @@ internal static class ImageValidation
     public static string ExistingImage(string path)
     {
         if (string.IsNullOrWhiteSpace(path))
-            throw new KvmSnapshotException(ErrorIds.InvalidImageName, ErrorCategory.InvalidArgument, path, "An image path is required.");
+            throw new KvmSnapshotException(ErrorIds.InvalidImageName, KvmErrorKind.InvalidArgument, path, "An image path is required.");
         var full = Path.GetFullPath(path);
         if (Directory.Exists(full))
-            throw new KvmSnapshotException(ErrorIds.DiskImageIsDirectory, ErrorCategory.InvalidArgument, full, $"'{full}' is a directory, not an image file.");
+            throw new KvmSnapshotException(ErrorIds.DiskImageIsDirectory, KvmErrorKind.InvalidArgument, full, $"'{full}' is a directory, not an image file.");
         if (!File.Exists(full))
-            throw new KvmSnapshotException(ErrorIds.DiskImageNotFound, ErrorCategory.ObjectNotFound, full, $"The image '{full}' does not exist.");
+            throw new KvmSnapshotException(ErrorIds.DiskImageNotFound, KvmErrorKind.ObjectNotFound, full, $"The image '{full}' does not exist.");
         return full;
     }
 
@@ -29,17 +29,17 @@ internal static class ImageValidation
     public static string NewImage(string path)
     {
         if (string.IsNullOrWhiteSpace(path))
-            throw new KvmSnapshotException(ErrorIds.InvalidImageName, ErrorCategory.InvalidArgument, path, "An image path is required.");
+            throw new KvmSnapshotException(ErrorIds.InvalidImageName, KvmErrorKind.InvalidArgument, path, "An image path is required.");
         var full = Path.GetFullPath(path);
         if (full.EndsWith('/'))
-            throw new KvmSnapshotException(ErrorIds.InvalidImageName, ErrorCategory.InvalidArgument, path, $"'{path}' names a directory, not an image file.");
+            throw new KvmSnapshotException(ErrorIds.InvalidImageName, KvmErrorKind.InvalidArgument, path, $"'{path}' names a directory, not an image file.");
         if (Directory.Exists(full))
-            throw new KvmSnapshotException(ErrorIds.DiskImageIsDirectory, ErrorCategory.ResourceExists, full, $"'{full}' is a directory.");
+            throw new KvmSnapshotException(ErrorIds.DiskImageIsDirectory, KvmErrorKind.ResourceExists, full, $"'{full}' is a directory.");
         if (File.Exists(full) || IsDanglingLink(full))
-            throw new KvmSnapshotException(ErrorIds.DiskImageExists, ErrorCategory.ResourceExists, full, $"'{full}' already exists; it is left as it is.");
+            throw new KvmSnapshotException(ErrorIds.DiskImageExists, KvmErrorKind.ResourceExists, full, $"'{full}' already exists; it is left as it is.");
         var dir = Path.GetDirectoryName(full);
         if (dir is null || !Directory.Exists(dir))
-            throw new KvmSnapshotException(ErrorIds.DiskImageNotFound, ErrorCategory.ObjectNotFound, full, $"The directory for '{full}' does not exist.");
+            throw new KvmSnapshotException(ErrorIds.DiskImageNotFound, KvmErrorKind.ObjectNotFound, full, $"The directory for '{full}' does not exist.");
         return full;
     }
 
@@ -55,12 +55,12 @@ internal static class ImageValidation
             : known.ByPath(full)?.Format ?? known.ByFile(HostFile.Describe(full).Identity)?.Format ?? content;
         if (format != ImageFormatProbe.Qcow2)
         {
-            throw new KvmSnapshotException(ErrorIds.SnapshotNeedsQcow2, ErrorCategory.InvalidArgument, full,
+            throw new KvmSnapshotException(ErrorIds.SnapshotNeedsQcow2, KvmErrorKind.InvalidArgument, full,
                 $"internal snapshots need a qcow2 image; '{full}' is {format}" + (format != content ? $" (although its content looks like {content})" : string.Empty));
         }
         if (content != ImageFormatProbe.Qcow2)
         {
-            throw new KvmSnapshotException(ErrorIds.DiskImageNotQcow2, ErrorCategory.InvalidData, full,
+            throw new KvmSnapshotException(ErrorIds.DiskImageNotQcow2, KvmErrorKind.InvalidData, full,
                 $"'{full}' was named as qcow2 but has no qcow2 header (its content looks like {content}).");
         }
         return full;
@@ -86,7 +86,7 @@ internal static class ImageValidation
         foreach (var layer in chain.Layers.Where(l => l.State == ChainLayerState.NotAnImage))
         {
             var user = chain.Layers[layer.Position - 1].Path;
-            throw new KvmSnapshotException(ErrorIds.FormatConfusion, ErrorCategory.SecurityError, layer.Path,
+            throw new KvmSnapshotException(ErrorIds.FormatConfusion, KvmErrorKind.SecurityError, layer.Path,
                 $"Cannot {operation}: '{user}' names '{layer.Path}' as its raw backing file, but that is a host file, not a disk image "
                 + $"({HostFileRule.WhyNotAnImage(layer.Path, new FileInfo(layer.Path).Length)}). Nothing was changed.")
             {
@@ -99,7 +99,7 @@ internal static class ImageValidation
             var raw = chain.Layers.Skip(1).FirstOrDefault(l => l.State == ChainLayerState.Present && l.Format == ImageFormatProbe.Raw);
             if (raw is not null)
             {
-                throw new KvmSnapshotException(ErrorIds.FormatConfusion, ErrorCategory.SecurityError, active.Path,
+                throw new KvmSnapshotException(ErrorIds.FormatConfusion, KvmErrorKind.SecurityError, active.Path,
                     $"Cannot {operation}: the format of '{active.Path}' ({active.Format}) was probed from its content, not given or recorded by "
                     + $"libvirt, and its chain reads the raw file '{raw.Path}'. A guest that owns a raw disk can write a {active.Format} header there "
                     + "that names any host file. Nothing was changed.")
@@ -111,7 +111,7 @@ internal static class ImageValidation
         foreach (var layer in chain.Layers.Skip(1).Where(l => l.State == ChainLayerState.Present && l.FormatSource == FormatSource.Probed))
         {
             var user = chain.Layers[layer.Position - 1].Path;
-            throw new KvmSnapshotException(ErrorIds.FormatConfusion, ErrorCategory.SecurityError, layer.Path,
+            throw new KvmSnapshotException(ErrorIds.FormatConfusion, KvmErrorKind.SecurityError, layer.Path,
                 $"Cannot {operation}: '{user}' records no format for its backing file '{layer.Path}', so qemu-img would probe it from its content. "
                 + "Nothing was changed.")
             {
@@ -129,11 +129,11 @@ internal static class ImageValidation
         }
         catch (UnauthorizedAccessException e)
         {
-            throw new KvmSnapshotException(ErrorIds.DiskImageAccessDenied, ErrorCategory.PermissionDenied, full, $"'{full}' cannot be read: {e.Message}", e);
+            throw new KvmSnapshotException(ErrorIds.DiskImageAccessDenied, KvmErrorKind.PermissionDenied, full, $"'{full}' cannot be read: {e.Message}", e);
         }
         catch (IOException e)
         {
-            throw new KvmSnapshotException(ErrorIds.DiskImageReadFailed, ErrorCategory.ReadError, full, $"'{full}' cannot be read: {e.Message}", e);
+            throw new KvmSnapshotException(ErrorIds.DiskImageReadFailed, KvmErrorKind.ReadError, full, $"'{full}' cannot be read: {e.Message}", e);
         }
     }
 
@@ -146,7 +146,7 @@ internal static class ImageValidation
         if (format is null) return null;
         var f = format.Trim().ToLowerInvariant();
         if (ReadableFormats.Contains(f, StringComparer.Ordinal)) return f;
-        throw new KvmSnapshotException(ErrorIds.DiskImageUnsupportedFeature, ErrorCategory.InvalidArgument, target,
+        throw new KvmSnapshotException(ErrorIds.DiskImageUnsupportedFeature, KvmErrorKind.InvalidArgument, target,
             $"The image format '{format}' is not one this module reads; use one of {string.Join(", ", ReadableFormats)}.");
     }
 
@@ -154,7 +154,7 @@ internal static class ImageValidation
     {
         var f = (format ?? "qcow2").Trim().ToLowerInvariant();
         if (f is "qcow2" or "raw") return f;
-        throw new KvmSnapshotException(ErrorIds.DiskImageUnsupportedFeature, ErrorCategory.InvalidArgument, target,
+        throw new KvmSnapshotException(ErrorIds.DiskImageUnsupportedFeature, KvmErrorKind.InvalidArgument, target,
             $"The image format '{format}' is not supported here; use qcow2 or raw.");
     }
 
@@ -174,7 +174,7 @@ internal static class ImageValidation
         else if (Encoding.UTF8.GetByteCount(name) > ushort.MaxValue) problem = "a snapshot name must be shorter than 64 KiB";
         if (problem is not null)
         {
-            throw new KvmSnapshotException(ErrorIds.InvalidSnapshotName, ErrorCategory.InvalidArgument, name,
+            throw new KvmSnapshotException(ErrorIds.InvalidSnapshotName, KvmErrorKind.InvalidArgument, name,
                 $"'{name}' is not a valid internal snapshot name for '{target}': {problem}.");
         }
     }
@@ -188,16 +188,16 @@ internal static class ImageValidation
             switch (layer.State)
             {
                 case ChainLayerState.Missing:
-                    throw new KvmSnapshotException(ErrorIds.BackingFileMissing, ErrorCategory.ObjectNotFound, layer.Path,
+                    throw new KvmSnapshotException(ErrorIds.BackingFileMissing, KvmErrorKind.ObjectNotFound, layer.Path,
                         $"Cannot {operation}: '{user}' names the backing file '{layer.Path}', which does not exist. Chain: {chain}");
                 case ChainLayerState.Loop:
-                    throw new KvmSnapshotException(ErrorIds.BackingChainLoop, ErrorCategory.InvalidData, layer.Path,
+                    throw new KvmSnapshotException(ErrorIds.BackingChainLoop, KvmErrorKind.InvalidData, layer.Path,
                         $"Cannot {operation}: the backing chain of '{chain.Path}' loops: '{user}' leads back to '{layer.Path}'.");
                 case ChainLayerState.NotFollowed:
-                    throw new KvmSnapshotException(ErrorIds.BackingFileNotFollowed, ErrorCategory.InvalidData, layer.Path,
+                    throw new KvmSnapshotException(ErrorIds.BackingFileNotFollowed, KvmErrorKind.InvalidData, layer.Path,
                         $"Cannot {operation}: '{user}' names the backing file '{layer.Path}', a json: or protocol name this module does not follow.");
                 case ChainLayerState.Unreadable:
-                    throw new KvmSnapshotException(ErrorIds.DiskImageMalformed, ErrorCategory.InvalidData, layer.Path,
+                    throw new KvmSnapshotException(ErrorIds.DiskImageMalformed, KvmErrorKind.InvalidData, layer.Path,
                         $"Cannot {operation}: the layer '{layer.Path}' cannot be read as an image.");
                 // NotAnImage is FormatSafety's to refuse (or the user's to vouch for).
             }

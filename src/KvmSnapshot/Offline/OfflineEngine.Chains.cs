@@ -25,13 +25,13 @@ public sealed partial class OfflineEngine
         var top = request.Top is null ? chain.Active : LayerLookup.Find(chain, request.Top, "Top");
         if (top.Position == chain.Depth - 1)
         {
-            throw new KvmSnapshotException(ErrorIds.ChainLayerNotFound, ErrorCategory.InvalidArgument, top.Path,
+            throw new KvmSnapshotException(ErrorIds.ChainLayerNotFound, KvmErrorKind.InvalidArgument, top.Path,
                 $"'{top.Path}' has no backing file to commit into. Chain: {chain}");
         }
         var baseLayer = request.Base is null ? chain.Layers[top.Position + 1] : LayerLookup.Find(chain, request.Base, "Base");
         if (baseLayer.Position <= top.Position)
         {
-            throw new KvmSnapshotException(ErrorIds.ChainBaseAboveTop, ErrorCategory.InvalidArgument, baseLayer.Path,
+            throw new KvmSnapshotException(ErrorIds.ChainBaseAboveTop, KvmErrorKind.InvalidArgument, baseLayer.Path,
                 $"-Base '{baseLayer.Name}' must be below -Top '{top.Name}' in the chain {chain}.");
         }
         var merged = chain.Layers.Skip(top.Position).Take(baseLayer.Position - top.Position).ToList();
@@ -49,7 +49,7 @@ public sealed partial class OfflineEngine
                 + $"{baseLayer.Name} or a layer between it and {top.Name} as their backing file: {string.Join(", ", affected)}.";
             if (!request.Force)
             {
-                throw new KvmSnapshotException(ErrorIds.ChainBaseShared, ErrorCategory.InvalidOperation, baseLayer.Path, message)
+                throw new KvmSnapshotException(ErrorIds.ChainBaseShared, KvmErrorKind.InvalidOperation, baseLayer.Path, message)
                 {
                     RecommendedAction = "Pull into the overlay instead (Invoke-KvmBlockPull), or use -Force if those images may change.",
                 };
@@ -94,7 +94,7 @@ public sealed partial class OfflineEngine
         _qemuImg.Commit(top.Path, top.Format!, baseLayer.Path, ctx);
         if (!_qemuImg.Compare(top.Path, top.Format, baseLayer.Path, baseLayer.Format, ctx))
         {
-            throw new KvmSnapshotException(ErrorIds.DiskImageContentMismatch, ErrorCategory.InvalidResult, baseLayer.Path,
+            throw new KvmSnapshotException(ErrorIds.DiskImageContentMismatch, KvmErrorKind.InvalidResult, baseLayer.Path,
                 $"After committing, '{baseLayer.Path}' does not read the same as '{top.Path}'. Nothing was rebased; the chain above "
                 + $"'{top.Name}' is unchanged, but '{baseLayer.Name}' holds part of the data.");
         }
@@ -123,7 +123,7 @@ public sealed partial class OfflineEngine
         var target = chain.Active;
         if (chain.Depth == 1)
         {
-            throw new KvmSnapshotException(ErrorIds.ChainLayerNotFound, ErrorCategory.InvalidArgument, target.Path,
+            throw new KvmSnapshotException(ErrorIds.ChainLayerNotFound, KvmErrorKind.InvalidArgument, target.Path,
                 $"'{target.Path}' has no backing file; there is nothing to pull.");
         }
         ChainLayer? baseLayer = null;
@@ -132,7 +132,7 @@ public sealed partial class OfflineEngine
             baseLayer = LayerLookup.Find(chain, request.Base, "Base");
             if (baseLayer.Position == 0)
             {
-                throw new KvmSnapshotException(ErrorIds.ChainBaseAboveTop, ErrorCategory.InvalidArgument, baseLayer.Path,
+                throw new KvmSnapshotException(ErrorIds.ChainBaseAboveTop, KvmErrorKind.InvalidArgument, baseLayer.Path,
                     $"-Base '{baseLayer.Name}' is the image being pulled into; it must be one of its backing files. Chain: {chain}");
             }
         }
@@ -183,7 +183,7 @@ public sealed partial class OfflineEngine
         var oldView = QemuImg.QemuImgJsonFilename.WithBacking(target.Path, target.Format!, oldBacking.Path, oldBacking.Format!);
         if (!_qemuImg.Compare(target.Path, target.Format, oldView, null, ctx))
         {
-            throw new KvmSnapshotException(ErrorIds.DiskImageContentMismatch, ErrorCategory.InvalidResult, target.Path,
+            throw new KvmSnapshotException(ErrorIds.DiskImageContentMismatch, KvmErrorKind.InvalidResult, target.Path,
                 $"After the pull, '{target.Path}' does not read as it did through its old backing file '{plan.Chain.Layers[1].Path}'; no layer was removed.");
         }
         return Finish(plan.Chain, target.Path, plan.MergedLayers, plan.RemoveMergedLayers, plan.SearchDirectories, deferRemoval, ctx);
@@ -254,7 +254,7 @@ public sealed partial class OfflineEngine
         var now = GetChain(planned.Path, ctx, planned.Active.FormatSource == FormatSource.Specified ? planned.Active.Format : null);
         if (!now.Layers.Select(l => (l.Path, l.State, l.BackingFile)).SequenceEqual(planned.Layers.Select(l => (l.Path, l.State, l.BackingFile))))
         {
-            throw new KvmSnapshotException(ErrorIds.ChainLayerNotFound, ErrorCategory.InvalidOperation, planned.Path,
+            throw new KvmSnapshotException(ErrorIds.ChainLayerNotFound, KvmErrorKind.InvalidOperation, planned.Path,
                 $"The chain changed since the operation was planned: it was {planned}, it is now {now}. Nothing was done.");
         }
     }

@@ -35,14 +35,14 @@ public sealed partial class OfflineEngine
         // qemu-img would happily add a second snapshot with the same name; later -a/-d could then pick either.
         if (before.Any(s => s.Name == name))
         {
-            throw new KvmSnapshotException(ErrorIds.SnapshotExists, ErrorCategory.ResourceExists, name,
+            throw new KvmSnapshotException(ErrorIds.SnapshotExists, KvmErrorKind.ResourceExists, name,
                 $"'{full}' already has an internal snapshot named '{name}'.");
         }
         _qemuImg.Snapshot(InternalSnapshotAction.Create, full, name, ctx);
         var created = ReadSnapshots(full).Where(s => s.Name == name).ToList();
         if (created.Count != 1)
         {
-            throw new KvmSnapshotException(ErrorIds.QemuImgFailed, ErrorCategory.InvalidResult, full,
+            throw new KvmSnapshotException(ErrorIds.QemuImgFailed, KvmErrorKind.InvalidResult, full,
                 $"qemu-img reported success, but '{full}' holds {created.Count} snapshots named '{name}'.");
         }
         return created[0];
@@ -103,7 +103,7 @@ public sealed partial class OfflineEngine
         _qemuImg.Snapshot(InternalSnapshotAction.Delete, full, name, ctx);
         if (ReadSnapshots(full).Any(s => s.Id == target.Id && s.Name == target.Name))
         {
-            throw new KvmSnapshotException(ErrorIds.QemuImgFailed, ErrorCategory.InvalidResult, full,
+            throw new KvmSnapshotException(ErrorIds.QemuImgFailed, KvmErrorKind.InvalidResult, full,
                 $"qemu-img reported success, but '{full}' still holds the snapshot '{name}'.");
         }
     }
@@ -127,7 +127,7 @@ public sealed partial class OfflineEngine
         var harms = ChainGuard.RevertHarms(full, ImageUsage.Scan(new[] { full }, Array.Empty<string>(), references, catalog, ctx), catalog, null);
         if (harms.Count > 0 && !force)
         {
-            throw new KvmSnapshotException(ErrorIds.SnapshotRevertUnsafe, ErrorCategory.InvalidOperation, full, ApplyHarmsMessage(full, name, harms) + " Nothing was changed.")
+            throw new KvmSnapshotException(ErrorIds.SnapshotRevertUnsafe, KvmErrorKind.InvalidOperation, full, ApplyHarmsMessage(full, name, harms) + " Nothing was changed.")
             {
                 RecommendedAction = "Apply it to a copy (Convert-KvmDiskImage), or use -Force if those images may change.",
             };
@@ -159,19 +159,19 @@ public sealed partial class OfflineEngine
     {
         if (string.IsNullOrEmpty(name))
         {
-            throw new KvmSnapshotException(ErrorIds.InvalidSnapshotName, ErrorCategory.InvalidArgument, name, "A snapshot name is required.");
+            throw new KvmSnapshotException(ErrorIds.InvalidSnapshotName, KvmErrorKind.InvalidArgument, name, "A snapshot name is required.");
         }
         var snapshots = ReadSnapshots(full);
         var named = snapshots.Where(s => s.Name == name).ToList();
         if (named.Count == 0)
         {
             var known = snapshots.Count == 0 ? "it has none" : "it has " + string.Join(", ", snapshots.Select(s => $"'{s.Name}'"));
-            throw new KvmSnapshotException(ErrorIds.SnapshotNotFound, ErrorCategory.ObjectNotFound, name,
+            throw new KvmSnapshotException(ErrorIds.SnapshotNotFound, KvmErrorKind.ObjectNotFound, name,
                 $"'{full}' has no internal snapshot named '{name}'; {known}.");
         }
         if (named.Count > 1 || snapshots.Any(s => s.Id == name && s.Name != name))
         {
-            throw new KvmSnapshotException(ErrorIds.InvalidSnapshotName, ErrorCategory.InvalidArgument, name,
+            throw new KvmSnapshotException(ErrorIds.InvalidSnapshotName, KvmErrorKind.InvalidArgument, name,
                 $"'{name}' does not name exactly one snapshot of '{full}' (qemu-img also matches snapshot IDs); use qemu-img directly with care.");
         }
         return named[0];

@@ -62,7 +62,7 @@ public sealed partial class OfflineEngine
         var format = ImageValidation.Format(request.Format, full);
         if (request.Size is <= 0)
         {
-            throw new KvmSnapshotException(ErrorIds.DiskImageSizeInvalid, ErrorCategory.InvalidArgument, request.Size,
+            throw new KvmSnapshotException(ErrorIds.DiskImageSizeInvalid, KvmErrorKind.InvalidArgument, request.Size,
                 $"The size of '{full}' must be more than 0 bytes; {request.Size} was given.");
         }
         ValidateCreateOptions(request, format, full);
@@ -74,7 +74,7 @@ public sealed partial class OfflineEngine
         {
             if (format != ImageFormatProbe.Qcow2)
             {
-                throw new KvmSnapshotException(ErrorIds.DiskImageNotQcow2, ErrorCategory.InvalidArgument, full,
+                throw new KvmSnapshotException(ErrorIds.DiskImageNotQcow2, KvmErrorKind.InvalidArgument, full,
                     $"A backing file needs a qcow2 overlay; '{full}' would be {format}, which cannot have one.");
             }
             backing = ExistingBackingFile(request.BackingFile, request.BackingFormat, "create an overlay on it", ctx, out backingFormat);
@@ -82,7 +82,7 @@ public sealed partial class OfflineEngine
         }
         else if (request.Size is null)
         {
-            throw new KvmSnapshotException(ErrorIds.DiskImageSizeInvalid, ErrorCategory.InvalidArgument, full,
+            throw new KvmSnapshotException(ErrorIds.DiskImageSizeInvalid, KvmErrorKind.InvalidArgument, full,
                 $"'{full}' needs a size: only an overlay takes its size from its backing file.");
         }
 
@@ -110,7 +110,7 @@ public sealed partial class OfflineEngine
         var format = ImageValidation.Format(request.Format, destination);
         if (request.Compress && format != ImageFormatProbe.Qcow2)
         {
-            throw new KvmSnapshotException(ErrorIds.DiskImageUnsupportedFeature, ErrorCategory.InvalidArgument, destination,
+            throw new KvmSnapshotException(ErrorIds.DiskImageUnsupportedFeature, KvmErrorKind.InvalidArgument, destination,
                 $"Compression needs qcow2 output; '{destination}' would be {format}.");
         }
         var chain = ReadChain(source, ctx, NewCatalog(ctx), ImageValidation.GivenFormat(request.SourceFormat, source));
@@ -123,7 +123,7 @@ public sealed partial class OfflineEngine
         {
             if (format != ImageFormatProbe.Qcow2)
             {
-                throw new KvmSnapshotException(ErrorIds.DiskImageNotQcow2, ErrorCategory.InvalidArgument, destination,
+                throw new KvmSnapshotException(ErrorIds.DiskImageNotQcow2, KvmErrorKind.InvalidArgument, destination,
                     $"A backing file needs qcow2 output; '{destination}' would be {format}.");
             }
             backing = ExistingBackingFile(request.BackingFile, null, "convert onto it", ctx, out backingFormat, request.Force);
@@ -137,7 +137,7 @@ public sealed partial class OfflineEngine
             _qemuImg.Convert(source, sourceFormat, destination, format, request.Compress, backing, backingFormat, ctx);
             if (!_qemuImg.Compare(source, sourceFormat, destination, format, ctx))
             {
-                throw new KvmSnapshotException(ErrorIds.DiskImageContentMismatch, ErrorCategory.InvalidResult, destination,
+                throw new KvmSnapshotException(ErrorIds.DiskImageContentMismatch, KvmErrorKind.InvalidResult, destination,
                     $"After converting, '{destination}' does not read the same as '{source}'; the copy was removed.");
             }
         }
@@ -247,7 +247,7 @@ public sealed partial class OfflineEngine
     {
         if (string.IsNullOrWhiteSpace(directory))
         {
-            throw new KvmSnapshotException(ErrorIds.DiskImageNotFound, ErrorCategory.InvalidArgument, directory, "A directory is required.");
+            throw new KvmSnapshotException(ErrorIds.DiskImageNotFound, KvmErrorKind.InvalidArgument, directory, "A directory is required.");
         }
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var scan = StoreScan.Run(new[] { directory }, recurse, ctx, NewCatalog(ctx));
@@ -423,23 +423,23 @@ public sealed partial class OfflineEngine
     {
         if (BackingName.IsNotFollowed(given))
         {
-            throw new KvmSnapshotException(ErrorIds.BackingFileNotFollowed, ErrorCategory.InvalidArgument, given,
+            throw new KvmSnapshotException(ErrorIds.BackingFileNotFollowed, KvmErrorKind.InvalidArgument, given,
                 $"'{given}' is a json: or protocol name; only image files can be used as backing files here.");
         }
         var full = Path.GetFullPath(given);
         if (Directory.Exists(full))
         {
-            throw new KvmSnapshotException(ErrorIds.DiskImageIsDirectory, ErrorCategory.InvalidArgument, full, $"The backing file '{full}' is a directory.");
+            throw new KvmSnapshotException(ErrorIds.DiskImageIsDirectory, KvmErrorKind.InvalidArgument, full, $"The backing file '{full}' is a directory.");
         }
         if (!File.Exists(full))
         {
-            throw new KvmSnapshotException(ErrorIds.BackingFileMissing, ErrorCategory.ObjectNotFound, full, $"The backing file '{full}' does not exist.");
+            throw new KvmSnapshotException(ErrorIds.BackingFileMissing, KvmErrorKind.ObjectNotFound, full, $"The backing file '{full}' does not exist.");
         }
         var content = ImageValidation.ProbeReadable(full);
         var vouchedFormat = ImageValidation.GivenFormat(givenFormat, full);
         if (vouchedFormat == ImageFormatProbe.Qcow2 && content != ImageFormatProbe.Qcow2)
         {
-            throw new KvmSnapshotException(ErrorIds.DiskImageNotQcow2, ErrorCategory.InvalidArgument, full,
+            throw new KvmSnapshotException(ErrorIds.DiskImageNotQcow2, KvmErrorKind.InvalidArgument, full,
                 $"The backing file '{full}' is not a qcow2 image (its content is {content}).");
         }
         var catalog = NewCatalog(ctx);
@@ -447,7 +447,7 @@ public sealed partial class OfflineEngine
         if (node is null || node.State != ChainLayerState.Present)
         {
             if (node?.Error is KvmSnapshotException known) throw known;
-            throw new KvmSnapshotException(ErrorIds.DiskImageMalformed, ErrorCategory.InvalidData, full,
+            throw new KvmSnapshotException(ErrorIds.DiskImageMalformed, KvmErrorKind.InvalidData, full,
                 $"The backing file '{full}' cannot be read as a {vouchedFormat ?? content} image.");
         }
         format = node.Format;
@@ -468,12 +468,12 @@ public sealed partial class OfflineEngine
         {
             if (format != ImageFormatProbe.Qcow2)
             {
-                throw new KvmSnapshotException(ErrorIds.DiskImageUnsupportedFeature, ErrorCategory.InvalidArgument, full,
+                throw new KvmSnapshotException(ErrorIds.DiskImageUnsupportedFeature, KvmErrorKind.InvalidArgument, full,
                     "A cluster size applies to qcow2 images only.");
             }
             if (cluster < 512 || cluster > 2 * 1024 * 1024 || (cluster & (cluster - 1)) != 0)
             {
-                throw new KvmSnapshotException(ErrorIds.DiskImageSizeInvalid, ErrorCategory.InvalidArgument, cluster,
+                throw new KvmSnapshotException(ErrorIds.DiskImageSizeInvalid, KvmErrorKind.InvalidArgument, cluster,
                     $"A qcow2 cluster size is a power of two from 512 bytes to 2 MiB; {cluster} is not.");
             }
         }
@@ -482,7 +482,7 @@ public sealed partial class OfflineEngine
             var allowed = format == ImageFormatProbe.Qcow2 ? new[] { "off", "metadata", "falloc", "full" } : new[] { "off", "falloc", "full" };
             if (!allowed.Contains(mode, StringComparer.Ordinal))
             {
-                throw new KvmSnapshotException(ErrorIds.DiskImageUnsupportedFeature, ErrorCategory.InvalidArgument, mode,
+                throw new KvmSnapshotException(ErrorIds.DiskImageUnsupportedFeature, KvmErrorKind.InvalidArgument, mode,
                     $"Preallocation '{mode}' is not available for {format} images; use {string.Join(", ", allowed)}.");
             }
         }

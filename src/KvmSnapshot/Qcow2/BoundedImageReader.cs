@@ -69,14 +69,14 @@ internal sealed class BoundedImageReader
 internal static class Qcow2Errors
 {
     public static KvmSnapshotException Malformed(string path, string detail) =>
-        new(ErrorIds.DiskImageMalformed, ErrorCategory.InvalidData, path, $"'{path}' is not a valid qcow2 image: {detail}.")
+        new(ErrorIds.DiskImageMalformed, KvmErrorKind.InvalidData, path, $"'{path}' is not a valid qcow2 image: {detail}.")
         {
             RecommendedAction = "Run 'qemu-img check' on the image; restore it from a backup if it is damaged.",
         };
 
     public static KvmSnapshotException NotQcow2(string path, string detail) =>
-        new(ErrorIds.DiskImageNotQcow2, ErrorCategory.InvalidData, path, $"'{path}' is not a qcow2 image: {detail}.");
+        new(ErrorIds.DiskImageNotQcow2, KvmErrorKind.InvalidData, path, $"'{path}' is not a qcow2 image: {detail}.");
 
     public static KvmSnapshotException Unsupported(string path, string detail) =>
-        new(ErrorIds.DiskImageUnsupportedFeature, ErrorCategory.NotImplemented, path, $"'{path}' uses a qcow2 feature this module cannot read: {detail}.");
+        new(ErrorIds.DiskImageUnsupportedFeature, KvmErrorKind.NotImplemented, path, $"'{path}' uses a qcow2 feature this module cannot read: {detail}.");
 }

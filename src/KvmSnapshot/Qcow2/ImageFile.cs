@@ -38,7 +38,7 @@ internal static partial class ImageFile
         ArgumentNullException.ThrowIfNull(path);
         if (path.Length == 0 || path.Contains('\0', StringComparison.Ordinal))
         {
-            throw new KvmSnapshotException(ErrorIds.InvalidImageName, ErrorCategory.InvalidArgument, path,
+            throw new KvmSnapshotException(ErrorIds.InvalidImageName, KvmErrorKind.InvalidArgument, path,
                 path.Length == 0 ? "The image path is empty." : $"The image path '{path}' contains a NUL character.");
         }
         if (Directory.Exists(path))
@@ -65,7 +65,7 @@ internal static partial class ImageFile
             {
                 throw IsDirectory(path);
             }
-            throw new KvmSnapshotException(ErrorIds.DiskImageReadFailed, ErrorCategory.ReadError, path, $"Cannot read '{path}': {ex.Message}", ex);
+            throw new KvmSnapshotException(ErrorIds.DiskImageReadFailed, KvmErrorKind.ReadError, path, $"Cannot read '{path}': {ex.Message}", ex);
         }
         if (!stream.CanSeek)
         {
@@ -90,19 +90,19 @@ internal static partial class ImageFile
     }
 
     private static KvmSnapshotException IsDirectory(string path) =>
-        new(ErrorIds.DiskImageIsDirectory, ErrorCategory.InvalidArgument, path, $"'{path}' is a directory, not a disk image.");
+        new(ErrorIds.DiskImageIsDirectory, KvmErrorKind.InvalidArgument, path, $"'{path}' is a directory, not a disk image.");
 
     private static KvmSnapshotException OpenFailed(string path, int errno)
     {
         var reason = Marshal.GetPInvokeErrorMessage(errno);
         return errno switch
         {
-            ENoEnt or ENotDir => new KvmSnapshotException(ErrorIds.DiskImageNotFound, ErrorCategory.ObjectNotFound, path, $"The disk image '{path}' does not exist."),
-            ELoop => new KvmSnapshotException(ErrorIds.DiskImageNotFound, ErrorCategory.ObjectNotFound, path, $"The disk image '{path}' cannot be found: {reason} (a symbolic link loop)."),
+            ENoEnt or ENotDir => new KvmSnapshotException(ErrorIds.DiskImageNotFound, KvmErrorKind.ObjectNotFound, path, $"The disk image '{path}' does not exist."),
+            ELoop => new KvmSnapshotException(ErrorIds.DiskImageNotFound, KvmErrorKind.ObjectNotFound, path, $"The disk image '{path}' cannot be found: {reason} (a symbolic link loop)."),
             EIsDir => IsDirectory(path),
-            EAccess or EPerm => new KvmSnapshotException(ErrorIds.DiskImageAccessDenied, ErrorCategory.PermissionDenied, path, $"Permission denied reading '{path}': {reason}."),
-            ENameTooLong => new KvmSnapshotException(ErrorIds.InvalidImageName, ErrorCategory.InvalidArgument, path, $"The image path '{path}' is too long: {reason}."),
-            _ => new KvmSnapshotException(ErrorIds.DiskImageReadFailed, ErrorCategory.ReadError, path, $"Cannot open '{path}': {reason} (errno {errno})."),
+            EAccess or EPerm => new KvmSnapshotException(ErrorIds.DiskImageAccessDenied, KvmErrorKind.PermissionDenied, path, $"Permission denied reading '{path}': {reason}."),
+            ENameTooLong => new KvmSnapshotException(ErrorIds.InvalidImageName, KvmErrorKind.InvalidArgument, path, $"The image path '{path}' is too long: {reason}."),
+            _ => new KvmSnapshotException(ErrorIds.DiskImageReadFailed, KvmErrorKind.ReadError, path, $"Cannot open '{path}': {reason} (errno {errno})."),
         };
     }
 }

@@ -76,7 +76,7 @@ public static class Qcow2Reader
         catch (IOException ex)
         {
             // EIO from a failing disk, a vanished NFS server: the image may be fine, the read was not.
-            throw new KvmSnapshotException(ErrorIds.DiskImageReadFailed, ErrorCategory.ReadError, path, $"Cannot read '{path}': {ex.Message}", ex);
+            throw new KvmSnapshotException(ErrorIds.DiskImageReadFailed, KvmErrorKind.ReadError, path, $"Cannot read '{path}': {ex.Message}", ex);
         }
     }
 }

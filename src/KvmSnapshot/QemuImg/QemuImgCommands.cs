@@ -220,7 +220,7 @@ public sealed class QemuImgCommands
         }
         catch (JsonException e)
         {
-            throw new KvmSnapshotException(ErrorIds.QemuImgOutputInvalid, ErrorCategory.InvalidResult, path,
+            throw new KvmSnapshotException(ErrorIds.QemuImgOutputInvalid, KvmErrorKind.InvalidResult, path,
                 $"qemu-img printed output that is not the expected JSON ({e.Message}). Command: {result.CommandLine}", e);
         }
     }

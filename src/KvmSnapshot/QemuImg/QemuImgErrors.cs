@@ -20,39 +20,39 @@ public static class QemuImgErrors
     }
 
     /// <summary>The ErrorId and category for one qemu-img error text.</summary>
-    public static (string ErrorId, ErrorCategory Category) Classify(string stderr)
+    public static (string ErrorId, KvmErrorKind Category) Classify(string stderr)
     {
         static bool Has(string s, string part) => s.Contains(part, StringComparison.OrdinalIgnoreCase);
 
         // ENOSPC first: a full file system can show up inside any other message ("error while writing …").
         if (Has(stderr, "No space left on device"))
-            return (ErrorIds.DiskFull, ErrorCategory.ResourceUnavailable);
+            return (ErrorIds.DiskFull, KvmErrorKind.ResourceUnavailable);
         // Backing-file trouble first: its text also contains "Could not open … No such file".
         if (Has(stderr, "Could not open backing file") || Has(stderr, "Could not open backing image"))
         {
             return Has(stderr, "No such file or directory")
-                ? (ErrorIds.BackingFileMissing, ErrorCategory.ObjectNotFound)
-                : (ErrorIds.QemuImgFailed, ErrorCategory.InvalidOperation);
+                ? (ErrorIds.BackingFileMissing, KvmErrorKind.ObjectNotFound)
+                : (ErrorIds.QemuImgFailed, KvmErrorKind.InvalidOperation);
         }
         if (Has(stderr, "Failed to get") && Has(stderr, "lock"))
-            return (ErrorIds.DiskImageInUse, ErrorCategory.ResourceBusy);
+            return (ErrorIds.DiskImageInUse, KvmErrorKind.ResourceBusy);
         if (Has(stderr, "Could not open") && Has(stderr, "No such file or directory"))
-            return (ErrorIds.DiskImageNotFound, ErrorCategory.ObjectNotFound);
+            return (ErrorIds.DiskImageNotFound, KvmErrorKind.ObjectNotFound);
         if (Has(stderr, "Is a directory") || Has(stderr, "to be a regular file"))
-            return (ErrorIds.DiskImageIsDirectory, ErrorCategory.InvalidArgument);
+            return (ErrorIds.DiskImageIsDirectory, KvmErrorKind.InvalidArgument);
         if (Has(stderr, "Image is not in qcow2 format"))
-            return (ErrorIds.DiskImageNotQcow2, ErrorCategory.InvalidArgument);
+            return (ErrorIds.DiskImageNotQcow2, KvmErrorKind.InvalidArgument);
         if (Has(stderr, "header too short") || Has(stderr, "Unsupported qcow2 version") || Has(stderr, "is corrupt")
             || Has(stderr, "Image is corrupt") || Has(stderr, "corrupted"))
-            return (ErrorIds.DiskImageMalformed, ErrorCategory.InvalidData);
+            return (ErrorIds.DiskImageMalformed, KvmErrorKind.InvalidData);
         if (Has(stderr, "Unsupported") && Has(stderr, "feature"))
-            return (ErrorIds.DiskImageUnsupportedFeature, ErrorCategory.NotImplemented);
+            return (ErrorIds.DiskImageUnsupportedFeature, KvmErrorKind.NotImplemented);
         if (Has(stderr, "snapshot not found") || Has(stderr, "Failed to load snapshot"))
-            return (ErrorIds.SnapshotNotFound, ErrorCategory.ObjectNotFound);
+            return (ErrorIds.SnapshotNotFound, KvmErrorKind.ObjectNotFound);
         if (Has(stderr, "Permission denied"))
-            return (ErrorIds.QemuImgFailed, ErrorCategory.PermissionDenied);
+            return (ErrorIds.QemuImgFailed, KvmErrorKind.PermissionDenied);
         if (Has(stderr, "File exists"))
-            return (ErrorIds.DiskImageExists, ErrorCategory.ResourceExists);
-        return (ErrorIds.QemuImgFailed, ErrorCategory.InvalidOperation);
+            return (ErrorIds.DiskImageExists, KvmErrorKind.ResourceExists);
+        return (ErrorIds.QemuImgFailed, KvmErrorKind.InvalidOperation);
     }
 }

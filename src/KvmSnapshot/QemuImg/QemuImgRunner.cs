@@ -158,10 +158,10 @@ public sealed class QemuImgRunner
     }
 
     internal static KvmSnapshotException Cancelled(string message, object? target)
-        => new(ErrorIds.OperationCancelled, ErrorCategory.OperationStopped, target, message);
+        => new(ErrorIds.OperationCancelled, KvmErrorKind.OperationStopped, target, message);
 
     private static KvmSnapshotException NotFound(string message, Exception? inner = null)
-        => new(ErrorIds.QemuImgNotFound, ErrorCategory.ObjectNotFound, "qemu-img", message, inner)
+        => new(ErrorIds.QemuImgNotFound, KvmErrorKind.ObjectNotFound, "qemu-img", message, inner)
         {
             RecommendedAction = $"Install qemu-utils, or set {ExecutableVariable} to the qemu-img executable.",
         };

@@ -256,8 +256,8 @@ public sealed class DiskFullTests : IDisposable
     [Fact]
     public void QemuImgNoSpaceTextIsDiskFull()
     {
-        Assert.Equal((ErrorIds.DiskFull, ErrorCategory.ResourceUnavailable), QemuImgErrors.Classify("qemu-img: Block job failed: No space left on device"));
-        Assert.Equal((ErrorIds.DiskFull, ErrorCategory.ResourceUnavailable), QemuImgErrors.Classify("qemu-img: Could not create snapshot 's1': -28 (No space left on device)"));
+        Assert.Equal((ErrorIds.DiskFull, KvmErrorKind.ResourceUnavailable), QemuImgErrors.Classify("qemu-img: Block job failed: No space left on device"));
+        Assert.Equal((ErrorIds.DiskFull, KvmErrorKind.ResourceUnavailable), QemuImgErrors.Classify("qemu-img: Could not create snapshot 's1': -28 (No space left on device)"));
     }
 
     [Fact]
@@ -267,7 +267,7 @@ public sealed class DiskFullTests : IDisposable
         var e = Assert.ThrowsAny<IOException>(() => File.WriteAllBytes(_fs.File("big"), new byte[8 * 1024 * 1024]));
         var mapped = UnexpectedFailure.Wrap(e);
         Assert.Equal(ErrorIds.DiskFull, mapped.ErrorId);
-        Assert.Equal(ErrorCategory.ResourceUnavailable, mapped.Category);
+        Assert.Equal(KvmErrorKind.ResourceUnavailable, mapped.Category);
     }
 
     private static ErrorRecord AssertDiskFull(PsResult result, string cmdletClass)

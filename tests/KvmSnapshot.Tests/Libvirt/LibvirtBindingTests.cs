@@ -40,7 +40,7 @@ public sealed class LibvirtBindingTests
     public void A_symbol_this_libvirt_lacks_is_LibvirtUnsupported_at_call_time()
     {
         var e = Assert.Throws<KvmSnapshotException>(() => LibvirtLibrary.Require("virDomainFromTheFuture"));
-        Assert.Equal((ErrorIds.LibvirtUnsupported, ErrorCategory.NotImplemented), (e.ErrorId, e.Category));
+        Assert.Equal((ErrorIds.LibvirtUnsupported, KvmErrorKind.NotImplemented), (e.ErrorId, e.Category));
         Assert.Equal("virDomainFromTheFuture is not supported by libvirt 9.0; a newer libvirt is needed for this operation.", e.Message);
         Assert.True(LibvirtLibrary.Has("virDomainBlockCommit"));
         Assert.False(LibvirtLibrary.Has("virDomainFromTheFuture"));
@@ -52,7 +52,7 @@ public sealed class LibvirtBindingTests
         var load = LibvirtLibrary.TryLoad("/nonexistent/libvirt.so.0");
         Assert.False(load.Loaded);
         var e = LibvirtLibrary.NotAvailable(load);
-        Assert.Equal((ErrorIds.LibvirtNotAvailable, ErrorCategory.NotInstalled), (e.ErrorId, e.Category));
+        Assert.Equal((ErrorIds.LibvirtNotAvailable, KvmErrorKind.NotInstalled), (e.ErrorId, e.Category));
         Assert.Contains(LibvirtLibrary.PathVariable, e.Message, StringComparison.Ordinal);
         Assert.True(LibvirtLibrary.TryLoad(null).Loaded);
     }

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using KvmSnapshot.Cmdlets;
 using KvmSnapshot.Errors;
 using KvmSnapshot.Libvirt.Native;
 using Xunit;
@@ -8,27 +9,27 @@ namespace KvmSnapshot.Tests.Libvirt;
 public sealed class LibvirtErrorTableTests
 {
     [Theory]
-    [InlineData(VirErrorNumber.NoDomain, LibvirtCallArea.General, ErrorIds.DomainNotFound, ErrorCategory.ObjectNotFound)]
-    [InlineData(VirErrorNumber.NoDomainSnapshot, LibvirtCallArea.Snapshot, ErrorIds.SnapshotNotFound, ErrorCategory.ObjectNotFound)]
-    [InlineData(VirErrorNumber.SnapshotRevertRisky, LibvirtCallArea.Snapshot, ErrorIds.SnapshotRevertNeedsForce, ErrorCategory.InvalidOperation)]
-    [InlineData(VirErrorNumber.BlockCopyActive, LibvirtCallArea.BlockJob, ErrorIds.BlockJobNotReady, ErrorCategory.ResourceBusy)]
-    [InlineData(VirErrorNumber.OperationUnsupported, LibvirtCallArea.Snapshot, ErrorIds.SnapshotOperationUnsupported, ErrorCategory.NotImplemented)]
-    [InlineData(VirErrorNumber.ConfigUnsupported, LibvirtCallArea.Snapshot, ErrorIds.SnapshotOperationUnsupported, ErrorCategory.NotImplemented)]
-    [InlineData(VirErrorNumber.NoSupport, LibvirtCallArea.General, ErrorIds.LibvirtUnsupported, ErrorCategory.NotImplemented)]
-    [InlineData(VirErrorNumber.OperationUnsupported, LibvirtCallArea.BlockJob, ErrorIds.LibvirtUnsupported, ErrorCategory.NotImplemented)]
-    [InlineData(VirErrorNumber.ArgumentUnsupported, LibvirtCallArea.General, ErrorIds.LibvirtUnsupported, ErrorCategory.NotImplemented)]
-    [InlineData(VirErrorNumber.OperationInvalid, LibvirtCallArea.General, ErrorIds.DomainStateInvalid, ErrorCategory.InvalidOperation)]
-    [InlineData(VirErrorNumber.SystemError, LibvirtCallArea.Connection, ErrorIds.ConnectionFailed, ErrorCategory.ConnectionError)]
-    [InlineData(VirErrorNumber.InternalError, LibvirtCallArea.Connection, ErrorIds.ConnectionFailed, ErrorCategory.ConnectionError)]
-    [InlineData(VirErrorNumber.Rpc, LibvirtCallArea.General, ErrorIds.ConnectionFailed, ErrorCategory.ConnectionError)]
-    [InlineData(VirErrorNumber.NoConnect, LibvirtCallArea.Snapshot, ErrorIds.ConnectionFailed, ErrorCategory.ConnectionError)]
-    [InlineData(VirErrorNumber.AuthFailed, LibvirtCallArea.General, ErrorIds.ConnectionFailed, ErrorCategory.AuthenticationError)]
-    [InlineData(VirErrorNumber.OperationAborted, LibvirtCallArea.BlockJob, ErrorIds.BlockJobAborted, ErrorCategory.OperationStopped)]
-    [InlineData(VirErrorNumber.OperationFailed, LibvirtCallArea.BlockJob, ErrorIds.BlockJobFailed, ErrorCategory.InvalidResult)]
-    [InlineData(VirErrorNumber.InvalidArg, LibvirtCallArea.General, ErrorIds.LibvirtError, ErrorCategory.InvalidArgument)]
-    [InlineData(VirErrorNumber.AccessDenied, LibvirtCallArea.General, ErrorIds.LibvirtError, ErrorCategory.PermissionDenied)]
-    [InlineData(999, LibvirtCallArea.General, ErrorIds.LibvirtError, ErrorCategory.NotSpecified)]
-    public void One_table_maps_libvirt_codes_to_error_ids_and_categories(int code, object area, string errorId, ErrorCategory category)
+    [InlineData(VirErrorNumber.NoDomain, LibvirtCallArea.General, ErrorIds.DomainNotFound, KvmErrorKind.ObjectNotFound)]
+    [InlineData(VirErrorNumber.NoDomainSnapshot, LibvirtCallArea.Snapshot, ErrorIds.SnapshotNotFound, KvmErrorKind.ObjectNotFound)]
+    [InlineData(VirErrorNumber.SnapshotRevertRisky, LibvirtCallArea.Snapshot, ErrorIds.SnapshotRevertNeedsForce, KvmErrorKind.InvalidOperation)]
+    [InlineData(VirErrorNumber.BlockCopyActive, LibvirtCallArea.BlockJob, ErrorIds.BlockJobNotReady, KvmErrorKind.ResourceBusy)]
+    [InlineData(VirErrorNumber.OperationUnsupported, LibvirtCallArea.Snapshot, ErrorIds.SnapshotOperationUnsupported, KvmErrorKind.NotImplemented)]
+    [InlineData(VirErrorNumber.ConfigUnsupported, LibvirtCallArea.Snapshot, ErrorIds.SnapshotOperationUnsupported, KvmErrorKind.NotImplemented)]
+    [InlineData(VirErrorNumber.NoSupport, LibvirtCallArea.General, ErrorIds.LibvirtUnsupported, KvmErrorKind.NotImplemented)]
+    [InlineData(VirErrorNumber.OperationUnsupported, LibvirtCallArea.BlockJob, ErrorIds.LibvirtUnsupported, KvmErrorKind.NotImplemented)]
+    [InlineData(VirErrorNumber.ArgumentUnsupported, LibvirtCallArea.General, ErrorIds.LibvirtUnsupported, KvmErrorKind.NotImplemented)]
+    [InlineData(VirErrorNumber.OperationInvalid, LibvirtCallArea.General, ErrorIds.DomainStateInvalid, KvmErrorKind.InvalidOperation)]
+    [InlineData(VirErrorNumber.SystemError, LibvirtCallArea.Connection, ErrorIds.ConnectionFailed, KvmErrorKind.ConnectionError)]
+    [InlineData(VirErrorNumber.InternalError, LibvirtCallArea.Connection, ErrorIds.ConnectionFailed, KvmErrorKind.ConnectionError)]
+    [InlineData(VirErrorNumber.Rpc, LibvirtCallArea.General, ErrorIds.ConnectionFailed, KvmErrorKind.ConnectionError)]
+    [InlineData(VirErrorNumber.NoConnect, LibvirtCallArea.Snapshot, ErrorIds.ConnectionFailed, KvmErrorKind.ConnectionError)]
+    [InlineData(VirErrorNumber.AuthFailed, LibvirtCallArea.General, ErrorIds.ConnectionFailed, KvmErrorKind.AuthenticationError)]
+    [InlineData(VirErrorNumber.OperationAborted, LibvirtCallArea.BlockJob, ErrorIds.BlockJobAborted, KvmErrorKind.OperationStopped)]
+    [InlineData(VirErrorNumber.OperationFailed, LibvirtCallArea.BlockJob, ErrorIds.BlockJobFailed, KvmErrorKind.InvalidResult)]
+    [InlineData(VirErrorNumber.InvalidArg, LibvirtCallArea.General, ErrorIds.LibvirtError, KvmErrorKind.InvalidArgument)]
+    [InlineData(VirErrorNumber.AccessDenied, LibvirtCallArea.General, ErrorIds.LibvirtError, KvmErrorKind.PermissionDenied)]
+    [InlineData(999, LibvirtCallArea.General, ErrorIds.LibvirtError, KvmErrorKind.NotSpecified)]
+    public void One_table_maps_libvirt_codes_to_error_ids_and_categories(int code, object area, string errorId, KvmErrorKind category)
     {
         Assert.Equal((errorId, category), LibvirtErrorTable.Map(code, (LibvirtCallArea)area));
     }

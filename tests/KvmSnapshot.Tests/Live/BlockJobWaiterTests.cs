@@ -68,7 +68,7 @@ public sealed class BlockJobWaiterTests
             // The job finished just before the abort reached QEMU: libvirt refuses the abort, COMPLETED follows.
             job.Info = null;
             job.Events.Enqueue(Event(BlockJobEventStatus.Completed));
-            throw new KvmSnapshotException(ErrorIds.BlockJobNotFound, ErrorCategory.ObjectNotFound, "dom/vda", "no job");
+            throw new KvmSnapshotException(ErrorIds.BlockJobNotFound, KvmErrorKind.ObjectNotFound, "dom/vda", "no job");
         };
         stop.Cancel();
         var ctx = new RecordingOperationContext(stop.Token);
@@ -123,7 +123,7 @@ public sealed class BlockJobWaiterTests
             if (++infoCalls == 2)
             {
                 job.Lost = true;
-                throw new KvmSnapshotException(ErrorIds.LibvirtError, ErrorCategory.ConnectionError, "dom/vda", "End of file while reading data");
+                throw new KvmSnapshotException(ErrorIds.LibvirtError, KvmErrorKind.ConnectionError, "dom/vda", "End of file while reading data");
             }
         };
         job.OnReconnect = () =>
@@ -165,7 +165,7 @@ public sealed class BlockJobWaiterTests
             if (job.Aborts.Count == 1)
             {
                 job.Lost = true;
-                throw new KvmSnapshotException(ErrorIds.LibvirtError, ErrorCategory.ConnectionError, "dom/vda", "Cannot recv data: Connection reset by peer");
+                throw new KvmSnapshotException(ErrorIds.LibvirtError, KvmErrorKind.ConnectionError, "dom/vda", "Cannot recv data: Connection reset by peer");
             }
             job.Info = null;
             job.Events.Enqueue(Event(BlockJobEventStatus.Completed));
@@ -181,7 +181,7 @@ public sealed class BlockJobWaiterTests
     public void A_connection_that_cannot_be_reopened_is_ConnectionFailed_naming_the_job()
     {
         var job = new ScriptedJob { Info = Running(), Lost = true };
-        job.OnReconnect = () => throw new KvmSnapshotException(ErrorIds.ConnectionFailed, ErrorCategory.ConnectionError, "qemu:///system",
+        job.OnReconnect = () => throw new KvmSnapshotException(ErrorIds.ConnectionFailed, KvmErrorKind.ConnectionError, "qemu:///system",
             "Cannot connect to libvirt at 'qemu:///system': Failed to connect socket");
         var waiter = new BlockJobWaiter(job, new RecordingOperationContext(), Poll)
         {
@@ -191,7 +191,7 @@ public sealed class BlockJobWaiterTests
 
         var e = Assert.Throws<KvmSnapshotException>(() => waiter.Wait(BlockJobGoal.End, "commit"));
 
-        Assert.Equal((ErrorIds.ConnectionFailed, ErrorCategory.ConnectionError), (e.ErrorId, e.Category));
+        Assert.Equal((ErrorIds.ConnectionFailed, KvmErrorKind.ConnectionError), (e.ErrorId, e.Category));
         Assert.Contains("dom/vda", e.Message, StringComparison.Ordinal);
         Assert.Contains("Failed to connect socket", e.Message, StringComparison.Ordinal);
         Assert.True(job.Reconnects >= 2, "reconnecting is retried");
@@ -238,7 +238,7 @@ public sealed class BlockJobWaiterTests
 
         public BlockJobInfo? JobInfo()
         {
-            if (Lost) throw new KvmSnapshotException(ErrorIds.LibvirtError, ErrorCategory.ConnectionError, "dom/vda", "client socket is closed");
+            if (Lost) throw new KvmSnapshotException(ErrorIds.LibvirtError, KvmErrorKind.ConnectionError, "dom/vda", "client socket is closed");
             OnInfo?.Invoke();
             return Info;
         }

@@ -128,7 +128,7 @@ public sealed class LiveBlockJobTests
 
         var e = Assert.Throws<KvmSnapshotException>(() => Engine.PivotBlockJob(Uri, dom.Name, "vda", ctx));
 
-        Assert.Equal((ErrorIds.BlockJobNotReady, System.Management.Automation.ErrorCategory.ResourceBusy), (e.ErrorId, e.Category));
+        Assert.Equal((ErrorIds.BlockJobNotReady, KvmErrorKind.ResourceBusy), (e.ErrorId, e.Category));
         Assert.True(dom.HasBlockJob());
         Engine.AbortBlockJob(Uri, dom.Name, "vda", async: false, ctx);
         Assert.Equal(dom.File("s2.qcow2"), dom.ActiveImage());
@@ -212,7 +212,7 @@ public sealed class LiveBlockJobTests
 
         var e = Assert.Throws<KvmSnapshotException>(() => Engine.BlockCommit(Uri, request, ctx));
 
-        Assert.Equal((ErrorIds.ChainBaseShared, System.Management.Automation.ErrorCategory.InvalidOperation), (e.ErrorId, e.Category));
+        Assert.Equal((ErrorIds.ChainBaseShared, KvmErrorKind.InvalidOperation), (e.ErrorId, e.Category));
         Assert.Contains(dom.File("other-vm.qcow2"), e.Message, StringComparison.Ordinal);
         Assert.DoesNotContain(ctx.VerboseMessages, m => m.StartsWith("virDomainBlockCommit", StringComparison.Ordinal));
         Assert.Equal(template, Tool.Sha256(dom.File("template.qcow2")));

@@ -50,7 +50,7 @@ public sealed class LiveExternalSnapshotTests
 
         // Running and no -Force: refused, nothing touched.
         var refused = Assert.Throws<KvmSnapshotException>(() => Engine.RevertSnapshot(Uri, dom.Name, "sn1", new RevertOptions(), ctx));
-        Assert.Equal((ErrorIds.DomainStateInvalid, System.Management.Automation.ErrorCategory.InvalidOperation), (refused.ErrorId, refused.Category));
+        Assert.Equal((ErrorIds.DomainStateInvalid, KvmErrorKind.InvalidOperation), (refused.ErrorId, refused.Category));
         Assert.Contains("-Force", refused.Message, StringComparison.Ordinal);
         Assert.Equal("running", dom.State);
         Assert.Equal(dom.File("s2.qcow2"), dom.ActiveImage());
@@ -125,7 +125,7 @@ public sealed class LiveExternalSnapshotTests
         var before = dom.SnapshotGuestView("vda", dom.File("before.raw"));
 
         var e = Assert.Throws<KvmSnapshotException>(() => Engine.DeleteSnapshot(Uri, dom.Name, "sn1", new DeleteSnapshotOptions { Children = true }, ctx));
-        Assert.Equal((ErrorIds.SnapshotOperationUnsupported, System.Management.Automation.ErrorCategory.NotImplemented), (e.ErrorId, e.Category));
+        Assert.Equal((ErrorIds.SnapshotOperationUnsupported, KvmErrorKind.NotImplemented), (e.ErrorId, e.Category));
         Assert.Contains("libvirt 9.0 cannot delete the external snapshot 'sn1'", e.Message, StringComparison.Ordinal);
         Assert.Contains("-MetadataOnly", e.Message, StringComparison.Ordinal);
         Assert.Equal(new[] { "sn1", "sn2" }, Engine.GetSnapshots(Uri, dom.Name, null, false, ctx).Select(s => s.Name));

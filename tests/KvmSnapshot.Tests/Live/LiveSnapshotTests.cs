@@ -84,7 +84,7 @@ public sealed class LiveSnapshotTests
         LibvirtDaemonFixture.Virsh("managedsave", dom.Name).EnsureSuccess();
         var risky = Assert.Throws<LibvirtException>(() => Engine.RevertSnapshot(Uri, dom.Name, "off1", new RevertOptions { Paused = true }, ctx));
         Assert.Equal(ErrorIds.SnapshotRevertNeedsForce, risky.ErrorId);
-        Assert.Equal(System.Management.Automation.ErrorCategory.InvalidOperation, risky.Category);
+        Assert.Equal(KvmErrorKind.InvalidOperation, risky.Category);
         Assert.Contains("revert requires force", risky.Message, StringComparison.Ordinal); // libvirt's own words
         Assert.Contains("-Force", risky.Message, StringComparison.Ordinal);
         Assert.Equal("shut off", dom.State);

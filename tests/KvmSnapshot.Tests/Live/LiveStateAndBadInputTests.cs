@@ -50,7 +50,7 @@ public sealed class LiveStateAndBadInputTests
     {
         using var dir = new TempDirectory("live");
         var e = Assert.Throws<KvmSnapshotException>(() => Engine.RestoreState(Uri, dir.File("none.save"), false, false, new RecordingOperationContext()));
-        Assert.Equal((ErrorIds.DomainStateFileNotFound, ErrorCategory.ObjectNotFound, dir.File("none.save")), (e.ErrorId, e.Category, e.Target));
+        Assert.Equal((ErrorIds.DomainStateFileNotFound, KvmErrorKind.ObjectNotFound, dir.File("none.save")), (e.ErrorId, e.Category, e.Target));
     }
 
     [Fact]
@@ -58,7 +58,7 @@ public sealed class LiveStateAndBadInputTests
     {
         using var dom = TestDomain.Create("saveoff", persistent: true, start: false);
         var e = Assert.Throws<LibvirtException>(() => Engine.SaveState(Uri, dom.Name, dom.File("x.save"), false, false, new RecordingOperationContext()));
-        Assert.Equal((ErrorIds.DomainStateInvalid, ErrorCategory.InvalidOperation), (e.ErrorId, e.Category));
+        Assert.Equal((ErrorIds.DomainStateInvalid, KvmErrorKind.InvalidOperation), (e.ErrorId, e.Category));
         Assert.Contains("domain is not running", e.Message, StringComparison.Ordinal);
         Assert.False(File.Exists(dom.File("x.save")));
     }
@@ -71,7 +71,7 @@ public sealed class LiveStateAndBadInputTests
         void Check(Action call)
         {
             var e = Assert.Throws<LibvirtException>(call);
-            Assert.Equal((ErrorIds.DomainNotFound, ErrorCategory.ObjectNotFound, (object)name), (e.ErrorId, e.Category, e.Target));
+            Assert.Equal((ErrorIds.DomainNotFound, KvmErrorKind.ObjectNotFound, (object)name), (e.ErrorId, e.Category, e.Target));
             Assert.Contains($"no domain with matching name '{name}'", e.Message, StringComparison.Ordinal);
         }
 
@@ -117,13 +117,13 @@ public sealed class LiveStateAndBadInputTests
         Assert.Equal(ErrorIds.DomainDiskNotFound, Error(() => Engine.PivotBlockJob(Uri, dom.Name, "vdz", ctx)));
 
         var notInChain = Assert.Throws<KvmSnapshotException>(() => Engine.BlockCommit(Uri, Commit(dom.File("stranger.qcow2"), null), ctx));
-        Assert.Equal((ErrorIds.ChainLayerNotFound, ErrorCategory.ObjectNotFound), (notInChain.ErrorId, notInChain.Category));
+        Assert.Equal((ErrorIds.ChainLayerNotFound, KvmErrorKind.ObjectNotFound), (notInChain.ErrorId, notInChain.Category));
         Assert.Contains("base.qcow2 <- mid.qcow2 <- top.qcow2", notInChain.Message, StringComparison.Ordinal);
         Assert.Equal(ErrorIds.ChainLayerNotFound, Error(() => Engine.BlockCommit(Uri, Commit(null, dom.File("stranger.qcow2")), ctx)));
         Assert.Equal(ErrorIds.ChainLayerNotFound, Error(() => Engine.BlockPull(Uri, new BlockPullRequest { Domain = dom.Name, Disk = "vda", Base = dom.File("stranger.qcow2") }, ctx)));
 
         var above = Assert.Throws<KvmSnapshotException>(() => Engine.BlockCommit(Uri, Commit(dom.File("base.qcow2"), dom.File("mid.qcow2")), ctx));
-        Assert.Equal((ErrorIds.ChainBaseAboveTop, ErrorCategory.InvalidArgument), (above.ErrorId, above.Category));
+        Assert.Equal((ErrorIds.ChainBaseAboveTop, KvmErrorKind.InvalidArgument), (above.ErrorId, above.Category));
         Assert.Equal(ErrorIds.ChainBaseAboveTop, Error(() => Engine.BlockCommit(Uri, Commit(dom.File("mid.qcow2"), dom.File("mid.qcow2")), ctx)));
         Assert.Equal(ErrorIds.ChainBaseAboveTop, Error(() => Engine.BlockCommit(Uri, Commit(dom.File("base.qcow2"), null), ctx)));
         Assert.Equal(ErrorIds.ChainBaseAboveTop, Error(() => Engine.BlockPull(Uri, new BlockPullRequest { Domain = dom.Name, Disk = "vda", Base = dom.File("top.qcow2") }, ctx)));
@@ -144,7 +144,7 @@ public sealed class LiveStateAndBadInputTests
     {
         var ctx = new RecordingOperationContext();
         var e = Assert.Throws<LibvirtException>(() => Engine.GetDisks(DeadUri, "any", ctx));
-        Assert.Equal((ErrorIds.ConnectionFailed, ErrorCategory.ConnectionError, (object)DeadUri), (e.ErrorId, e.Category, e.Target));
+        Assert.Equal((ErrorIds.ConnectionFailed, KvmErrorKind.ConnectionError, (object)DeadUri), (e.ErrorId, e.Category, e.Target));
         Assert.Contains("127.0.0.1", e.Message, StringComparison.Ordinal);
         Assert.Contains(DeadUri, e.Message, StringComparison.Ordinal);
         Assert.Contains($"virConnectOpen(name='{DeadUri}')", ctx.VerboseMessages);

@@ -89,7 +89,7 @@ public sealed class ErrorIdCoverageTests
         Tool.CreateQcow2(dir.File("d.qcow2"), "8M");
         var engine = new OfflineEngine(new QemuImgCommands(new QemuImgRunner("/bin/echo")));
         var e = Assert.Throws<KvmSnapshotException>(() => engine.GetImage(dir.File("d.qcow2"), new RecordingOperationContext()));
-        Assert.Equal((ErrorIds.QemuImgOutputInvalid, ErrorCategory.InvalidResult, (object)dir.File("d.qcow2")), (e.ErrorId, e.Category, e.Target));
+        Assert.Equal((ErrorIds.QemuImgOutputInvalid, KvmErrorKind.InvalidResult, (object)dir.File("d.qcow2")), (e.ErrorId, e.Category, e.Target));
         Assert.Contains("/bin/echo", e.Message, StringComparison.Ordinal);
     }
 }

@@ -43,7 +43,7 @@ public sealed class OfflineCancellationTests
         Assert.True(Tool.ReadsPattern(dir.File("active.qcow2"), 0x44, "0", "640M"));
         Assert.True(Tool.ReadsPattern(dir.File("active.qcow2"), 0x0b, "768M", "64M"));
         Assert.True(Engine.TestChain(chain, null, true, new RecordingOperationContext()).Passed);
-        Assert.Equal(System.Management.Automation.ErrorCategory.OperationStopped, e.Category);
+        Assert.Equal(KvmErrorKind.OperationStopped, e.Category);
     }
 
     [Fact]

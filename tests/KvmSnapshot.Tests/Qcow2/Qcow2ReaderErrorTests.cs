@@ -146,8 +146,8 @@ public sealed class Qcow2ReaderErrorTests
 
         var expectedCategory = errorId switch
         {
-            ErrorIds.DiskImageUnsupportedFeature => ErrorCategory.NotImplemented,
-            _ => ErrorCategory.InvalidData,
+            ErrorIds.DiskImageUnsupportedFeature => KvmErrorKind.NotImplemented,
+            _ => KvmErrorKind.InvalidData,
         };
         Assert.Equal(expectedCategory, rejected.Category);
         if (qemuRefusesToo)
@@ -236,7 +236,7 @@ public sealed class Qcow2ReaderErrorTests
         using var dir = new TempDirectory("q2miss");
         var missing = dir.File("nope.qcow2");
         var rejected = AssertRejected(missing, ErrorIds.DiskImageNotFound);
-        Assert.Equal(ErrorCategory.ObjectNotFound, rejected.Category);
+        Assert.Equal(KvmErrorKind.ObjectNotFound, rejected.Category);
         AssertRejected(dir.File("no-such-dir/disk.qcow2"), ErrorIds.DiskImageNotFound);
         var file = dir.File("plain");
         File.WriteAllText(file, "x");
@@ -248,7 +248,7 @@ public sealed class Qcow2ReaderErrorTests
     {
         using var dir = new TempDirectory("q2dir");
         var rejected = AssertRejected(dir.Path, ErrorIds.DiskImageIsDirectory);
-        Assert.Equal(ErrorCategory.InvalidArgument, rejected.Category);
+        Assert.Equal(KvmErrorKind.InvalidArgument, rejected.Category);
     }
 
     [Fact]
@@ -257,7 +257,7 @@ public sealed class Qcow2ReaderErrorTests
         using var dir = new TempDirectory("q2raw");
         var raw = dir.File("disk.raw");
         Tool.CreateRaw(raw);
-        Assert.Equal(ErrorCategory.InvalidData, AssertRejected(raw, ErrorIds.DiskImageNotQcow2).Category);
+        Assert.Equal(KvmErrorKind.InvalidData, AssertRejected(raw, ErrorIds.DiskImageNotQcow2).Category);
         var empty = dir.File("empty.qcow2");
         File.WriteAllBytes(empty, Array.Empty<byte>());
         Assert.Contains("empty", AssertRejected(empty, ErrorIds.DiskImageNotQcow2).Message, StringComparison.Ordinal);

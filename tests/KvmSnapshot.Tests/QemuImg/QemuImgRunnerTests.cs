@@ -108,7 +108,7 @@ public sealed class QemuImgRunnerTests
         var e = OfflineAssert.Fails(ErrorIds.OperationCancelled,
             () => QemuImgCommands.Default.Convert(source, "qcow2", destination, "qcow2", compress: true, null, null, ctx));
 
-        Assert.Equal(System.Management.Automation.ErrorCategory.OperationStopped, e.Category);
+        Assert.Equal(KvmErrorKind.OperationStopped, e.Category);
         Assert.True(ctx.SawProgress);
         Assert.False(OfflineAssert.ProcessWithArgumentRuns(destination), "qemu-img still runs after cancellation");
         Assert.Equal(new[] { "qemu-img convert" }, ctx.Completed);

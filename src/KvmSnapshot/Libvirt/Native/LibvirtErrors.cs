@@ -63,48 +63,48 @@ internal static class VirErrorNumber
 
 /// <summary>
 /// The one table from libvirt's virErrorNumber (and the area of the failing call) to the module's ErrorId and
-/// PowerShell ErrorCategory. libvirt's message is always kept in the exception text.
+/// PowerShell KvmErrorKind. libvirt's message is always kept in the exception text.
 /// </summary>
 internal static class LibvirtErrorTable
 {
-    public static (string ErrorId, ErrorCategory Category) Map(int code, LibvirtCallArea area) => (code, area) switch
+    public static (string ErrorId, KvmErrorKind Category) Map(int code, LibvirtCallArea area) => (code, area) switch
     {
         // Whatever went wrong while opening a connection, the user's remedy is the URI, the daemon or the network.
-        (_, LibvirtCallArea.Connection) => (ErrorIds.ConnectionFailed, ErrorCategory.ConnectionError),
+        (_, LibvirtCallArea.Connection) => (ErrorIds.ConnectionFailed, KvmErrorKind.ConnectionError),
         (VirErrorNumber.NoConnect or VirErrorNumber.InvalidConn or VirErrorNumber.Rpc or VirErrorNumber.UnknownHost
             or VirErrorNumber.GnutlsError or VirErrorNumber.Ssh or VirErrorNumber.LibSsh or VirErrorNumber.NoServer, _)
-            => (ErrorIds.ConnectionFailed, ErrorCategory.ConnectionError),
+            => (ErrorIds.ConnectionFailed, KvmErrorKind.ConnectionError),
         (VirErrorNumber.AuthFailed or VirErrorNumber.AuthCancelled or VirErrorNumber.AuthUnavailable, _)
-            => (ErrorIds.ConnectionFailed, ErrorCategory.AuthenticationError),
+            => (ErrorIds.ConnectionFailed, KvmErrorKind.AuthenticationError),
 
-        (VirErrorNumber.NoDomain, _) => (ErrorIds.DomainNotFound, ErrorCategory.ObjectNotFound),
-        (VirErrorNumber.NoDomainSnapshot, _) => (ErrorIds.SnapshotNotFound, ErrorCategory.ObjectNotFound),
-        (VirErrorNumber.SnapshotRevertRisky, _) => (ErrorIds.SnapshotRevertNeedsForce, ErrorCategory.InvalidOperation),
-        (VirErrorNumber.OperationInvalid, _) => (ErrorIds.DomainStateInvalid, ErrorCategory.InvalidOperation),
+        (VirErrorNumber.NoDomain, _) => (ErrorIds.DomainNotFound, KvmErrorKind.ObjectNotFound),
+        (VirErrorNumber.NoDomainSnapshot, _) => (ErrorIds.SnapshotNotFound, KvmErrorKind.ObjectNotFound),
+        (VirErrorNumber.SnapshotRevertRisky, _) => (ErrorIds.SnapshotRevertNeedsForce, KvmErrorKind.InvalidOperation),
+        (VirErrorNumber.OperationInvalid, _) => (ErrorIds.DomainStateInvalid, KvmErrorKind.InvalidOperation),
 
         // "disk 'vda' not ready for pivot yet" and "disk 'vda' already in active block job" both use this code.
-        (VirErrorNumber.BlockCopyActive, _) => (ErrorIds.BlockJobNotReady, ErrorCategory.ResourceBusy),
-        (VirErrorNumber.OperationAborted, LibvirtCallArea.BlockJob) => (ErrorIds.BlockJobAborted, ErrorCategory.OperationStopped),
-        (VirErrorNumber.OperationAborted, _) => (ErrorIds.OperationCancelled, ErrorCategory.OperationStopped),
+        (VirErrorNumber.BlockCopyActive, _) => (ErrorIds.BlockJobNotReady, KvmErrorKind.ResourceBusy),
+        (VirErrorNumber.OperationAborted, LibvirtCallArea.BlockJob) => (ErrorIds.BlockJobAborted, KvmErrorKind.OperationStopped),
+        (VirErrorNumber.OperationAborted, _) => (ErrorIds.OperationCancelled, KvmErrorKind.OperationStopped),
 
         // libvirt says "unsupported" in four ways; for snapshots the user needs to know it is the snapshot
         // operation (external revert/delete, raw disks) that this libvirt cannot do.
         (VirErrorNumber.NoSupport or VirErrorNumber.OperationUnsupported or VirErrorNumber.ConfigUnsupported
             or VirErrorNumber.ArgumentUnsupported, LibvirtCallArea.Snapshot)
-            => (ErrorIds.SnapshotOperationUnsupported, ErrorCategory.NotImplemented),
+            => (ErrorIds.SnapshotOperationUnsupported, KvmErrorKind.NotImplemented),
         (VirErrorNumber.NoSupport or VirErrorNumber.OperationUnsupported or VirErrorNumber.ConfigUnsupported
             or VirErrorNumber.ArgumentUnsupported, _)
-            => (ErrorIds.LibvirtUnsupported, ErrorCategory.NotImplemented),
+            => (ErrorIds.LibvirtUnsupported, KvmErrorKind.NotImplemented),
 
-        (VirErrorNumber.InvalidArg or VirErrorNumber.XmlError or VirErrorNumber.XmlDetail, _) => (ErrorIds.LibvirtError, ErrorCategory.InvalidArgument),
-        (VirErrorNumber.DomainExists, _) => (ErrorIds.LibvirtError, ErrorCategory.ResourceExists),
-        (VirErrorNumber.OperationDenied or VirErrorNumber.AccessDenied, _) => (ErrorIds.LibvirtError, ErrorCategory.PermissionDenied),
-        (VirErrorNumber.ResourceBusy, _) => (ErrorIds.LibvirtError, ErrorCategory.ResourceBusy),
-        (VirErrorNumber.OperationTimeout, _) => (ErrorIds.LibvirtError, ErrorCategory.OperationTimeout),
-        (VirErrorNumber.DeviceMissing, _) => (ErrorIds.DomainDiskNotFound, ErrorCategory.ObjectNotFound),
+        (VirErrorNumber.InvalidArg or VirErrorNumber.XmlError or VirErrorNumber.XmlDetail, _) => (ErrorIds.LibvirtError, KvmErrorKind.InvalidArgument),
+        (VirErrorNumber.DomainExists, _) => (ErrorIds.LibvirtError, KvmErrorKind.ResourceExists),
+        (VirErrorNumber.OperationDenied or VirErrorNumber.AccessDenied, _) => (ErrorIds.LibvirtError, KvmErrorKind.PermissionDenied),
+        (VirErrorNumber.ResourceBusy, _) => (ErrorIds.LibvirtError, KvmErrorKind.ResourceBusy),
+        (VirErrorNumber.OperationTimeout, _) => (ErrorIds.LibvirtError, KvmErrorKind.OperationTimeout),
+        (VirErrorNumber.DeviceMissing, _) => (ErrorIds.DomainDiskNotFound, KvmErrorKind.ObjectNotFound),
         (VirErrorNumber.OperationFailed or VirErrorNumber.InternalError or VirErrorNumber.SystemError, LibvirtCallArea.BlockJob)
-            => (ErrorIds.BlockJobFailed, ErrorCategory.InvalidResult),
-        _ => (ErrorIds.LibvirtError, ErrorCategory.NotSpecified),
+            => (ErrorIds.BlockJobFailed, KvmErrorKind.InvalidResult),
+        _ => (ErrorIds.LibvirtError, KvmErrorKind.NotSpecified),
     };
 
     /// <summary>Builds the exception for a failed call from the error copied on the failing thread.</summary>

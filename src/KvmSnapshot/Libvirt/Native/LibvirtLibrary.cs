@@ -93,7 +93,7 @@ internal static class LibvirtLibrary
         var present = Exports.GetOrAdd(symbol, s => NativeLibrary.TryGetExport(load.Handle, s, out _));
         if (!present)
         {
-            throw new KvmSnapshotException(ErrorIds.LibvirtUnsupported, ErrorCategory.NotImplemented, symbol,
+            throw new KvmSnapshotException(ErrorIds.LibvirtUnsupported, KvmErrorKind.NotImplemented, symbol,
                 $"{symbol} is not supported by libvirt {VersionText()}; a newer libvirt is needed for this operation.");
         }
     }
@@ -106,7 +106,7 @@ internal static class LibvirtLibrary
     }
 
     public static KvmSnapshotException NotAvailable(LoadResult load) =>
-        new(ErrorIds.LibvirtNotAvailable, ErrorCategory.NotInstalled, LogicalName,
+        new(ErrorIds.LibvirtNotAvailable, KvmErrorKind.NotInstalled, LogicalName,
             $"libvirt is not available: {load.Problem}")
         { RecommendedAction = $"Install libvirt, or set {PathVariable} to the path of libvirt.so.0." };
 
