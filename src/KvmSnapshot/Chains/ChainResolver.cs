@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using System.IO;
-using System.Management.Automation;
 using KvmSnapshot.Errors;
 using KvmSnapshot.Model;
 

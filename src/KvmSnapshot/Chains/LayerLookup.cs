@@ -2,7 +2,6 @@ using System;
 using System.Globalization;
 using System.IO;
 using System.Linq;
-using System.Management.Automation;
 using KvmSnapshot.Errors;
 using KvmSnapshot.Model;
 

@@ -154,7 +154,7 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable
         {
             throw new PipelineStoppedException();
         }
-        catch (Exception e) when (UnexpectedFailure.Applies(e))
+        catch (Exception e) when (IsUnexpected(e))
         {
             throw UnexpectedFailure.Wrap(e);
         }
@@ -178,7 +178,7 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable
             WriteError(WithOtherParameterHint(e));
             return false;
         }
-        catch (Exception e) when (UnexpectedFailure.Applies(e))
+        catch (Exception e) when (IsUnexpected(e))
         {
             WriteError(UnexpectedFailure.Wrap(e).ToErrorRecord());
             return false;
@@ -284,6 +284,9 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable
 
     protected static ErrorRecord InvalidArgument(string errorId, object? target, string message)
         => new KvmSnapshotException(errorId, KvmErrorKind.InvalidArgument, target, message).ToErrorRecord();
+
+    /// <summary>An exception the engine did not mean to throw; PowerShell's own (pipeline stopped, -ErrorAction Stop) pass through.</summary>
+    private static bool IsUnexpected(Exception e) => e is not RuntimeException && UnexpectedFailure.Applies(e);
 
     public void Dispose()
     {

@@ -20,7 +20,7 @@ public class KvmSnapshotException : Exception
     /// <summary>Stable identifier, e.g. <c>DiskImageNotFound</c>; tests and user scripts match on it.</summary>
     public string ErrorId { get; }
 
-    /// <summary>What kind of failure; reported as the PowerShell KvmErrorKind of the same name.</summary>
+    /// <summary>What kind of failure; reported as the PowerShell ErrorCategory of the same name.</summary>
     public KvmErrorKind Category { get; }
 
     /// <summary>What the error is about: a path, a domain or snapshot name. Never the cmdlet.</summary>

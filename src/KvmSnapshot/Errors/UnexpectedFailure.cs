@@ -1,7 +1,6 @@
 using System;
 using System.IO;
-using KvmSnapshot.Offline;
-using System.Management.Automation;
+using KvmSnapshot.Linux;
 using System.Runtime.InteropServices;
 
 namespace KvmSnapshot.Errors;
@@ -9,12 +8,12 @@ namespace KvmSnapshot.Errors;
 /// <summary>
 /// Turns an exception the engine did not mean to throw into a <see cref="KvmSnapshotException"/>, so a cmdlet
 /// reports it as an ErrorRecord with a stable ErrorId (and the original message and exception kept) instead of
-/// letting it escape raw. PowerShell's own exceptions (pipeline stopped, -ErrorAction Stop) are left alone.
+/// letting it escape raw. The cmdlet base leaves PowerShell's own exceptions (pipeline stopped, -ErrorAction Stop) alone.
 /// </summary>
 internal static class UnexpectedFailure
 {
     public static bool Applies(Exception e)
-        => e is not (KvmSnapshotException or RuntimeException or OutOfMemoryException);
+        => e is not (KvmSnapshotException or OutOfMemoryException);
 
     public static KvmSnapshotException Wrap(Exception e) => e switch
     {
@@ -28,7 +27,7 @@ internal static class UnexpectedFailure
         SEHException or MarshalDirectiveException or DllNotFoundException or EntryPointNotFoundException
             => new KvmSnapshotException(ErrorIds.LibvirtError, KvmErrorKind.NotSpecified, e.Source, $"A native call failed: {e.Message}", e),
         // .NET on Linux puts the errno in HResult: 28 is ENOSPC (a file the module writes itself).
-        IOException { HResult: DiskSpace.ENOSPC } => new KvmSnapshotException(ErrorIds.DiskFull, KvmErrorKind.ResourceUnavailable, null,
+        IOException { HResult: LibC.ENOSPC } => new KvmSnapshotException(ErrorIds.DiskFull, KvmErrorKind.ResourceUnavailable, null,
             $"The file system is full: {e.Message}", e),
         UnauthorizedAccessException => new KvmSnapshotException(ErrorIds.UnexpectedError, KvmErrorKind.PermissionDenied, null, e.Message, e),
         _ => new KvmSnapshotException(ErrorIds.UnexpectedError, KvmErrorKind.NotSpecified, null, $"{e.Message} ({e.GetType().FullName})", e),

@@ -3,7 +3,6 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Linq;
-using System.Management.Automation;
 using System.Xml;
 using System.Xml.Linq;
 using KvmSnapshot.Errors;

@@ -1,4 +1,3 @@
-using System.Management.Automation;
 using KvmSnapshot.Errors;
 
 namespace KvmSnapshot.Libvirt;

@@ -15,6 +15,9 @@ internal static unsafe partial class LibC
     /// <summary>AT_FDCWD: a relative path is resolved against the working directory.</summary>
     public const int AtFdCwd = -100;
 
+    /// <summary>errno ENOSPC on Linux; .NET on Linux puts the errno of a failed write in IOException.HResult.</summary>
+    public const int ENOSPC = 28;
+
     [LibraryImport(Name, EntryPoint = "free")]
     public static partial void Free(IntPtr ptr);
 

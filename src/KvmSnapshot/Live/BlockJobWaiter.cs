@@ -1,6 +1,5 @@
 using System;
 using System.Diagnostics;
-using System.Management.Automation;
 using KvmSnapshot.Engine;
 using KvmSnapshot.Errors;
 using KvmSnapshot.Libvirt;

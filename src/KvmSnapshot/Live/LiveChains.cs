@@ -2,7 +2,6 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
-using System.Management.Automation;
 using KvmSnapshot.Chains;
 using KvmSnapshot.Engine;
 using KvmSnapshot.Errors;

@@ -1,6 +1,5 @@
 using System.IO;
 using System.Linq;
-using System.Management.Automation;
 using KvmSnapshot.Chains;
 using KvmSnapshot.Engine;
 using KvmSnapshot.Errors;

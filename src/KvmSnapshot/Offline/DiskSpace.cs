@@ -1,7 +1,6 @@
 using System;
 using System.Globalization;
 using System.IO;
-using System.Management.Automation;
 using KvmSnapshot.Errors;
 
 namespace KvmSnapshot.Offline;
@@ -44,7 +43,7 @@ public sealed class SpaceEstimate
 public static class DiskSpace
 {
     /// <summary>errno ENOSPC on Linux; .NET on Linux puts the errno of a failed write in IOException.HResult.</summary>
-    public const int ENOSPC = 28;
+    public const int ENOSPC = Linux.LibC.ENOSPC;
 
     /// <summary>Bytes an unprivileged writer may still use on the file system holding <paramref name="directory"/> (statvfs f_bavail).</summary>
     public static long Available(string directory)

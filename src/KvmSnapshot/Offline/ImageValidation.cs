@@ -1,7 +1,6 @@
 using System;
 using System.IO;
 using System.Linq;
-using System.Management.Automation;
 using System.Text;
 using KvmSnapshot.Chains;
 using KvmSnapshot.Errors;

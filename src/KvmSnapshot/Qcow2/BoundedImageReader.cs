@@ -1,6 +1,5 @@
 using System;
 using System.IO;
-using System.Management.Automation;
 using KvmSnapshot.Errors;
 
 namespace KvmSnapshot.Qcow2;

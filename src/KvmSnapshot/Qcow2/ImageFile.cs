@@ -1,6 +1,5 @@
 using System;
 using System.IO;
-using System.Management.Automation;
 using System.Runtime.InteropServices;
 using KvmSnapshot.Errors;
 using Microsoft.Win32.SafeHandles;

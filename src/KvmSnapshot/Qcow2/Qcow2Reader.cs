@@ -1,7 +1,6 @@
 using System;
 using System.Buffers.Binary;
 using System.IO;
-using System.Management.Automation;
 using KvmSnapshot.Errors;
 
 namespace KvmSnapshot.Qcow2;

@@ -1,6 +1,5 @@
 using System.Collections.Generic;
 using System.IO;
-using System.Management.Automation;
 using System.Text.Json;
 using KvmSnapshot.Engine;
 using KvmSnapshot.Errors;

@@ -1,5 +1,4 @@
 using System;
-using System.Management.Automation;
 using KvmSnapshot.Errors;
 
 namespace KvmSnapshot.QemuImg;

@@ -1,5 +1,4 @@
 using System;
-using System.Management.Automation;
 using KvmSnapshot.Errors;
 using KvmSnapshot.Libvirt;
 
@@ -63,7 +62,7 @@ internal static class VirErrorNumber
 
 /// <summary>
 /// The one table from libvirt's virErrorNumber (and the area of the failing call) to the module's ErrorId and
-/// PowerShell KvmErrorKind. libvirt's message is always kept in the exception text.
+/// error kind (reported as the PowerShell ErrorCategory of the same name). libvirt's message is always kept in the exception text.
 /// </summary>
 internal static class LibvirtErrorTable
 {

@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Concurrent;
-using System.Management.Automation;
 using System.Reflection;
 using System.Runtime.InteropServices;
 using KvmSnapshot.Errors;

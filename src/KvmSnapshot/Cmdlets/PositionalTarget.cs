@@ -1,8 +1,9 @@
 using System;
 using System.IO;
 using System.Linq;
+using System.Management.Automation;
 
-namespace KvmSnapshot.Engine;
+namespace KvmSnapshot.Cmdlets;
 
 /// <summary>
 /// The one rule for a positional argument of a cmdlet that takes an image (-Path) or a domain (-Domain): it is an
@@ -24,8 +25,8 @@ public static class PositionalTarget
             return exists(text);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException
-            or System.Management.Automation.ItemNotFoundException or System.Management.Automation.ProviderNotFoundException
-            or System.Management.Automation.DriveNotFoundException or System.Management.Automation.PSNotSupportedException)
+            or ItemNotFoundException or ProviderNotFoundException
+            or System.Management.Automation.DriveNotFoundException or PSNotSupportedException)
         {
             return false;
         }
