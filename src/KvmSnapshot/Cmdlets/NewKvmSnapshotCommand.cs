@@ -4,6 +4,7 @@ using System.Management.Automation;
 using KvmSnapshot.Completion;
 using KvmSnapshot.Errors;
 using KvmSnapshot.Live;
+using KvmSnapshot.Model.Contracts;
 using KvmSnapshot.Model;
 using KvmSnapshot.Offline;
 

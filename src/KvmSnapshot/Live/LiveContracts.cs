@@ -3,34 +3,6 @@ using System.Collections.Generic;
 
 namespace KvmSnapshot.Live;
 
-public sealed record DiskSpec
-{
-    /// <summary>Disk target (vda).</summary>
-    public required string Disk { get; init; }
-    /// <summary>internal, external or no.</summary>
-    public string Snapshot { get; init; } = "external";
-    /// <summary>External overlay path; default chosen by libvirt (next to the image, suffixed with the snapshot name).</summary>
-    public string? File { get; init; }
-    public string? Driver { get; init; }
-}
-
-public sealed record NewDomainSnapshotRequest
-{
-    public string? Name { get; init; }
-    public string? Description { get; init; }
-    /// <summary>External disk-only snapshot (VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY).</summary>
-    public bool DiskOnly { get; init; }
-    /// <summary>External snapshot with memory saved to this file.</summary>
-    public string? MemoryFile { get; init; }
-    public IReadOnlyList<DiskSpec> DiskSpecs { get; init; } = System.Array.Empty<DiskSpec>();
-    public bool Atomic { get; init; }
-    public bool Quiesce { get; init; }
-    public bool NoMetadata { get; init; }
-    public bool ReuseExternal { get; init; }
-    /// <summary>Overwrite an existing MemoryFile, unless snapshot metadata names it (then it is never overwritten).</summary>
-    public bool Force { get; init; }
-}
-
 public sealed record RevertOptions
 {
     public bool Force { get; init; }

@@ -7,6 +7,7 @@ using KvmSnapshot.Engine;
 using KvmSnapshot.Errors;
 using KvmSnapshot.Libvirt;
 using KvmSnapshot.Libvirt.Native;
+using KvmSnapshot.Model.Contracts;
 using KvmSnapshot.Model;
 
 namespace KvmSnapshot.Live;

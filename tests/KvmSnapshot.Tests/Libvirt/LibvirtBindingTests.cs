@@ -9,6 +9,7 @@ using KvmSnapshot.Errors;
 using KvmSnapshot.Libvirt;
 using KvmSnapshot.Libvirt.Native;
 using KvmSnapshot.Live;
+using KvmSnapshot.Model.Contracts;
 using KvmSnapshot.Model;
 using Xunit;
 

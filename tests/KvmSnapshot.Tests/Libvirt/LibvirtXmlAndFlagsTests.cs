@@ -5,6 +5,7 @@ using System.Xml.Linq;
 using KvmSnapshot.Libvirt;
 using KvmSnapshot.Libvirt.Native;
 using KvmSnapshot.Live;
+using KvmSnapshot.Model.Contracts;
 using KvmSnapshot.Model;
 using Xunit;
 

@@ -7,6 +7,7 @@ using KvmSnapshot.Engine;
 using KvmSnapshot.Errors;
 using KvmSnapshot.Libvirt;
 using KvmSnapshot.Live;
+using KvmSnapshot.Model.Contracts;
 using KvmSnapshot.Model;
 using KvmSnapshot.Tests.Infrastructure;
 using Xunit;

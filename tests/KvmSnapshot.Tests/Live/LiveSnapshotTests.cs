@@ -1,10 +1,12 @@
 using System;
 using System.IO;
 using System.Linq;
+using KvmSnapshot.Libvirt.Native;
 using KvmSnapshot.Engine;
 using KvmSnapshot.Errors;
 using KvmSnapshot.Libvirt;
 using KvmSnapshot.Live;
+using KvmSnapshot.Model.Contracts;
 using KvmSnapshot.Model;
 using KvmSnapshot.Tests.Infrastructure;
 using Xunit;

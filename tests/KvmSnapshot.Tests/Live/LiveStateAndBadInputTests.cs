@@ -2,10 +2,12 @@ using System;
 using System.IO;
 using System.Linq;
 using System.Management.Automation;
+using KvmSnapshot.Libvirt.Native;
 using KvmSnapshot.Engine;
 using KvmSnapshot.Errors;
 using KvmSnapshot.Libvirt;
 using KvmSnapshot.Live;
+using KvmSnapshot.Model.Contracts;
 using KvmSnapshot.Tests.Infrastructure;
 using Xunit;
 

@@ -4,6 +4,7 @@ using System.Linq;
 using KvmSnapshot.Engine;
 using KvmSnapshot.Errors;
 using KvmSnapshot.Live;
+using KvmSnapshot.Model.Contracts;
 using KvmSnapshot.Model;
 using KvmSnapshot.Tests.Infrastructure;
 using Xunit;

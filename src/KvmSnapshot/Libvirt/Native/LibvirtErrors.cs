@@ -1,6 +1,5 @@
 using System;
 using KvmSnapshot.Errors;
-using KvmSnapshot.Libvirt;
 
 namespace KvmSnapshot.Libvirt.Native;
 

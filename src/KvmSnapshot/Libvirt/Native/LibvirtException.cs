@@ -1,8 +1,8 @@
 using KvmSnapshot.Errors;
 
-namespace KvmSnapshot.Libvirt;
+namespace KvmSnapshot.Libvirt.Native;
 
-/// <summary>A libvirt failure mapped onto the module's ErrorIds; keeps libvirt's own code and message.</summary>
+/// <summary>A libvirt failure mapped onto the module's ErrorIds (by LibvirtErrorTable, beside it); keeps libvirt's own code and message.</summary>
 public sealed class LibvirtException : KvmSnapshotException
 {
     internal LibvirtException(string errorId, KvmErrorKind category, object? target, string message, int code, int domain, string libvirtMessage)
