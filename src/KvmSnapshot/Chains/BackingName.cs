@@ -7,7 +7,7 @@ namespace KvmSnapshot.Chains;
 /// The rules qemu applies to a backing file name recorded in an overlay, kept in one place so chain walks,
 /// store scans and rebases agree with what qemu will open.
 /// </summary>
-public static class BackingName
+internal static class BackingName
 {
     /// <summary>
     /// True for names qemu would not open as a local file: <c>json:{…}</c> and protocol names (<c>nbd://…</c>,

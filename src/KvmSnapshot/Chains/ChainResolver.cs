@@ -10,7 +10,7 @@ namespace KvmSnapshot.Chains;
 /// Follows backing files from an image down to its base. A missing, looping, unreadable or unfollowable backing
 /// file ends the chain with a layer in that state instead of failing: a broken chain is something to report.
 /// </summary>
-public static class ChainResolver
+internal static class ChainResolver
 {
     /// <summary>Deeper than any real chain; a guard against pathological names the identity check cannot see.</summary>
     public const int MaxDepth = 4096;

@@ -10,7 +10,7 @@ namespace KvmSnapshot.Chains;
 /// <see cref="FallbackPath"/> is set only when the identity could not be read (see <see cref="HostFileFacts.IdentityProblem"/>):
 /// such a file is then compared by its full path, and a second name of it is not recognised.
 /// </summary>
-public readonly record struct FileIdentity(ulong Device, ulong Inode, string? FallbackPath)
+internal readonly record struct FileIdentity(ulong Device, ulong Inode, string? FallbackPath)
 {
     public bool IsByPath => FallbackPath is not null;
 
@@ -18,7 +18,7 @@ public readonly record struct FileIdentity(ulong Device, ulong Inode, string? Fa
 }
 
 /// <summary>What <see cref="HostFile.Describe"/> found out about a file.</summary>
-public readonly record struct HostFileFacts(FileIdentity Identity, long? AllocatedBytes, string? IdentityProblem);
+internal readonly record struct HostFileFacts(FileIdentity Identity, long? AllocatedBytes, string? IdentityProblem);
 
 /// <summary>
 /// statx(2) facts .NET does not expose: device/inode (to recognise one file under two names, which loop detection
@@ -28,7 +28,7 @@ public readonly record struct HostFileFacts(FileIdentity Identity, long? Allocat
 /// identity degrades to the full path and <see cref="HostFileFacts.IdentityProblem"/> says why; callers with a
 /// user to tell (<see cref="ImageCatalog"/>) turn that into a warning. It is never silent.
 /// </summary>
-public static class HostFile
+internal static class HostFile
 {
     private const int ENoSys = 38;
 

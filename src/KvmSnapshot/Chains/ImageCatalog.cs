@@ -16,7 +16,7 @@ namespace KvmSnapshot.Chains;
 /// The format an image is opened as is, in this order: the one the user gave, the one libvirt records for it
 /// (<see cref="KnownFormats"/>), the one its overlay records, and only then its content's (probed).
 /// </summary>
-public sealed class ImageCatalog
+internal sealed class ImageCatalog
 {
     private readonly Dictionary<(string Path, string? Format, bool Specified), ImageNode?> _nodes = new();
     private readonly IOperationContext _ctx;

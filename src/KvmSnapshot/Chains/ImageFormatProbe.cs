@@ -7,7 +7,7 @@ namespace KvmSnapshot.Chains;
 /// Recognises an image format from its first bytes, natively. Used where the module must name a format itself
 /// (a backing format to record, -f for qemu-img) instead of letting qemu-img probe, which is unsafe for raw images.
 /// </summary>
-public static class ImageFormatProbe
+internal static class ImageFormatProbe
 {
     public const string Qcow2 = "qcow2";
     public const string Raw = "raw";

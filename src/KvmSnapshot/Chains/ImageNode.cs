@@ -4,7 +4,7 @@ using KvmSnapshot.Model;
 namespace KvmSnapshot.Chains;
 
 /// <summary>What the module knows about one image file after reading its header natively.</summary>
-public sealed record ImageNode
+internal sealed record ImageNode
 {
     public required string Path { get; init; }
     public required FileIdentity Identity { get; init; }

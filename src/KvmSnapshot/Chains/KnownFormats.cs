@@ -10,7 +10,7 @@ namespace KvmSnapshot.Chains;
 /// The formats libvirt records for the images its domains use. Where one is known, the module opens the image as
 /// that format and never probes it: a guest owns the bytes of its raw disk and can write any header there.
 /// </summary>
-public sealed class KnownFormats
+internal sealed class KnownFormats
 {
     private readonly Dictionary<string, (string Format, string Who)> _byPath = new(StringComparer.Ordinal);
     private readonly Dictionary<FileIdentity, (string Format, string Who)> _byFile = new();

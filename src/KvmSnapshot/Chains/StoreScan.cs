@@ -13,7 +13,7 @@ namespace KvmSnapshot.Chains;
 /// outside those directories), and for each image the images that use it as their backing file. Headers are read
 /// natively, once per file; no subprocess runs for qcow2 or raw images.
 /// </summary>
-public sealed class StoreScan
+internal sealed class StoreScan
 {
     private static readonly string[] RawExtensions = { ".img", ".raw" };
 

@@ -123,7 +123,7 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable
     }
 
     /// <summary>Runs <paramref name="work"/> off the pipeline thread and relays its reports until it ends.</summary>
-    protected T RunEngine<T>(Func<IOperationContext, T> work)
+    private protected T RunEngine<T>(Func<IOperationContext, T> work)
     {
         using var context = new PumpedOperationContext(_stopping.Token);
         var task = Task.Run(() =>
@@ -160,7 +160,7 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable
         }
     }
 
-    protected void RunEngine(Action<IOperationContext> work) => RunEngine<bool>(ctx => { work(ctx); return true; });
+    private protected void RunEngine(Action<IOperationContext> work) => RunEngine<bool>(ctx => { work(ctx); return true; });
 
     /// <summary>
     /// Runs one item's work; a KvmSnapshotException, or any exception the engine did not expect (mapped by

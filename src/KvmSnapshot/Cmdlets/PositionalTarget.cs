@@ -10,7 +10,7 @@ namespace KvmSnapshot.Cmdlets;
 /// image when it names an existing file or directory, contains a '/', or ends in an image extension; otherwise it
 /// is a domain. PowerShell alone would give it to the default parameter set's parameter whatever it names.
 /// </summary>
-public static class PositionalTarget
+internal static class PositionalTarget
 {
     public static readonly string[] ImageExtensions = { ".qcow2", ".img", ".raw", ".qed", ".vmdk", ".vdi", ".vhd", ".vhdx" };
 

@@ -16,7 +16,7 @@ namespace KvmSnapshot.Completion;
 /// -Disk of -Domain (every disk when -Disk is not given yet), each layer as its path and, for a live chain, in
 /// libvirt's index notation (vda[N]). Active layer first, as the chain reads.
 /// </summary>
-public sealed class ChainLayerCompleter : IArgumentCompleter
+internal sealed class ChainLayerCompleter : IArgumentCompleter
 {
     // As in SnapshotNameCompleter: a relative -Path is relative to the session's location, resolved per call.
     private const string ResolveInSession = "$ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($args[0])";

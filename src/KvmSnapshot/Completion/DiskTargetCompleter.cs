@@ -9,7 +9,7 @@ using KvmSnapshot.Live;
 namespace KvmSnapshot.Completion;
 
 /// <summary>Completes -Disk with the disk targets (vda, sdb, …) of -Domain.</summary>
-public sealed class DiskTargetCompleter : IArgumentCompleter
+internal sealed class DiskTargetCompleter : IArgumentCompleter
 {
     public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
         CommandAst commandAst, IDictionary fakeBoundParameters)

@@ -7,7 +7,7 @@ using KvmSnapshot.Live;
 namespace KvmSnapshot.Completion;
 
 /// <summary>Completes -Domain with the names of the domains on -ConnectionUri (or the default connection).</summary>
-public sealed class DomainNameCompleter : IArgumentCompleter
+internal sealed class DomainNameCompleter : IArgumentCompleter
 {
     public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
         CommandAst commandAst, IDictionary fakeBoundParameters)

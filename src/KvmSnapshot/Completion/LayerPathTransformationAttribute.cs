@@ -10,7 +10,7 @@ namespace KvmSnapshot.Completion;
 /// variable as well as a path string: each becomes its path.
 /// </summary>
 [AttributeUsage(AttributeTargets.Field | AttributeTargets.Property)]
-public sealed class LayerPathTransformationAttribute : ArgumentTransformationAttribute
+internal sealed class LayerPathTransformationAttribute : ArgumentTransformationAttribute
 {
     public override object? Transform(EngineIntrinsics engineIntrinsics, object? inputData)
     {

@@ -10,7 +10,7 @@ using KvmSnapshot.Offline;
 namespace KvmSnapshot.Completion;
 
 /// <summary>Completes -Name with the snapshots of -Domain, or the internal snapshots of the qcow2 file in -Path.</summary>
-public sealed class SnapshotNameCompleter : IArgumentCompleter
+internal sealed class SnapshotNameCompleter : IArgumentCompleter
 {
     // Completion runs on the pipeline thread of the user's runspace, so a script block sees the session's location.
     // Created per call: a script block keeps the session state it first ran in, and completers serve many runspaces.

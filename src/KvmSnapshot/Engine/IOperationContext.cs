@@ -7,7 +7,7 @@ namespace KvmSnapshot.Engine;
 /// the cmdlet base marshals them onto the pipeline thread (Write-Verbose / Write-Progress may only be
 /// called there). Tests pass a <see cref="RecordingOperationContext"/>.
 /// </summary>
-public interface IOperationContext
+internal interface IOperationContext
 {
     CancellationToken Cancellation { get; }
 
@@ -25,7 +25,7 @@ public interface IOperationContext
 }
 
 /// <summary>A context that does nothing; for callers that want no reports.</summary>
-public sealed class NullOperationContext : IOperationContext
+internal sealed class NullOperationContext : IOperationContext
 {
     public static readonly NullOperationContext Instance = new();
 

@@ -6,7 +6,7 @@ using System.Threading;
 namespace KvmSnapshot.Engine;
 
 /// <summary>Keeps every report; tests drive engine classes with it and assert on what was reported.</summary>
-public sealed class RecordingOperationContext : IOperationContext
+internal sealed class RecordingOperationContext : IOperationContext
 {
     private readonly ConcurrentQueue<string> _verbose = new();
     private readonly ConcurrentQueue<(string Activity, string Status, int Percent)> _progress = new();

@@ -4,7 +4,7 @@ namespace KvmSnapshot.Errors;
 /// Every ErrorId the module emits, in one place so they stay stable and documented (about_KvmSnapshot lists them).
 /// Add new ones here; never rename an existing one.
 /// </summary>
-public static class ErrorIds
+internal static class ErrorIds
 {
     // Files and images
     public const string DiskImageNotFound = "DiskImageNotFound";

@@ -11,7 +11,7 @@ using KvmSnapshot.Model;
 namespace KvmSnapshot.Libvirt;
 
 /// <summary>virConnectDomainEventBlockJobStatus.</summary>
-public enum BlockJobEventStatus
+internal enum BlockJobEventStatus
 {
     Completed = 0,
     Failed = 1,
@@ -23,7 +23,7 @@ public enum BlockJobEventStatus
 /// One VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2 event as the event loop thread received it. <see cref="Timestamp"/> is a
 /// <see cref="Stopwatch"/> timestamp taken in the callback, to measure how fast a waiting call reacts.
 /// </summary>
-public sealed record BlockJobEvent(string? ConnectionUri, string Domain, string Disk, BlockJobType Type, BlockJobEventStatus Status, DateTime ReceivedUtc, long Timestamp)
+internal sealed record BlockJobEvent(string? ConnectionUri, string Domain, string Disk, BlockJobType Type, BlockJobEventStatus Status, DateTime ReceivedUtc, long Timestamp)
 {
     public override string ToString() => $"{Domain}/{Disk} {Type} {Status}";
 }

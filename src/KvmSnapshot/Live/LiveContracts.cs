@@ -3,21 +3,21 @@ using System.Collections.Generic;
 
 namespace KvmSnapshot.Live;
 
-public sealed record RevertOptions
+internal sealed record RevertOptions
 {
     public bool Force { get; init; }
     public bool Running { get; init; }
     public bool Paused { get; init; }
 }
 
-public sealed record DeleteSnapshotOptions
+internal sealed record DeleteSnapshotOptions
 {
     public bool Children { get; init; }
     public bool ChildrenOnly { get; init; }
     public bool MetadataOnly { get; init; }
 }
 
-public sealed record BlockCommitRequest
+internal sealed record BlockCommitRequest
 {
     public required string Domain { get; init; }
     public required string Disk { get; init; }
@@ -47,7 +47,7 @@ public sealed record BlockCommitRequest
     internal Action<Chains.LayerRemovalPlan>? OnMergedLayers { get; init; }
 }
 
-public sealed record BlockPullRequest
+internal sealed record BlockPullRequest
 {
     public required string Domain { get; init; }
     public required string Disk { get; init; }

@@ -11,7 +11,7 @@ using KvmSnapshot.Model;
 
 namespace KvmSnapshot.Live;
 
-public sealed partial class LiveEngine
+internal sealed partial class LiveEngine
 {
     /// <summary>
     /// Invoke-KvmBlockCommit's checks, read-only: the domain, disk and layers resolved, the range and the shared-base

@@ -11,7 +11,7 @@ using KvmSnapshot.QemuImg;
 
 namespace KvmSnapshot.Live;
 
-public sealed partial class LiveEngine
+internal sealed partial class LiveEngine
 {
     /// <summary>
     /// The first libvirt whose QEMU driver reverts external snapshots itself (9.7.0). Before it, libvirt refuses with

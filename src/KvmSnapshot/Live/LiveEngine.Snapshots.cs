@@ -12,7 +12,7 @@ using KvmSnapshot.Model;
 
 namespace KvmSnapshot.Live;
 
-public sealed partial class LiveEngine
+internal sealed partial class LiveEngine
 {
     public DomainSnapshot CreateSnapshot(string? connectionUri, string domain, NewDomainSnapshotRequest request, IOperationContext ctx)
     {

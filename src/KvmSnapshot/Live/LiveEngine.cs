@@ -20,7 +20,7 @@ namespace KvmSnapshot.Live;
 /// domain left on a valid chain). ctx.Verbose shows each libvirt call made.
 /// CONTRACT: cmdlets call exactly these signatures; add members freely, change these only with the cmdlet author.
 /// </summary>
-public sealed partial class LiveEngine
+internal sealed partial class LiveEngine
 {
     public static LiveEngine Default { get; } = new();
 

@@ -9,7 +9,7 @@ namespace KvmSnapshot.Live;
 /// safety checks passed. Its text names the real files, for -WhatIf and -Confirm. LiveEngine.BlockCommit(plan)
 /// refuses to start when the disk's chain changed since.
 /// </summary>
-public sealed class LiveCommitPlan
+internal sealed class LiveCommitPlan
 {
     public required BlockCommitRequest Request { get; init; }
     /// <summary>The domain's name as libvirt spells it.</summary>
@@ -41,7 +41,7 @@ public sealed class LiveCommitPlan
 }
 
 /// <summary>A checked live pull (LiveEngine.PlanBlockPull); see <see cref="LiveCommitPlan"/>.</summary>
-public sealed class LivePullPlan
+internal sealed class LivePullPlan
 {
     public required BlockPullRequest Request { get; init; }
     public required string Domain { get; init; }

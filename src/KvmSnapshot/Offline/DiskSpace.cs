@@ -10,7 +10,7 @@ namespace KvmSnapshot.Offline;
 /// The estimate is an upper bound made before anything is written; the cmdlets show it in their -WhatIf text and
 /// refuse (DiskFull) when it clearly does not fit, unless -SkipSpaceCheck.
 /// </summary>
-public sealed class SpaceEstimate
+internal sealed class SpaceEstimate
 {
     /// <summary>The directory the bytes are written into (its file system is the one checked).</summary>
     public required string Directory { get; init; }
@@ -40,7 +40,7 @@ public sealed class SpaceEstimate
 }
 
 /// <summary>Free space of file systems (statvfs through DriveInfo) and the ENOSPC errno.</summary>
-public static class DiskSpace
+internal static class DiskSpace
 {
     /// <summary>errno ENOSPC on Linux; .NET on Linux puts the errno of a failed write in IOException.HResult.</summary>
     public const int ENOSPC = Linux.LibC.ENOSPC;

@@ -5,7 +5,7 @@ namespace KvmSnapshot.Offline;
 
 // Requests the offline cmdlets hand to the offline engine. Plain records: cmdlets fill them from parameters.
 
-public sealed record NewImageRequest
+internal sealed record NewImageRequest
 {
     public required string Path { get; init; }
     /// <summary>qcow2 or raw.</summary>
@@ -24,7 +24,7 @@ public sealed record NewImageRequest
     public bool SkipSpaceCheck { get; init; }
 }
 
-public sealed record ConvertImageRequest
+internal sealed record ConvertImageRequest
 {
     public required string Source { get; init; }
     public required string Destination { get; init; }
@@ -41,7 +41,7 @@ public sealed record ConvertImageRequest
     public bool SkipSpaceCheck { get; init; }
 }
 
-public sealed record CommitRequest
+internal sealed record CommitRequest
 {
     /// <summary>Any image of the chain above or at Top: the active image the user names with -Path.</summary>
     public required string Path { get; init; }
@@ -61,7 +61,7 @@ public sealed record CommitRequest
     public bool SkipSpaceCheck { get; init; }
 }
 
-public sealed record PullRequest
+internal sealed record PullRequest
 {
     /// <summary>The image that receives the data (an overlay).</summary>
     public required string Path { get; init; }
@@ -78,7 +78,7 @@ public sealed record PullRequest
 }
 
 /// <summary>What a commit or pull did, for the cmdlet to emit and report.</summary>
-public sealed class ChainOperationResult
+internal sealed class ChainOperationResult
 {
     public required SnapshotChain Chain { get; init; }
     public IReadOnlyList<string> MergedLayers { get; init; } = System.Array.Empty<string>();

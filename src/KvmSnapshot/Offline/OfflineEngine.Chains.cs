@@ -10,7 +10,7 @@ using KvmSnapshot.Model;
 namespace KvmSnapshot.Offline;
 
 // Shortening chains offline: commit down (qemu-img commit + rebase -u) and pull up (safe qemu-img rebase).
-public sealed partial class OfflineEngine
+internal sealed partial class OfflineEngine
 {
     /// <summary>Validates a commit and returns what it would do, without changing anything (-WhatIf text, safety).</summary>
     public CommitPlan PlanCommit(CommitRequest request, IOperationContext ctx)

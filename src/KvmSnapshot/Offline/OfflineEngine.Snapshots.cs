@@ -11,7 +11,7 @@ using KvmSnapshot.QemuImg;
 namespace KvmSnapshot.Offline;
 
 // Internal snapshots: listed natively from the qcow2 snapshot table, changed through qemu-img snapshot.
-public sealed partial class OfflineEngine
+internal sealed partial class OfflineEngine
 {
     /// <summary>Internal snapshots of a qcow2 file (native snapshot-table reader).</summary>
     public IReadOnlyList<InternalSnapshot> GetInternalSnapshots(string path, IOperationContext ctx, string? format = null)

@@ -18,7 +18,7 @@ namespace KvmSnapshot.Offline;
 /// command line) before it is made.
 /// CONTRACT: cmdlets call exactly these signatures; add members freely, change these only with the cmdlet author.
 /// </summary>
-public sealed partial class OfflineEngine
+internal sealed partial class OfflineEngine
 {
     private readonly QemuImgCommands _qemuImg;
 
@@ -539,7 +539,7 @@ public sealed partial class OfflineEngine
 }
 
 /// <summary>A validated commit: every path resolved, safety checks passed (or forced).</summary>
-public sealed class CommitPlan
+internal sealed class CommitPlan
 {
     public required SnapshotChain Chain { get; init; }
     public required ChainLayer Top { get; init; }
@@ -564,7 +564,7 @@ public sealed class CommitPlan
         : $"commit {Top.Name} down into {Base.Name}, then point {Overlay.Name} at {Base.Name}") + SpaceEstimate.ActionSuffix(Space);
 }
 
-public sealed class PullPlan
+internal sealed class PullPlan
 {
     public required SnapshotChain Chain { get; init; }
     /// <summary>The image receiving the data.</summary>

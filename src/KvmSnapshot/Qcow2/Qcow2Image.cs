@@ -4,7 +4,7 @@ using System.Collections.Generic;
 namespace KvmSnapshot.Qcow2;
 
 /// <summary>The fixed qcow2 header fields (v2: the first 72 bytes; v3 adds the rest).</summary>
-public sealed class Qcow2Header
+internal sealed class Qcow2Header
 {
     public uint Version { get; init; }
     public ulong BackingFileOffset { get; init; }
@@ -27,10 +27,10 @@ public sealed class Qcow2Header
 }
 
 /// <summary>One entry of the feature-name table header extension.</summary>
-public sealed record Qcow2FeatureName(byte Type, byte Bit, string Name);
+internal sealed record Qcow2FeatureName(byte Type, byte Bit, string Name);
 
 /// <summary>One entry of the snapshot table.</summary>
-public sealed class Qcow2SnapshotEntry
+internal sealed class Qcow2SnapshotEntry
 {
     public required string Id { get; init; }
     public required string Name { get; init; }
@@ -43,7 +43,7 @@ public sealed class Qcow2SnapshotEntry
 }
 
 /// <summary>What the native reader learned from a qcow2 file without running qemu-img.</summary>
-public sealed class Qcow2Image
+internal sealed class Qcow2Image
 {
     public required string Path { get; init; }
     public required Qcow2Header Header { get; init; }

@@ -11,7 +11,7 @@ namespace KvmSnapshot.Qcow2;
 /// (DiskImageMalformed / DiskImageNotQcow2 / DiskImageUnsupportedFeature / DiskImageNotFound), never a crash,
 /// hang or huge allocation.
 /// </summary>
-public static class Qcow2Reader
+internal static class Qcow2Reader
 {
     /// <summary>True when the file starts with the qcow2 magic. False for a missing or short file.</summary>
     /// <remarks>Never throws for a bad path, a directory, a FIFO or an unreadable file: those are not qcow2.</remarks>

@@ -8,7 +8,7 @@ namespace KvmSnapshot.QemuImg;
 /// Renders an argument list the way a POSIX shell user would type it, for -Verbose and error messages only.
 /// The process itself always gets the list (ProcessStartInfo.ArgumentList); this string is never executed.
 /// </summary>
-public static class QemuImgCommandLine
+internal static class QemuImgCommandLine
 {
     public static string Format(string executable, IEnumerable<string> arguments)
         => string.Join(" ", new[] { executable }.Concat(arguments).Select(Quote));

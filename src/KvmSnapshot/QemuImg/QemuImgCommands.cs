@@ -11,7 +11,7 @@ namespace KvmSnapshot.QemuImg;
 /// on images a running VM holds; every path is passed as its own argument (callers pass full paths, so a name
 /// starting with '-' or containing ':' is never taken for an option or a protocol).
 /// </summary>
-public sealed class QemuImgCommands
+internal sealed class QemuImgCommands
 {
     private static readonly JsonSerializerOptions Json = new() { PropertyNameCaseInsensitive = false };
 
@@ -225,7 +225,7 @@ public sealed class QemuImgCommands
     }
 }
 
-public enum InternalSnapshotAction
+internal enum InternalSnapshotAction
 {
     /// <summary>qemu-img snapshot -c</summary>
     Create,

@@ -7,7 +7,7 @@ namespace KvmSnapshot.QemuImg;
 /// Maps qemu-img's stderr to the module's ErrorIds where the cause is clear; everything else is QemuImgFailed.
 /// qemu-img's own text is always kept in the message.
 /// </summary>
-public static class QemuImgErrors
+internal static class QemuImgErrors
 {
     public static KvmSnapshotException FromFailure(QemuImgResult result, object? target)
     {

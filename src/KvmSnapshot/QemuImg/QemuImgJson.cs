@@ -7,7 +7,7 @@ namespace KvmSnapshot.QemuImg;
 // unknown members are ignored so newer qemu-img versions still parse.
 
 /// <summary><c>qemu-img info --output=json</c>: one image (an array of these with --backing-chain).</summary>
-public sealed class QemuImgInfo
+internal sealed class QemuImgInfo
 {
     [JsonPropertyName("filename")] public string Filename { get; init; } = string.Empty;
     [JsonPropertyName("format")] public string Format { get; init; } = string.Empty;
@@ -24,19 +24,19 @@ public sealed class QemuImgInfo
 }
 
 /// <summary>qemu-img measure --output=json.</summary>
-public sealed class QemuImgMeasure
+internal sealed class QemuImgMeasure
 {
     [JsonPropertyName("required")] public long Required { get; init; }
     [JsonPropertyName("fully-allocated")] public long FullyAllocated { get; init; }
 }
 
-public sealed class QemuImgFormatSpecific
+internal sealed class QemuImgFormatSpecific
 {
     [JsonPropertyName("type")] public string? Type { get; init; }
     [JsonPropertyName("data")] public QemuImgFormatSpecificData? Data { get; init; }
 }
 
-public sealed class QemuImgFormatSpecificData
+internal sealed class QemuImgFormatSpecificData
 {
     [JsonPropertyName("compat")] public string? Compat { get; init; }
     [JsonPropertyName("lazy-refcounts")] public bool? LazyRefcounts { get; init; }
@@ -48,7 +48,7 @@ public sealed class QemuImgFormatSpecificData
 }
 
 /// <summary>One entry of "snapshots" in <c>qemu-img info --output=json</c>.</summary>
-public sealed class QemuImgSnapshotInfo
+internal sealed class QemuImgSnapshotInfo
 {
     [JsonPropertyName("id")] public string Id { get; init; } = string.Empty;
     [JsonPropertyName("name")] public string Name { get; init; } = string.Empty;
@@ -61,7 +61,7 @@ public sealed class QemuImgSnapshotInfo
 }
 
 /// <summary><c>qemu-img check --output=json</c>.</summary>
-public sealed class QemuImgCheck
+internal sealed class QemuImgCheck
 {
     [JsonPropertyName("filename")] public string Filename { get; init; } = string.Empty;
     [JsonPropertyName("format")] public string Format { get; init; } = string.Empty;

@@ -9,7 +9,7 @@ namespace KvmSnapshot.QemuImg;
 /// no backing file (so a check never reaches beyond the image), or through another backing file (to compare with a
 /// chain's old view). Paths go through a JSON serializer, never string concatenation, so any file name is safe.
 /// </summary>
-public static class QemuImgJsonFilename
+internal static class QemuImgJsonFilename
 {
     private static readonly JsonSerializerOptions Options = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 

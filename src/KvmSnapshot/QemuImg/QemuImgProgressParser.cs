@@ -9,7 +9,7 @@ namespace KvmSnapshot.QemuImg;
 /// Turns qemu-img's <c>-p</c> output ("    (12.34/100%)" lines ended by \r) into whole percentages.
 /// Fed in arbitrary chunks as they arrive on stdout; reports a percentage only when it changes.
 /// </summary>
-public sealed partial class QemuImgProgressParser
+internal sealed partial class QemuImgProgressParser
 {
     private readonly StringBuilder _line = new();
     private readonly Action<int> _report;

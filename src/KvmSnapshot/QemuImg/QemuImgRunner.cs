@@ -13,7 +13,7 @@ using KvmSnapshot.Errors;
 namespace KvmSnapshot.QemuImg;
 
 /// <summary>One qemu-img call: its arguments and how to report it.</summary>
-public sealed record QemuImgInvocation(IReadOnlyList<string> Arguments)
+internal sealed record QemuImgInvocation(IReadOnlyList<string> Arguments)
 {
     /// <summary>When set, stdout is parsed as <c>-p</c> progress and reported under this activity.</summary>
     public string? ProgressActivity { get; init; }
@@ -24,13 +24,13 @@ public sealed record QemuImgInvocation(IReadOnlyList<string> Arguments)
     public IReadOnlyCollection<int> SuccessExitCodes { get; init; } = new[] { 0 };
 }
 
-public sealed record QemuImgResult(int ExitCode, string StdOut, string StdErr, string CommandLine);
+internal sealed record QemuImgResult(int ExitCode, string StdOut, string StdErr, string CommandLine);
 
 /// <summary>
 /// Runs qemu-img as a child process: argument list only (never a shell), stderr kept for errors,
 /// <c>-p</c> progress forwarded, and cancellation that kills the child and waits for it before returning.
 /// </summary>
-public sealed class QemuImgRunner
+internal sealed class QemuImgRunner
 {
     /// <summary>Environment variable naming the qemu-img executable; otherwise qemu-img is looked up on PATH.</summary>
     public const string ExecutableVariable = "KVMSNAPSHOT_QEMU_IMG";

@@ -43,7 +43,7 @@ internal static class LibvirtLibrary
     }
 
     /// <summary>The outcome of looking for the library: its handle, or why it could not be loaded.</summary>
-    public sealed record LoadResult(IntPtr Handle, string? LoadedFrom, string? Problem)
+    internal sealed record LoadResult(IntPtr Handle, string? LoadedFrom, string? Problem)
     {
         public bool Loaded => Handle != IntPtr.Zero;
     }

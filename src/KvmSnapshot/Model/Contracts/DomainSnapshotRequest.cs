@@ -5,7 +5,7 @@ namespace KvmSnapshot.Model.Contracts;
 // What the live engine asks the libvirt binding to create: shared by Live/ (which checks and plans) and
 // Libvirt/SnapshotXml (which writes libvirt's XML from it), so it sits below both.
 
-public sealed record DiskSpec
+internal sealed record DiskSpec
 {
     /// <summary>Disk target (vda).</summary>
     public required string Disk { get; init; }
@@ -16,7 +16,7 @@ public sealed record DiskSpec
     public string? Driver { get; init; }
 }
 
-public sealed record NewDomainSnapshotRequest
+internal sealed record NewDomainSnapshotRequest
 {
     public string? Name { get; init; }
     public string? Description { get; init; }
