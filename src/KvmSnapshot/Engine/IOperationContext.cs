@@ -5,7 +5,7 @@ namespace KvmSnapshot.Engine;
 /// <summary>
 /// What a long engine operation may report while it runs. Engine code calls these from any thread;
 /// the cmdlet base marshals them onto the pipeline thread (Write-Verbose / Write-Progress may only be
-/// called there). Tests pass a <see cref="RecordingOperationContext"/>.
+/// called there).
 /// </summary>
 internal interface IOperationContext
 {

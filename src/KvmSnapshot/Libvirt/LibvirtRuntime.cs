@@ -12,16 +12,9 @@ namespace KvmSnapshot.Libvirt;
 internal static class LibvirtRuntime
 {
     private static readonly Lazy<Thread> EventThread = new(Start, LazyThreadSafetyMode.ExecutionAndPublication);
-    private static long _iterations;
-    private static LibvirtErrorInfo? _lastLoopError;
 
     /// <summary>Throws LibvirtNotAvailable (cached) when libvirt cannot be loaded.</summary>
     public static void EnsureInitialized() => _ = EventThread.Value;
-
-    /// <summary>Iterations the event loop has run; tests use it to see the loop is alive.</summary>
-    public static long EventLoopIterations => Interlocked.Read(ref _iterations);
-
-    public static LibvirtErrorInfo? LastEventLoopError => _lastLoopError;
 
     private static Thread Start()
     {
@@ -38,12 +31,10 @@ internal static class LibvirtRuntime
         // Runs for the life of the process; virEventRunDefaultImpl blocks until a timer or file descriptor fires.
         while (true)
         {
-            if (!Virt.EventRunDefaultImpl(out var error))
+            if (!Virt.EventRunDefaultImpl(out _))
             {
-                _lastLoopError = error;
                 Thread.Sleep(100); // a failing iteration must not spin a core
             }
-            Interlocked.Increment(ref _iterations);
         }
     }
 }

@@ -31,16 +31,6 @@ internal sealed class QemuImgCommands
         return Parse<QemuImgInfo>(result, path);
     }
 
-    /// <summary><c>qemu-img info -U --output=json --backing-chain [-f fmt] path</c>: the image first, its base last.</summary>
-    public IReadOnlyList<QemuImgInfo> InfoBackingChain(string path, string? format, IOperationContext ctx)
-    {
-        var args = new List<string> { "info", "-U", "--output=json", "--backing-chain" };
-        AddFormat(args, "-f", format);
-        args.Add(path);
-        var result = _runner.Run(new QemuImgInvocation(args) { Target = path }, ctx);
-        return Parse<List<QemuImgInfo>>(result, path);
-    }
-
     /// <summary>
     /// <c>qemu-img check -U --output=json</c> of one image on its own: the image is opened through a json: description
     /// with <c>"backing": null</c>, so a missing or unfollowable backing file never makes the check fail or reach out.

@@ -77,5 +77,4 @@ internal sealed class QemuImgCheck
     [JsonPropertyName("compressed-clusters")] public long? CompressedClusters { get; init; }
     /// <summary>qemu-img check's exit code: 0 clean, 2 corrupt, 3 leaks only.</summary>
     [JsonIgnore] public int ExitCode { get; init; }
-    [JsonIgnore] public bool IsClean => ExitCode == 0 && Corruptions == 0 && Leaks == 0 && CheckErrors == 0;
 }

@@ -68,7 +68,7 @@ public sealed class LibvirtXmlAndFlagsTests
     public void A_live_chain_is_built_without_touching_files_for_a_remote_connection()
     {
         var vda = DomainXml.Disks(LiveXml, "web1")[0];
-        var chain = LiveChains.Build("web1", "qemu+ssh://h/system", local: false, vda, new KvmSnapshot.Engine.RecordingOperationContext(), null);
+        var chain = LiveChains.Build("web1", "qemu+ssh://h/system", local: false, vda, new RecordingOperationContext(), null);
 
         Assert.Equal(new[] { "/vm/s1.sn2", "/vm/s1.qcow2", "/vm/base.qcow2" }, chain.Layers.Select(l => l.Path));
         Assert.Equal(new int?[] { 3, 2, 1 }, chain.Layers.Select(l => l.Index));

@@ -2,10 +2,14 @@ using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
+using KvmSnapshot.Engine;
 
-namespace KvmSnapshot.Engine;
+namespace KvmSnapshot.Tests;
 
-/// <summary>Keeps every report; tests drive engine classes with it and assert on what was reported.</summary>
+/// <summary>
+/// Keeps every report; tests drive engine classes with it and assert on what was reported. In namespace
+/// KvmSnapshot.Tests so every test namespace below it sees it without a using.
+/// </summary>
 internal sealed class RecordingOperationContext : IOperationContext
 {
     private readonly ConcurrentQueue<string> _verbose = new();
