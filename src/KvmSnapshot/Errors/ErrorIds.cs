@@ -1,8 +1,8 @@
 namespace KvmSnapshot.Errors;
 
 /// <summary>
-/// Every ErrorId the module emits, in one place so they stay stable and documented (about_KvmSnapshot lists them).
-/// Add new ones here; never rename an existing one.
+/// Every ErrorId the module emits, in one place (about_KvmSnapshot lists them). An ErrorId keeps its name once
+/// shipped: scripts and tests match on it.
 /// </summary>
 internal static class ErrorIds
 {

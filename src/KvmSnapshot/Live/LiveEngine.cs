@@ -13,12 +13,11 @@ using KvmSnapshot.Model;
 namespace KvmSnapshot.Live;
 
 /// <summary>
-/// The live engine as the cmdlets see it: every operation through libvirt (P/Invoke into libvirt.so.0).
+/// The live engine: every operation on a domain, through libvirt (P/Invoke into libvirt.so.0).
 /// <paramref name="connectionUri"/> null means $env:LIBVIRT_DEFAULT_URI, then libvirt's own default; connections
 /// are reused per URI. Errors are KvmSnapshotException with an ErrorId from ErrorIds and libvirt's message kept.
 /// Long operations report ctx.Progress and honour ctx.Cancellation (a cancelled block job is aborted and the
 /// domain left on a valid chain). ctx.Verbose shows each libvirt call made.
-/// CONTRACT: cmdlets call exactly these signatures; add members freely, change these only with the cmdlet author.
 /// </summary>
 internal sealed partial class LiveEngine
 {
