@@ -20,12 +20,12 @@ internal static class LiveChains
 {
     public static SnapshotChain Build(string domain, string? uri, bool local, DiskXml disk, IOperationContext ctx, ImageCatalog? catalog)
     {
-        catalog = local ? catalog ?? new ImageCatalog(ctx) : null;
+        catalog = local ? catalog ?? LocalImageStore.Instance.NewCatalog(ctx) : null;
         var layers = new List<(string Path, string? Format, int? Index, bool Network)>();
         if (disk.Source is not null) layers.Add((disk.Source, disk.Format, disk.Index, disk.Type is "network"));
         foreach (var b in disk.Backing) layers.Add((b.Source ?? "(unnamed)", b.Format, b.Index, b.Type is "network" || b.Source is null));
 
-        if (!disk.BackingKnown && local && disk.IsLocalFile && disk.Source is not null && File.Exists(disk.Source))
+        if (!disk.BackingKnown && local && disk.IsLocalFile && disk.Source is not null && LocalImageStore.Instance.Exists(disk.Source))
         {
             // libvirt did not describe the chain (inactive XML): follow it through the headers.
             // The format libvirt records, never the content's: a guest can write any header into its raw disk.

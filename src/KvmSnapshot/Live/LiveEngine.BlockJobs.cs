@@ -310,7 +310,7 @@ internal sealed partial class LiveEngine
     /// template), and so would another domain whose disk names one of them. Refused unless Force. Snapshots whose
     /// content the commit changes are named in a warning.
     /// </summary>
-    private static ImageUsage? GuardSharedBase(LibvirtDomain dom, SnapshotChain chain, ChainLayer top, ChainLayer baseLayer, bool force, IOperationContext ctx)
+    private ImageUsage? GuardSharedBase(LibvirtDomain dom, SnapshotChain chain, ChainLayer top, ChainLayer baseLayer, bool force, IOperationContext ctx)
     {
         if (!dom.Connection.IsLocal)
         {
@@ -344,7 +344,7 @@ internal sealed partial class LiveEngine
     /// chain does not count as a user: the job takes the merged layers out of it (the layers from the top down to
     /// <paramref name="goingAwayBelow"/> stop using them).
     /// </summary>
-    private static LayerRemovalPlan RemovalPreview(LibvirtDomain dom, SnapshotChain chain, IReadOnlyList<ChainLayer> merged, int goingAwayBelow, ImageUsage? usage)
+    private LayerRemovalPlan RemovalPreview(LibvirtDomain dom, SnapshotChain chain, IReadOnlyList<ChainLayer> merged, int goingAwayBelow, ImageUsage? usage)
     {
         var paths = merged.Where(l => l.State == ChainLayerState.Present).Select(l => l.Path).ToList();
         if (!dom.Connection.IsLocal)
@@ -359,17 +359,17 @@ internal sealed partial class LiveEngine
     }
 
     /// <summary>Who uses the images around <paramref name="files"/>, as the libvirt of the domain's (local) host sees them.</summary>
-    private static (ImageUsage Usage, ImageCatalog Catalog) UsageAround(LibvirtDomain dom, IEnumerable<string> files, IOperationContext ctx)
+    private (ImageUsage Usage, ImageCatalog Catalog) UsageAround(LibvirtDomain dom, IEnumerable<string> files, IOperationContext ctx)
     {
         var (references, catalog) = LocalImageFacts(dom, ctx);
-        return (ImageUsage.Scan(files, Array.Empty<string>(), references, catalog, ctx), catalog);
+        return (_images.Usage(files, Array.Empty<string>(), references, catalog, ctx), catalog);
     }
 
     /// <summary>What the libvirt of the domain's (local) host names, and a catalog that opens those files as it records them.</summary>
-    private static (HostImageReferences References, ImageCatalog Catalog) LocalImageFacts(LibvirtDomain dom, IOperationContext ctx)
+    private (HostImageReferences References, ImageCatalog Catalog) LocalImageFacts(LibvirtDomain dom, IOperationContext ctx)
     {
         var references = HostImageReferences.Collect(dom.Connection);
-        return (references, new ImageCatalog(ctx, known: KnownFormats.From(references)));
+        return (references, _images.NewCatalog(ctx, known: KnownFormats.From(references)));
     }
 
     /// <summary>
@@ -377,7 +377,7 @@ internal sealed partial class LiveEngine
     /// snapshot, no image around them). Handed to <paramref name="onPlan"/> when given (the cmdlet asks per file);
     /// otherwise every such layer is deleted and every kept one is a warning.
     /// </summary>
-    private static void RemoveMergedLayers(LibvirtDomain dom, IReadOnlyList<ChainLayer> merged, Action<LayerRemovalPlan>? onPlan, IOperationContext ctx)
+    private void RemoveMergedLayers(LibvirtDomain dom, IReadOnlyList<ChainLayer> merged, Action<LayerRemovalPlan>? onPlan, IOperationContext ctx)
     {
         var paths = merged.Where(l => l.State == ChainLayerState.Present).Select(l => l.Path).ToList();
         LayerRemovalPlan plan;

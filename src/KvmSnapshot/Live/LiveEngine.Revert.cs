@@ -63,7 +63,7 @@ internal sealed partial class LiveEngine
     /// snapshot's frozen state), and the persistent definition is pointed at it. The abandoned branch's overlays
     /// are kept: they still hold the data written after the snapshot, and later snapshots may need them.
     /// </summary>
-    private static void RevertExternalByHand(LibvirtDomain dom, string name, string snapshotXml, SnapshotXmlInfo info, RevertOptions options, IOperationContext ctx)
+    private void RevertExternalByHand(LibvirtDomain dom, string name, string snapshotXml, SnapshotXmlInfo info, RevertOptions options, IOperationContext ctx)
     {
         var version = dom.Connection.LibVersionText;
         if (info.MemoryLocation is "external" or "internal")
@@ -84,7 +84,7 @@ internal sealed partial class LiveEngine
         }
 
         // Plan everything before changing anything: the frozen image of every snapshotted disk must be there.
-        var catalog = new ImageCatalog(ctx);
+        var catalog = _images.NewCatalog(ctx);
         var plan = new List<(string Disk, string StateImage, string Format, string Overlay)>();
         foreach (var disk in info.Disks.Where(d => d.Snapshot == "external"))
         {
@@ -96,7 +96,7 @@ internal sealed partial class LiveEngine
                 stateImage = overlay.BackingFullPath;
                 format = overlay.BackingFormat;
             }
-            if (stateImage is null || !File.Exists(stateImage))
+            if (stateImage is null || !_images.Exists(stateImage))
             {
                 throw new KvmSnapshotException(ErrorIds.BackingFileMissing, KvmErrorKind.ObjectNotFound, stateImage ?? disk.Disk,
                     $"Cannot revert '{dom.Name}' to '{name}': the image holding disk {disk.Disk}'s state at that snapshot ('{stateImage ?? "unknown"}') is missing. Nothing was changed.");
@@ -169,16 +169,16 @@ internal sealed partial class LiveEngine
     /// so it is refused unless <paramref name="force"/>. The images are the saved definition's disk and its chain for
     /// an external snapshot, and the layers below the disk for an internal one (the disk itself holds the snapshot).
     /// </summary>
-    private static void GuardStaleSnapshot(LibvirtDomain dom, string name, SnapshotXmlInfo info, bool force, IOperationContext ctx)
+    private void GuardStaleSnapshot(LibvirtDomain dom, string name, SnapshotXmlInfo info, bool force, IOperationContext ctx)
     {
         if (!dom.Connection.IsLocal || info.CreationTime == default) return;
         var taken = info.CreationTime.ToUniversalTime();
-        var catalog = new ImageCatalog(ctx);
+        var catalog = _images.NewCatalog(ctx);
         var written = new List<string>();
         foreach (var disk in info.Disks.Where(d => d.Snapshot is "internal" or "external"))
         {
             var saved = info.DomainDisks.FirstOrDefault(d => d.Target == disk.Disk);
-            if (saved?.Source is not { } image || !saved.IsLocalFile || !File.Exists(image)) continue;
+            if (saved?.Source is not { } image || !saved.IsLocalFile || !_images.Exists(image)) continue;
             Model.SnapshotChain chain;
             try
             {
@@ -214,12 +214,12 @@ internal sealed partial class LiveEngine
     /// taken after this one), those would silently change: refused with SnapshotRevertUnsafe naming them, unless
     /// <paramref name="force"/> (then a warning; every file stays).
     /// </summary>
-    private static void GuardRevertHarms(LibvirtDomain dom, string name, SnapshotXmlInfo info, bool force, IOperationContext ctx)
+    private void GuardRevertHarms(LibvirtDomain dom, string name, SnapshotXmlInfo info, bool force, IOperationContext ctx)
     {
         if (!dom.Connection.IsLocal) return;
         var targets = info.Disks.Where(d => d.Snapshot == "internal")
             .Select(d => info.DomainDisks.FirstOrDefault(x => x.Target == d.Disk))
-            .Where(x => x?.Source is not null && x.IsLocalFile && File.Exists(x.Source))
+            .Where(x => x?.Source is not null && x.IsLocalFile && _images.Exists(x.Source))
             .Select(x => Path.GetFullPath(x!.Source!))
             .Distinct(StringComparer.Ordinal)
             .ToList();
@@ -240,7 +240,7 @@ internal sealed partial class LiveEngine
     }
 
     /// <summary>&lt;dir&gt;/&lt;image stem&gt;.revert-&lt;snapshot&gt;.qcow2 next to the frozen image, never an existing file.</summary>
-    private static string RevertOverlayPath(string stateImage, string snapshot, IEnumerable<string> taken)
+    private string RevertOverlayPath(string stateImage, string snapshot, IEnumerable<string> taken)
     {
         var dir = Path.GetDirectoryName(stateImage) ?? ".";
         var safe = string.Concat(snapshot.Select(c => Path.GetInvalidFileNameChars().Contains(c) ? '_' : c));
@@ -249,15 +249,15 @@ internal sealed partial class LiveEngine
         for (var n = 1; ; n++)
         {
             var candidate = Path.Combine(dir, n == 1 ? $"{stem}.qcow2" : $"{stem}-{n}.qcow2");
-            if (!File.Exists(candidate) && !takenSet.Contains(candidate)) return candidate;
+            if (!_images.Exists(candidate) && !takenSet.Contains(candidate)) return candidate;
         }
     }
 
-    private static void TryDelete(string file, IOperationContext ctx)
+    private void TryDelete(string file, IOperationContext ctx)
     {
         try
         {
-            File.Delete(file);
+            _images.Delete(file);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -79,7 +79,7 @@ internal sealed partial class LiveEngine
             : request.MemoryFile is not null ? "external (disks and memory)"
             : request.DiskSpecs.Any(s => s.Snapshot == "external") ? "external" : "internal";
         var text = $"Create {kind} snapshot{(request.Name is null ? "" : $" '{request.Name}'")} of {dom.Name}";
-        if (request.MemoryFile is not null) text += $", memory state to {request.MemoryFile}" + (request.Force && File.Exists(request.MemoryFile) ? " (overwritten)" : "");
+        if (request.MemoryFile is not null) text += $", memory state to {request.MemoryFile}" + (request.Force && _images.Exists(request.MemoryFile) ? " (overwritten)" : "");
         foreach (var spec in request.DiskSpecs.Where(s => s.Snapshot == "external" && s.File is not null))
         {
             text += $", {spec.Disk} writes to the new overlay {spec.File}" + (request.ReuseExternal ? " (reused)" : "");
@@ -205,7 +205,7 @@ internal sealed partial class LiveEngine
     /// removing the overlay. It only looks at the domain's current chain: an image of another branch (one a revert
     /// abandoned) that uses either file would be changed or lose its backing file. Refused, before anything runs.
     /// </summary>
-    private static void GuardExternalDelete(LibvirtDomain dom, DomainSnapshotHandle snapshot, string name, IOperationContext ctx)
+    private void GuardExternalDelete(LibvirtDomain dom, DomainSnapshotHandle snapshot, string name, IOperationContext ctx)
     {
         var info = SnapshotXml.Parse(dom.SnapshotXml(snapshot, name), name);
         var overlays = info.Disks.Where(d => d.Snapshot == "external" && d.File is not null).Select(d => d.File!).ToList();
@@ -219,7 +219,7 @@ internal sealed partial class LiveEngine
         var affected = overlays.Concat(overlays.Select(o => catalog.Get(o, null)?.BackingFullPath).Where(b => b is not null).Select(b => b!)).ToList();
         var disks = DomainXml.Disks(dom.GetXml(), dom.Name).Where(d => d.Source is not null);
         var chainFiles = disks.SelectMany(d => LiveChains.Build(dom.Name, dom.Connection.Uri, true, d, ctx, catalog).Layers.Select(l => l.Path)).ToList();
-        var usage = ImageUsage.Scan(chainFiles.Concat(affected), Array.Empty<string>(), references, catalog, ctx);
+        var usage = _images.Usage(chainFiles.Concat(affected), Array.Empty<string>(), references, catalog, ctx);
         ChainGuard.WarnAboutGaps(usage, ctx, "images there may use the overlays of this snapshot");
         var users = ChainGuard.AffectedImages(chainFiles, affected, usage, dom.Name, null);
         if (users.Count == 0) return;

@@ -21,6 +21,11 @@ namespace KvmSnapshot.Live;
 /// </summary>
 internal sealed partial class LiveEngine
 {
+    private readonly IImageStore _images;
+
+    /// <param name="images">Where the images of a local connection are; this host's file system when null.</param>
+    public LiveEngine(IImageStore? images = null) => _images = images ?? LocalImageStore.Instance;
+
     public static LiveEngine Default { get; } = new();
 
     /// <summary>How often a waited-on block job is polled for the progress bar (completion itself is event-driven).</summary>
@@ -91,7 +96,7 @@ internal sealed partial class LiveEngine
         using var dom = Open(connectionUri, domain, ctx);
         var disks = DomainXml.Disks(dom.GetXml(), domain);
         var selected = disk is null ? disks.Where(d => d.Source is not null).ToList() : new List<DiskXml> { FindDisk(disks, dom.Name, disk) };
-        var catalog = dom.Connection.IsLocal ? new ImageCatalog(ctx) : null;
+        var catalog = dom.Connection.IsLocal ? _images.NewCatalog(ctx) : null;
         return selected.Select(d => LiveChains.Build(dom.Name, dom.Connection.Uri, dom.Connection.IsLocal, d, ctx, catalog)).ToList();
     }
 
@@ -103,7 +108,7 @@ internal sealed partial class LiveEngine
     {
         using var dom = Open(connectionUri, domain, ctx);
         RequireWritableStateFile(dom, path, force, planning: true, ctx);
-        var overwrite = force && dom.Connection.IsLocal && File.Exists(path) ? " (overwriting it)" : "";
+        var overwrite = force && dom.Connection.IsLocal && _images.Exists(path) ? " (overwriting it)" : "";
         return $"Save the memory and device state of {dom.Name} to {path}{overwrite} and stop {dom.Name}";
     }
 
@@ -142,7 +147,7 @@ internal sealed partial class LiveEngine
     public string RestoreState(string? connectionUri, string path, bool running, bool paused, IOperationContext ctx)
     {
         using var connection = LibvirtConnection.Get(connectionUri, ctx.Verbose);
-        if (connection.IsLocal && !File.Exists(path))
+        if (connection.IsLocal && !_images.Exists(path))
         {
             throw new KvmSnapshotException(ErrorIds.DomainStateFileNotFound, KvmErrorKind.ObjectNotFound, path,
                 $"The saved domain state file '{path}' does not exist.");

@@ -24,9 +24,9 @@ internal static class SnapshotFileReferences
     {
         var full = Path.GetFullPath(path);
         if (references.References.FirstOrDefault(r => DomainXml.SamePath(r.Path, full)) is { } named) return named.Describe();
-        if (!local || !File.Exists(full)) return null;
-        var identity = HostFile.Describe(full).Identity;
-        return references.References.FirstOrDefault(r => File.Exists(r.Path) && HostFile.Describe(r.Path).Identity == identity)?.Describe();
+        if (!local || !LocalImageStore.Instance.Exists(full)) return null;
+        var identity = LocalImageStore.Instance.Identity(full);
+        return references.References.FirstOrDefault(r => LocalImageStore.Instance.Exists(r.Path) && LocalImageStore.Instance.Identity(r.Path) == identity)?.Describe();
     }
 
     /// <summary>
@@ -51,7 +51,7 @@ internal static class SnapshotFileReferences
             if (!planning) ctx.Warning($"'{connection.Uri}' is a remote connection: whether the {what} '{path}' already exists there cannot be checked from here.");
             return;
         }
-        if (!(File.Exists(path) || Directory.Exists(path))) return;
+        if (!(LocalImageStore.Instance.Exists(path) || LocalImageStore.Instance.IsDirectory(path))) return;
         if (!overwrite)
         {
             throw new KvmSnapshotException(ErrorIds.FileExists, KvmErrorKind.ResourceExists, path,

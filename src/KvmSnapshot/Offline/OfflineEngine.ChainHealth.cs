@@ -65,7 +65,7 @@ internal sealed partial class OfflineEngine
                 case ChainLayerState.NotAnImage:
                     problems.Add(Problem(ChainProblemKind.BackingFileNotAnImage, ChainProblemSeverity.Error, layer.Path,
                         $"'{user}' names '{layer.Path}' as its raw backing file, but it is a host file, not a disk image "
-                        + $"({(File.Exists(layer.Path) ? HostFileRule.WhyNotAnImage(layer.Path, new FileInfo(layer.Path).Length) : "it is gone")}); "
+                        + $"({(_images.Exists(layer.Path) ? HostFileRule.WhyNotAnImage(layer.Path, new FileInfo(layer.Path).Length) : "it is gone")}); "
                         + "a guest-written header naming host files looks like this.", user));
                     continue;
             }
@@ -113,7 +113,7 @@ internal sealed partial class OfflineEngine
 
     private void CheckLayer(ChainLayer layer, List<ChainProblem> problems, IOperationContext ctx)
     {
-        var format = layer.Format ?? (File.Exists(layer.Path) ? ImageValidation.ProbeReadable(layer.Path) : null);
+        var format = layer.Format ?? (_images.Exists(layer.Path) ? ImageValidation.ProbeReadable(layer.Path) : null);
         // qemu-img check only knows metadata formats; a raw image has nothing to check.
         if (format != ImageFormatProbe.Qcow2) return;
         try
@@ -164,7 +164,7 @@ internal sealed partial class OfflineEngine
         {
             // The one "who uses this file" check the commit guard and -RemoveMergedLayers use.
             var references = LocalReferences(ctx);
-            var usage = ImageUsage.Scan(chain.Layers.Where(l => l.State == ChainLayerState.Present).Select(l => l.Path),
+            var usage = _images.Usage(chain.Layers.Where(l => l.State == ChainLayerState.Present).Select(l => l.Path),
                 Array.Empty<string>(), references, NewCatalog(ctx, references), ctx);
             usersOf = l => usage.ImageUsersOf(l.Path);
         }

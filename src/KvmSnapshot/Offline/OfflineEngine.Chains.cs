@@ -38,7 +38,7 @@ internal sealed partial class OfflineEngine
         // Everything from just below Top down to Base reads differently after the commit: images outside the
         // chain that use one of those layers, and domains that name one, would see their disk change under them.
         var searchDirectories = request.SearchDirectories.Select(Path.GetFullPath).ToList();
-        var usage = ImageUsage.Scan(PresentFiles(chain), searchDirectories, references, catalog, ctx);
+        var usage = _images.Usage(PresentFiles(chain), searchDirectories, references, catalog, ctx);
         var changed = chain.Layers.Skip(top.Position + 1).Take(baseLayer.Position - top.Position).ToList();
         var affected = ChainGuard.AffectedImages(chain.Layers.Select(l => l.Path), changed.Where(l => l.State == ChainLayerState.Present).Select(l => l.Path), usage, null, null);
         ChainGuard.WarnAboutGaps(usage, ctx, "images there may use the layers this commit changes");
@@ -107,7 +107,7 @@ internal sealed partial class OfflineEngine
             _qemuImg.Rebase(overlay.Path, overlay.Format!, name, baseLayer.Format, unsafeRebase: true, ctx);
         }
 
-        var resultPath = File.Exists(plan.Chain.Path) ? plan.Chain.Path : baseLayer.Path;
+        var resultPath = _images.Exists(plan.Chain.Path) ? plan.Chain.Path : baseLayer.Path;
         return Finish(plan.Chain, resultPath, plan.MergedLayers, plan.RemoveMergedLayers, plan.SearchDirectories, deferRemoval, ctx);
     }
 
@@ -141,7 +141,7 @@ internal sealed partial class OfflineEngine
         LayerRemovalPlan? preview = null;
         if (request.RemoveMergedLayers)
         {
-            var usage = ImageUsage.Scan(PresentFiles(chain), searchDirectories, references, catalog, ctx);
+            var usage = _images.Usage(PresentFiles(chain), searchDirectories, references, catalog, ctx);
             preview = LayerRemovalPlan.Decide(merged.Select(l => l.Path).ToList(), usage, NeverDelete(chain), new[] { target.Path });
         }
         var space = LayersSpace(merged, target.Path, ctx);
@@ -222,7 +222,7 @@ internal sealed partial class OfflineEngine
         IReadOnlyList<string> removed = Array.Empty<string>();
         if (remove)
         {
-            var usage = ImageUsage.Scan(PresentFiles(before).Concat(PresentFiles(after)), searchDirectories, references, catalog, ctx);
+            var usage = _images.Usage(PresentFiles(before).Concat(PresentFiles(after)), searchDirectories, references, catalog, ctx);
             removal = LayerRemovalPlan.Decide(merged.Select(l => l.Path).ToList(), usage, NeverDelete(before));
             if (!deferRemoval)
             {

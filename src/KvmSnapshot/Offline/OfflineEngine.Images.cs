@@ -201,11 +201,11 @@ internal sealed partial class OfflineEngine
                 $"'{given}' is a json: or protocol name; only image files can be used as backing files here.");
         }
         var full = Path.GetFullPath(given);
-        if (Directory.Exists(full))
+        if (_images.IsDirectory(full))
         {
             throw new KvmSnapshotException(ErrorIds.DiskImageIsDirectory, KvmErrorKind.InvalidArgument, full, $"The backing file '{full}' is a directory.");
         }
-        if (!File.Exists(full))
+        if (!_images.Exists(full))
         {
             throw new KvmSnapshotException(ErrorIds.BackingFileMissing, KvmErrorKind.ObjectNotFound, full, $"The backing file '{full}' does not exist.");
         }

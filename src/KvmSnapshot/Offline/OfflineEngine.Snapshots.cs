@@ -122,8 +122,8 @@ internal sealed partial class OfflineEngine
         var known = KnownFormats.From(references);
         var full = ImageValidation.Qcow2ForSnapshots(path, format, known);
         RequireUnambiguous(full, name);
-        var catalog = new ImageCatalog(ctx, _qemuImg, known);
-        var harms = ChainGuard.RevertHarms(full, ImageUsage.Scan(new[] { full }, Array.Empty<string>(), references, catalog, ctx), catalog, null);
+        var catalog = _images.NewCatalog(ctx, _qemuImg, known);
+        var harms = ChainGuard.RevertHarms(full, _images.Usage(new[] { full }, Array.Empty<string>(), references, catalog, ctx), catalog, null);
         if (harms.Count > 0 && !force)
         {
             throw new KvmSnapshotException(ErrorIds.SnapshotRevertUnsafe, KvmErrorKind.InvalidOperation, full, ApplyHarmsMessage(full, name, harms) + " Nothing was changed.")

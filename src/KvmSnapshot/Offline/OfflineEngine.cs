@@ -21,12 +21,18 @@ namespace KvmSnapshot.Offline;
 internal sealed partial class OfflineEngine
 {
     private readonly QemuImgCommands _qemuImg;
+    private readonly IImageStore _images;
 
     public OfflineEngine() : this(QemuImgCommands.Default)
     {
     }
 
-    public OfflineEngine(QemuImgCommands qemuImg) => _qemuImg = qemuImg;
+    /// <param name="images">Where the images are; this host's file system when null.</param>
+    public OfflineEngine(QemuImgCommands qemuImg, IImageStore? images = null)
+    {
+        _qemuImg = qemuImg;
+        _images = images ?? LocalImageStore.Instance;
+    }
 
     public static OfflineEngine Default { get; } = new();
 
@@ -52,7 +58,7 @@ internal sealed partial class OfflineEngine
 
     /// <summary>A catalog that opens every image libvirt uses as the format libvirt records for it.</summary>
     internal ImageCatalog NewCatalog(IOperationContext ctx, HostImageReferences? references = null)
-        => new(ctx, _qemuImg, KnownFormats.From(references ?? LocalReferences(ctx)));
+        => _images.NewCatalog(ctx, _qemuImg, KnownFormats.From(references ?? LocalReferences(ctx)));
 
     private static DiskImage ToDiskImage(string full, QemuImgInfo info, FormatSource source)
     {
@@ -88,13 +94,13 @@ internal sealed partial class OfflineEngine
         };
     }
 
-    private static void DeleteQuietly(string path, IOperationContext ctx)
+    private void DeleteQuietly(string path, IOperationContext ctx)
     {
         try
         {
-            if (File.Exists(path))
+            if (_images.Exists(path))
             {
-                File.Delete(path);
+                _images.Delete(path);
                 ctx.Verbose($"Removed the incomplete '{path}'.");
             }
         }
