@@ -8,7 +8,7 @@ namespace KvmSnapshot.Cmdlets;
 /// <summary>Complete-KvmBlockJob: pivot a ready active-commit or copy job, so the disk switches to the new image.</summary>
 [Cmdlet(VerbsLifecycle.Complete, "KvmBlockJob", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(SnapshotChain))]
-public sealed class CompleteKvmBlockJobCommand : KvmCmdlet
+public sealed class CompleteKvmBlockJobCommand : KvmDomainCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(DomainNameCompleter))]
@@ -23,9 +23,6 @@ public sealed class CompleteKvmBlockJobCommand : KvmCmdlet
     /// <summary>Emit the disk's chain after the pivot.</summary>
     [Parameter]
     public SwitchParameter PassThru { get; set; }
-
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    public string? ConnectionUri { get; set; }
 
     protected override void ProcessRecord()
     {

@@ -8,7 +8,7 @@ namespace KvmSnapshot.Cmdlets;
 /// <summary>Get-KvmBlockJob: the block jobs running on a domain's disks (virsh blockjob --info).</summary>
 [Cmdlet(VerbsCommon.Get, "KvmBlockJob")]
 [OutputType(typeof(BlockJob))]
-public sealed class GetKvmBlockJobCommand : KvmCmdlet
+public sealed class GetKvmBlockJobCommand : KvmDomainCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(DomainNameCompleter))]
@@ -20,9 +20,6 @@ public sealed class GetKvmBlockJobCommand : KvmCmdlet
     [ArgumentCompleter(typeof(DiskTargetCompleter))]
     [ValidateNotNullOrEmpty]
     public string? Disk { get; set; }
-
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    public string? ConnectionUri { get; set; }
 
     protected override void ProcessRecord()
         => TryRun(() => WriteObject(RunEngine(ctx => LiveEngine.Default.GetBlockJobs(ConnectionUri, Domain, Disk, ctx)), enumerateCollection: true));

@@ -9,7 +9,7 @@ namespace KvmSnapshot.Cmdlets;
 /// <summary>Get-KvmDomainDisk: a domain's disks as virsh domblklist --details shows them.</summary>
 [Cmdlet(VerbsCommon.Get, "KvmDomainDisk")]
 [OutputType(typeof(DomainDisk))]
-public sealed class GetKvmDomainDiskCommand : KvmCmdlet
+public sealed class GetKvmDomainDiskCommand : KvmDomainCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(DomainNameCompleter))]
@@ -21,9 +21,6 @@ public sealed class GetKvmDomainDiskCommand : KvmCmdlet
     [ArgumentCompleter(typeof(DiskTargetCompleter))]
     [SupportsWildcards]
     public string[]? Disk { get; set; }
-
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    public string? ConnectionUri { get; set; }
 
     protected override void ProcessRecord()
     {

@@ -12,11 +12,9 @@ namespace KvmSnapshot.Cmdlets;
 /// </summary>
 [Cmdlet(VerbsCommon.Get, "KvmSnapshotChain", DefaultParameterSetName = PathSet)]
 [OutputType(typeof(SnapshotChain))]
-public sealed class GetKvmSnapshotChainCommand : KvmCmdlet
+public sealed class GetKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
 {
-    private const string PathSet = "Path";
     private const string DirectorySet = "Directory";
-    private const string DomainSet = "Domain";
 
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("FullName")]
@@ -47,29 +45,29 @@ public sealed class GetKvmSnapshotChainCommand : KvmCmdlet
     [ValidateNotNullOrEmpty]
     public string? Disk { get; set; }
 
-    [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
-    public string? ConnectionUri { get; set; }
-
-    protected override void ProcessRecord()
+    protected override void ProcessPath()
     {
-        switch (EffectiveParameterSet)
+        foreach (var input in Path)
         {
-            case PathSet:
-                foreach (var input in Path)
-                {
-                    foreach (var path in ResolveExistingPaths(input))
-                    {
-                        TryRun(() => WriteObject(RunEngine(ctx => OfflineEngine.Default.GetChain(path, ctx, Format))));
-                    }
-                }
-                break;
-            case DirectorySet:
-                var directory = ResolveNewPath(Directory);
-                TryRun(() => WriteObject(RunEngine(ctx => OfflineEngine.Default.ScanStore(directory, Recurse, ctx)), enumerateCollection: true));
-                break;
-            case DomainSet:
-                TryRun(() => WriteObject(RunEngine(ctx => LiveEngine.Default.GetChains(ConnectionUri, Domain, Disk, ctx)), enumerateCollection: true));
-                break;
+            foreach (var path in ResolveExistingPaths(input))
+            {
+                TryRun(() => WriteObject(RunEngine(ctx => OfflineEngine.Default.GetChain(path, ctx, Format))));
+            }
         }
+    }
+
+    protected override void ProcessDomain()
+        => TryRun(() => WriteObject(RunEngine(ctx => LiveEngine.Default.GetChains(ConnectionUri, Domain, Disk, ctx)), enumerateCollection: true));
+
+    /// <summary>The Directory set: the forest of a store.</summary>
+    protected override void ProcessOtherSet(string parameterSet)
+    {
+        if (parameterSet != DirectorySet)
+        {
+            base.ProcessOtherSet(parameterSet);
+            return;
+        }
+        var directory = ResolveNewPath(Directory);
+        TryRun(() => WriteObject(RunEngine(ctx => OfflineEngine.Default.ScanStore(directory, Recurse, ctx)), enumerateCollection: true));
     }
 }

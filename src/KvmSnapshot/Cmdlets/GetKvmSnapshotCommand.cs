@@ -12,11 +12,8 @@ namespace KvmSnapshot.Cmdlets;
 [Cmdlet(VerbsCommon.Get, "KvmSnapshot", DefaultParameterSetName = DomainSet)]
 [OutputType(typeof(DomainSnapshot), ParameterSetName = new[] { DomainSet })]
 [OutputType(typeof(InternalSnapshot), ParameterSetName = new[] { PathSet })]
-public sealed class GetKvmSnapshotCommand : KvmCmdlet
+public sealed class GetKvmSnapshotCommand : KvmPathOrDomainCmdlet
 {
-    private const string PathSet = "Path";
-    private const string DomainSet = "Domain";
-
     [Parameter(Mandatory = true, ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
     [Alias("FullName")]
     [ValidateNotNullOrEmpty]
@@ -45,22 +42,19 @@ public sealed class GetKvmSnapshotCommand : KvmCmdlet
     [Parameter(ParameterSetName = DomainSet)]
     public SwitchParameter Current { get; set; }
 
-    [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
-    public string? ConnectionUri { get; set; }
-
-    protected override void ProcessRecord()
+    protected override void ProcessPath()
     {
-        if (EffectiveParameterSet == PathSet)
+        foreach (var input in Path)
         {
-            foreach (var input in Path)
+            foreach (var path in ResolveExistingPaths(input))
             {
-                foreach (var path in ResolveExistingPaths(input))
-                {
-                    TryRun(() => Emit(RunEngine(ctx => OfflineEngine.Default.GetInternalSnapshots(path, ctx, Format)), s => s.Name, path));
-                }
+                TryRun(() => Emit(RunEngine(ctx => OfflineEngine.Default.GetInternalSnapshots(path, ctx, Format)), s => s.Name, path));
             }
-            return;
         }
+    }
+
+    protected override void ProcessDomain()
+    {
         TryRun(() => Emit(RunEngine(ctx => LiveEngine.Default.GetSnapshots(ConnectionUri, Domain, null, Current, ctx)), s => s.Name, Domain));
     }
 

@@ -14,11 +14,8 @@ namespace KvmSnapshot.Cmdlets;
 [Cmdlet(VerbsLifecycle.Invoke, "KvmBlockCommit", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = DomainSet)]
 [OutputType(typeof(SnapshotChain))]
 [OutputType(typeof(BlockJob), ParameterSetName = new[] { DomainSet })]
-public sealed class InvokeKvmBlockCommitCommand : KvmCmdlet
+public sealed class InvokeKvmBlockCommitCommand : KvmPathOrDomainCmdlet
 {
-    private const string PathSet = "Path";
-    private const string DomainSet = "Domain";
-
     /// <summary>The active image of the chain to shorten.</summary>
     [Parameter(Mandatory = true, ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
@@ -98,39 +95,35 @@ public sealed class InvokeKvmBlockCommitCommand : KvmCmdlet
     [Parameter(ParameterSetName = PathSet)]
     public SwitchParameter SkipSpaceCheck { get; set; }
 
-    [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
-    public string? ConnectionUri { get; set; }
-
-    protected override void ProcessRecord()
+    protected override void ProcessPath()
     {
-        if (EffectiveParameterSet == PathSet)
+        var request = new CommitRequest
         {
-            var request = new CommitRequest
+            Path = ResolveNewPath(Path),
+            Top = ResolveNewPathOrNull(Top),
+            Base = ResolveNewPathOrNull(Base),
+            Force = Force,
+            Format = Format,
+            RemoveMergedLayers = RemoveMergedLayers,
+            SearchDirectories = ResolveNewPaths(SearchDirectory),
+            SkipSpaceCheck = SkipSpaceCheck,
+        };
+        TryRun(() =>
+        {
+            var plan = RunEngine(ctx => OfflineEngine.Default.PlanCommit(request, ctx));
+            if (!ShouldProcess(plan.Chain.ToString(), plan.ToString(), out var whatIf))
             {
-                Path = ResolveNewPath(Path),
-                Top = ResolveNewPathOrNull(Top),
-                Base = ResolveNewPathOrNull(Base),
-                Force = Force,
-                Format = Format,
-                RemoveMergedLayers = RemoveMergedLayers,
-                SearchDirectories = ResolveNewPaths(SearchDirectory),
-                SkipSpaceCheck = SkipSpaceCheck,
-            };
-            TryRun(() =>
-            {
-                var plan = RunEngine(ctx => OfflineEngine.Default.PlanCommit(request, ctx));
-                if (!ShouldProcess(plan.Chain.ToString(), plan.ToString(), out var whatIf))
-                {
-                    if (whatIf) PreviewMergedLayerRemoval(plan.RemovalPreview);
-                    return;
-                }
-                var result = RunEngine(ctx => OfflineEngine.Default.Commit(plan, ctx, deferRemoval: true));
-                DeleteMergedLayers(result.Removal);
-                WriteObject(result.Chain);
-            });
-            return;
-        }
+                if (whatIf) PreviewMergedLayerRemoval(plan.RemovalPreview);
+                return;
+            }
+            var result = RunEngine(ctx => OfflineEngine.Default.Commit(plan, ctx, deferRemoval: true));
+            DeleteMergedLayers(result.Removal);
+            WriteObject(result.Chain);
+        });
+    }
 
+    protected override void ProcessDomain()
+    {
         if (!RequireDisk(Disk, ConnectionUri, Domain)) return;
         Chains.LayerRemovalPlan? removal = null;
         var live = new BlockCommitRequest

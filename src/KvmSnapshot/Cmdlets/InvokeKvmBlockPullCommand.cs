@@ -13,11 +13,8 @@ namespace KvmSnapshot.Cmdlets;
 [Cmdlet(VerbsLifecycle.Invoke, "KvmBlockPull", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = DomainSet)]
 [OutputType(typeof(SnapshotChain))]
 [OutputType(typeof(BlockJob), ParameterSetName = new[] { DomainSet })]
-public sealed class InvokeKvmBlockPullCommand : KvmCmdlet
+public sealed class InvokeKvmBlockPullCommand : KvmPathOrDomainCmdlet
 {
-    private const string PathSet = "Path";
-    private const string DomainSet = "Domain";
-
     /// <summary>The image that receives the data.</summary>
     [Parameter(Mandatory = true, ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
@@ -79,38 +76,34 @@ public sealed class InvokeKvmBlockPullCommand : KvmCmdlet
     [Parameter(ParameterSetName = PathSet)]
     public SwitchParameter SkipSpaceCheck { get; set; }
 
-    [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
-    public string? ConnectionUri { get; set; }
-
-    protected override void ProcessRecord()
+    protected override void ProcessPath()
     {
-        if (EffectiveParameterSet == PathSet)
+        var request = new PullRequest
         {
-            var request = new PullRequest
+            Path = ResolveNewPath(Path),
+            Base = ResolveNewPathOrNull(Base),
+            RemoveMergedLayers = RemoveMergedLayers,
+            SearchDirectories = ResolveNewPaths(SearchDirectory),
+            Format = Format,
+            Force = Force,
+            SkipSpaceCheck = SkipSpaceCheck,
+        };
+        TryRun(() =>
+        {
+            var plan = RunEngine(ctx => OfflineEngine.Default.PlanPull(request, ctx));
+            if (!ShouldProcess(plan.Chain.ToString(), plan.ToString(), out var whatIf))
             {
-                Path = ResolveNewPath(Path),
-                Base = ResolveNewPathOrNull(Base),
-                RemoveMergedLayers = RemoveMergedLayers,
-                SearchDirectories = ResolveNewPaths(SearchDirectory),
-                Format = Format,
-                Force = Force,
-                SkipSpaceCheck = SkipSpaceCheck,
-            };
-            TryRun(() =>
-            {
-                var plan = RunEngine(ctx => OfflineEngine.Default.PlanPull(request, ctx));
-                if (!ShouldProcess(plan.Chain.ToString(), plan.ToString(), out var whatIf))
-                {
-                    if (whatIf) PreviewMergedLayerRemoval(plan.RemovalPreview);
-                    return;
-                }
-                var result = RunEngine(ctx => OfflineEngine.Default.Pull(plan, ctx, deferRemoval: true));
-                DeleteMergedLayers(result.Removal);
-                WriteObject(result.Chain);
-            });
-            return;
-        }
+                if (whatIf) PreviewMergedLayerRemoval(plan.RemovalPreview);
+                return;
+            }
+            var result = RunEngine(ctx => OfflineEngine.Default.Pull(plan, ctx, deferRemoval: true));
+            DeleteMergedLayers(result.Removal);
+            WriteObject(result.Chain);
+        });
+    }
 
+    protected override void ProcessDomain()
+    {
         if (!RequireDisk(Disk, ConnectionUri, Domain)) return;
         Chains.LayerRemovalPlan? removal = null;
         var live = new BlockPullRequest

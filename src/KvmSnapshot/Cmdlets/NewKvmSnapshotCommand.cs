@@ -17,11 +17,8 @@ namespace KvmSnapshot.Cmdlets;
 [Cmdlet(VerbsCommon.New, "KvmSnapshot", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = DomainSet)]
 [OutputType(typeof(DomainSnapshot), ParameterSetName = new[] { DomainSet })]
 [OutputType(typeof(InternalSnapshot), ParameterSetName = new[] { PathSet })]
-public sealed class NewKvmSnapshotCommand : KvmCmdlet
+public sealed class NewKvmSnapshotCommand : KvmPathOrDomainCmdlet
 {
-    private const string PathSet = "Path";
-    private const string DomainSet = "Domain";
-
     [Parameter(Mandatory = true, ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
     [Alias("FullName")]
     [ValidateNotNullOrEmpty]
@@ -89,25 +86,21 @@ public sealed class NewKvmSnapshotCommand : KvmCmdlet
     [Parameter(ParameterSetName = DomainSet)]
     public SwitchParameter Force { get; set; }
 
-    [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
-    public string? ConnectionUri { get; set; }
-
-    protected override void ProcessRecord()
+    protected override void ProcessPath()
     {
-        if (EffectiveParameterSet == PathSet)
+        foreach (var path in ResolveExistingPaths(Path))
         {
-            foreach (var path in ResolveExistingPaths(Path))
+            TryRun(() =>
             {
-                TryRun(() =>
-                {
-                    var space = RunEngine(ctx => OfflineEngine.Default.EstimateInternalSnapshot(path, Name!, SkipSpaceCheck, ctx, Format));
-                    if (!ShouldProcess(path, $"Create internal snapshot '{Name}'" + SpaceEstimate.ActionSuffix(space))) return;
-                    WriteObject(RunEngine(ctx => OfflineEngine.Default.CreateInternalSnapshot(path, Name!, ctx, Format, SkipSpaceCheck)));
-                });
-            }
-            return;
+                var space = RunEngine(ctx => OfflineEngine.Default.EstimateInternalSnapshot(path, Name!, SkipSpaceCheck, ctx, Format));
+                if (!ShouldProcess(path, $"Create internal snapshot '{Name}'" + SpaceEstimate.ActionSuffix(space))) return;
+                WriteObject(RunEngine(ctx => OfflineEngine.Default.CreateInternalSnapshot(path, Name!, ctx, Format, SkipSpaceCheck)));
+            });
         }
+    }
 
+    protected override void ProcessDomain()
+    {
         List<DiskSpec> specs;
         try
         {

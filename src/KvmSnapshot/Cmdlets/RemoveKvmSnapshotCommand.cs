@@ -9,11 +9,8 @@ namespace KvmSnapshot.Cmdlets;
 /// <summary>Remove-KvmSnapshot: delete a domain snapshot (and/or its children, or only its metadata), or an internal snapshot of a qcow2 file.</summary>
 [Cmdlet(VerbsCommon.Remove, "KvmSnapshot", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = DomainSet)]
 [OutputType(typeof(void))]
-public sealed class RemoveKvmSnapshotCommand : KvmCmdlet
+public sealed class RemoveKvmSnapshotCommand : KvmPathOrDomainCmdlet
 {
-    private const string PathSet = "Path";
-    private const string DomainSet = "Domain";
-
     [Parameter(Mandatory = true, ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     public string Path { get; set; } = null!;
@@ -46,18 +43,15 @@ public sealed class RemoveKvmSnapshotCommand : KvmCmdlet
     [Parameter(ParameterSetName = DomainSet)]
     public SwitchParameter MetadataOnly { get; set; }
 
-    [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
-    public string? ConnectionUri { get; set; }
-
-    protected override void ProcessRecord()
+    protected override void ProcessPath()
     {
-        if (EffectiveParameterSet == PathSet)
-        {
-            var path = ResolveNewPath(Path);
-            if (!ShouldProcess(path, $"Delete internal snapshot '{Name}'")) return;
-            TryRun(() => RunEngine(ctx => OfflineEngine.Default.DeleteInternalSnapshot(path, Name, ctx, Format)));
-            return;
-        }
+        var path = ResolveNewPath(Path);
+        if (!ShouldProcess(path, $"Delete internal snapshot '{Name}'")) return;
+        TryRun(() => RunEngine(ctx => OfflineEngine.Default.DeleteInternalSnapshot(path, Name, ctx, Format)));
+    }
+
+    protected override void ProcessDomain()
+    {
         if (Children && ChildrenOnly)
         {
             WriteError(InvalidArgument(ErrorIds.SnapshotDeleteScopeConflict, Name, "-Children and -ChildrenOnly cannot be used together."));

@@ -15,11 +15,8 @@ namespace KvmSnapshot.Cmdlets;
 [Cmdlet(VerbsData.Restore, "KvmSnapshot", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High, DefaultParameterSetName = DomainSet)]
 [OutputType(typeof(DomainSnapshot), ParameterSetName = new[] { DomainSet })]
 [OutputType(typeof(InternalSnapshot), ParameterSetName = new[] { PathSet })]
-public sealed class RestoreKvmSnapshotCommand : KvmCmdlet
+public sealed class RestoreKvmSnapshotCommand : KvmPathOrDomainCmdlet
 {
-    private const string PathSet = "Path";
-    private const string DomainSet = "Domain";
-
     [Parameter(Mandatory = true, ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     public string Path { get; set; } = null!;
@@ -57,23 +54,20 @@ public sealed class RestoreKvmSnapshotCommand : KvmCmdlet
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
-    [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
-    public string? ConnectionUri { get; set; }
-
-    protected override void ProcessRecord()
+    protected override void ProcessPath()
     {
-        if (EffectiveParameterSet == PathSet)
+        var path = ResolveNewPath(Path);
+        TryRun(() =>
         {
-            var path = ResolveNewPath(Path);
-            TryRun(() =>
-            {
-                var action = RunEngine(ctx => OfflineEngine.Default.PlanApplyInternalSnapshot(path, Name, ctx, Format, Force));
-                if (!ShouldProcess(path, action)) return;
-                RunEngine(ctx => OfflineEngine.Default.ApplyInternalSnapshot(path, Name, ctx, Format, Force));
-                if (PassThru) WriteObject(RunEngine(ctx => OfflineEngine.Default.GetInternalSnapshots(path, ctx, Format)).Where(s => s.Name == Name), enumerateCollection: true);
-            });
-            return;
-        }
+            var action = RunEngine(ctx => OfflineEngine.Default.PlanApplyInternalSnapshot(path, Name, ctx, Format, Force));
+            if (!ShouldProcess(path, action)) return;
+            RunEngine(ctx => OfflineEngine.Default.ApplyInternalSnapshot(path, Name, ctx, Format, Force));
+            if (PassThru) WriteObject(RunEngine(ctx => OfflineEngine.Default.GetInternalSnapshots(path, ctx, Format)).Where(s => s.Name == Name), enumerateCollection: true);
+        });
+    }
+
+    protected override void ProcessDomain()
+    {
         if (Running && Paused)
         {
             WriteError(InvalidArgument(ErrorIds.SnapshotRevertStateConflict, Name, "-Running and -Paused cannot be used together."));

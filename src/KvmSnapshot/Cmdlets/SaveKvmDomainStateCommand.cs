@@ -9,7 +9,7 @@ namespace KvmSnapshot.Cmdlets;
 /// <summary>Save-KvmDomainState: save a running domain's memory and device state to a file and stop it (virsh save).</summary>
 [Cmdlet(VerbsData.Save, "KvmDomainState", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(FileInfo))]
-public sealed class SaveKvmDomainStateCommand : KvmCmdlet
+public sealed class SaveKvmDomainStateCommand : KvmDomainCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(DomainNameCompleter))]
@@ -32,9 +32,6 @@ public sealed class SaveKvmDomainStateCommand : KvmCmdlet
     /// <summary>Overwrite an existing state file, unless a snapshot or a domain's disk uses it (never overwritten).</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
-
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    public string? ConnectionUri { get; set; }
 
     protected override void ProcessRecord()
     {

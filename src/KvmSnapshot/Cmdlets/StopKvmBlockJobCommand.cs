@@ -7,7 +7,7 @@ namespace KvmSnapshot.Cmdlets;
 /// <summary>Stop-KvmBlockJob: abort a block job; the disk stays on the chain it had before the job.</summary>
 [Cmdlet(VerbsLifecycle.Stop, "KvmBlockJob", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(void))]
-public sealed class StopKvmBlockJobCommand : KvmCmdlet
+public sealed class StopKvmBlockJobCommand : KvmDomainCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(DomainNameCompleter))]
@@ -22,9 +22,6 @@ public sealed class StopKvmBlockJobCommand : KvmCmdlet
     /// <summary>Return at once instead of waiting until the job is gone.</summary>
     [Parameter]
     public SwitchParameter Async { get; set; }
-
-    [Parameter(ValueFromPipelineByPropertyName = true)]
-    public string? ConnectionUri { get; set; }
 
     protected override void ProcessRecord()
     {

@@ -15,11 +15,9 @@ namespace KvmSnapshot.Cmdlets;
 [Cmdlet(VerbsDiagnostic.Test, "KvmSnapshotChain", DefaultParameterSetName = PathSet)]
 [OutputType(typeof(SnapshotChainTestResult))]
 [OutputType(typeof(bool))]
-public sealed class TestKvmSnapshotChainCommand : KvmCmdlet
+public sealed class TestKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
 {
-    private const string PathSet = "Path";
     private const string DirectorySet = "Directory";
-    private const string DomainSet = "Domain";
     private const string ChainSet = "Chain";
 
     private bool _allPassed = true;
@@ -52,9 +50,6 @@ public sealed class TestKvmSnapshotChainCommand : KvmCmdlet
     [ArgumentCompleter(typeof(DiskTargetCompleter))]
     public string? Disk { get; set; }
 
-    [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
-    public string? ConnectionUri { get; set; }
-
     /// <summary>Chains from Get-KvmSnapshotChain.</summary>
     [Parameter(Mandatory = true, ParameterSetName = ChainSet, ValueFromPipeline = true)]
     public SnapshotChain[] Chain { get; set; } = null!;
@@ -67,29 +62,34 @@ public sealed class TestKvmSnapshotChainCommand : KvmCmdlet
     [Parameter]
     public SwitchParameter Quiet { get; set; }
 
-    protected override void ProcessRecord()
+    protected override void ProcessPath()
     {
-        switch (EffectiveParameterSet)
+        foreach (var input in Path)
         {
-            case PathSet:
-                foreach (var input in Path)
-                {
-                    foreach (var path in ResolveExistingPaths(input))
-                    {
-                        Test(() => new[] { RunEngine(ctx => OfflineEngine.Default.GetChain(path, ctx, Format)) }, null);
-                    }
-                }
-                break;
+            foreach (var path in ResolveExistingPaths(input))
+            {
+                Test(() => new[] { RunEngine(ctx => OfflineEngine.Default.GetChain(path, ctx, Format)) }, null);
+            }
+        }
+    }
+
+    protected override void ProcessDomain() => Test(() => RunEngine(ctx => LiveEngine.Default.GetChains(ConnectionUri, Domain, Disk, ctx)), null);
+
+    /// <summary>The Directory set (the chains of a store, shared bases checked across it) and the Chain set (piped chains).</summary>
+    protected override void ProcessOtherSet(string parameterSet)
+    {
+        switch (parameterSet)
+        {
             case DirectorySet:
                 var directory = ResolveNewPath(Directory);
                 IReadOnlyList<SnapshotChain>? store = null;
                 Test(() => store = RunEngine(ctx => OfflineEngine.Default.ScanStore(directory, Recurse, ctx)), () => store);
                 break;
-            case DomainSet:
-                Test(() => RunEngine(ctx => LiveEngine.Default.GetChains(ConnectionUri, Domain, Disk, ctx)), null);
-                break;
             case ChainSet:
                 Test(() => Chain, null);
+                break;
+            default:
+                base.ProcessOtherSet(parameterSet);
                 break;
         }
     }
