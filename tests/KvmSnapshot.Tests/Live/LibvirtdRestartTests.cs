@@ -22,7 +22,7 @@ namespace KvmSnapshot.Tests.Live;
 /// compared byte for byte (qemu-img compare) against a copy taken before the job.
 /// libvirtd is shared: each test keeps it down for seconds only and always starts it again.
 /// </summary>
-[Collection(LibvirtCollection.Name)]
+[Collection(LibvirtdRestartCollection.Name)]
 public sealed class LibvirtdRestartTests
 {
     private const string Uri = LibvirtDaemonFixture.Uri;
@@ -224,4 +224,14 @@ public sealed class LibvirtdRestartTests
         Assert.Equal(files, Files(dom)); // no file lost
         AssertPooledConnectionWorks(dom);
     }
+}
+
+/// <summary>
+/// The tests that stop libvirtd run alone, after every other collection: offline tests also ask libvirt which images
+/// it uses, and live tests need the daemon up.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class LibvirtdRestartCollection : ICollectionFixture<LibvirtDaemonFixture>
+{
+    public const string Name = "libvirtd restarts";
 }
