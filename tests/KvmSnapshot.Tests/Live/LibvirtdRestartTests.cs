@@ -217,6 +217,10 @@ public sealed class LibvirtdRestartTests
         var job = Assert.Single(LiveEngine.Default.GetBlockJobs(Uri, dom.Name, "vda", ctx));
         Assert.Equal(BlockJobType.Commit, job.Type);
         Assert.True(job.Current < job.End, "the job should still be running");
+        // While QEMU runs the job it holds the job's layers: the chain test says "not checked now", never "unreadable".
+        var test = KvmSnapshot.Offline.OfflineEngine.Default.TestChain(Assert.Single(LiveEngine.Default.GetChains(Uri, dom.Name, "vda", ctx)), null, true, ctx);
+        Assert.True(test.Passed, string.Join("\n", test.Problems));
+        Assert.DoesNotContain(test.Problems, p => p.Kind == ChainProblemKind.ImageUnreadable);
         LiveEngine.Default.AbortBlockJob(Uri, dom.Name, "vda", async: false, ctx);
         Assert.False(dom.HasBlockJob());
         Assert.Equal(new[] { "s2.qcow2", "s1.qcow2", "base.qcow2" }, ChainFiles(dom));
