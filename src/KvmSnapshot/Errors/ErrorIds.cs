@@ -62,6 +62,8 @@ internal static class ErrorIds
     public const string BlockJobNotReady = "BlockJobNotReady";
     public const string BlockJobFailed = "BlockJobFailed";
     public const string BlockJobAborted = "BlockJobAborted";
+    /// <summary>The connection to libvirt was lost while waiting for a block job and could not be reopened in time: the job may still be running.</summary>
+    public const string BlockJobOutcomeUnknown = "BlockJobOutcomeUnknown";
     public const string DomainStateFileNotFound = "DomainStateFileNotFound";
 
     // Parameter combinations the cmdlets reject before calling an engine

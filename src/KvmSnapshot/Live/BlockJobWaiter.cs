@@ -163,7 +163,7 @@ internal sealed class BlockJobWaiter
 
     /// <summary>
     /// When the connection was lost: reconnects (retrying while libvirtd comes back) and returns true; false when
-    /// the connection is fine. ConnectionFailed when it cannot within <see cref="ReconnectTimeout"/>.
+    /// the connection is fine. BlockJobOutcomeUnknown when it cannot within <see cref="ReconnectTimeout"/>.
     /// </summary>
     private bool RecoverIfLost(string activity)
     {
@@ -188,8 +188,12 @@ internal sealed class BlockJobWaiter
                 }
                 if (clock.Elapsed >= ReconnectTimeout)
                 {
-                    throw new KvmSnapshotException(ErrorIds.ConnectionFailed, KvmErrorKind.ConnectionError, Target,
-                        $"The connection to libvirt was lost while waiting for the block job on {Target}, and reconnecting failed for {ReconnectTimeout.TotalSeconds:0} s: {e.Message} The job may still run; check it with Get-KvmBlockJob.", e);
+                    // Never a success and never "aborted": QEMU runs the job on without libvirtd, and it may finish or not.
+                    throw new KvmSnapshotException(ErrorIds.BlockJobOutcomeUnknown, KvmErrorKind.ConnectionError, Target,
+                        $"The connection to libvirt was lost while waiting for the block job on {Target}, and reconnecting failed for {ReconnectTimeout.TotalSeconds:0} s: {e.Message} The job may still be running in QEMU, or may have ended; once libvirtd answers again, Get-KvmBlockJob shows it (Complete-KvmBlockJob or Stop-KvmBlockJob ends it) and Get-KvmSnapshotChain shows the chain.", e)
+                    {
+                        RecommendedAction = "Start libvirtd again, then check the job with Get-KvmBlockJob and the chain with Get-KvmSnapshotChain.",
+                    };
                 }
                 _ctx.Progress(activity, $"Reconnecting to libvirt: {e.Message}", -1);
                 _ctx.Cancellation.WaitHandle.WaitOne(ReconnectRetryInterval);

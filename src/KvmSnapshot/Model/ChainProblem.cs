@@ -17,6 +17,11 @@ public enum ChainProblemKind
     FormatMismatch,
     /// <summary>A chain names a host file, not a disk image, as its raw backing file.</summary>
     BackingFileNotAnImage,
+    /// <summary>
+    /// qemu-img check could not read the layer because a running process holds it exclusively (QEMU during a block
+    /// job on the disk): not checked now, which says nothing bad about the layer.
+    /// </summary>
+    ImageInUse,
 }
 
 public enum ChainProblemSeverity

@@ -135,6 +135,13 @@ internal sealed partial class OfflineEngine
                     $"qemu-img check hit {check.CheckErrors} errors while reading '{layer.Path}'.", null));
             }
         }
+        catch (KvmSnapshotException e) when (e.ErrorId == ErrorIds.DiskImageInUse)
+        {
+            // QEMU takes the consistent-read lock of a commit's layers for the job's duration (and a session killed
+            // while waiting leaves the job running): an Error here would call a healthy layer unreadable.
+            problems.Add(Problem(ChainProblemKind.ImageInUse, ChainProblemSeverity.Warning, layer.Path,
+                $"'{layer.Path}' was not checked: a running process holds it so that it cannot be read consistently now, as QEMU does with the layers of a block job (Get-KvmBlockJob shows it). Test again once the job has ended. {e.Message}", null));
+        }
         catch (KvmSnapshotException e) when (e.ErrorId is not (ErrorIds.QemuImgNotFound or ErrorIds.OperationCancelled))
         {
             problems.Add(Problem(ChainProblemKind.ImageUnreadable, ChainProblemSeverity.Error, layer.Path,

@@ -178,7 +178,7 @@ public sealed class BlockJobWaiterTests
     }
 
     [Fact]
-    public void A_connection_that_cannot_be_reopened_is_ConnectionFailed_naming_the_job()
+    public void A_connection_that_cannot_be_reopened_is_BlockJobOutcomeUnknown_naming_the_job()
     {
         var job = new ScriptedJob { Info = Running(), Lost = true };
         job.OnReconnect = () => throw new KvmSnapshotException(ErrorIds.ConnectionFailed, KvmErrorKind.ConnectionError, "qemu:///system",
@@ -191,7 +191,8 @@ public sealed class BlockJobWaiterTests
 
         var e = Assert.Throws<KvmSnapshotException>(() => waiter.Wait(BlockJobGoal.End, "commit"));
 
-        Assert.Equal((ErrorIds.ConnectionFailed, KvmErrorKind.ConnectionError), (e.ErrorId, e.Category));
+        Assert.Equal((ErrorIds.BlockJobOutcomeUnknown, KvmErrorKind.ConnectionError), (e.ErrorId, e.Category));
+        Assert.Contains("may still be running", e.Message, StringComparison.Ordinal);
         Assert.Contains("dom/vda", e.Message, StringComparison.Ordinal);
         Assert.Contains("Failed to connect socket", e.Message, StringComparison.Ordinal);
         Assert.True(job.Reconnects >= 2, "reconnecting is retried");
