@@ -76,7 +76,7 @@ public sealed class InvokeKvmBlockPullCommand : KvmCmdlet
     /// is an upper bound). A write that really runs out of space still fails with DiskFull. A distinct switch, not
     /// -Force: -Force already overrides a different safety check here, and one switch should not waive two.
     /// </summary>
-    [Parameter(ParameterSetName = PathSet)]
+    [Parameter]
     public SwitchParameter SkipSpaceCheck { get; set; }
 
     [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
@@ -123,6 +123,7 @@ public sealed class InvokeKvmBlockPullCommand : KvmCmdlet
             NoWait = NoWait,
             RemoveMergedLayers = RemoveMergedLayers,
             OnMergedLayers = plan => removal = plan,
+            SkipSpaceCheck = SkipSpaceCheck,
         };
         TryRun(() =>
         {

@@ -38,7 +38,7 @@ public sealed class NewKvmSnapshotCommand : KvmCmdlet
     /// is an upper bound). A write that really runs out of space still fails with DiskFull. A distinct switch, not
     /// -Force: -Force already overrides a different safety check here, and one switch should not waive two.
     /// </summary>
-    [Parameter(ParameterSetName = PathSet)]
+    [Parameter]
     public SwitchParameter SkipSpaceCheck { get; set; }
 
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
@@ -129,6 +129,7 @@ public sealed class NewKvmSnapshotCommand : KvmCmdlet
             NoMetadata = NoMetadata,
             ReuseExternal = ReuseExternal,
             Force = Force,
+            SkipSpaceCheck = SkipSpaceCheck,
         };
         TryRun(() =>
         {

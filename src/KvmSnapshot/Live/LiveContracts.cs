@@ -29,6 +29,8 @@ public sealed record NewDomainSnapshotRequest
     public bool ReuseExternal { get; init; }
     /// <summary>Overwrite an existing MemoryFile, unless snapshot metadata names it (then it is never overwritten).</summary>
     public bool Force { get; init; }
+    /// <summary>Do not refuse up front when the space estimate exceeds the free space (a write that runs out still fails with DiskFull).</summary>
+    public bool SkipSpaceCheck { get; init; }
 }
 
 public sealed record RevertOptions
@@ -73,6 +75,8 @@ public sealed record BlockCommitRequest
     /// (the cmdlet asks per file). Null: every layer the plan allows is deleted.
     /// </summary>
     internal Action<Chains.LayerRemovalPlan>? OnMergedLayers { get; init; }
+    /// <summary>Do not refuse up front when the space estimate exceeds the free space (a write that runs out still fails with DiskFull).</summary>
+    public bool SkipSpaceCheck { get; init; }
 }
 
 public sealed record BlockPullRequest
@@ -91,4 +95,6 @@ public sealed record BlockPullRequest
     /// (the cmdlet asks per file). Null: every layer the plan allows is deleted.
     /// </summary>
     internal Action<Chains.LayerRemovalPlan>? OnMergedLayers { get; init; }
+    /// <summary>Do not refuse up front when the space estimate exceeds the free space (a write that runs out still fails with DiskFull).</summary>
+    public bool SkipSpaceCheck { get; init; }
 }

@@ -50,8 +50,11 @@ public sealed partial class LiveEngine
         }
         var usage = GuardSharedBase(dom, chain, top, baseLayer, request.Force, ctx);
         var merged = chain.Layers.Where(l => l.Position >= top.Position && l.Position < baseLayer.Position).ToList();
+        var space = LiveSpace.ForCommit(dom, baseLayer, merged);
+        if (!request.SkipSpaceCheck) space?.Require(baseLayer.Path, $"commit into '{baseLayer.Path}'");
         return new LiveCommitPlan
         {
+            Space = space,
             RemovalPreview = request.RemoveMergedLayers ? RemovalPreview(dom, chain, merged, baseLayer.Position, usage) : null,
             Request = request,
             Domain = dom.Name,
@@ -126,6 +129,10 @@ public sealed partial class LiveEngine
             if (request.RemoveMergedLayers) RemoveMergedLayers(job.Domain, merged, request.OnMergedLayers, ctx);
             return null;
         }
+        catch (KvmSnapshotException e) when (e.ErrorId == ErrorIds.BlockJobFailed && LiveSpace.FailedForSpace(dom, baseLayer.Path, e) is { } full)
+        {
+            throw full;
+        }
         finally
         {
             ctx.ProgressCompleted(activity);
@@ -154,8 +161,11 @@ public sealed partial class LiveEngine
                 "Merged layers can only be removed once the pull has ended: -RemoveMergedLayers cannot be combined with -NoWait.");
         }
         var merged = chain.Layers.Where(l => l.Position > 0 && (baseLayer is null || l.Position < baseLayer.Position)).ToList();
+        var space = LiveSpace.ForPull(dom, chain.Active, merged);
+        if (!request.SkipSpaceCheck) space?.Require(chain.Active.Path, $"pull into '{chain.Active.Path}'");
         return new LivePullPlan
         {
+            Space = space,
             RemovalPreview = request.RemoveMergedLayers ? RemovalPreview(dom, chain, merged, 1, null) : null,
             Request = request,
             Domain = dom.Name,
@@ -204,6 +214,10 @@ public sealed partial class LiveEngine
             if (NewWaiter(job, ctx).Wait(BlockJobGoal.End, activity) is null) RequireMerged(job, merged, "pull", ctx);
             if (request.RemoveMergedLayers) RemoveMergedLayers(job.Domain, merged, request.OnMergedLayers, ctx);
             return null;
+        }
+        catch (KvmSnapshotException e) when (e.ErrorId == ErrorIds.BlockJobFailed && LiveSpace.FailedForSpace(dom, chain.Active.Path, e) is { } full)
+        {
+            throw full;
         }
         finally
         {
