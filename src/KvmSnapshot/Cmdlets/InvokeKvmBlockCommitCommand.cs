@@ -92,7 +92,7 @@ public sealed class InvokeKvmBlockCommitCommand : KvmPathOrDomainCmdlet
     /// is an upper bound). A write that really runs out of space still fails with DiskFull. A distinct switch, not
     /// -Force: -Force already overrides a different safety check here, and one switch should not waive two.
     /// </summary>
-    [Parameter(ParameterSetName = PathSet)]
+    [Parameter]
     public SwitchParameter SkipSpaceCheck { get; set; }
 
     protected override void ProcessPath()
@@ -140,6 +140,7 @@ public sealed class InvokeKvmBlockCommitCommand : KvmPathOrDomainCmdlet
             Force = Force,
             RemoveMergedLayers = RemoveMergedLayers,
             OnMergedLayers = plan => removal = plan,
+            SkipSpaceCheck = SkipSpaceCheck,
         };
         TryRun(() =>
         {

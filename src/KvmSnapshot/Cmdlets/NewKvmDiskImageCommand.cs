@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using KvmSnapshot.Chains;
 using KvmSnapshot.Completion;
 using KvmSnapshot.Errors;
 using KvmSnapshot.Model;

@@ -1,6 +1,7 @@
 using System.Collections.Generic;
 using System.Linq;
 using System.Management.Automation;
+using KvmSnapshot.Chains;
 using KvmSnapshot.Completion;
 using KvmSnapshot.Errors;
 using KvmSnapshot.Live;
@@ -36,7 +37,7 @@ public sealed class NewKvmSnapshotCommand : KvmPathOrDomainCmdlet
     /// is an upper bound). A write that really runs out of space still fails with DiskFull. A distinct switch, not
     /// -Force: -Force already overrides a different safety check here, and one switch should not waive two.
     /// </summary>
-    [Parameter(ParameterSetName = PathSet)]
+    [Parameter]
     public SwitchParameter SkipSpaceCheck { get; set; }
 
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
@@ -123,6 +124,7 @@ public sealed class NewKvmSnapshotCommand : KvmPathOrDomainCmdlet
             NoMetadata = NoMetadata,
             ReuseExternal = ReuseExternal,
             Force = Force,
+            SkipSpaceCheck = SkipSpaceCheck,
         };
         TryRun(() =>
         {

@@ -45,6 +45,8 @@ internal sealed record BlockCommitRequest
     /// (the cmdlet asks per file). Null: every layer the plan allows is deleted.
     /// </summary>
     internal Action<Chains.LayerRemovalPlan>? OnMergedLayers { get; init; }
+    /// <summary>Do not refuse up front when the space estimate exceeds the free space (a write that runs out still fails with DiskFull).</summary>
+    public bool SkipSpaceCheck { get; init; }
 }
 
 internal sealed record BlockPullRequest
@@ -63,4 +65,6 @@ internal sealed record BlockPullRequest
     /// (the cmdlet asks per file). Null: every layer the plan allows is deleted.
     /// </summary>
     internal Action<Chains.LayerRemovalPlan>? OnMergedLayers { get; init; }
+    /// <summary>Do not refuse up front when the space estimate exceeds the free space (a write that runs out still fails with DiskFull).</summary>
+    public bool SkipSpaceCheck { get; init; }
 }

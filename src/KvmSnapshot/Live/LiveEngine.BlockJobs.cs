@@ -49,8 +49,11 @@ internal sealed partial class LiveEngine
         }
         var usage = GuardSharedBase(dom, chain, top, baseLayer, request.Force, ctx);
         var merged = chain.Layers.Where(l => l.Position >= top.Position && l.Position < baseLayer.Position).ToList();
+        var space = LiveSpace.ForCommit(dom, baseLayer, merged);
+        if (!request.SkipSpaceCheck) space?.Require(baseLayer.Path, $"commit into '{baseLayer.Path}'");
         return new LiveCommitPlan
         {
+            Space = space,
             RemovalPreview = request.RemoveMergedLayers ? RemovalPreview(dom, chain, merged, baseLayer.Position, usage) : null,
             Request = request,
             Domain = dom.Name,
@@ -125,6 +128,10 @@ internal sealed partial class LiveEngine
             if (request.RemoveMergedLayers) RemoveMergedLayers(job.Domain, merged, request.OnMergedLayers, ctx);
             return null;
         }
+        catch (KvmSnapshotException e) when (e.ErrorId == ErrorIds.BlockJobFailed && LiveSpace.FailedForSpace(dom, baseLayer.Path, e) is { } full)
+        {
+            throw full;
+        }
         finally
         {
             ctx.ProgressCompleted(activity);
@@ -153,8 +160,11 @@ internal sealed partial class LiveEngine
                 "Merged layers can only be removed once the pull has ended: -RemoveMergedLayers cannot be combined with -NoWait.");
         }
         var merged = chain.Layers.Where(l => l.Position > 0 && (baseLayer is null || l.Position < baseLayer.Position)).ToList();
+        var space = LiveSpace.ForPull(dom, chain.Active, merged);
+        if (!request.SkipSpaceCheck) space?.Require(chain.Active.Path, $"pull into '{chain.Active.Path}'");
         return new LivePullPlan
         {
+            Space = space,
             RemovalPreview = request.RemoveMergedLayers ? RemovalPreview(dom, chain, merged, 1, null) : null,
             Request = request,
             Domain = dom.Name,
@@ -203,6 +213,10 @@ internal sealed partial class LiveEngine
             if (NewWaiter(job, ctx).Wait(BlockJobGoal.End, activity) is null) RequireMerged(job, merged, "pull", ctx);
             if (request.RemoveMergedLayers) RemoveMergedLayers(job.Domain, merged, request.OnMergedLayers, ctx);
             return null;
+        }
+        catch (KvmSnapshotException e) when (e.ErrorId == ErrorIds.BlockJobFailed && LiveSpace.FailedForSpace(dom, chain.Active.Path, e) is { } full)
+        {
+            throw full;
         }
         finally
         {

@@ -9,6 +9,7 @@ using KvmSnapshot.Libvirt;
 using KvmSnapshot.Libvirt.Native;
 using KvmSnapshot.Model.Contracts;
 using KvmSnapshot.Model;
+using KvmSnapshot.Offline;
 
 namespace KvmSnapshot.Live;
 
@@ -19,6 +20,7 @@ internal sealed partial class LiveEngine
         using var dom = Open(connectionUri, domain, ctx);
         ValidateNewSnapshot(dom, request, planning: false, ctx);
         RequireInternalSnapshotPossible(connectionUri, dom, request);
+        RequireSpace(dom, request);
         ThrowIfCancelled(ctx, domain);
         var xml = SnapshotXml.Build(request);
         var flags = DomainSnapshotCreateFlags.None;
@@ -75,6 +77,7 @@ internal sealed partial class LiveEngine
         using var dom = Open(connectionUri, domain, ctx);
         ValidateNewSnapshot(dom, request, planning: true, ctx);
         RequireInternalSnapshotPossible(connectionUri, dom, request);
+        var spaces = RequireSpace(dom, request);
         var kind = request.DiskOnly ? "external disk-only"
             : request.MemoryFile is not null ? "external (disks and memory)"
             : request.DiskSpecs.Any(s => s.Snapshot == "external") ? "external" : "internal";
@@ -84,7 +87,19 @@ internal sealed partial class LiveEngine
         {
             text += $", {spec.Disk} writes to the new overlay {spec.File}" + (request.ReuseExternal ? " (reused)" : "");
         }
+        foreach (var space in spaces) text += SpaceEstimate.ActionSuffix(space);
         return text;
+    }
+
+    /// <summary>The snapshot's files must fit where they go (LiveSpace.ForSnapshot): DiskFull up front unless SkipSpaceCheck.</summary>
+    private static IReadOnlyList<SpaceEstimate> RequireSpace(LibvirtDomain dom, NewDomainSnapshotRequest request)
+    {
+        var spaces = LiveSpace.ForSnapshot(dom, request);
+        if (!request.SkipSpaceCheck)
+        {
+            foreach (var space in spaces) space.Require(dom.Name, $"snapshot '{dom.Name}'");
+        }
+        return spaces;
     }
 
     /// <summary>All snapshots, one by name (SnapshotNotFound when absent), or the current one.</summary>

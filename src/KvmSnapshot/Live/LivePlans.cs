@@ -23,6 +23,8 @@ internal sealed class LiveCommitPlan
     public required IReadOnlyList<ChainLayer> MergedLayers { get; init; }
     /// <summary>With RemoveMergedLayers: which merged layers would go if nothing changes before the job ends (for -WhatIf).</summary>
     internal Chains.LayerRemovalPlan? RemovalPreview { get; init; }
+    /// <summary>What the commit may write into Base's file system (local connections; null when unknown).</summary>
+    public Chains.SpaceEstimate? Space { get; init; }
     /// <summary>Top is the layer the domain writes to: an active commit, pivoted or left mirroring.</summary>
     public bool IsActiveCommit => Top.Position == 0;
 
@@ -36,7 +38,7 @@ internal sealed class LiveCommitPlan
             text += Request.Pivot ? $", then pivot {Domain}/{Disk} onto {Base.Path}" : ", then leave it mirroring until Complete-KvmBlockJob pivots it";
         }
         if (Request.RemoveMergedLayers) text += ", then delete the merged layers that no image uses";
-        return text;
+        return text + Chains.SpaceEstimate.ActionSuffix(Space);
     }
 }
 
@@ -55,6 +57,8 @@ internal sealed class LivePullPlan
     public required IReadOnlyList<ChainLayer> MergedLayers { get; init; }
     /// <summary>With RemoveMergedLayers: which merged layers would go if nothing changes before the job ends (for -WhatIf).</summary>
     internal Chains.LayerRemovalPlan? RemovalPreview { get; init; }
+    /// <summary>What the pull may write into Target's file system (local connections; null when unknown).</summary>
+    public Chains.SpaceEstimate? Space { get; init; }
 
     public override string ToString()
     {
@@ -62,6 +66,6 @@ internal sealed class LivePullPlan
         var text = $"pull {layers} into {Target.Path} on {Domain}/{Disk}";
         text += Base is null ? ", which then has no backing file" : $", then back it with {Base.Path}";
         if (Request.RemoveMergedLayers) text += ", then delete the pulled-in layers that no image uses";
-        return text;
+        return text + Chains.SpaceEstimate.ActionSuffix(Space);
     }
 }

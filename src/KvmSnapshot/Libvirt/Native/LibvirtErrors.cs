@@ -61,7 +61,7 @@ internal static class VirErrorNumber
 
 /// <summary>
 /// The one table from libvirt's virErrorNumber (and the area of the failing call) to the module's ErrorId and
-/// error kind (reported as the PowerShell ErrorCategory of the same name). libvirt's message is always kept in the exception text.
+/// error kind (reported as the PowerShell KvmErrorKind of the same name). libvirt's message is always kept in the exception text.
 /// </summary>
 internal static class LibvirtErrorTable
 {
@@ -108,7 +108,11 @@ internal static class LibvirtErrorTable
     /// <summary>Builds the exception for a failed call from the error copied on the failing thread.</summary>
     public static LibvirtException ToException(LibvirtErrorInfo error, LibvirtCallArea area, object? target)
     {
-        var (id, category) = Map(error.Code, area);
+        // ENOSPC reaches libvirt's callers only as text ("failed to format image: 'Could not write qcow2 header: No
+        // space left on device'", "unable to write … No space left on device"), under several codes.
+        var (id, category) = area != LibvirtCallArea.Connection && error.Message.Contains("No space left on device", StringComparison.Ordinal)
+            ? (ErrorIds.DiskFull, KvmErrorKind.ResourceUnavailable)
+            : Map(error.Code, area);
         var message = id switch
         {
             ErrorIds.SnapshotRevertNeedsForce => $"{error.Message}. Use -Force to revert anyway (libvirt considers this revert risky).",
@@ -121,6 +125,7 @@ internal static class LibvirtErrorTable
             {
                 ErrorIds.SnapshotRevertNeedsForce => "Repeat the command with -Force.",
                 ErrorIds.ConnectionFailed => "Check that libvirtd runs and the URI (-ConnectionUri or $env:LIBVIRT_DEFAULT_URI) is right.",
+                ErrorIds.DiskFull => "Free space on the file system named in the message, or write the new files to another one (-DiskSpec file=, -MemoryFile).",
                 _ => null,
             },
         };

@@ -31,4 +31,6 @@ internal sealed record NewDomainSnapshotRequest
     public bool ReuseExternal { get; init; }
     /// <summary>Overwrite an existing MemoryFile, unless snapshot metadata names it (then it is never overwritten).</summary>
     public bool Force { get; init; }
+    /// <summary>Do not refuse up front when the space estimate exceeds the free space (a write that runs out still fails with DiskFull).</summary>
+    public bool SkipSpaceCheck { get; init; }
 }

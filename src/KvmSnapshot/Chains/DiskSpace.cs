@@ -3,10 +3,10 @@ using System.Globalization;
 using System.IO;
 using KvmSnapshot.Errors;
 
-namespace KvmSnapshot.Offline;
+namespace KvmSnapshot.Chains;
 
 /// <summary>
-/// How many bytes an offline operation may write into one file system, against what that file system has free.
+/// How many bytes an operation (offline, or live on a local connection) may write into one file system, against what that file system has free.
 /// The estimate is an upper bound made before anything is written; the cmdlets show it in their -WhatIf text and
 /// refuse (DiskFull) when it clearly does not fit, unless -SkipSpaceCheck.
 /// </summary>
