@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
 using KvmSnapshot.Libvirt.Native;
 
 namespace KvmSnapshot.Libvirt;
@@ -156,6 +158,28 @@ internal sealed class LibvirtDomain : IDisposable
         if (!Virt.DomainHasCurrentSnapshot(Handle, Name)) return null;
         Trace(LibvirtCall.Format("virDomainSnapshotCurrent", ("dom", Name), ("flags", 0)));
         return Virt.DomainSnapshotCurrent(Handle, Name);
+    }
+
+    /// <summary>The name of the current snapshot, or null when the domain has none.</summary>
+    public string? CurrentSnapshotName()
+    {
+        using var current = CurrentSnapshot();
+        return current is null ? null : Virt.DomainSnapshotGetName(current);
+    }
+
+    /// <summary>Names of the snapshots libvirt lists without metadata (one list call; none for the QEMU driver).</summary>
+    public IReadOnlySet<string> SnapshotNamesWithoutMetadata()
+    {
+        Trace(LibvirtCall.Format("virDomainListAllSnapshots", ("dom", Name), ("flags", DomainSnapshotListFlags.NoMetadata)));
+        var handles = Virt.DomainListAllSnapshots(Handle, DomainSnapshotListFlags.NoMetadata, Name);
+        try
+        {
+            return handles.Select(h => Virt.DomainSnapshotGetName(h)).ToHashSet(StringComparer.Ordinal);
+        }
+        finally
+        {
+            foreach (var h in handles) h.Dispose();
+        }
     }
 
     public string SnapshotXml(DomainSnapshotHandle snapshot, string name)

@@ -133,4 +133,125 @@ internal static class SnapshotXml
             DomainDisks = DomainXml.Disks(root.Element("domain")?.Element("devices")),
         };
     }
+
+    /// <summary>
+    /// What a snapshot listing needs from a <c>&lt;domainsnapshot&gt;</c> document, read in one forward pass that
+    /// skips the saved domain definition (most of the document): everything <see cref="Parse"/> gives except
+    /// <see cref="SnapshotXmlInfo.DomainDisks"/>, which stays empty.
+    /// </summary>
+    public static SnapshotXmlInfo ParseSummary(string xml, object? target)
+    {
+        string name = string.Empty, state = "unknown";
+        string? description = null, parent = null, memoryLocation = null, memoryFile = null;
+        var created = default(DateTime);
+        var disks = new List<SnapshotDisk>();
+        try
+        {
+            using var reader = XmlReader.Create(new StringReader(xml), SummarySettings);
+            reader.MoveToContent();
+            if (reader.LocalName != "domainsnapshot") throw new XmlException($"the root element is <{reader.LocalName}>, not <domainsnapshot>");
+            if (reader.IsEmptyElement) return new SnapshotXmlInfo { Name = name };
+            reader.Read();
+            while (!reader.EOF)
+            {
+                if (reader.NodeType != XmlNodeType.Element)
+                {
+                    if (reader.NodeType == XmlNodeType.EndElement && reader.Depth == 0) break;
+                    reader.Read();
+                    continue;
+                }
+                switch (reader.LocalName)
+                {
+                    case "name": name = reader.ReadElementContentAsString(); break;
+                    case "description": description = reader.ReadElementContentAsString(); break;
+                    case "state": state = reader.ReadElementContentAsString(); break;
+                    case "creationTime":
+                        created = long.TryParse(reader.ReadElementContentAsString(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var seconds)
+                            ? DateTimeOffset.FromUnixTimeSeconds(seconds).LocalDateTime
+                            : default;
+                        break;
+                    case "parent":
+                        using (var sub = reader.ReadSubtree())
+                        {
+                            while (sub.Read())
+                            {
+                                if (sub.NodeType == XmlNodeType.Element && sub.LocalName == "name") { parent = sub.ReadElementContentAsString(); break; }
+                            }
+                        }
+                        reader.Skip();
+                        break;
+                    case "memory":
+                        memoryLocation = reader.GetAttribute("snapshot");
+                        memoryFile = reader.GetAttribute("file");
+                        reader.Skip();
+                        break;
+                    case "disks":
+                        using (var sub = reader.ReadSubtree())
+                        {
+                            sub.Read();
+                            while (sub.Read())
+                            {
+                                if (sub.NodeType == XmlNodeType.Element && sub.LocalName == "disk" && sub.Depth == 1) disks.Add(ReadDisk(sub));
+                            }
+                        }
+                        reader.Skip();
+                        break;
+                    default:
+                        reader.Skip(); // <domain>, <inactiveDomain>, <cookie>, <active>: not part of a listing
+                        break;
+                }
+            }
+        }
+        catch (XmlException)
+        {
+            // The full parse gives the typed error for a document that is not XML (and reads whatever it can).
+            return Parse(xml, target);
+        }
+        return new SnapshotXmlInfo
+        {
+            Name = name,
+            Description = description,
+            State = state,
+            Parent = parent,
+            CreationTime = created,
+            MemoryLocation = memoryLocation,
+            MemoryFile = memoryFile,
+            Disks = disks,
+        };
+    }
+
+    private static readonly XmlReaderSettings SummarySettings = new()
+    {
+        DtdProcessing = DtdProcessing.Prohibit,
+        IgnoreComments = true,
+        IgnoreWhitespace = true,
+        IgnoreProcessingInstructions = true,
+        XmlResolver = null,
+    };
+
+    /// <summary>One &lt;disk&gt; of &lt;disks&gt;, the reader on its start tag; as <see cref="Parse"/> reads it.</summary>
+    private static SnapshotDisk ReadDisk(XmlReader reader)
+    {
+        var diskName = reader.GetAttribute("name") ?? string.Empty;
+        var snapshot = reader.GetAttribute("snapshot") ?? "no";
+        var type = reader.GetAttribute("type") ?? "file";
+        string? file = null, driver = null;
+        if (!reader.IsEmptyElement)
+        {
+            var depth = reader.Depth;
+            while (reader.Read() && !(reader.NodeType == XmlNodeType.EndElement && reader.Depth == depth))
+            {
+                if (reader.NodeType != XmlNodeType.Element || reader.Depth != depth + 1) continue;
+                if (reader.LocalName == "source")
+                {
+                    file = type == "file" ? reader.GetAttribute("file") : reader.GetAttribute("dev") ?? reader.GetAttribute("name");
+                }
+                else if (reader.LocalName == "driver")
+                {
+                    driver = reader.GetAttribute("type");
+                }
+            }
+        }
+        return new SnapshotDisk { Disk = diskName, Snapshot = snapshot, File = file, Driver = driver };
+    }
 }

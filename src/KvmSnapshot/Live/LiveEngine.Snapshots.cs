@@ -2,6 +2,8 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using System.Runtime.ExceptionServices;
+using System.Threading.Tasks;
 using KvmSnapshot.Chains;
 using KvmSnapshot.Engine;
 using KvmSnapshot.Errors;
@@ -315,34 +317,55 @@ internal sealed partial class LiveEngine
 
     // ---- describing snapshots ------------------------------------------------------------------------------------
 
+    /// <summary>
+    /// libvirt's daemon serves at most five calls of one client at a time (max_client_requests); four in flight keep
+    /// it busy without queueing behind the limit.
+    /// </summary>
+    private const int SnapshotXmlCallsInFlight = 4;
+
+    /// <summary>
+    /// Every snapshot of the domain, described: one list call, one call for the current snapshot, one list call for
+    /// the snapshots without metadata, and one XML call per snapshot, several in flight on the pooled connection.
+    /// The XML is read for the listing's fields only (the saved domain definition is skipped).
+    /// </summary>
     private static IReadOnlyList<DomainSnapshot> Describe(LibvirtDomain dom, IOperationContext ctx)
     {
         var handles = dom.ListSnapshots();
         try
         {
-            var raw = handles.Select(h =>
+            if (handles.Length == 0) return Array.Empty<DomainSnapshot>();
+            var names = handles.Select(h => Virt.DomainSnapshotGetName(h)).ToArray();
+            var xml = new string[handles.Length];
+            try
             {
-                var name = Virt.DomainSnapshotGetName(h);
-                var xml = dom.SnapshotXml(h, name);
-                return (Name: name, Xml: xml, Info: SnapshotXml.Parse(xml, name), Current: dom.SnapshotIsCurrent(h, name), Metadata: dom.SnapshotHasMetadata(h, name));
-            }).ToList();
-            return raw.Select(s => new DomainSnapshot
+                Parallel.For(0, handles.Length, new ParallelOptions { MaxDegreeOfParallelism = SnapshotXmlCallsInFlight },
+                    i => xml[i] = dom.SnapshotXml(handles[i], names[i]));
+            }
+            catch (AggregateException e)
+            {
+                ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+            }
+            var current = dom.CurrentSnapshotName();
+            var withoutMetadata = dom.SnapshotNamesWithoutMetadata();
+            var infos = xml.Select((x, i) => SnapshotXml.ParseSummary(x, names[i])).ToArray();
+            var children = infos.Where(i => i.Parent is not null).ToLookup(i => i.Parent!, i => i.Name, StringComparer.Ordinal);
+            return infos.Select((info, i) => new DomainSnapshot
             {
                 Domain = dom.Name,
-                Name = s.Name,
+                Name = names[i],
                 ConnectionUri = dom.Connection.Uri,
-                CreationTime = s.Info.CreationTime,
-                State = s.Info.State,
-                Location = s.Info.Location,
-                Parent = s.Info.Parent,
-                Children = raw.Where(c => c.Info.Parent == s.Name).Select(c => c.Name).ToList(),
-                IsCurrent = s.Current,
-                Description = s.Info.Description,
-                Disks = s.Info.Disks,
-                MemoryLocation = s.Info.MemoryLocation,
-                MemoryFile = s.Info.MemoryFile,
-                HasMetadata = s.Metadata,
-                Xml = s.Xml,
+                CreationTime = info.CreationTime,
+                State = info.State,
+                Location = info.Location,
+                Parent = info.Parent,
+                Children = children[names[i]].ToList(),
+                IsCurrent = names[i] == current,
+                Description = info.Description,
+                Disks = info.Disks,
+                MemoryLocation = info.MemoryLocation,
+                MemoryFile = info.MemoryFile,
+                HasMetadata = !withoutMetadata.Contains(names[i]),
+                Xml = xml[i],
             }).ToList();
         }
         finally

@@ -89,9 +89,13 @@ internal sealed partial class OfflineEngine
         var top = plan.Top;
         var baseLayer = plan.Base;
 
+        // What the merged layers hold, mapped before the data step: the verification reads only that.
+        var check = MergedDataCheck.Capture(_qemuImg, plan.Chain, top, top.Position, baseLayer.Position, ctx);
         // -d keeps Top's clusters: if anything below goes wrong, everything above Top still reads as before.
         _qemuImg.Commit(top.Path, top.Format!, baseLayer.Path, ctx);
-        if (!_qemuImg.Compare(top.Path, top.Format, baseLayer.Path, baseLayer.Format, ctx))
+        AfterDataStep?.Invoke(baseLayer.Path);
+        if (!Verified(check, plan.Chain.Layers.Skip(baseLayer.Position).ToList(),
+                () => _qemuImg.Compare(top.Path, top.Format, baseLayer.Path, baseLayer.Format, ctx), ctx))
         {
             throw new KvmSnapshotException(ErrorIds.DiskImageContentMismatch, KvmErrorKind.InvalidResult, baseLayer.Path,
                 $"After committing, '{baseLayer.Path}' does not read the same as '{top.Path}'. Nothing was rebased; the chain above "
@@ -175,17 +179,45 @@ internal sealed partial class OfflineEngine
                 ? BackingName.MakeRelative(target.Path, plan.Base.Path)
                 : plan.Base.Path;
         }
+        var end = plan.Base?.Position ?? plan.Chain.Depth;
+        var check = MergedDataCheck.Capture(_qemuImg, plan.Chain, target, 1, end, ctx);
         _qemuImg.Rebase(target.Path, target.Format!, name, plan.Base?.Format, unsafeRebase: false, ctx);
+        AfterDataStep?.Invoke(target.Path);
 
         // The old backing layers are untouched: the target must read exactly as it did through them.
         var oldBacking = plan.Chain.Layers[1];
         var oldView = QemuImg.QemuImgJsonFilename.WithBacking(target.Path, target.Format!, oldBacking.Path, oldBacking.Format!);
-        if (!_qemuImg.Compare(target.Path, target.Format, oldView, null, ctx))
+        var receiverChain = new[] { target }.Concat(plan.Chain.Layers.Skip(end)).ToList();
+        if (!Verified(check, receiverChain, () => _qemuImg.Compare(target.Path, target.Format, oldView, null, ctx), ctx))
         {
             throw new KvmSnapshotException(ErrorIds.DiskImageContentMismatch, KvmErrorKind.InvalidResult, target.Path,
                 $"After the pull, '{target.Path}' does not read as it did through its old backing file '{plan.Chain.Layers[1].Path}'; no layer was removed.");
         }
         return Finish(plan.Chain, target.Path, plan.MergedLayers, plan.RemoveMergedLayers, plan.SearchDirectories, deferRemoval, ctx);
+    }
+
+    /// <summary>Test seam: runs right after the data step of a commit or pull, before it is verified (the receiving image's path).</summary>
+    internal Action<string>? AfterDataStep { get; set; }
+
+    /// <summary>
+    /// The merged data reads the same in the receiving image (<see cref="MergedDataCheck"/>); when that check cannot
+    /// tell (formats or extents it does not read), <paramref name="fullCompare"/> compares the whole images.
+    /// </summary>
+    private bool Verified(MergedDataCheck? check, IReadOnlyList<ChainLayer> receiverChain, Func<bool> fullCompare, IOperationContext ctx)
+    {
+        if (check is not null)
+        {
+            var outcome = check.Verify(_qemuImg, receiverChain, ctx);
+            if (outcome != MergedDataCheck.Outcome.CannotTell)
+            {
+                ctx.Verbose(outcome == MergedDataCheck.Outcome.Same
+                    ? $"Verified the {check.DataBytes} bytes of merged data against '{receiverChain[0].Path}' (qemu-img map, then the bytes of both)."
+                    : $"The merged data differs in '{receiverChain[0].Path}' at guest offset {check.DifferenceAt}.");
+                return outcome == MergedDataCheck.Outcome.Same;
+            }
+        }
+        ctx.Verbose($"Comparing the whole images with qemu-img compare (the merged data could not be checked by its map).");
+        return fullCompare();
     }
 
     /// <summary>

@@ -58,6 +58,17 @@ internal sealed class QemuImgCommands
         };
     }
 
+    /// <summary>
+    /// <c>qemu-img map -U --output=json -f fmt path</c>: every guest range of the image's view (through its backing
+    /// chain), with the depth of the layer that holds it and the data's offset in that layer's file. Metadata only.
+    /// </summary>
+    internal IReadOnlyList<QemuImgMapExtent> Map(string path, string format, IOperationContext ctx)
+    {
+        var args = new List<string> { "map", "-U", "--output=json", "-f", format, path };
+        var result = _runner.Run(new QemuImgInvocation(args) { Target = path }, ctx);
+        return Parse<List<QemuImgMapExtent>>(result, path);
+    }
+
     /// <summary><c>qemu-img compare -U -p</c>: true when the guest-visible content of both images is identical.</summary>
     public bool Compare(string first, string? firstFormat, string second, string? secondFormat, IOperationContext ctx)
     {

@@ -23,6 +23,21 @@ internal sealed class QemuImgInfo
     [JsonPropertyName("format-specific")] public QemuImgFormatSpecific? FormatSpecific { get; init; }
 }
 
+/// <summary>One extent of <c>qemu-img map --output=json</c>: a guest range and where its data lives.</summary>
+internal sealed class QemuImgMapExtent
+{
+    [JsonPropertyName("start")] public long Start { get; init; }
+    [JsonPropertyName("length")] public long Length { get; init; }
+    /// <summary>0 = the image mapped, 1 = its backing file, …; past the chain's end when nothing holds the range.</summary>
+    [JsonPropertyName("depth")] public int Depth { get; init; }
+    [JsonPropertyName("present")] public bool? Present { get; init; }
+    [JsonPropertyName("zero")] public bool Zero { get; init; }
+    [JsonPropertyName("data")] public bool Data { get; init; }
+    /// <summary>Where the data starts in the file at <see cref="Depth"/>; absent for compressed or unmappable data.</summary>
+    [JsonPropertyName("offset")] public long? Offset { get; init; }
+    [JsonPropertyName("compressed")] public bool? Compressed { get; init; }
+}
+
 /// <summary>qemu-img measure --output=json.</summary>
 internal sealed class QemuImgMeasure
 {

@@ -1,0 +1,72 @@
+#Requires -Version 7.4
+<#
+    Benchmark (issue 8, goal 2): the offline commit and pull, verified, against the qemu-img commands a user would
+    run instead, on the same 1 GiB layer, in one run of real pwsh with the module built by build.ps1.
+      commit: Invoke-KvmBlockCommit -Path top -Top layer   vs  qemu-img commit -d layer + qemu-img rebase -u top
+      pull:   Invoke-KvmBlockPull -Path top -Base base     vs  qemu-img rebase -b base top (safe rebase)
+    Chain: base (2 GiB virtual, empty) <- layer (1 GiB of data) <- top (active, empty). Each run works on fresh
+    copies; one warm-up round is not counted. Prints medians and ratios (goal: <= 1.15).
+    Run:  dotnet pwsh -NoProfile -File benchmarks/offline-commit/run.ps1 [-Runs 5] [-DataMiB 1024]
+#>
+param([int] $Runs = 5, [int] $DataMiB = 1024)
+$ErrorActionPreference = 'Stop'
+$root = Resolve-Path (Join-Path $PSScriptRoot '../..')
+$manifest = Get-ChildItem -Path (Join-Path $root 'output/KvmSnapshot/*/KvmSnapshot.psd1') -ErrorAction SilentlyContinue | Select-Object -First 1
+if (-not $manifest) {
+    & (Join-Path $root 'build.ps1') -Task Build | Out-Null
+    $manifest = Get-ChildItem -Path (Join-Path $root 'output/KvmSnapshot/*/KvmSnapshot.psd1') | Select-Object -First 1
+}
+Import-Module $manifest.FullName -Force
+
+function Get-Median([double[]] $Values) {
+    $sorted = $Values | Sort-Object
+    $n = $sorted.Count
+    if ($n % 2) { $sorted[($n - 1) / 2] } else { ($sorted[$n / 2 - 1] + $sorted[$n / 2]) / 2 }
+}
+function Invoke-Checked { param([string] $Tool, [string[]] $Arguments) & $Tool @Arguments | Out-Null; if ($LASTEXITCODE) { throw "$Tool $Arguments failed" } }
+
+# Its own folder, so the module's "who uses these images" scan sees only this chain and its copies.
+$work = Join-Path ([IO.Path]::GetTempPath()) "kvmsnap-bench-commit-$PID/store"
+$template = Join-Path $work 'template'
+$null = New-Item -ItemType Directory -Path $template -Force
+try {
+    Invoke-Checked qemu-img 'create', '-q', '-f', 'qcow2', (Join-Path $template 'base.qcow2'), '2G'
+    Invoke-Checked qemu-img 'create', '-q', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', (Join-Path $template 'layer.qcow2')
+    Invoke-Checked qemu-io '-f', 'qcow2', '-c', "write -P 0x5a 0 ${DataMiB}M", (Join-Path $template 'layer.qcow2')
+    Invoke-Checked qemu-img 'create', '-q', '-f', 'qcow2', '-b', 'layer.qcow2', '-F', 'qcow2', (Join-Path $template 'top.qcow2')
+
+    $times = @{ ModuleCommit = @(); QemuCommit = @(); ModulePull = @(); QemuPull = @() }
+    for ($i = 0; $i -le $Runs; $i++) {
+        foreach ($case in 'ModuleCommit', 'QemuCommit', 'ModulePull', 'QemuPull') {
+            $dir = Join-Path $work "run"
+            Remove-Item -LiteralPath $dir -Recurse -Force -ErrorAction SilentlyContinue
+            $null = New-Item -ItemType Directory -Path $dir
+            Get-ChildItem -LiteralPath $template | Copy-Item -Destination $dir
+            $top = Join-Path $dir 'top.qcow2'; $layer = Join-Path $dir 'layer.qcow2'; $base = Join-Path $dir 'base.qcow2'
+            $clock = [Diagnostics.Stopwatch]::StartNew()
+            switch ($case) {
+                'ModuleCommit' { $null = Invoke-KvmBlockCommit -Path $top -Top $layer -Confirm:$false }
+                'QemuCommit' {
+                    Invoke-Checked qemu-img 'commit', '-q', '-d', '-f', 'qcow2', $layer
+                    Invoke-Checked qemu-img 'rebase', '-u', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', $top
+                }
+                'ModulePull' { $null = Invoke-KvmBlockPull -Path $top -Base $base -Confirm:$false }
+                'QemuPull' { Invoke-Checked qemu-img 'rebase', '-q', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', $top }
+            }
+            $clock.Stop()
+            if ($i -gt 0) { $times[$case] += $clock.Elapsed.TotalMilliseconds }
+            $expected = if ($case -like '*Commit') { 'base.qcow2' } else { 'base.qcow2' }
+            $backing = (& qemu-img info -U --output=json $top | ConvertFrom-Json).'backing-filename'
+            if ((Split-Path $backing -Leaf) -ne $expected) { throw "$case left top on '$backing'" }
+        }
+    }
+    $rows = foreach ($pair in @(('commit', 'ModuleCommit', 'QemuCommit', 'qemu-img commit -d + rebase -u'), ('pull -Base', 'ModulePull', 'QemuPull', 'qemu-img rebase (safe)'))) {
+        $m = Get-Median $times[$pair[1]]; $q = Get-Median $times[$pair[2]]
+        [pscustomobject]@{ Work = "offline $($pair[0]) of a $DataMiB MiB layer"; KvmSnapshotMs = [math]::Round($m, 0); Alternative = $pair[3]; AlternativeMs = [math]::Round($q, 0); Ratio = [math]::Round($m / $q, 2) }
+    }
+    "Medians of $Runs runs after one warm-up; goal: ratio <= 1.15, verified before the overlay is re-pointed"
+    $rows | Format-Table -AutoSize | Out-String -Width 200
+}
+finally {
+    Remove-Item -LiteralPath (Split-Path $work) -Recurse -Force -ErrorAction SilentlyContinue
+}
