@@ -60,6 +60,8 @@ public static class ErrorIds
     public const string DomainDiskNotFound = "DomainDiskNotFound";
     public const string BlockJobNotFound = "BlockJobNotFound";
     public const string BlockJobNotReady = "BlockJobNotReady";
+    /// <summary>Another block job (from this or another session) already runs on the disk: a disk has one job at a time.</summary>
+    public const string BlockJobActive = "BlockJobActive";
     public const string BlockJobFailed = "BlockJobFailed";
     public const string BlockJobAborted = "BlockJobAborted";
     public const string DomainStateFileNotFound = "DomainStateFileNotFound";
