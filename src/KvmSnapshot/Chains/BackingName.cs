@@ -14,11 +14,15 @@ public static class BackingName
     /// <summary>
     /// True for names qemu would not open as a local file: <c>json:{…}</c> and protocol names (<c>nbd://…</c>,
     /// <c>rbd:pool/img</c>, …): a ':' before the first '/', as qemu's path_has_protocol decides. The module reports
-    /// them and never follows or opens them. <c>file:</c> is the local file protocol and is followed.
+    /// them and never follows or opens them. <c>file:</c> is the local file protocol and is followed. A name that is
+    /// not valid UTF-8 is not followed either.
     /// </summary>
     public static bool IsNotFollowed(string name)
     {
         if (name.StartsWith("json:", StringComparison.Ordinal)) return true;
+        // Bytes that are not UTF-8 were decoded as U+FFFD: .NET cannot spell that file's path, so it cannot be
+        // checked or re-pointed; reporting it as missing would be false (qemu opens it).
+        if (name.Contains('\uFFFD', StringComparison.Ordinal)) return true;
         if (name.StartsWith("file:", StringComparison.Ordinal)) return false;
         var colon = name.IndexOf(':');
         if (colon < 0) return false;

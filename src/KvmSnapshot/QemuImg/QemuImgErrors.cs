@@ -34,7 +34,9 @@ public static class QemuImgErrors
                 ? (ErrorIds.BackingFileMissing, ErrorCategory.ObjectNotFound)
                 : (ErrorIds.QemuImgFailed, ErrorCategory.InvalidOperation);
         }
-        if (Has(stderr, "Failed to get") && Has(stderr, "lock"))
+        if (Has(stderr, "File name too long"))
+            return (ErrorIds.InvalidImageName, ErrorCategory.InvalidArgument);
+        if ((Has(stderr, "Failed to get") && Has(stderr, "lock")) || Has(stderr, "Is another process using the image"))
             return (ErrorIds.DiskImageInUse, ErrorCategory.ResourceBusy);
         if (Has(stderr, "Could not open") && Has(stderr, "No such file or directory"))
             return (ErrorIds.DiskImageNotFound, ErrorCategory.ObjectNotFound);
