@@ -200,6 +200,18 @@ public sealed class BadNameTests
     {
         using var dir = new TempDirectory("bad");
         using var ps = new PowerShellSession();
+        try
+        {
+            NotUtf8BackingName(dir, ps);
+        }
+        finally
+        {
+            Tool.Run("rm", "-rf", "--", dir.Path); // .NET cannot delete the file it cannot name
+        }
+    }
+
+    private static void NotUtf8BackingName(TempDirectory dir, PowerShellSession ps)
+    {
         // bash spells the byte 0xFF; a .NET argument list cannot.
         Tool.Run("bash", "-c", "cd \"$1\" && qemu-img create -q -f qcow2 $'base\\xff.qcow2' 8M && qemu-io -c 'write -P 1 0 1M' $'base\\xff.qcow2' >/dev/null"
             + " && qemu-img create -q -f qcow2 -b $'base\\xff.qcow2' -F qcow2 mid.qcow2 && qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 top.qcow2", "bash", dir.Path).EnsureSuccess();
