@@ -5,6 +5,7 @@ using System.Linq;
 using System.Text.Json;
 using KvmSnapshot.Chains;
 using KvmSnapshot.Engine;
+using KvmSnapshot.Errors;
 using KvmSnapshot.Model;
 using KvmSnapshot.Offline;
 using KvmSnapshot.Tests.Infrastructure;
@@ -127,5 +128,30 @@ public sealed class BackingNameResolutionTests
         Assert.True(result.Chain.IsComplete, result.Chain.ToString());
         Assert.Equal(new[] { HostFile.Describe(image).Identity, HostFile.Describe(Path.Combine(root, "real/base.qcow2")).Identity }, QemuChain(image));
         OfflineAssert.SameContent(before, image);
+    }
+    /// <summary>
+    /// The defect: the store scan found the chain's own overlay again under its real path and counted it as
+    /// another image using the layer, so a plain commit through the symlinked directory was refused (ChainBaseShared).
+    /// </summary>
+    [Fact]
+    public void Commit_through_a_symlinked_directory_does_not_count_the_chains_own_files_as_other_users()
+    {
+        using var dir = new TempDirectory("bn");
+        var root = Build(dir, new[] { "real/deep/er/top.qcow2=mid.qcow2", "real/deep/er/mid.qcow2=@R/real/base.qcow2", "real/base.qcow2=" });
+        var image = Path.Combine(root, "l/top.qcow2");
+        var before = OfflineAssert.Snapshot(image, dir.File("before.raw"));
+        var ctx = new RecordingOperationContext();
+
+        var plan = Engine.PlanCommit(new CommitRequest { Path = image, Top = "mid.qcow2" }, ctx);
+        Assert.Empty(plan.AffectedImages);
+        Assert.Empty(ctx.Warnings);
+        var result = Engine.Commit(plan, ctx);
+        Assert.Equal(QemuChain(image), result.Chain.Layers.Select(l => HostFile.Describe(l.Path).Identity).ToList());
+        OfflineAssert.SameContent(before, image);
+        // A real other user is still seen: an image beside the chain's real files that uses the base.
+        Tool.Run("qemu-img", "create", "-q", "-f", "qcow2", "-b", "../../base.qcow2", "-F", "qcow2", Path.Combine(root, "real/deep/er/other.qcow2")).EnsureSuccess();
+        var e = Assert.Throws<KvmSnapshotException>(() => Engine.PlanCommit(new CommitRequest { Path = image }, new RecordingOperationContext()));
+        Assert.Equal(ErrorIds.ChainBaseShared, e.ErrorId);
+        Assert.Contains("other.qcow2", e.Message, StringComparison.Ordinal);
     }
 }
