@@ -72,6 +72,17 @@ public sealed class LiveConcurrencyTests
             Refused(() => Engine.BlockPull(Uri, new BlockPullRequest { Domain = dom.Name, Disk = "vda", Base = dom.File("base.qcow2"), NoWait = true }, ctx));
             Refused(() => Engine.BlockPull(Uri, stalePlan, ctx));
 
+            // As users see it: the cmdlet's ErrorRecord, and -WhatIf says the same before anything.
+            using (var ps = new KvmSnapshot.Tests.Hosting.PowerShellSession())
+            {
+                foreach (var script in new[] { "Invoke-KvmBlockPull -Domain $args[0] -Disk vda -Confirm:$false -ConnectionUri $args[1]", "Invoke-KvmBlockCommit -Domain $args[0] -Disk vda -Pivot -WhatIf -ConnectionUri $args[1]" })
+                {
+                    var error = ps.Run(script, dom.Name, Uri).SingleError();
+                    Assert.StartsWith("BlockJobActive,KvmSnapshot.Cmdlets.", error.FullyQualifiedErrorId, StringComparison.Ordinal);
+                    Assert.Equal(ErrorCategory.ResourceBusy, error.CategoryInfo.Category);
+                }
+            }
+
             // The first job is the one still running, untouched.
             var job = Assert.Single(Engine.GetBlockJobs(Uri, dom.Name, "vda", ctx));
             Assert.Equal(BlockJobType.Commit, job.Type);
