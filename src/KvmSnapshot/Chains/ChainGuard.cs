@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.IO;
 using System.Linq;
 using KvmSnapshot.Engine;
 using KvmSnapshot.Libvirt;
@@ -22,10 +23,13 @@ internal static class ChainGuard
     public static IReadOnlyList<string> AffectedImages(IEnumerable<string> chainFiles, IEnumerable<string> changed, ImageUsage usage, string? ownDomain, string? ownDisk)
     {
         var inChain = new HashSet<string>(chainFiles, StringComparer.Ordinal);
+        // The chain's own files seen under another name (its folder reached through a symlink) are not other users.
+        var inChainFiles = new HashSet<FileIdentity>(inChain.Where(File.Exists).Select(p => HostFile.Describe(p).Identity));
+        bool InChain(string image) => inChain.Contains(image) || (File.Exists(image) && inChainFiles.Contains(HostFile.Describe(image).Identity));
         var affected = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var path in changed.Distinct(StringComparer.Ordinal))
         {
-            affected.UnionWith(usage.ImageUsersOf(path).Where(u => !inChain.Contains(u)));
+            affected.UnionWith(usage.ImageUsersOf(path).Where(u => !InChain(u)));
             affected.UnionWith(usage.ReferencesTo(path)
                 .Where(r => r.Kind is ImageReferenceKind.DomainDisk or ImageReferenceKind.DomainBackingStore)
                 .Where(r => !(ownDomain is not null && r.Domain == ownDomain && (ownDisk is null || r.Disk == ownDisk)))

@@ -60,6 +60,8 @@ internal static class ErrorIds
     public const string DomainDiskNotFound = "DomainDiskNotFound";
     public const string BlockJobNotFound = "BlockJobNotFound";
     public const string BlockJobNotReady = "BlockJobNotReady";
+    /// <summary>Another block job (from this or another session) already runs on the disk: a disk has one job at a time.</summary>
+    public const string BlockJobActive = "BlockJobActive";
     public const string BlockJobFailed = "BlockJobFailed";
     public const string BlockJobAborted = "BlockJobAborted";
     /// <summary>The connection to libvirt was lost while waiting for a block job and could not be reopened in time: the job may still be running.</summary>

@@ -24,6 +24,10 @@ internal static unsafe partial class LibC
     [LibraryImport(Name, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Open(string path, int flags);
 
+    /// <summary>realpath(3) with a NULL buffer: the result is malloc'd (free it with <see cref="Free"/>); NULL on failure.</summary>
+    [LibraryImport(Name, EntryPoint = "realpath", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial IntPtr RealPath(string path, IntPtr resolved);
+
     /// <summary>statx(2) (glibc 2.28, Linux 4.11): follows symlinks with flags 0.</summary>
     [LibraryImport(Name, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Statx(int dirFd, string path, int flags, StatxMask mask, out StatxBuffer buffer);

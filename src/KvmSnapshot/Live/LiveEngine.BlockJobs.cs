@@ -22,6 +22,7 @@ internal sealed partial class LiveEngine
         using var dom = Open(connectionUri, request.Domain, ctx);
         var chain = ChainOf(dom, request.Disk, ctx);
         var disk = chain.Disk!;
+        RequireNoJob(dom, disk, "commit");
 
         // Validate the range against the chain before anything starts.
         var top = request.Top is null ? chain.Active : LiveChains.Find(chain, request.Top, "Top");
@@ -95,8 +96,9 @@ internal sealed partial class LiveEngine
             baseArg = null;
         }
 
+        RequireNoJob(dom, disk, "commit");
         using var job = new LibvirtBlockJobTarget(dom, disk);
-        dom.BlockCommit(disk, baseArg, active ? null : top.Path, request.Bandwidth, flags);
+        StartJob(dom, disk, "commit", () => dom.BlockCommit(disk, baseArg, active ? null : top.Path, request.Bandwidth, flags));
         if (request.NoWait) return JobOrStarted(dom, disk, active ? BlockJobType.ActiveCommit : BlockJobType.Commit);
 
         var activity = $"Committing {Path.GetFileName(top.Path)} into {Path.GetFileName(baseLayer.Path)} ({dom.Name}/{disk})";
@@ -144,6 +146,7 @@ internal sealed partial class LiveEngine
         using var dom = Open(connectionUri, request.Domain, ctx);
         var chain = ChainOf(dom, request.Disk, ctx);
         var disk = chain.Disk!;
+        RequireNoJob(dom, disk, "pull");
         ChainLayer? baseLayer = null;
         if (request.Base is not null)
         {
@@ -191,17 +194,18 @@ internal sealed partial class LiveEngine
         ThrowIfCancelled(ctx, $"{dom.Name}/{disk}");
         var merged = plan.MergedLayers;
 
+        RequireNoJob(dom, disk, "pull");
         using var job = new LibvirtBlockJobTarget(dom, disk);
         if (baseLayer is null && !request.KeepRelative)
         {
-            dom.BlockPull(disk, request.Bandwidth, request.Bandwidth > 0 ? DomainBlockPullFlags.BandwidthBytes : DomainBlockPullFlags.None);
+            StartJob(dom, disk, "pull", () => dom.BlockPull(disk, request.Bandwidth, request.Bandwidth > 0 ? DomainBlockPullFlags.BandwidthBytes : DomainBlockPullFlags.None));
         }
         else
         {
             var flags = DomainBlockRebaseFlags.None;
             if (request.KeepRelative) flags |= DomainBlockRebaseFlags.Relative;
             if (request.Bandwidth > 0) flags |= DomainBlockRebaseFlags.BandwidthBytes;
-            dom.BlockRebase(disk, baseLayer?.Path, request.Bandwidth, flags);
+            StartJob(dom, disk, "pull", () => dom.BlockRebase(disk, baseLayer?.Path, request.Bandwidth, flags));
         }
         if (request.NoWait) return JobOrStarted(dom, disk, BlockJobType.Pull);
 
@@ -246,6 +250,35 @@ internal sealed partial class LiveEngine
             throw new KvmSnapshotException(ErrorIds.DomainDiskNotFound, KvmErrorKind.ObjectNotFound, disk, $"Disk '{disk}' of '{dom.Name}' is empty.");
         }
         return LiveChains.Build(dom.Name, dom.Connection.Uri, dom.Connection.IsLocal, d, ctx, null);
+    }
+
+    /// <summary>A disk has one block job at a time: a second one (from this or another session) is refused before it starts.</summary>
+    private static void RequireNoJob(LibvirtDomain dom, string disk, string what)
+    {
+        if (dom.BlockJobInfo(disk, trace: true) is not { } info) return;
+        var running = ToJob(dom, disk, info, false);
+        throw new KvmSnapshotException(ErrorIds.BlockJobActive, KvmErrorKind.ResourceBusy, $"{dom.Name}/{disk}",
+            $"A {running.Type} job already runs on {dom.Name}/{disk} ({running.PercentComplete}% done); the {what} was not started and nothing changed.")
+        {
+            RecommendedAction = "Wait for it to end (Get-KvmBlockJob), or finish it with Complete-KvmBlockJob or Stop-KvmBlockJob.",
+        };
+    }
+
+    /// <summary>Starts a job; libvirt's own refusal of a second job (a race with another session past RequireNoJob) is BlockJobActive too.</summary>
+    private static void StartJob(LibvirtDomain dom, string disk, string what, Action start)
+    {
+        try
+        {
+            start();
+        }
+        catch (LibvirtException e) when (e.LibvirtCode == VirErrorNumber.BlockCopyActive)
+        {
+            throw new KvmSnapshotException(ErrorIds.BlockJobActive, KvmErrorKind.ResourceBusy, $"{dom.Name}/{disk}",
+                $"Another block job already runs on {dom.Name}/{disk}; the {what} was not started and nothing changed. libvirt: {e.LibvirtMessage}", e)
+            {
+                RecommendedAction = "Wait for it to end (Get-KvmBlockJob), or finish it with Complete-KvmBlockJob or Stop-KvmBlockJob.",
+            };
+        }
     }
 
     private static void RequireReady(LibvirtDomain dom, string target, BlockJob job)

@@ -17,11 +17,23 @@ internal static class ImageValidation
         if (string.IsNullOrWhiteSpace(path))
             throw new KvmSnapshotException(ErrorIds.InvalidImageName, KvmErrorKind.InvalidArgument, path, "An image path is required.");
         var full = Path.GetFullPath(path);
+        RequireLegalLength(path, full);
         if (Directory.Exists(full))
             throw new KvmSnapshotException(ErrorIds.DiskImageIsDirectory, KvmErrorKind.InvalidArgument, full, $"'{full}' is a directory, not an image file.");
         if (!File.Exists(full))
             throw new KvmSnapshotException(ErrorIds.DiskImageNotFound, KvmErrorKind.ObjectNotFound, full, $"The image '{full}' does not exist.");
         return full;
+    }
+
+    /// <summary>Linux's limits: NAME_MAX (255 bytes) per name, PATH_MAX (4096 bytes with its NUL) for the path.</summary>
+    private static void RequireLegalLength(string given, string full)
+    {
+        var longName = full.Split('/').FirstOrDefault(n => System.Text.Encoding.UTF8.GetByteCount(n) > 255);
+        if (longName is null && System.Text.Encoding.UTF8.GetByteCount(full) < 4096) return;
+        throw new KvmSnapshotException(ErrorIds.InvalidImageName, KvmErrorKind.InvalidArgument, given,
+            longName is not null
+                ? $"The name '{longName}' is {System.Text.Encoding.UTF8.GetByteCount(longName)} bytes long; Linux allows 255 bytes per name. Nothing was done."
+                : $"The path is {System.Text.Encoding.UTF8.GetByteCount(full)} bytes long; Linux allows 4095 bytes per path. Nothing was done.");
     }
 
     /// <summary>The full path of a file the operation will create: nothing there yet, its directory exists.</summary>
@@ -30,6 +42,7 @@ internal static class ImageValidation
         if (string.IsNullOrWhiteSpace(path))
             throw new KvmSnapshotException(ErrorIds.InvalidImageName, KvmErrorKind.InvalidArgument, path, "An image path is required.");
         var full = Path.GetFullPath(path);
+        RequireLegalLength(path, full);
         if (full.EndsWith('/'))
             throw new KvmSnapshotException(ErrorIds.InvalidImageName, KvmErrorKind.InvalidArgument, path, $"'{path}' names a directory, not an image file.");
         if (Directory.Exists(full))
@@ -194,7 +207,7 @@ internal static class ImageValidation
                         $"Cannot {operation}: the backing chain of '{chain.Path}' loops: '{user}' leads back to '{layer.Path}'.");
                 case ChainLayerState.NotFollowed:
                     throw new KvmSnapshotException(ErrorIds.BackingFileNotFollowed, KvmErrorKind.InvalidData, layer.Path,
-                        $"Cannot {operation}: '{user}' names the backing file '{layer.Path}', a json: or protocol name this module does not follow.");
+                        $"Cannot {operation}: '{user}' names the backing file '{layer.Path}', a json:, protocol or non-UTF-8 name this module does not follow.");
                 case ChainLayerState.Unreadable:
                     throw new KvmSnapshotException(ErrorIds.DiskImageMalformed, KvmErrorKind.InvalidData, layer.Path,
                         $"Cannot {operation}: the layer '{layer.Path}' cannot be read as an image.");

@@ -56,7 +56,7 @@ internal sealed partial class OfflineEngine
                     continue;
                 case ChainLayerState.NotFollowed:
                     problems.Add(Problem(ChainProblemKind.BackingFileNotFollowed, ChainProblemSeverity.Warning, layer.Path,
-                        $"'{user}' names the backing file '{layer.Path}', a json: or protocol name that was not followed or checked.", user));
+                        $"'{user}' names the backing file '{layer.Path}', a json:, protocol or non-UTF-8 name that was not followed or checked.", user));
                     continue;
                 case ChainLayerState.Unreadable:
                     problems.Add(Problem(ChainProblemKind.ImageUnreadable, ChainProblemSeverity.Error, layer.Path,

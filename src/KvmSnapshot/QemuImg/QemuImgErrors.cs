@@ -26,6 +26,10 @@ internal static class QemuImgErrors
         // ENOSPC first: a full file system can show up inside any other message ("error while writing …").
         if (Has(stderr, "No space left on device"))
             return (ErrorIds.DiskFull, KvmErrorKind.ResourceUnavailable);
+        // A lock held by another process, also when it is met on a backing file ("Could not open backing file:
+        // Failed to get shared "write" lock"): the image is busy, not broken.
+        if ((Has(stderr, "Failed to get") && Has(stderr, "lock")) || Has(stderr, "Is another process using the image"))
+            return (ErrorIds.DiskImageInUse, KvmErrorKind.ResourceBusy);
         // Backing-file trouble first: its text also contains "Could not open … No such file".
         if (Has(stderr, "Could not open backing file") || Has(stderr, "Could not open backing image"))
         {
@@ -33,8 +37,8 @@ internal static class QemuImgErrors
                 ? (ErrorIds.BackingFileMissing, KvmErrorKind.ObjectNotFound)
                 : (ErrorIds.QemuImgFailed, KvmErrorKind.InvalidOperation);
         }
-        if (Has(stderr, "Failed to get") && Has(stderr, "lock"))
-            return (ErrorIds.DiskImageInUse, KvmErrorKind.ResourceBusy);
+        if (Has(stderr, "File name too long"))
+            return (ErrorIds.InvalidImageName, KvmErrorKind.InvalidArgument);
         if (Has(stderr, "Could not open") && Has(stderr, "No such file or directory"))
             return (ErrorIds.DiskImageNotFound, KvmErrorKind.ObjectNotFound);
         if (Has(stderr, "Is a directory") || Has(stderr, "to be a regular file"))

@@ -46,6 +46,8 @@ public sealed class QemuImgParsingTests
     [InlineData("qemu-img: Could not open 'r.img': Image is not in qcow2 format", ErrorIds.DiskImageNotQcow2)]
     [InlineData("qemu-img: Could not open 't': qcow2 header too short", ErrorIds.DiskImageMalformed)]
     [InlineData("qemu-img: Could not open 'a': Failed to get \"write\" lock\nIs another process using the image [a]?", ErrorIds.DiskImageInUse)]
+    // Found by the two-session race (KvmSnapshot.Concurrency.Tests.ps1): the lock met on the backing file was QemuImgFailed.
+    [InlineData("qemu-img: Could not open 'top': Could not open backing file: Failed to get shared \"write\" lock\nIs another process using the image [mid]?", ErrorIds.DiskImageInUse)]
     [InlineData("qemu-img: Could not delete snapshot 'n': snapshot not found", ErrorIds.SnapshotNotFound)]
     [InlineData("qemu-img: something new went wrong", ErrorIds.QemuImgFailed)]
     public void Stderr_maps_to_error_ids(string stderr, string errorId)
