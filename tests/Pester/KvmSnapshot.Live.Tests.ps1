@@ -497,10 +497,19 @@ Describe 'KvmSnapshot live cmdlets on qemu:///system' -Tag 'Live' -Skip:(-not $c
     Context 'Saved domain state' {
         It 'saves the domain to a file and stops it with Save-KvmDomainState' {
             $file = Save-KvmDomainState -Domain $int -Path (Join-Path $TestDrive 'int.save') -ConnectionUri $Uri
-            $file | Should -BeOfType 'System.IO.FileInfo'
-            $file.FullName | Should -Exist
-            $file.Length | Should -BeGreaterThan 0
+            $file | Should -BeOfType 'KvmSnapshot.Model.DomainStateFile'
+            $file.Domain | Should -Be $int
+            $file.Path | Should -Be (Join-Path $TestDrive 'int.save')
+            $file.Path | Should -Exist
+            $file.Size | Should -Be (Get-Item -LiteralPath $file.Path).Length
+            $file.Size | Should -BeGreaterThan 0
+            $file.ConnectionUri | Should -Be $Uri
             Get-DomainState $int | Should -Not -Be 'running'
+            # The default view: domain, human size (right-aligned), time, path last.
+            $PSStyle.OutputRendering = 'PlainText'
+            $lines = ($file | Out-String -Width 120) -split "`n" | Where-Object { $_.Trim() }
+            ($lines[0] -split '\s+' | Where-Object { $_ }) -join ' ' | Should -Be 'Domain Size SaveTime RestoreState Path'
+            $lines[2] | Should -Match ([regex]::Escape($int) + '\s+\d+\.\d (KiB|MiB|GiB) ')
         }
 
         It 'starts it again from the file with Restore-KvmDomainState, by pipeline' {
