@@ -101,3 +101,45 @@ Describe 'Default views at 120 columns' -Skip:(-not $haveQemu) {
         @(Get-ColumnCell $lines 'Percent')[0] | Should -Be '     36'
     }
 }
+
+Describe 'Objects in ConvertTo-Json and Export-Csv' -Skip:(-not $haveQemu) {
+    It 'writes enum properties by name in ConvertTo-Json' {
+        $json = Get-KvmSnapshotChain -Path $active | ConvertTo-Json -Depth 4
+        $chain = $json | ConvertFrom-Json
+        $chain.Layers.Role | Should -Be 'Active', 'Intermediate', 'Intermediate', 'Base'
+        $chain.Layers.State | Should -Be 'Present', 'Present', 'Present', 'Present'
+        $chain.Layers[0].FormatSource | Should -BeOfType [string]
+        $chain.Chain | Should -Be 'base.qcow2 <- guest1.qcow2 <- snap1.qcow2 <- active.qcow2'
+        $problem = (Get-KvmSnapshotChain -Directory $store | Test-KvmSnapshotChain -SkipImageCheck | ConvertTo-Json -Depth 5 | ConvertFrom-Json).Problems
+        @($problem).Count | Should -Be 0
+        $finding = [KvmSnapshot.Model.ChainProblem]@{ Kind = 'BackingFileMissing'; Severity = 'Error'; Image = $active; Message = 'm' } |
+            ConvertTo-Json | ConvertFrom-Json
+        $finding.Kind | Should -Be 'BackingFileMissing'
+        $finding.Severity | Should -Be 'Error'
+        ([KvmSnapshot.Model.BlockJob]@{ Domain = 'd'; Disk = 'vda'; Type = 'ActiveCommit' } | ConvertTo-Json | ConvertFrom-Json).Type | Should -Be 'ActiveCommit'
+        (Get-KvmDiskImage -Path $active | ConvertTo-Json | ConvertFrom-Json).FormatSource | Should -Be 'Probed'
+    }
+
+    It 'gives one useful row per chain in Export-Csv: the chain as text, layers as paths' {
+        $csv = Join-Path $TestDrive 'chains.csv'
+        Get-KvmSnapshotChain -Directory $store | Export-Csv -LiteralPath $csv
+        $rows = @(Import-Csv -LiteralPath $csv)
+        $rows | Should -HaveCount 1
+        $rows[0].Chain | Should -Be 'base.qcow2 <- guest1.qcow2 <- snap1.qcow2 <- active.qcow2'
+        $rows[0].Depth | Should -Be '4'
+        $rows[0].IsComplete | Should -Be 'True'
+        $rows[0].Path | Should -Be $active
+        $rows[0].Layers | Should -Be ((Get-KvmSnapshotChain -Path $active).Layers.Path -join ', ')
+        Get-Content -LiteralPath $csv -Raw | Should -Not -Match 'System\.|Generic'
+    }
+
+    It 'gives one row per layer and per image with lists written as their items' {
+        $csv = Join-Path $TestDrive 'layers.csv'
+        (Get-KvmSnapshotChain -Directory $store).Layers | Export-Csv -LiteralPath $csv
+        $rows = @(Import-Csv -LiteralPath $csv)
+        $rows | Should -HaveCount 4
+        $rows.Role | Should -Be 'Active', 'Intermediate', 'Intermediate', 'Base'
+        ($rows | Where-Object Name -eq 'base.qcow2').ReferencedBy | Should -Be (Join-Path $store 'guest1.qcow2')
+        Get-Content -LiteralPath $csv -Raw | Should -Not -Match 'System\.|Generic'
+    }
+}

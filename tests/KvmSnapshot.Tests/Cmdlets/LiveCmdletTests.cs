@@ -157,7 +157,13 @@ public sealed class LiveCmdletTests
         Assert.Equal(new[] { "s2" }, all.Single(s => s.Name == "s1").Children);
         Assert.Equal("s2", ps.Run("(Get-KvmSnapshot -Domain $args[0] -Current -ConnectionUri $uri).Name", dom.Name).AssertNoErrors().Single<string>());
         Assert.Equal(new[] { "s1" }, ps.Run("Get-KvmSnapshot -Domain $args[0] -Name 's1*' -ConnectionUri $uri", dom.Name).AssertNoErrors().All<DomainSnapshot>().Select(s => s.Name));
-        Assert.Contains("<domainsnapshot>", s1.Xml);
+        Assert.Contains("<domainsnapshot>", s1.GetXml());
+        // The XML is no property unless asked for: -IncludeXml adds it, the object stays a DomainSnapshot.
+        Assert.Empty(ps.Run("(Get-KvmSnapshot -Domain $args[0] -Name s1 -ConnectionUri $uri).PSObject.Properties.Match('Xml')", dom.Name).AssertNoErrors().Output);
+        var withXml = ps.Run("Get-KvmSnapshot -Domain $args[0] -Name s1 -IncludeXml -ConnectionUri $uri", dom.Name).AssertNoErrors().Output.Single();
+        Assert.IsType<DomainSnapshot>(withXml.BaseObject);
+        Assert.Equal(s1.GetXml(), withXml.Properties["Xml"].Value);
+        Assert.Equal("s2", ps.Run("\"$((Get-KvmSnapshot -Domain $args[0] -Name s1 -ConnectionUri $uri).Children)\"", dom.Name).AssertNoErrors().Single<string>());
 
         // Revert through the pipeline, leaving it paused: the guest sees s1's data again.
         ps.Run("Get-KvmSnapshot -Domain $args[0] -Name s1 -ConnectionUri $uri | Restore-KvmSnapshot -Paused -Confirm:$false", dom.Name).AssertNoErrors();
