@@ -52,7 +52,7 @@ public sealed class DiskSpecHashtableTests
     {
         using var dom = QcowAndRaw("dsmix");
         using var ps = Session();
-        ps.Run("Set-Location -LiteralPath $args[0]", dom.Dir).AssertNoErrors();
+        ps.Run("$null = $ExecutionContext.SessionState.Path.SetLocation($args[0])", dom.Dir).AssertNoErrors();
 
         ps.Run("New-KvmSnapshot $args[0] s1 -DiskOnly -DiskSpec @{ vda = './vda.rel.qcow2' }, 'vdb,snapshot=no' -ConnectionUri $uri", dom.Name).AssertNoErrors();
 
