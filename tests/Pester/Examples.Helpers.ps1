@@ -10,8 +10,8 @@
 #            db1.qcow2                                                   (the disk of db1)
 #            base.raw <- overlay.qcow2                                   (a qcow2 on a raw base, format probed)
 #            import/disk1.img                                            (a raw image)
-#   domains  web1 (vda: web1.snap2, vdb: web1-data.raw), web2 (vda: web2.qcow2), db1 (vda: db1.qcow2): transient TCG
-#            domains on qemu:///system, running, created only when the example names them. Their names become
+#   domains  web1 (vda: web1.snap2, vdb: web1-data.raw), web2 (vda: web2.qcow2), db1 (vda: db1.qcow2): persistent
+#            TCG domains on qemu:///system (no OS), running, defined only when the example names them. Their names become
 #            kvmsnap-t-ex<run>-web1 and so on, in the code and in the output the example shows.
 # Substitution is textual and explicit: Convert-ExampleText below is the whole of it.
 #
@@ -22,6 +22,7 @@
 # space masked (they differ every run). Output a command prints that the example does not show is not an error.
 
 $script:DomainPlaceholders = 'web1', 'web2', 'web3', 'db1'
+$script:WorldCount = 0
 
 # The examples of every help page: one object per "### Example N: title" section, with its commands and the lines
 # each shows.
@@ -81,17 +82,23 @@ function Split-ExampleCommand {
 # The substitution, applied alike to an example's code and to the lines it shows.
 function Convert-ExampleText {
     param([string] $Text, [hashtable] $World)
-    $store = $World.Store
-    $Text = $Text -replace '/var/lib/libvirt/save(?=/|\b)', "$store/save"
-    $Text = $Text -replace '/var/lib/libvirt/images(?=/|\b)', $store
-    $Text = $Text -replace '(?<![\w.-])/srv/import(?=/)', "$store/import"
-    $Text = $Text -replace '(?<![\w.-])/srv/img(?=/)', $store
-    $Text = $Text -replace '(?<![\w.-])/vm(?=/|>)', $store
-    $Text = $Text -replace '(?<![\w.-])/tmp(?=/)', "$store/tmp"
-    $Text = $Text -replace '(?<![\w.-])/backup(?=/)', "$store/backup"
-    foreach ($name in $script:DomainPlaceholders) {
-        $Text = $Text -replace "(?<![\w./-])$name(?![\w./-])", $World.Domains[$name]
+    # Placeholders first become markers, then paths, so a replaced path is never replaced again.
+    $map = [ordered]@{
+        '/var/lib/libvirt/save'   = [pscustomobject]@{ Pattern = '/var/lib/libvirt/save(?=/|\b)'; Value = "$($World.Store)/save" }
+        '/var/lib/libvirt/images' = [pscustomobject]@{ Pattern = '/var/lib/libvirt/images(?=/|\b)'; Value = $World.Store }
+        '/srv/import'             = [pscustomobject]@{ Pattern = '(?<![\w.-])/srv/import(?=/)'; Value = "$($World.Store)/import" }
+        '/srv/img'                = [pscustomobject]@{ Pattern = '(?<![\w.-])/srv/img(?=/)'; Value = $World.Store }
+        '/vm'                     = [pscustomobject]@{ Pattern = '(?<![\w.-])/vm(?=/|>|\b)'; Value = $World.Store }
+        '/tmp'                    = [pscustomobject]@{ Pattern = '(?<![\w.-])/tmp(?=/)'; Value = "$($World.Store)/tmp" }
+        '/backup'                 = [pscustomobject]@{ Pattern = '(?<![\w.-])/backup(?=/)'; Value = "$($World.Store)/backup" }
     }
+    foreach ($name in $script:DomainPlaceholders) {
+        $map[$name] = [pscustomobject]@{ Pattern = "(?<![\w./-])$name(?![\w./-])"; Value = $World.Domains[$name] }
+    }
+    $n = 0
+    foreach ($key in @($map.Keys)) { $Text = $Text -replace $map[$key].Pattern, "`u{1}$n`u{1}"; $n++ }
+    $n = 0
+    foreach ($key in @($map.Keys)) { $Text = $Text.Replace("`u{1}$n`u{1}", $map[$key].Value); $n++ }
     $Text
 }
 
@@ -118,7 +125,9 @@ function New-ExampleWorld {
     if (Test-Path -LiteralPath $store) { Remove-Item -LiteralPath $store -Recurse -Force }
     foreach ($sub in '', 'save', 'tmp', 'backup', 'import') { $null = New-Item -ItemType Directory -Path (Join-Path $store $sub) -Force }
     $world = @{ Store = $store; Domains = @{}; Created = [Collections.Generic.List[string]]::new() }
-    foreach ($name in $script:DomainPlaceholders) { $world.Domains[$name] = "kvmsnap-t-ex$Run-$name" }
+    # A number per world, so a domain a failed clean-up left behind cannot break the next example.
+    $script:WorldCount++
+    foreach ($name in $script:DomainPlaceholders) { $world.Domains[$name] = "kvmsnap-t-ex$Run$($script:WorldCount)-$name" }
 
     function Qcow2 { param($Name, $Backing, $Data, $BackingFormat = 'qcow2')
         $path = Join-Path $store $Name
@@ -157,9 +166,11 @@ function New-ExampleWorld {
         $xml = "<domain type='qemu'><name>$($world.Domains[$name])</name><memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os><devices>$($disksXml -join '')</devices></domain>"
         $xmlPath = Join-Path $store "$name.xml"
         Set-Content -LiteralPath $xmlPath -Value $xml
-        Invoke-WorldTool virsh '-c', 'qemu:///system', 'create', $xmlPath
-        Remove-Item -LiteralPath $xmlPath
+        # Persistent, as most domains are (reverting an external snapshot needs a definition to rewrite).
+        Invoke-WorldTool virsh '-c', 'qemu:///system', 'define', $xmlPath
         $world.Created.Add($world.Domains[$name])
+        Invoke-WorldTool virsh '-c', 'qemu:///system', 'start', $world.Domains[$name]
+        Remove-Item -LiteralPath $xmlPath
     }
     $world
 }
@@ -170,8 +181,14 @@ function Remove-ExampleWorld {
         foreach ($snapshot in (& virsh -c qemu:///system snapshot-list $name --name 2>$null) | Where-Object { $_ }) {
             $null = & virsh -c qemu:///system snapshot-delete $name $snapshot --metadata 2>&1
         }
-        $null = & virsh -c qemu:///system destroy $name 2>&1
-        $null = & virsh -c qemu:///system undefine $name 2>&1
+        # libvirtd is shared and sometimes restarted: try again before leaving a domain behind.
+        for ($try = 0; $try -lt 5; $try++) {
+            $null = & virsh -c qemu:///system destroy $name 2>&1
+            $null = & virsh -c qemu:///system undefine $name --snapshots-metadata --managed-save 2>&1
+            $null = & virsh -c qemu:///system domstate $name 2>&1
+            if ($LASTEXITCODE -ne 0) { break }
+            Start-Sleep -Seconds 1
+        }
     }
     # Domains restored from a saved state (Restore-KvmDomainState) come back under the same names.
     Remove-Item -LiteralPath $World.Store -Recurse -Force -ErrorAction SilentlyContinue

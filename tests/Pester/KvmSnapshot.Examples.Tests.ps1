@@ -80,11 +80,12 @@ BeforeAll {
         'Get-KvmSnapshot #1'         = @{ Before = { param($w) New-UpgradeSnapshot $w } }
         'Get-KvmSnapshot #2'         = @{ Before = { param($w) New-UpgradeSnapshot $w } }
         'Remove-KvmSnapshot #1'      = @{ Before = { param($w) $null = New-KvmSnapshot -Domain $w.Domains.db1 -Name nightly -ConnectionUri $Uri -ErrorAction Stop }; Answers = @('y') }
-        'Remove-KvmSnapshot #2'      = @{ Before = { param($w) New-UpgradeSnapshot $w } }
+        'Remove-KvmSnapshot #2'      = @{ Before = { param($w) foreach ($n in 'nightly', 'after-batch') { $null = New-KvmSnapshot -Domain $w.Domains.db1 -Name $n -ConnectionUri $Uri -ErrorAction Stop } } }
         'Remove-KvmSnapshot #3'      = @{ Before = { param($w) New-UpgradeSnapshot $w } }
         'Restore-KvmSnapshot #1'     = @{ Before = { param($w) $null = New-KvmSnapshot -Domain $w.Domains.db1 -Name nightly -ConnectionUri $Uri -ErrorAction Stop } }
         'Restore-KvmSnapshot #2'     = @{ Before = { param($w) New-UpgradeSnapshot $w }; Answers = @('y') }
-        'Restore-KvmSnapshot #3'     = @{ Before = { param($w) & qemu-img snapshot -c clean-install (Join-Path $w.Store 'guest1.qcow2') } }
+        'Restore-KvmSnapshot #3'     = @{ Before = { param($w) & qemu-img snapshot -c clean-install (Join-Path $w.Store 'active.qcow2') } }
+        'Save-KvmDomainState #1'     = @{ Masks = @('[\d.]+ MiB') }
         'Restore-KvmDomainState #1'  = @{ Before = { param($w) $null = Save-KvmDomainState -Domain $w.Domains.web1 -Path (Join-Path $w.Store 'save/web1.save') -ConnectionUri $Uri -ErrorAction Stop } }
         'Restore-KvmDomainState #2'  = @{ Before = { param($w) $null = Save-KvmDomainState -Domain $w.Domains.web1 -Path (Join-Path $w.Store 'save/web1.save') -ConnectionUri $Uri -ErrorAction Stop } }
         'Test-KvmSnapshotChain #2'   = @{ Before = { param($w)
@@ -96,14 +97,14 @@ BeforeAll {
 }
 
 Describe 'The examples in docs/help' -Tag 'Examples' -Skip:(-not $canRun) {
-    It 'keeps the skip-list small, with a reason for each entry and only examples that exist' {
+    It 'keeps the skip-list small, with a reason for each entry and only examples that exist' -TestCases @(@{ Examples = $examples; SkipList = $SkipList }) {
         $SkipList.Count | Should -BeLessOrEqual 3
         foreach ($key in $SkipList.Keys) {
             $SkipList[$key] | Should -Not -BeNullOrEmpty
-            $examples.Key | Should -Contain $key
+            $Examples.Key | Should -Contain $key
         }
-        $examples.Count | Should -BeGreaterThan 50
-        $examples | Where-Object { $_.Code.Count -eq 0 } | ForEach-Object Key | Should -BeNullOrEmpty -Because 'every example has a powershell code block'
+        $Examples.Count | Should -BeGreaterThan 50
+        $Examples | Where-Object { $_.Code.Count -eq 0 } | ForEach-Object Key | Should -BeNullOrEmpty -Because 'every example has a powershell code block'
     }
 
     It '<Key> runs and prints what it shows' -ForEach $examples {
