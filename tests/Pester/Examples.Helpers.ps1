@@ -2,7 +2,7 @@
 # world they are written for, runs them in a fresh pwsh and compares what they print with what they show.
 #
 # THE EXAMPLES' WORLD. The examples are written for one host; each example runs in a fresh copy of it:
-#   folder   /var/lib/libvirt/images, /vm, /srv/img       -> a new scratch folder (the current location too)
+#   folder   /var/lib/libvirt/images, /vm, /srv/img(s)    -> a new scratch folder (the current location too)
 #            /var/lib/libvirt/save, /tmp, /backup, /srv/import -> save, tmp, backup, import below it
 #   images   base.qcow2 <- guest1.qcow2 <- snap1.qcow2 <- active.qcow2   (guest1 holds internal snapshots test-1, test-2)
 #            debian12.qcow2 <- mail1.qcow2, mail2.qcow2, web2.qcow2      (a shared template)
@@ -28,8 +28,11 @@ $script:WorldCount = 0
 # each shows.
 function Get-HelpExample {
     param([Parameter(Mandatory)][string] $HelpDirectory)
-    foreach ($page in Get-ChildItem -LiteralPath $HelpDirectory -Filter '*-*.md' | Sort-Object Name) {
-        $cmdlet = $page.BaseName
+    foreach ($page in Get-ChildItem -LiteralPath $HelpDirectory -Filter '*.md' | Sort-Object Name) {
+        # Cmdlet pages number their examples ("### Example 2: …"); the about topic gives each a title ("### …").
+        $cmdlet = $page.BaseName -replace '\.help$', ''
+        $isAbout = $cmdlet -like 'about_*'
+        $count = 0
         $lines = Get-Content -LiteralPath $page.FullName
         $inExamples = $false
         $current = $null
@@ -37,13 +40,14 @@ function Get-HelpExample {
         foreach ($line in $lines) {
             if ($line -match '^## ') { $inExamples = $line -eq '## EXAMPLES' }
             if (-not $inExamples) { continue }
-            if ($line -match '^### Example (\d+):\s*(.*)$') {
+            if (($isAbout -and $line -match '^### ()(.*)$') -or (-not $isAbout -and $line -match '^### Example (\d+):\s*(.*)$')) {
                 if ($current) { $current }
-                $current = [pscustomobject]@{ Key = "$cmdlet #$($Matches[1])"; Cmdlet = $cmdlet; Number = [int]$Matches[1]; Title = $Matches[2]; Code = [Collections.Generic.List[string]]::new(); Seen = $false }
+                $count++
+                $current = [pscustomobject]@{ Key = "$cmdlet #$count"; Cmdlet = $cmdlet; Number = $count; Title = $Matches[2]; Code = [Collections.Generic.List[string]]::new(); Seen = $false }
                 continue
             }
             if (-not $current) { continue }
-            if ($line -match '^```powershell\s*$' -and -not $current.Seen) { $inCode = $true; continue }
+            if ($line -match '^```(powershell)?\s*$' -and -not $inCode -and -not $current.Seen) { $inCode = $true; continue }
             if ($inCode -and $line -match '^```\s*$') { $inCode = $false; $current.Seen = $true; continue }
             if ($inCode) { $current.Code.Add($line) }
         }
@@ -56,6 +60,8 @@ function Get-HelpExample {
 function Split-ExampleCommand {
     param([string[]] $Lines)
     $commands = [Collections.Generic.List[object]]::new()
+    # A block without prompts (the about topic's) is one script that shows no output.
+    if (-not ($Lines -match '^PS [^>]*> ')) { return , @([pscustomobject]@{ Code = $Lines -join "`n"; Shown = @() }) }
     $i = 0
     while ($i -lt $Lines.Count) {
         if ($Lines[$i] -notmatch '^PS [^>]*> (.*)$') { $i++; continue }
@@ -88,6 +94,7 @@ function Convert-ExampleText {
         '/var/lib/libvirt/images' = [pscustomobject]@{ Pattern = '/var/lib/libvirt/images(?=/|\b)'; Value = $World.Store }
         '/srv/import'             = [pscustomobject]@{ Pattern = '(?<![\w.-])/srv/import(?=/)'; Value = "$($World.Store)/import" }
         '/srv/img'                = [pscustomobject]@{ Pattern = '(?<![\w.-])/srv/img(?=/)'; Value = $World.Store }
+        '/srv/images'             = [pscustomobject]@{ Pattern = '(?<![\w.-])/srv/images(?=/)'; Value = $World.Store }
         '/vm'                     = [pscustomobject]@{ Pattern = '(?<![\w.-])/vm(?=/|>|\b)'; Value = $World.Store }
         '/tmp'                    = [pscustomobject]@{ Pattern = '(?<![\w.-])/tmp(?=/)'; Value = "$($World.Store)/tmp" }
         '/backup'                 = [pscustomobject]@{ Pattern = '(?<![\w.-])/backup(?=/)'; Value = "$($World.Store)/backup" }
