@@ -87,7 +87,7 @@ BeforeAll {
         'Get-KvmBlockJob #2'         = @{ Before = { param($w) Start-ReadyCommit $w } }
         'Stop-KvmBlockJob #1'        = @{ Before = { param($w) Start-ReadyCommit $w } }
         'Stop-KvmBlockJob #2'        = @{ Before = { param($w) Start-ReadyCommit $w } }
-        'Invoke-KvmBlockCommit #2'   = @{ Masks = @('Commit +\d+ +[\d.]+ \w?i?B') }
+        'Invoke-KvmBlockCommit #2'   = @{ Masks = @('(?<=Commit)\s.*?(?=\s(False|True))') }   # the job's progress
         'Get-KvmSnapshot #1'         = @{ Before = { param($w) New-UpgradeSnapshot $w } }
         'Get-KvmSnapshot #2'         = @{ Before = { param($w) New-UpgradeSnapshot $w } }
         'Remove-KvmSnapshot #1'      = @{ Before = { param($w) $null = New-KvmSnapshot -Domain $w.Domains.db1 -Name nightly -ConnectionUri $Uri -ErrorAction Stop }; Answers = @('y') }
