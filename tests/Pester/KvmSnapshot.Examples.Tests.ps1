@@ -96,7 +96,7 @@ BeforeAll {
         'Restore-KvmSnapshot #1'     = @{ Before = { param($w) $null = New-KvmSnapshot -Domain $w.Domains.db1 -Name nightly -ConnectionUri $Uri -ErrorAction Stop } }
         'Restore-KvmSnapshot #2'     = @{ Before = { param($w) New-UpgradeSnapshot $w }; Answers = @('y') }
         'Restore-KvmSnapshot #3'     = @{ Before = { param($w) & qemu-img snapshot -c clean-install (Join-Path $w.Store 'active.qcow2') } }
-        'Save-KvmDomainState #1'     = @{ Masks = @('[\d.]+ MiB') }
+        'Save-KvmDomainState #1'     = @{ Masks = @('[\d.]+ [KMG]iB') }   # the state's size
         'Restore-KvmDomainState #1'  = @{ Before = { param($w) $null = Save-KvmDomainState -Domain $w.Domains.web1 -Path (Join-Path $w.Store 'save/web1.save') -ConnectionUri $Uri -ErrorAction Stop } }
         'Restore-KvmDomainState #2'  = @{ Before = { param($w) $null = Save-KvmDomainState -Domain $w.Domains.web1 -Path (Join-Path $w.Store 'save/web1.save') -ConnectionUri $Uri -ErrorAction Stop } }
         'Test-KvmSnapshotChain #2'   = @{ Before = { param($w)
