@@ -180,6 +180,7 @@ function New-ExampleWorld {
         web2 = @(, @('vda', 'web2.qcow2', 'qcow2'))
         db1  = @(, @('vda', 'db1.qcow2', 'qcow2'))
     }
+    try {
     foreach ($name in $Domains) {
         $disksXml = foreach ($d in $disks[$name]) {
             "<disk type='file' device='disk'><driver name='qemu' type='$($d[2])' cache='writethrough'/><source file='$(Join-Path $store $d[1])'/><target dev='$($d[0])' bus='virtio'/></disk>"
@@ -193,6 +194,11 @@ function New-ExampleWorld {
         Invoke-WorldTool virsh '-c', 'qemu:///system', 'start', $world.Domains[$name]
         Remove-Item -LiteralPath $xmlPath
     }
+    }
+    catch {
+        Remove-ExampleWorld $world
+        throw
+    }
     $world
 }
 
@@ -203,12 +209,12 @@ function Remove-ExampleWorld {
             $null = & virsh -c qemu:///system snapshot-delete $name $snapshot --metadata 2>&1
         }
         # libvirtd is shared and sometimes restarted: try again before leaving a domain behind.
-        for ($try = 0; $try -lt 5; $try++) {
+        for ($try = 0; $try -lt 10; $try++) {
             $null = & virsh -c qemu:///system destroy $name 2>&1
             $null = & virsh -c qemu:///system undefine $name --snapshots-metadata --managed-save 2>&1
             $null = & virsh -c qemu:///system domstate $name 2>&1
             if ($LASTEXITCODE -ne 0) { break }
-            Start-Sleep -Seconds 1
+            Start-Sleep -Seconds 2
         }
     }
     # Domains restored from a saved state (Restore-KvmDomainState) come back under the same names.

@@ -80,7 +80,9 @@ BeforeAll {
         }
     }
 
-    # What an example needs beyond the common world, made before it runs. Masks: regexes of what differs every run.
+    # What an example needs beyond the common world, made before it runs. Masks: regexes of what differs every run;
+    # Answers: lines typed at its confirmation prompts; Domains: which of web1, web2, db1 to define (default: those
+    # the example's text names).
     $Setup = @{
         'Complete-KvmBlockJob #2'    = @{ Before = { param($w) Start-ReadyCommit $w } }
         'Get-KvmBlockJob #1'         = @{ Before = { param($w) Start-ReadyCommit $w } }
@@ -98,12 +100,13 @@ BeforeAll {
         'Restore-KvmSnapshot #3'     = @{ Before = { param($w) & qemu-img snapshot -c clean-install (Join-Path $w.Store 'active.qcow2') } }
         'Save-KvmDomainState #1'     = @{ Masks = @('[\d.]+ [KMG]iB') }   # the state's size
         'Restore-KvmDomainState #1'  = @{ Before = { param($w) $null = Save-KvmDomainState -Domain $w.Domains.web1 -Path (Join-Path $w.Store 'save/web1.save') -ConnectionUri $Uri -ErrorAction Stop } }
-        'Restore-KvmDomainState #2'  = @{ Before = { param($w) $null = Save-KvmDomainState -Domain $w.Domains.web1 -Path (Join-Path $w.Store 'save/web1.save') -ConnectionUri $Uri -ErrorAction Stop } }
+        'Restore-KvmDomainState #2'  = @{ Domains = @('web1'); Before = { param($w) $null = Save-KvmDomainState -Domain $w.Domains.web1 -Path (Join-Path $w.Store 'save/web1.save') -ConnectionUri $Uri -ErrorAction Stop } }
         'Test-KvmSnapshotChain #2'   = @{ Before = { param($w)
                 & qemu-img create -q -f qcow2 (Join-Path $w.Store 'gone.qcow2') 20G
                 & qemu-img create -q -f qcow2 -b (Join-Path $w.Store 'gone.qcow2') -F qcow2 (Join-Path $w.Store 'old1.qcow2')
                 Remove-Item -LiteralPath (Join-Path $w.Store 'gone.qcow2') } }
         'Invoke-KvmBlockPull #4'     = @{ Answers = @('y', 'y', 'y') }
+        'New-KvmDiskImage #3'        = @{ Domains = @() }   # web1..web3 only name files there
     }
 }
 
@@ -129,7 +132,7 @@ Describe 'The examples in docs/help' -Tag 'Examples' -Skip:(-not $canRun) {
         $settings = if ($Setup.ContainsKey($Key)) { $Setup[$Key] } else { @{} }
         $text = ($Code -join "`n")
         $domains = @('web1', 'web2', 'db1' | Where-Object { $text -match "(?<![\w./-])$_(?![\w./-])" })
-        if ($Key -eq 'New-KvmDiskImage #3') { $domains = @() }   # names only used for file names
+        if ($settings.ContainsKey('Domains')) { $domains = @($settings.Domains) }
         $world = New-ExampleWorld -Run $Run -Example ([pscustomobject]@{ Key = $Key }) -Domains $domains -Template $Template
         try {
             if ($settings.Before) { & $settings.Before $world }
