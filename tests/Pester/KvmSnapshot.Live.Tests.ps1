@@ -272,7 +272,34 @@ Describe 'KvmSnapshot live cmdlets on qemu:///system' -Tag 'Live' -Skip:(-not $c
             ($all | Where-Object Name -eq 'snap2').Parent | Should -Be 'snap1'
             ($all | Where-Object Name -eq 'snap1').Children | Should -Contain 'snap2'
             ($all | Where-Object Name -eq 'snap2').Disks[0].File | Should -Be (Join-Path $store 'ext-vda.snap2.qcow2')
-            ($all | Where-Object Name -eq 'snap2').Xml | Should -Match '<domainsnapshot'
+            ($all | Where-Object Name -eq 'snap2').GetXml() | Should -Match '<domainsnapshot'
+        }
+
+        It 'serializes snapshots compactly: enum names, no XML unless -IncludeXml, one CSV row each' {
+            $all = Get-KvmSnapshot -Domain $ext -ConnectionUri $Uri
+            $json = $all | ConvertTo-Json -Depth 4
+            $json | Should -Not -Match '<domainsnapshot'
+            $parsed = $json | ConvertFrom-Json
+            $parsed | Should -HaveCount 2
+            $parsed.Location | Should -Be @('External', 'External')
+            $parsed.PSObject.Properties.Name | Should -Not -Contain 'Xml'
+            ($parsed | Where-Object Name -eq 'snap2').Disks[0].File | Should -Be (Join-Path $store 'ext-vda.snap2.qcow2')
+            # The XML is several times the rest: 2 snapshots with it are far bigger than without.
+            $withXml = Get-KvmSnapshot -Domain $ext -IncludeXml -ConnectionUri $Uri
+            ($withXml | Where-Object Name -eq 'snap2').Xml | Should -Match '<domainsnapshot'
+            $bigJson = $withXml | ConvertTo-Json -Depth 4
+            ($bigJson | ConvertFrom-Json)[0].Xml | Should -Match '<domainsnapshot'
+            $bigJson.Length | Should -BeGreaterThan (2 * $json.Length)
+            # Export-Csv: one row per snapshot; lists are their items, not a type name.
+            $csv = Join-Path $TestDrive 'snapshots.csv'
+            $all | Export-Csv -LiteralPath $csv
+            $rows = Import-Csv -LiteralPath $csv
+            $rows | Should -HaveCount 2
+            $rows[0].PSObject.Properties.Name | Should -Not -Contain 'Xml'
+            ($rows | Where-Object Name -eq 'snap1').Children | Should -Be 'snap2'
+            ($rows | Where-Object Name -eq 'snap2').Disks | Should -Be "vda:external:$(Join-Path $store 'ext-vda.snap2.qcow2')"
+            ($rows | Where-Object Name -eq 'snap2').Location | Should -Be 'External'
+            Get-Content -LiteralPath $csv -Raw | Should -Not -Match 'System\.|\[\]'
         }
 
         It 'gets the current snapshot and filters by name' {
@@ -497,10 +524,19 @@ Describe 'KvmSnapshot live cmdlets on qemu:///system' -Tag 'Live' -Skip:(-not $c
     Context 'Saved domain state' {
         It 'saves the domain to a file and stops it with Save-KvmDomainState' {
             $file = Save-KvmDomainState -Domain $int -Path (Join-Path $TestDrive 'int.save') -ConnectionUri $Uri
-            $file | Should -BeOfType 'System.IO.FileInfo'
-            $file.FullName | Should -Exist
-            $file.Length | Should -BeGreaterThan 0
+            $file | Should -BeOfType 'KvmSnapshot.Model.DomainStateFile'
+            $file.Domain | Should -Be $int
+            $file.Path | Should -Be (Join-Path $TestDrive 'int.save')
+            $file.Path | Should -Exist
+            $file.Size | Should -Be (Get-Item -LiteralPath $file.Path).Length
+            $file.Size | Should -BeGreaterThan 0
+            $file.ConnectionUri | Should -Be $Uri
             Get-DomainState $int | Should -Not -Be 'running'
+            # The default view: domain, human size (right-aligned), time, path last.
+            $PSStyle.OutputRendering = 'PlainText'
+            $lines = ($file | Out-String -Width 120) -split "`n" | Where-Object { $_.Trim() }
+            ($lines[0] -split '\s+' | Where-Object { $_ }) -join ' ' | Should -Be 'Domain Size SaveTime RestoreState Path'
+            $lines[2] | Should -Match ([regex]::Escape($int) + '\s+\d+\.\d (KiB|MiB|GiB) ')
         }
 
         It 'starts it again from the file with Restore-KvmDomainState, by pipeline' {

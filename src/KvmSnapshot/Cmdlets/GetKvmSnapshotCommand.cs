@@ -42,6 +42,13 @@ public sealed class GetKvmSnapshotCommand : KvmPathOrDomainCmdlet
     [Parameter(ParameterSetName = DomainSet)]
     public SwitchParameter Current { get; set; }
 
+    /// <summary>
+    /// Add each snapshot's XML (virsh snapshot-dumpxml) as an Xml property. Without it the XML stays out of
+    /// ConvertTo-Json and Export-Csv; GetXml() reads it either way.
+    /// </summary>
+    [Parameter(ParameterSetName = DomainSet)]
+    public SwitchParameter IncludeXml { get; set; }
+
     protected override void ProcessPath()
     {
         foreach (var input in Path)
@@ -62,7 +69,7 @@ public sealed class GetKvmSnapshotCommand : KvmPathOrDomainCmdlet
     {
         if (Name is null)
         {
-            WriteObject(snapshots, enumerateCollection: true);
+            foreach (var s in snapshots) WriteSnapshot(s);
             return;
         }
         foreach (var name in Name)
@@ -75,7 +82,19 @@ public sealed class GetKvmSnapshotCommand : KvmPathOrDomainCmdlet
                     $"No snapshot named '{name}' in '{owner}'.").ToErrorRecord());
                 continue;
             }
-            WriteObject(matches, enumerateCollection: true);
+            foreach (var s in matches) WriteSnapshot(s);
         }
+    }
+
+    private void WriteSnapshot(object? snapshot)
+    {
+        if (IncludeXml && snapshot is DomainSnapshot domainSnapshot)
+        {
+            var wrapped = PSObject.AsPSObject(domainSnapshot);
+            wrapped.Properties.Add(new PSNoteProperty("Xml", domainSnapshot.GetXml()));
+            WriteObject(wrapped);
+            return;
+        }
+        WriteObject(snapshot);
     }
 }

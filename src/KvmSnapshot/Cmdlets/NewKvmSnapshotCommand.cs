@@ -63,10 +63,13 @@ public sealed class NewKvmSnapshotCommand : KvmPathOrDomainCmdlet
     [ValidateNotNullOrEmpty]
     public string? MemoryFile { get; set; }
 
-    /// <summary>Per-disk settings in virsh's --diskspec form: 'vda,snapshot=external,file=/path/overlay.qcow2'.</summary>
+    /// <summary>
+    /// Per-disk settings, in virsh's --diskspec form ('vda,snapshot=external,file=/path/overlay.qcow2') or as a
+    /// hashtable of disk target to overlay path or mode (@{ vda = '/path/overlay.qcow2'; vdb = 'no' }); both may be mixed.
+    /// </summary>
     [Parameter(ParameterSetName = DomainSet)]
     [ValidateNotNullOrEmpty]
-    public string[]? DiskSpec { get; set; }
+    public object[]? DiskSpec { get; set; }
 
     [Parameter(ParameterSetName = DomainSet)]
     public SwitchParameter Atomic { get; set; }
@@ -105,7 +108,7 @@ public sealed class NewKvmSnapshotCommand : KvmPathOrDomainCmdlet
         List<DiskSpec> specs;
         try
         {
-            specs = (DiskSpec ?? System.Array.Empty<string>()).Select(s => ParseDiskSpec(s, ResolveNewPath)).ToList();
+            specs = ParseDiskSpecs(DiskSpec ?? System.Array.Empty<object>(), ResolveNewPath);
         }
         catch (KvmSnapshotException e)
         {
@@ -132,6 +135,63 @@ public sealed class NewKvmSnapshotCommand : KvmPathOrDomainCmdlet
             if (!ShouldProcess(Domain, plan)) return;
             WriteObject(RunEngine(ctx => LiveEngine.Default.CreateSnapshot(ConnectionUri, Domain, request, ctx)));
         });
+    }
+
+    private static readonly string[] DiskSpecModes = { "internal", "external", "no", "manual" };
+
+    /// <summary>
+    /// The disk specs of -DiskSpec: each item is virsh's string form, or a hashtable (any IDictionary) whose keys are
+    /// disk targets and whose values are a mode (internal, external, no, manual) or an overlay path (external with
+    /// that file). Anything else is InvalidDiskSpec.
+    /// </summary>
+    internal static List<DiskSpec> ParseDiskSpecs(IEnumerable<object?> items, System.Func<string, string> resolvePath)
+    {
+        var specs = new List<DiskSpec>();
+        foreach (var raw in items)
+        {
+            var item = raw is PSObject pso ? pso.BaseObject : raw;
+            switch (item)
+            {
+                case string text:
+                    specs.Add(ParseDiskSpec(text, resolvePath));
+                    break;
+                case System.Collections.IDictionary table:
+                    var entries = table.Cast<System.Collections.DictionaryEntry>().ToList();
+                    if (table is System.Collections.Hashtable) entries = entries.OrderBy(e => e.Key?.ToString(), System.StringComparer.Ordinal).ToList();
+                    foreach (var entry in entries) specs.Add(ParseDiskSpecEntry(entry.Key, entry.Value, resolvePath));
+                    break;
+                default:
+                    throw new KvmSnapshotException(ErrorIds.InvalidDiskSpec, KvmErrorKind.InvalidArgument, item,
+                        $"-DiskSpec takes strings in virsh's form ('vda,snapshot=external,file=/vm/vda.snap1.qcow2') or a hashtable (@{{ vda = '/vm/vda.snap1.qcow2'; vdb = 'no' }}), not {(item is null ? "$null" : item.GetType().Name + " '" + item + "'")}.");
+            }
+        }
+        return specs;
+    }
+
+    private static DiskSpec ParseDiskSpecEntry(object key, object? rawValue, System.Func<string, string> resolvePath)
+    {
+        var disk = (key is PSObject k ? k.BaseObject : key)?.ToString() ?? string.Empty;
+        var value = rawValue is PSObject v ? v.BaseObject : rawValue;
+        var shown = $"@{{ {disk} = {(value is string t ? "'" + t + "'" : value?.ToString() ?? "$null")} }}";
+        if (disk.Length == 0 || disk.IndexOfAny(new[] { ',', '=', '/', ' ' }) >= 0)
+        {
+            throw new KvmSnapshotException(ErrorIds.InvalidDiskSpec, KvmErrorKind.InvalidArgument, shown,
+                $"-DiskSpec {shown}: the key must be a disk target such as vda or sdb.");
+        }
+        if (value is not string text || text.Length == 0)
+        {
+            throw new KvmSnapshotException(ErrorIds.InvalidDiskSpec, KvmErrorKind.InvalidArgument, shown,
+                $"-DiskSpec {shown}: the value must be a snapshot mode (internal, external, no, manual) or the path of the new overlay.");
+        }
+        var mode = System.Array.Find(DiskSpecModes, m => string.Equals(m, text, System.StringComparison.OrdinalIgnoreCase));
+        if (mode is not null) return new DiskSpec { Disk = disk, Snapshot = mode };
+        // Anything else names the overlay file; a bare word is more likely a misspelt mode than a file name.
+        if (text.IndexOfAny(new[] { '/', '.' }) < 0)
+        {
+            throw new KvmSnapshotException(ErrorIds.InvalidDiskSpec, KvmErrorKind.InvalidArgument, shown,
+                $"-DiskSpec {shown}: '{text}' is neither a snapshot mode (internal, external, no, manual) nor a path (a path has a '/' or an extension, e.g. ./{text}.qcow2).");
+        }
+        return new DiskSpec { Disk = disk, Snapshot = "external", File = resolvePath(text) };
     }
 
     /// <summary>Parses virsh's --diskspec syntax: disk[,snapshot=type][,driver=type][,file=name]; ',,' escapes a comma.</summary>

@@ -22,7 +22,8 @@ public sealed class RestoreKvmDomainStateCommand : KvmCmdlet
     [Parameter]
     public SwitchParameter Paused { get; set; }
 
-    [Parameter]
+    /// <summary>Binds by property name, so a saved state's object restores on the host it was saved on.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
     public string? ConnectionUri { get; set; }
 
     protected override void ProcessRecord()

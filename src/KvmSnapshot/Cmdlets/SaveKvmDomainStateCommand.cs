@@ -3,12 +3,13 @@ using System.Management.Automation;
 using KvmSnapshot.Completion;
 using KvmSnapshot.Errors;
 using KvmSnapshot.Live;
+using KvmSnapshot.Model;
 
 namespace KvmSnapshot.Cmdlets;
 
 /// <summary>Save-KvmDomainState: save a running domain's memory and device state to a file and stop it (virsh save).</summary>
 [Cmdlet(VerbsData.Save, "KvmDomainState", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
-[OutputType(typeof(FileInfo))]
+[OutputType(typeof(DomainStateFile))]
 public sealed class SaveKvmDomainStateCommand : KvmDomainCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
@@ -46,7 +47,16 @@ public sealed class SaveKvmDomainStateCommand : KvmDomainCmdlet
             var plan = RunEngine(ctx => LiveEngine.Default.PlanSaveState(ConnectionUri, Domain, path, Force, ctx));
             if (!ShouldProcess(Domain, plan)) return;
             RunEngine(ctx => LiveEngine.Default.SaveState(ConnectionUri, Domain, path, Running, Paused, Force, ctx));
-            WriteObject(new FileInfo(path));
+            var file = new FileInfo(path);
+            WriteObject(new DomainStateFile
+            {
+                Domain = Domain,
+                Path = file.FullName,
+                Size = file.Exists ? file.Length : 0,
+                SaveTime = file.Exists ? file.LastWriteTime : System.DateTime.Now,
+                RestoreState = Running ? "running" : Paused ? "paused" : null,
+                ConnectionUri = ConnectionUri,
+            });
         });
     }
 }

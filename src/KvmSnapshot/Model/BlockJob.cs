@@ -1,6 +1,8 @@
 namespace KvmSnapshot.Model;
 
 /// <summary>libvirt's virDomainBlockJobType.</summary>
+[Newtonsoft.Json.JsonConverter(typeof(Newtonsoft.Json.Converters.StringEnumConverter))]
+[System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter))]
 public enum BlockJobType
 {
     Unknown = 0,

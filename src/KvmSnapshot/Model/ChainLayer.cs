@@ -3,6 +3,8 @@ using System.Collections.Generic;
 
 namespace KvmSnapshot.Model;
 
+[Newtonsoft.Json.JsonConverter(typeof(Newtonsoft.Json.Converters.StringEnumConverter))]
+[System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter))]
 public enum ChainLayerRole
 {
     /// <summary>The image the domain (or user) writes to: the top of the chain.</summary>
@@ -13,6 +15,8 @@ public enum ChainLayerRole
     Base,
 }
 
+[Newtonsoft.Json.JsonConverter(typeof(Newtonsoft.Json.Converters.StringEnumConverter))]
+[System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter))]
 public enum ChainLayerState
 {
     /// <summary>The file exists and was read.</summary>
@@ -33,6 +37,8 @@ public enum ChainLayerState
 }
 
 /// <summary>Where the format an image is opened as came from.</summary>
+[Newtonsoft.Json.JsonConverter(typeof(Newtonsoft.Json.Converters.StringEnumConverter))]
+[System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter))]
 public enum FormatSource
 {
     /// <summary>Recognised from the file's first bytes: a guest that owns a raw disk's bytes can fake this.</summary>
@@ -74,7 +80,8 @@ public sealed record ChainLayer
     public int? Index { get; init; }
 
     /// <summary>Store scans only: every scanned image whose backing file is this layer.</summary>
-    public IReadOnlyList<string> ReferencedBy { get; init; } = Array.Empty<string>();
+    public IReadOnlyList<string> ReferencedBy { get => _referencedBy; init => _referencedBy = DisplayList.Of(value); }
+    private readonly IReadOnlyList<string> _referencedBy = DisplayList<string>.None;
 
     /// <summary>The role of the layer at <paramref name="position"/> in a chain of <paramref name="count"/> layers.</summary>
     public static ChainLayerRole RoleAt(int position, int count)

@@ -3,6 +3,8 @@ using System.Collections.Generic;
 
 namespace KvmSnapshot.Model;
 
+[Newtonsoft.Json.JsonConverter(typeof(Newtonsoft.Json.Converters.StringEnumConverter))]
+[System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter))]
 public enum ChainProblemKind
 {
     BackingFileMissing,
@@ -24,6 +26,8 @@ public enum ChainProblemKind
     ImageInUse,
 }
 
+[Newtonsoft.Json.JsonConverter(typeof(Newtonsoft.Json.Converters.StringEnumConverter))]
+[System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter))]
 public enum ChainProblemSeverity
 {
     Information,
@@ -40,7 +44,8 @@ public sealed class ChainProblem
     public required string Image { get; init; }
     public required string Message { get; init; }
     /// <summary>Other images involved (for a shared base: the images outside this chain that use it).</summary>
-    public IReadOnlyList<string> RelatedImages { get; init; } = Array.Empty<string>();
+    public IReadOnlyList<string> RelatedImages { get => _relatedImages; init => _relatedImages = DisplayList.Of(value); }
+    private readonly IReadOnlyList<string> _relatedImages = DisplayList<string>.None;
 
     public override string ToString() => $"{Severity} {Kind}: {Message}";
 }
@@ -49,7 +54,8 @@ public sealed class ChainProblem
 public sealed class SnapshotChainTestResult
 {
     public required SnapshotChain Chain { get; init; }
-    public required IReadOnlyList<ChainProblem> Problems { get; init; }
+    public required IReadOnlyList<ChainProblem> Problems { get => _problems; init => _problems = DisplayList.Of(value, "; "); }
+    private readonly IReadOnlyList<ChainProblem> _problems = DisplayList<ChainProblem>.None;
     public string Path => Chain.Path;
     public string? Domain => Chain.Domain;
     public string? Disk => Chain.Disk;

@@ -28,7 +28,8 @@ public sealed class DiskImage
     public bool Encrypted { get; init; }
     public bool DirtyFlag { get; init; }
     public string? DataFile { get; init; }
-    public IReadOnlyList<InternalSnapshot> Snapshots { get; init; } = Array.Empty<InternalSnapshot>();
+    public IReadOnlyList<InternalSnapshot> Snapshots { get => _snapshots; init => _snapshots = DisplayList.Of(value); }
+    private readonly IReadOnlyList<InternalSnapshot> _snapshots = DisplayList<InternalSnapshot>.None;
 
     public override string ToString() => Path;
 }

@@ -3,6 +3,8 @@ using System.Collections.Generic;
 
 namespace KvmSnapshot.Model;
 
+[Newtonsoft.Json.JsonConverter(typeof(Newtonsoft.Json.Converters.StringEnumConverter))]
+[System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter))]
 public enum SnapshotLocation
 {
     /// <summary>Disk state lives inside the qcow2 files' snapshot tables.</summary>
@@ -37,15 +39,26 @@ public sealed class DomainSnapshot
     public required string State { get; init; }
     public SnapshotLocation Location { get; init; }
     public string? Parent { get; init; }
-    public IReadOnlyList<string> Children { get; init; } = Array.Empty<string>();
+    public IReadOnlyList<string> Children { get => _children; init => _children = DisplayList.Of(value); }
     public bool IsCurrent { get; init; }
     public string? Description { get; init; }
-    public IReadOnlyList<SnapshotDisk> Disks { get; init; } = Array.Empty<SnapshotDisk>();
+    public IReadOnlyList<SnapshotDisk> Disks { get => _disks; init => _disks = DisplayList.Of(value, "; "); }
     /// <summary>internal, external or no.</summary>
     public string? MemoryLocation { get; init; }
     public string? MemoryFile { get; init; }
     public bool HasMetadata { get; init; } = true;
-    public required string Xml { get; init; }
+    /// <summary>
+    /// The snapshot's XML as libvirt gives it (<c>virsh snapshot-dumpxml</c>); internal, so ConvertTo-Json and
+    /// Export-Csv leave it out (it is most of an object's text). Read it with <see cref="GetXml"/>, or ask
+    /// Get-KvmSnapshot -IncludeXml for an Xml property.
+    /// </summary>
+    internal string Xml { get; init; } = string.Empty;
+
+    private readonly IReadOnlyList<string> _children = DisplayList<string>.None;
+    private readonly IReadOnlyList<SnapshotDisk> _disks = DisplayList<SnapshotDisk>.None;
+
+    /// <summary>The snapshot's XML as libvirt gives it (<c>virsh snapshot-dumpxml</c>).</summary>
+    public string GetXml() => Xml;
 
     public override string ToString() => Name;
 }

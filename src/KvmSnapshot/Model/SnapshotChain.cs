@@ -13,12 +13,14 @@ public sealed class SnapshotChain
     public SnapshotChain(IReadOnlyList<ChainLayer> layers)
     {
         if (layers.Count == 0) throw new ArgumentException("A chain has at least one layer.", nameof(layers));
-        Layers = layers;
+        Layers = DisplayList.Of(layers);
     }
 
     /// <summary>Active first, base last.</summary>
     public IReadOnlyList<ChainLayer> Layers { get; }
 
+    /// <summary>The chain as text, as the default view shows it (<c>base.qcow2 &lt;- … &lt;- active.qcow2</c>); one column in Export-Csv.</summary>
+    public string Chain => ToString();
     /// <summary>The active image's path.</summary>
     public string Path => Layers[0].Path;
     public ChainLayer Active => Layers[0];

@@ -157,7 +157,13 @@ public sealed class LiveCmdletTests
         Assert.Equal(new[] { "s2" }, all.Single(s => s.Name == "s1").Children);
         Assert.Equal("s2", ps.Run("(Get-KvmSnapshot -Domain $args[0] -Current -ConnectionUri $uri).Name", dom.Name).AssertNoErrors().Single<string>());
         Assert.Equal(new[] { "s1" }, ps.Run("Get-KvmSnapshot -Domain $args[0] -Name 's1*' -ConnectionUri $uri", dom.Name).AssertNoErrors().All<DomainSnapshot>().Select(s => s.Name));
-        Assert.Contains("<domainsnapshot>", s1.Xml);
+        Assert.Contains("<domainsnapshot>", s1.GetXml());
+        // The XML is no property unless asked for: -IncludeXml adds it, the object stays a DomainSnapshot.
+        Assert.Empty(ps.Run("(Get-KvmSnapshot -Domain $args[0] -Name s1 -ConnectionUri $uri).PSObject.Properties.Match('Xml')", dom.Name).AssertNoErrors().Output);
+        var withXml = ps.Run("Get-KvmSnapshot -Domain $args[0] -Name s1 -IncludeXml -ConnectionUri $uri", dom.Name).AssertNoErrors().Output.Single();
+        Assert.IsType<DomainSnapshot>(withXml.BaseObject);
+        Assert.Equal(s1.GetXml(), withXml.Properties["Xml"].Value);
+        Assert.Equal("s2", ps.Run("\"$((Get-KvmSnapshot -Domain $args[0] -Name s1 -ConnectionUri $uri).Children)\"", dom.Name).AssertNoErrors().Single<string>());
 
         // Revert through the pipeline, leaving it paused: the guest sees s1's data again.
         ps.Run("Get-KvmSnapshot -Domain $args[0] -Name s1 -ConnectionUri $uri | Restore-KvmSnapshot -Paused -Confirm:$false", dom.Name).AssertNoErrors();
@@ -268,10 +274,17 @@ public sealed class LiveCmdletTests
         using var dom = TestDomain.Create("cmd-save");
         using var ps = Session();
         dom.GuestWrite("vda", 0x74, "0", "1M");
-        var file = ps.Run("Save-KvmDomainState -Domain $args[0] -Path $args[1] -ConnectionUri $uri -Confirm:$false", dom.Name, dom.File("state.sav")).AssertNoErrors().Single<FileInfo>();
-        Assert.True(file.Exists && file.Length > 0);
+        var saved = ps.Run("Save-KvmDomainState -Domain $args[0] -Path $args[1] -Paused -ConnectionUri $uri -Confirm:$false", dom.Name, dom.File("state.sav")).AssertNoErrors().Single<DomainStateFile>();
+        Assert.Equal(dom.Name, saved.Domain);
+        Assert.Equal(dom.File("state.sav"), saved.Path);
+        Assert.Equal(new FileInfo(saved.Path).Length, saved.Size);
+        Assert.True(saved.Size > 0);
+        Assert.Equal("paused", saved.RestoreState);
+        Assert.Equal(LibvirtDaemonFixture.Uri, saved.ConnectionUri);
+        Assert.True(Math.Abs((DateTime.Now - saved.SaveTime).TotalMinutes) < 5);
         Assert.False(dom.Exists, "a transient domain is gone after its state is saved");
-        var name = ps.Run("Restore-KvmDomainState -Path $args[0] -Paused -ConnectionUri $uri -Confirm:$false", dom.File("state.sav"));
+        // The object binds Path and ConnectionUri by property name; the file records -Paused.
+        var name = ps.Run("$args[0] | Restore-KvmDomainState -Confirm:$false", saved).AssertNoErrors();
         Assert.Equal(dom.Name, name.Output.Last().BaseObject);
         Assert.Equal("paused", dom.State);
         Assert.True(dom.GuestReads("vda", 0x74, "0", "1M"));

@@ -41,7 +41,7 @@ public sealed class LiveSnapshotTests
         Assert.Equal(new[] { "i1", "i2" }, all.Select(s => s.Name));
         Assert.Equal(new[] { "i2" }, all[0].Children);
         Assert.Equal(new[] { false, true }, all.Select(s => s.IsCurrent));
-        Assert.Contains("<name>i2</name>", all[1].Xml, StringComparison.Ordinal);
+        Assert.Contains("<name>i2</name>", all[1].GetXml(), StringComparison.Ordinal);
         Assert.Equal("i2", Assert.Single(Engine.GetSnapshots(Uri, dom.Name, null, true, ctx)).Name);
         Assert.Equal(new[] { "i2" }, Assert.Single(Engine.GetSnapshots(Uri, dom.Name, "i1", false, ctx)).Children);
 

@@ -1,0 +1,153 @@
+#Requires -Version 7.4
+<#
+    Pester 5 suite: every example in docs/help/*.md runs, so an example that does not work fails the suite.
+    The about topic's examples (### titles, no prompts) run too, as one script each, checked for errors only.
+    Each example's code runs in a fresh pwsh in a fresh copy of the examples' world (real qcow2 files from qemu-img,
+    transient TCG domains on qemu:///system named kvmsnap-t-ex…), after the explicit placeholder substitution that
+    Examples.Helpers.ps1 describes at its top. It must write no error it does not show, and print the lines it shows.
+
+    Examples that cannot run as written are in $SkipList below, each with its reason; the list is tested to stay small
+    and to name only examples that exist. Per-example state beyond the common world (a block job, a snapshot, a
+    saved state) is made in $Setup, with the module, before the example runs.
+
+    Needs: root, qemu-img/qemu-io, libvirt at qemu:///system (live examples). Run:
+    Invoke-Pester ./tests/Pester/KvmSnapshot.Examples.Tests.ps1 -Output Detailed
+#>
+
+BeforeDiscovery {
+    . (Join-Path $PSScriptRoot 'Examples.Helpers.ps1')
+    $isRoot = ((& id -u 2>$null) -join '') -eq '0'
+    $libvirtUp = $false
+    if (Get-Command virsh -CommandType Application -ErrorAction SilentlyContinue) {
+        $null = & virsh -c qemu:///system version 2>&1
+        $libvirtUp = $LASTEXITCODE -eq 0
+    }
+    $haveQemu = [bool](Get-Command qemu-img -CommandType Application -ErrorAction SilentlyContinue)
+    $canRun = $isRoot -and $libvirtUp -and $haveQemu
+
+    # Examples that cannot run here as written, and why. Keep it short: fix an example rather than list it.
+    $SkipList = @{
+        'Get-KvmSnapshot #4' = 'needs a second host (qemu+ssh://root@host2/system)'
+        'Get-KvmBlockJob #3' = 'lists every running domain of the host, and on this shared test host other sessions'' domains come and go'
+        'about_KvmSnapshot #1' = 'lists every running domain of the host, and on this shared test host other sessions'' domains come and go'
+        'about_KvmSnapshot #7' = 'needs two other hosts (qemu+ssh://root@host1/system, qemu+ssh://root@host2/system)'
+    }
+    $examples = @(Get-HelpExample -HelpDirectory (Join-Path $PSScriptRoot '../../docs/help') | ForEach-Object {
+            @{ Key = $_.Key; Code = $_.Code.ToArray(); Skip = $SkipList[$_.Key] }
+        })
+    $allExamples = $examples
+    # To run some examples only: $env:KVMSNAP_EXAMPLES = 'Get-KvmDiskImage #1,Invoke-KvmBlockPull *' (wildcards allowed).
+    if ($env:KVMSNAP_EXAMPLES) {
+        $patterns = $env:KVMSNAP_EXAMPLES -split ','
+        $examples = @($examples | Where-Object { $key = $_.Key; $patterns | Where-Object { $key -like $_.Trim() } })
+    }
+}
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'Examples.Helpers.ps1')
+    . (Join-Path $PSScriptRoot 'ChildPwsh.ps1')
+    try {
+        Import-Module KvmSnapshot -Force -ErrorAction Stop
+    }
+    catch {
+        $manifest = Get-ChildItem -Path "$PSScriptRoot/../../output/KvmSnapshot/*/KvmSnapshot.psd1" -ErrorAction SilentlyContinue |
+            Sort-Object -Property FullName -Descending | Select-Object -First 1
+        if (-not $manifest) { throw "KvmSnapshot is neither on PSModulePath nor built in output/ (run ./build.ps1 -Task Build): $_" }
+        Import-Module $manifest.FullName -Force -ErrorAction Stop
+    }
+    $ModulePath = (Get-Module KvmSnapshot).Path -replace '\.dll$', '.psd1'
+    $Run = [guid]::NewGuid().ToString('n').Substring(0, 6)
+    $Uri = 'qemu:///system'
+    $Template = Join-Path ([IO.Path]::GetTempPath()) "kvmsnap-t-ex$Run-template"
+    New-ExampleTemplate -Path $Template
+
+    # An active commit of web1's vda that has mirrored everything and waits for its pivot.
+    function Start-ReadyCommit {
+        param([hashtable] $World)
+        $null = Invoke-KvmBlockCommit -Domain $World.Domains.web1 -Disk vda -NoWait -Confirm:$false -ConnectionUri $Uri -ErrorAction Stop
+        $deadline = [DateTime]::UtcNow.AddSeconds(60)
+        while (-not (Get-KvmBlockJob -Domain $World.Domains.web1 -Disk vda -ConnectionUri $Uri).IsReady) {
+            if ([DateTime]::UtcNow -gt $deadline) { throw 'the active commit did not get ready in 60 s' }
+            Start-Sleep -Milliseconds 200
+        }
+    }
+
+    # web1's two external snapshots before-upgrade and after-upgrade (its raw vdb left out).
+    function New-UpgradeSnapshot {
+        param([hashtable] $World)
+        foreach ($name in 'before-upgrade', 'after-upgrade') {
+            $null = New-KvmSnapshot -Domain $World.Domains.web1 -Name $name -DiskOnly -Atomic -DiskSpec @{ vdb = 'no' } -ConnectionUri $Uri -ErrorAction Stop
+        }
+    }
+
+    # What an example needs beyond the common world, made before it runs. Masks: regexes of what differs every run;
+    # Answers: lines typed at its confirmation prompts; Domains: which of web1, web2, db1 to define (default: those
+    # the example's text names).
+    $Setup = @{
+        'Complete-KvmBlockJob #2'    = @{ Before = { param($w) Start-ReadyCommit $w } }
+        'Get-KvmBlockJob #1'         = @{ Before = { param($w) Start-ReadyCommit $w } }
+        'Get-KvmBlockJob #2'         = @{ Before = { param($w) Start-ReadyCommit $w } }
+        'Stop-KvmBlockJob #1'        = @{ Before = { param($w) Start-ReadyCommit $w } }
+        'Stop-KvmBlockJob #2'        = @{ Before = { param($w) Start-ReadyCommit $w } }
+        'Invoke-KvmBlockCommit #2'   = @{ Masks = @('(?<=Commit)\s.*?(?=\s(False|True))') }   # the job's progress
+        'Get-KvmSnapshot #1'         = @{ Before = { param($w) New-UpgradeSnapshot $w } }
+        'Get-KvmSnapshot #2'         = @{ Before = { param($w) New-UpgradeSnapshot $w } }
+        'Remove-KvmSnapshot #1'      = @{ Before = { param($w) $null = New-KvmSnapshot -Domain $w.Domains.db1 -Name nightly -ConnectionUri $Uri -ErrorAction Stop }; Answers = @('y') }
+        'Remove-KvmSnapshot #2'      = @{ Before = { param($w) foreach ($n in 'nightly', 'after-batch') { $null = New-KvmSnapshot -Domain $w.Domains.db1 -Name $n -ConnectionUri $Uri -ErrorAction Stop } } }
+        'Remove-KvmSnapshot #3'      = @{ Before = { param($w) New-UpgradeSnapshot $w } }
+        'Restore-KvmSnapshot #1'     = @{ Before = { param($w) $null = New-KvmSnapshot -Domain $w.Domains.db1 -Name nightly -ConnectionUri $Uri -ErrorAction Stop } }
+        'Restore-KvmSnapshot #2'     = @{ Before = { param($w) New-UpgradeSnapshot $w }; Answers = @('y') }
+        'Restore-KvmSnapshot #3'     = @{ Before = { param($w) & qemu-img snapshot -c clean-install (Join-Path $w.Store 'active.qcow2') } }
+        'Save-KvmDomainState #1'     = @{ Masks = @('[\d.]+ [KMG]iB') }   # the state's size
+        'Restore-KvmDomainState #1'  = @{ Before = { param($w) $null = Save-KvmDomainState -Domain $w.Domains.web1 -Path (Join-Path $w.Store 'save/web1.save') -ConnectionUri $Uri -ErrorAction Stop } }
+        'Restore-KvmDomainState #2'  = @{ Domains = @('web1'); Before = { param($w) $null = Save-KvmDomainState -Domain $w.Domains.web1 -Path (Join-Path $w.Store 'save/web1.save') -ConnectionUri $Uri -ErrorAction Stop } }
+        'Test-KvmSnapshotChain #2'   = @{ Before = { param($w)
+                & qemu-img create -q -f qcow2 (Join-Path $w.Store 'gone.qcow2') 20G
+                & qemu-img create -q -f qcow2 -b (Join-Path $w.Store 'gone.qcow2') -F qcow2 (Join-Path $w.Store 'old1.qcow2')
+                Remove-Item -LiteralPath (Join-Path $w.Store 'gone.qcow2') } }
+        'Invoke-KvmBlockPull #4'     = @{ Answers = @('y', 'y', 'y') }
+        'New-KvmDiskImage #3'        = @{ Domains = @() }   # web1..web3 only name files there
+    }
+}
+
+AfterAll {
+    if ($Template) { Remove-Item -LiteralPath $Template -Recurse -Force -ErrorAction SilentlyContinue }
+}
+
+Describe 'The examples in docs/help' -Tag 'Examples' -Skip:(-not $canRun) {
+    It 'keeps the skip-list small, with a reason for each entry and only examples that exist' -TestCases @(@{ Examples = $allExamples; SkipList = $SkipList }) {
+        $SkipList.Count | Should -BeLessOrEqual 4
+        foreach ($key in $SkipList.Keys) {
+            $SkipList[$key] | Should -Not -BeNullOrEmpty
+            $Examples.Key | Should -Contain $key
+        }
+        $Examples.Count | Should -BeGreaterThan 50
+        $Examples | Where-Object { $_.Code.Count -eq 0 } | ForEach-Object Key | Should -BeNullOrEmpty -Because 'every example has a powershell code block'
+    }
+
+    It '<Key> runs and prints what it shows' -ForEach $examples {
+        if ($Skip) { Set-ItResult -Skipped -Because $Skip; return }
+        $commands = Split-ExampleCommand $Code
+        $commands | Should -Not -BeNullOrEmpty -Because 'an example has at least one "PS /> " command'
+        $settings = if ($Setup.ContainsKey($Key)) { $Setup[$Key] } else { @{} }
+        $text = ($Code -join "`n")
+        $domains = @('web1', 'web2', 'db1' | Where-Object { $text -match "(?<![\w./-])$_(?![\w./-])" })
+        if ($settings.ContainsKey('Domains')) { $domains = @($settings.Domains) }
+        $world = New-ExampleWorld -Run $Run -Example ([pscustomobject]@{ Key = $Key }) -Domains $domains -Template $Template
+        try {
+            if ($settings.Before) { & $settings.Before $world }
+            $code = @($commands | ForEach-Object { Convert-ExampleText $_.Code $world })
+            $results = Invoke-ExampleCommand -World $world -Code $code -Answers $settings.Answers -ModulePath $ModulePath
+            $results.Count | Should -Be $commands.Count -Because "every command ran (the child pwsh printed $($results.Count) of $($commands.Count) markers)"
+            $problems = for ($n = 0; $n -lt $commands.Count; $n++) {
+                $shown = @($commands[$n].Shown | ForEach-Object { Convert-ExampleText $_ $world })
+                $differences = Compare-ExampleOutput -Shown $shown -Actual $results[$n] -Masks $settings.Masks
+                if ($differences) { "command $($n + 1): $($commands[$n].Code)"; $differences }
+            }
+            $problems -join "`n" | Should -BeNullOrEmpty
+        }
+        finally {
+            Remove-ExampleWorld $world
+        }
+    }
+}
