@@ -332,13 +332,13 @@ Describe 'Live cmdlets at the prompt: completion, -WhatIf and -Confirm on qemu:/
             $extBacking = Get-BackingFile $extOverlay
             $liveFiles = @(Get-ChildItem -LiteralPath $liveStore -File).Name
             $liveCases = [ordered]@{
-                # The texts name the real files; '*' stands for what varies (a job's progress).
-                'New-KvmSnapshot'       = @("New-KvmSnapshot -Domain $intDomain -Name w1", "Create internal snapshot 'w1' of $intDomain", $intDomain)
+                # The texts name the real files; '*' stands for what varies (a job's progress, free space).
+                'New-KvmSnapshot'       = @("New-KvmSnapshot -Domain $intDomain -Name w1", "Create internal snapshot 'w1' of $intDomain (it needs up to * on the file system of '*', which has * free (the guest's memory and snapshot tables in vda))", $intDomain)
                 'Restore-KvmSnapshot'   = @("Restore-KvmSnapshot -Domain $intDomain -Name int1", "Revert $intDomain to snapshot 'int1' (vda: internal snapshot in $(Join-Path $liveStore "$intDomain.qcow2")); the domain's current state is lost", $intDomain)
                 'Remove-KvmSnapshot'    = @("Remove-KvmSnapshot -Domain $intDomain -Name int1", "Delete snapshot 'int1' of $intDomain (vda: internal snapshot in $(Join-Path $liveStore "$intDomain.qcow2"))", $intDomain)
                 'Save-KvmDomainState'   = @("Save-KvmDomainState -Domain $intDomain -Path '$saveFile'", "Save the memory and device state of $intDomain to $saveFile and stop $intDomain", $intDomain)
-                'Invoke-KvmBlockCommit' = @("Invoke-KvmBlockCommit -Domain $extDomain -Disk vda -Pivot", "commit the active layer $extOverlay into * on $extDomain/vda, then pivot $extDomain/vda onto *", "$extDomain/vda")
-                'Invoke-KvmBlockPull'   = @("Invoke-KvmBlockPull -Domain $extDomain -Disk vda", "pull * into $extOverlay on $extDomain/vda, which then has no backing file", "$extDomain/vda")
+                'Invoke-KvmBlockCommit' = @("Invoke-KvmBlockCommit -Domain $extDomain -Disk vda -Pivot", "commit the active layer $extOverlay into * on $extDomain/vda, then pivot $extDomain/vda onto * (it needs up to * on the file system of '*', which has * free (the allocated size of *))", "$extDomain/vda")
+                'Invoke-KvmBlockPull'   = @("Invoke-KvmBlockPull -Domain $extDomain -Disk vda", "pull * into $extOverlay on $extDomain/vda, which then has no backing file (it needs up to * on the file system of '*', which has * free (the allocated size of *))", "$extDomain/vda")
                 # A real active commit waits for its pivot: the job these two would end.
                 'Stop-KvmBlockJob'      = @("Stop-KvmBlockJob -Domain $extDomain -Disk vda", "Abort the ActiveCommit job on $extDomain/vda (*% done); the disk stays on $extOverlay", "$extDomain/vda")
                 # The overlay holds little data, so the job is usually ready; until then -WhatIf gives BlockJobNotReady, as a real pivot would.
