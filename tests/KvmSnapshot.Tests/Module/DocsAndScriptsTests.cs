@@ -76,4 +76,18 @@ public sealed class DocsAndScriptsTests
             Assert.True(pester.Any(t => t.Contains(cmdlet, StringComparison.Ordinal)), $"no Pester test uses {cmdlet}");
         }
     }
+
+    /// <summary>
+    /// The benchmarks reach below the cmdlets (InternalsVisibleTo); nothing else builds them, so a change to the
+    /// engines' surface would leave them broken unseen.
+    /// </summary>
+    [Theory]
+    [InlineData("offline/OfflineBenchmark.csproj")]
+    [InlineData("live/LiveBenchmark.csproj")]
+    public void EveryBenchmarkBuilds(string project)
+    {
+        using var artifacts = new TempDirectory("bench");
+        var result = Tool.Run("dotnet", "build", Repo.PathOf("benchmarks", project), "-c", "Release", "--nologo", "-v", "quiet", "--artifacts-path", artifacts.Path);
+        Assert.True(result.ExitCode == 0, $"benchmarks/{project} does not build:\n{result.StdOut}{result.StdErr}");
+    }
 }
