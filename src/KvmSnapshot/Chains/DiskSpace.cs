@@ -1,7 +1,10 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
 using System.Globalization;
 using System.IO;
 using KvmSnapshot.Errors;
+using KvmSnapshot.Model;
 
 namespace KvmSnapshot.Chains;
 
@@ -64,6 +67,24 @@ internal static class DiskSpace
     {
         var directory = Path.GetDirectoryName(Path.GetFullPath(fileInDirectory)) ?? "/";
         return new SpaceEstimate { Directory = directory, RequiredBytes = requiredBytes, AvailableBytes = Available(directory), Basis = basis };
+    }
+
+    /// <summary>
+    /// What writing the data of <paramref name="layers"/> into <paramref name="destination"/> can take at most: the
+    /// bytes each present layer has allocated on disk (st_blocks, what qemu-img info calls actual-size; data clusters
+    /// plus their metadata). The commit and pull estimates, offline and live, are this one number.
+    /// </summary>
+    public static SpaceEstimate ForLayers(IEnumerable<ChainLayer> layers, string destination)
+    {
+        long total = 0;
+        var names = new List<string>();
+        foreach (var layer in layers.Where(l => l.State == ChainLayerState.Present))
+        {
+            var full = Path.GetFullPath(layer.Path);
+            total += HostFile.Describe(full).AllocatedBytes ?? (File.Exists(full) ? new FileInfo(full).Length : 0);
+            names.Add(layer.Name);
+        }
+        return For(destination, total, $"the allocated size of {string.Join(", ", names)}");
     }
 
     public static string Format(long bytes)

@@ -29,10 +29,10 @@ internal static class LiveSpace
     internal const long OverlayBytes = 1024 * 1024;
 
     public static SpaceEstimate? ForCommit(LibvirtDomain dom, ChainLayer baseLayer, IEnumerable<ChainLayer> merged)
-        => dom.Connection.IsLocal ? LayersInto(baseLayer.Path, merged) : null;
+        => dom.Connection.IsLocal ? DiskSpace.ForLayers(merged, baseLayer.Path) : null;
 
     public static SpaceEstimate? ForPull(LibvirtDomain dom, ChainLayer target, IEnumerable<ChainLayer> merged)
-        => dom.Connection.IsLocal ? LayersInto(target.Path, merged) : null;
+        => dom.Connection.IsLocal ? DiskSpace.ForLayers(merged, target.Path) : null;
 
     /// <summary>Every file system the snapshot writes to, with what it writes there; empty on a remote connection.</summary>
     public static IReadOnlyList<SpaceEstimate> ForSnapshot(LibvirtDomain dom, NewDomainSnapshotRequest request)
@@ -91,19 +91,6 @@ internal static class LiveSpace
 
     /// <summary>Below this much free space a failed write is taken for ENOSPC (one qcow2 cluster plus its metadata).</summary>
     private const long NearlyFull = 1024 * 1024;
-
-    private static SpaceEstimate LayersInto(string destination, IEnumerable<ChainLayer> layers)
-    {
-        long total = 0;
-        var names = new List<string>();
-        foreach (var layer in layers.Where(l => l.State == ChainLayerState.Present))
-        {
-            var full = Path.GetFullPath(layer.Path);
-            total += HostFile.Describe(full).AllocatedBytes ?? (File.Exists(full) ? new FileInfo(full).Length : 0);
-            names.Add(layer.Name);
-        }
-        return DiskSpace.For(destination, total, $"the allocated size of {string.Join(", ", names)}");
-    }
 
     private static long MemoryBytes(System.Xml.Linq.XDocument doc)
     {

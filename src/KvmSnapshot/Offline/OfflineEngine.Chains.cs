@@ -57,7 +57,7 @@ internal sealed partial class OfflineEngine
         }
         var stale = ChainGuard.StaleSnapshots(usage, catalog, top, baseLayer);
         if (stale.Count > 0) ctx.Warning(ChainGuard.StaleWarning(top, baseLayer, stale));
-        var space = LayersSpace(merged, baseLayer.Path, ctx);
+        var space = DiskSpace.ForLayers(merged, baseLayer.Path);
         if (!request.SkipSpaceCheck) space.Require(baseLayer.Path, $"commit {top.Name} into {baseLayer.Name}");
 
         return new CommitPlan
@@ -148,7 +148,7 @@ internal sealed partial class OfflineEngine
             var usage = _images.Usage(PresentFiles(chain), searchDirectories, references, catalog, ctx);
             preview = LayerRemovalPlan.Decide(merged.Select(l => l.Path).ToList(), usage, NeverDelete(chain), new[] { target.Path });
         }
-        var space = LayersSpace(merged, target.Path, ctx);
+        var space = DiskSpace.ForLayers(merged, target.Path);
         if (!request.SkipSpaceCheck) space.Require(target.Path, $"pull into {target.Name}");
         return new PullPlan
         {

@@ -175,22 +175,6 @@ internal sealed partial class OfflineEngine
             allocated ? $"qemu-img measure, preallocation={preallocation}" : "qemu-img measure");
     }
 
-    /// <summary>
-    /// What writing the data of <paramref name="layers"/> into <paramref name="destination"/> can take at most: the
-    /// bytes each layer has allocated on disk (qemu-img info actual-size; data clusters plus their metadata).
-    /// </summary>
-    private SpaceEstimate LayersSpace(IEnumerable<ChainLayer> layers, string destination, IOperationContext ctx)
-    {
-        long total = 0;
-        var names = new List<string>();
-        foreach (var layer in layers.Where(l => l.State == ChainLayerState.Present))
-        {
-            total += _qemuImg.Info(layer.Path, layer.Format, ctx).ActualSize ?? new FileInfo(layer.Path).Length;
-            names.Add(layer.Name);
-        }
-        return DiskSpace.For(destination, total, $"the allocated size of {string.Join(", ", names)}");
-    }
-
     /// <summary>The full path of an existing, readable backing file with a whole chain; its format is checked or probed.</summary>
     /// <param name="forced">Convert-KvmDiskImage -Force: the user vouches for the backing chain (Convert has no -BackingFormat).</param>
     private string ExistingBackingFile(string given, string? givenFormat, string operation, IOperationContext ctx, out string format, bool? forced = null)
