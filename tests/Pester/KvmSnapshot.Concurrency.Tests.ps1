@@ -27,23 +27,9 @@ BeforeDiscovery {
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'ChildPwsh.ps1')
-    try {
-        Import-Module KvmSnapshot -Force -ErrorAction Stop
-    }
-    catch {
-        $manifest = Get-ChildItem -Path "$PSScriptRoot/../../output/KvmSnapshot/*/KvmSnapshot.psd1" -ErrorAction SilentlyContinue |
-            Sort-Object -Property FullName -Descending | Select-Object -First 1
-        if (-not $manifest) { throw "KvmSnapshot is neither on PSModulePath nor built in output/ (run ./build.ps1 -Task Build): $_" }
-        Import-Module $manifest.FullName -Force -ErrorAction Stop
-    }
+    . (Join-Path $PSScriptRoot 'Common.ps1')
+    Import-KvmSnapshotUnderTest
     $ModuleManifest = Join-Path (Get-Module KvmSnapshot).ModuleBase 'KvmSnapshot.psd1'
-
-    function Invoke-Tool {
-        param([Parameter(Mandatory)][string] $Tool, [Parameter(Mandatory)][string[]] $Arguments)
-        $output = & $Tool @Arguments 2>&1
-        if ($LASTEXITCODE -ne 0) { throw "$Tool $($Arguments -join ' ') failed with exit code ${LASTEXITCODE}: $($output -join [Environment]::NewLine)" }
-        $output
-    }
 
     # base (32 MiB of data) <- mid (64 MiB, so a commit or pull takes long enough to overlap) <- top.
     function New-RaceChain {

@@ -46,15 +46,8 @@ BeforeDiscovery {
 BeforeAll {
     . (Join-Path $PSScriptRoot 'Examples.Helpers.ps1')
     . (Join-Path $PSScriptRoot 'ChildPwsh.ps1')
-    try {
-        Import-Module KvmSnapshot -Force -ErrorAction Stop
-    }
-    catch {
-        $manifest = Get-ChildItem -Path "$PSScriptRoot/../../output/KvmSnapshot/*/KvmSnapshot.psd1" -ErrorAction SilentlyContinue |
-            Sort-Object -Property FullName -Descending | Select-Object -First 1
-        if (-not $manifest) { throw "KvmSnapshot is neither on PSModulePath nor built in output/ (run ./build.ps1 -Task Build): $_" }
-        Import-Module $manifest.FullName -Force -ErrorAction Stop
-    }
+    . (Join-Path $PSScriptRoot 'Common.ps1')
+    Import-KvmSnapshotUnderTest
     $ModulePath = (Get-Module KvmSnapshot).Path -replace '\.dll$', '.psd1'
     $Run = [guid]::NewGuid().ToString('n').Substring(0, 6)
     $Uri = 'qemu:///system'

@@ -26,28 +26,14 @@ BeforeDiscovery {
 }
 
 BeforeAll {
-    try {
-        Import-Module KvmSnapshot -Force -ErrorAction Stop
-    }
-    catch {
-        $manifest = Get-ChildItem -Path "$PSScriptRoot/../../output/KvmSnapshot/*/KvmSnapshot.psd1" -ErrorAction SilentlyContinue |
-            Sort-Object -Property FullName -Descending | Select-Object -First 1
-        if (-not $manifest) { throw "KvmSnapshot is neither on PSModulePath nor built in output/ (run ./build.ps1 -Task Build): $_" }
-        Import-Module $manifest.FullName -Force -ErrorAction Stop
-    }
+    . (Join-Path $PSScriptRoot 'Common.ps1')
+    Import-KvmSnapshotUnderTest
     . "$PSScriptRoot/ChildPwsh.ps1"
 
     $Uri = 'qemu:///system'
     # The child imports exactly the module this session imported.
     $ModuleManifest = Join-Path (Get-Module KvmSnapshot).ModuleBase 'KvmSnapshot.psd1'
     $Random = [Random]::new()
-
-    function Invoke-Tool {
-        param([Parameter(Mandatory)][string] $Tool, [Parameter(Mandatory)][string[]] $Arguments)
-        $output = & $Tool @Arguments 2>&1
-        if ($LASTEXITCODE -ne 0) { throw "$Tool $($Arguments -join ' ') failed with exit code ${LASTEXITCODE}: $($output -join [Environment]::NewLine)" }
-        $output
-    }
 
     # qemu-img compare: 0 = the guest-visible contents are identical (1 = they differ, 2+ = an error).
     function Test-SameGuestView {

@@ -42,24 +42,10 @@ BeforeDiscovery {
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'ChildPwsh.ps1')
-    try {
-        Import-Module KvmSnapshot -Force -ErrorAction Stop
-    }
-    catch {
-        $manifest = Get-ChildItem -Path "$PSScriptRoot/../../output/KvmSnapshot/*/KvmSnapshot.psd1" -ErrorAction SilentlyContinue |
-            Sort-Object -Property FullName -Descending | Select-Object -First 1
-        if (-not $manifest) { throw "KvmSnapshot is neither on PSModulePath nor built in output/ (run ./build.ps1 -Task Build): $_" }
-        Import-Module $manifest.FullName -Force -ErrorAction Stop
-    }
+    . (Join-Path $PSScriptRoot 'Common.ps1')
+    Import-KvmSnapshotUnderTest
     # The child imports exactly the module this session loaded.
     $ModuleManifest = Join-Path (Get-Module KvmSnapshot).ModuleBase 'KvmSnapshot.psd1'
-
-    function Invoke-Tool {
-        param([Parameter(Mandatory)][string] $Tool, [Parameter(Mandatory)][string[]] $Arguments)
-        $output = & $Tool @Arguments 2>&1
-        if ($LASTEXITCODE -ne 0) { throw "$Tool $($Arguments -join ' ') failed with exit code ${LASTEXITCODE}: $($output -join [Environment]::NewLine)" }
-        $output
-    }
 
     # base <- mid <- top with one pattern per layer, and int.qcow2 whose snapshot snapA holds 0x55 while the image
     # itself now holds 0x77. Backing files are named relative to the overlay, so a copy of the folder is a store of

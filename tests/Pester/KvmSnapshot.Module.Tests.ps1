@@ -17,15 +17,8 @@ BeforeDiscovery {
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'ChildPwsh.ps1')
-    try {
-        Import-Module KvmSnapshot -Force -ErrorAction Stop
-    }
-    catch {
-        $manifest = Get-ChildItem -Path "$PSScriptRoot/../../output/KvmSnapshot/*/KvmSnapshot.psd1" -ErrorAction SilentlyContinue |
-            Sort-Object -Property FullName -Descending | Select-Object -First 1
-        if (-not $manifest) { throw "KvmSnapshot is neither on PSModulePath nor built in output/ (run ./build.ps1 -Task Build): $_" }
-        Import-Module $manifest.FullName -Force -ErrorAction Stop
-    }
+    . (Join-Path $PSScriptRoot 'Common.ps1')
+    Import-KvmSnapshotUnderTest
     $Module = Get-Module KvmSnapshot
     $Version = (Import-PowerShellDataFile -Path (Join-Path $PSScriptRoot '../../KvmSnapshot.psd1')).ModuleVersion
     $CommonParameters = [System.Management.Automation.Cmdlet]::CommonParameters + [System.Management.Automation.Cmdlet]::OptionalCommonParameters

@@ -13,15 +13,8 @@ BeforeDiscovery {
 }
 
 BeforeAll {
-    try {
-        Import-Module KvmSnapshot -Force -ErrorAction Stop
-    }
-    catch {
-        $manifest = Get-ChildItem -Path "$PSScriptRoot/../../output/KvmSnapshot/*/KvmSnapshot.psd1" -ErrorAction SilentlyContinue |
-            Sort-Object -Property FullName -Descending | Select-Object -First 1
-        if (-not $manifest) { throw "KvmSnapshot is neither on PSModulePath nor built in output/ (run ./build.ps1 -Task Build): $_" }
-        Import-Module $manifest.FullName -Force -ErrorAction Stop
-    }
+    . (Join-Path $PSScriptRoot 'Common.ps1')
+    Import-KvmSnapshotUnderTest
     $PSStyle.OutputRendering = 'PlainText'
 
     # A deep folder, so every path is longer than what is left of 120 columns.
