@@ -4,7 +4,8 @@
 # containers, so the daemons are started directly in the background instead of through their units.
 set -euo pipefail
 
-packages=(qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt0)
+packages=(qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt0
+    openssh-server) # openssh-server: scripts/start-test-sshd.sh (qemu+ssh:// tests); its service is not started
 uri="qemu:///system"
 timeout_seconds="${KVMSNAPSHOT_LIBVIRT_TIMEOUT:-60}"
 
