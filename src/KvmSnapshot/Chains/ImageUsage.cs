@@ -24,18 +24,54 @@ internal sealed class ImageUsage
     /// <summary>Directory entries looked at in one scan at most; a bigger tree is a gap, never a silent partial answer.</summary>
     public const long EntryBudget = 200_000;
 
-    private readonly StoreScan _scan;
+    private readonly Func<FileIdentity, IEnumerable<string>> _scanUsers;
+    private readonly Func<string, FileIdentity?> _identity;
     private readonly Dictionary<FileIdentity, List<string>> _chainUsers = new();
     private readonly Dictionary<FileIdentity, List<ImageReference>> _named = new();
     private readonly List<string> _gaps = new();
 
     private ImageUsage(StoreScan scan, HostImageReferences libvirt, IReadOnlyList<string> roots)
     {
-        _scan = scan;
+        _scanUsers = scan.UsersOf;
+        _identity = LocalIdentity;
         Libvirt = libvirt;
         ScannedRoots = roots;
         _gaps.AddRange(libvirt.Gaps);
         _gaps.AddRange(scan.Incomplete);
+    }
+
+    /// <summary>The pools' answer (a host that may be remote): files are named by path, and none is opened here.</summary>
+    private ImageUsage(PoolCatalog pools, HostImageReferences libvirt)
+    {
+        _scanUsers = id => id.FallbackPath is { } p ? pools.UsersOf(p) : Array.Empty<string>();
+        _identity = p => new FileIdentity(0, 0, p);
+        Libvirt = libvirt;
+        ScannedRoots = pools.Pools.Where(p => p.Active && p.TargetPath is not null).Select(p => p.TargetPath!).ToList();
+        _gaps.AddRange(libvirt.Gaps);
+        _gaps.AddRange(pools.Gaps);
+    }
+
+    /// <summary>
+    /// Who uses the files of a host that may be remote, from its storage pools (<paramref name="pools"/>) and what its
+    /// libvirt names (<paramref name="libvirt"/>), without opening a file. Each of <paramref name="subjects"/> (the
+    /// files whose users matter) outside every active pool is a gap: who backs on it is unknown, never "nobody".
+    /// </summary>
+    public static ImageUsage FromPools(PoolCatalog pools, IEnumerable<string> subjects, HostImageReferences libvirt, IOperationContext ctx)
+    {
+        var usage = new ImageUsage(pools, libvirt);
+        foreach (var path in subjects.Distinct(StringComparer.Ordinal))
+        {
+            if (pools.Unknown(path) is { } why) usage._gaps.Add(why);
+        }
+        foreach (var reference in libvirt.References)
+        {
+            var id = new FileIdentity(0, 0, reference.Path);
+            if (!usage._named.TryGetValue(id, out var list)) usage._named[id] = list = new List<ImageReference>();
+            list.Add(reference);
+        }
+        ctx.Verbose($"Checked who uses the images through the storage pools of {pools.Uri}: {pools.Pools.Sum(p => p.Volumes.Count)} volumes; "
+            + $"{libvirt.References.Count} files named by libvirt.");
+        return usage;
     }
 
     /// <summary>What libvirt was asked, and answered.</summary>
@@ -81,7 +117,7 @@ internal sealed class ImageUsage
     public IReadOnlyList<string> ImageUsersOf(string path)
     {
         if (!TryIdentity(path, out var identity)) return Array.Empty<string>();
-        var users = new SortedSet<string>(_scan.UsersOf(identity), StringComparer.Ordinal);
+        var users = new SortedSet<string>(_scanUsers(identity), StringComparer.Ordinal);
         if (_chainUsers.TryGetValue(identity, out var more)) users.UnionWith(more);
         return users.ToList();
     }
@@ -124,15 +160,16 @@ internal sealed class ImageUsage
         }
     }
 
-    private static bool TryIdentity(string path, out FileIdentity identity)
+    private bool TryIdentity(string path, out FileIdentity identity)
+    {
+        var found = _identity(path);
+        identity = found ?? default;
+        return found is not null;
+    }
+
+    private static FileIdentity? LocalIdentity(string path)
     {
         var full = Path.GetFullPath(path);
-        if (!File.Exists(full))
-        {
-            identity = default;
-            return false;
-        }
-        identity = HostFile.Describe(full).Identity;
-        return true;
+        return File.Exists(full) ? HostFile.Describe(full).Identity : null;
     }
 }

@@ -15,12 +15,14 @@ namespace KvmSnapshot.Chains;
 internal sealed class LayerRemovalPlan
 {
     private readonly ImageUsage? _usage;
+    private readonly IImageStore _store;
     private readonly HashSet<string> _removed = new(StringComparer.Ordinal);
     private readonly List<(string Path, string Reason)> _kept;
 
-    private LayerRemovalPlan(ImageUsage? usage, IReadOnlyList<string> candidates, List<(string Path, string Reason)> kept)
+    private LayerRemovalPlan(ImageUsage? usage, IReadOnlyList<string> candidates, List<(string Path, string Reason)> kept, IImageStore? store = null)
     {
         _usage = usage;
+        _store = store ?? LocalImageStore.Instance;
         Candidates = candidates;
         _kept = kept;
     }
@@ -42,15 +44,17 @@ internal sealed class LayerRemovalPlan
     /// <param name="neverDelete">Files that stay whatever uses them, with why (the image the user named).</param>
     /// <param name="goingAway">Images that will not use anything any more (for a plan made before the data step); empty after it.</param>
     /// <param name="ignoreReference">For a plan made before a live job: the disk's own chain as libvirt lists it now.</param>
+    /// <param name="store">Where the layers are (and are deleted): this host's file system when null, else a host's storage pools.</param>
     public static LayerRemovalPlan Decide(IReadOnlyList<string> merged, ImageUsage usage, IReadOnlyDictionary<string, string> neverDelete,
-        IEnumerable<string>? goingAway = null, Func<Libvirt.ImageReference, bool>? ignoreReference = null)
+        IEnumerable<string>? goingAway = null, Func<Libvirt.ImageReference, bool>? ignoreReference = null, IImageStore? store = null)
     {
+        store ??= LocalImageStore.Instance;
         var kept = new List<(string Path, string Reason)>();
-        var existing = merged.Where(File.Exists).ToList();
+        var existing = merged.Where(store.Exists).ToList();
         if (usage.Gaps.Count > 0)
         {
             var why = "not every possible user could be checked: " + string.Join("; ", usage.Gaps);
-            return new LayerRemovalPlan(usage, Array.Empty<string>(), existing.Select(m => (m, why)).ToList());
+            return new LayerRemovalPlan(usage, Array.Empty<string>(), existing.Select(m => (m, why)).ToList(), store);
         }
         var ignoring = new HashSet<string>(goingAway ?? Array.Empty<string>(), StringComparer.Ordinal);
         var candidates = new List<string>();
@@ -70,7 +74,7 @@ internal sealed class LayerRemovalPlan
             ignoring.Add(path);
             candidates.Add(path);
         }
-        return new LayerRemovalPlan(usage, candidates, kept);
+        return new LayerRemovalPlan(usage, candidates, kept, store);
     }
 
     /// <summary>Why a candidate must stay now (a layer above it that was kept still uses it); null when it may go.</summary>
@@ -96,7 +100,7 @@ internal sealed class LayerRemovalPlan
         ctx.Verbose($"rm {QemuImg.QemuImgCommandLine.Quote(path)}");
         try
         {
-            File.Delete(path);
+            _store.Delete(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

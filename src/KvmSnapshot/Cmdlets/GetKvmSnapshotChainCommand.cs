@@ -15,6 +15,7 @@ namespace KvmSnapshot.Cmdlets;
 public sealed class GetKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
 {
     private const string DirectorySet = "Directory";
+    private const string PoolSet = "Pool";
 
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("FullName")]
@@ -34,6 +35,20 @@ public sealed class GetKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
 
     [Parameter(ParameterSetName = DirectorySet)]
     public SwitchParameter Recurse { get; set; }
+
+    /// <summary>A libvirt storage pool of the connection: its forest, from the daemon's volume XML (works on remote URIs).</summary>
+    [Parameter(Mandatory = true, ParameterSetName = PoolSet, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string Pool { get; set; } = null!;
+
+    /// <summary>The libvirt URI (Domain and Pool sets); null means $env:LIBVIRT_DEFAULT_URI, then libvirt's own default.</summary>
+    [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
+    [Parameter(ParameterSetName = PoolSet, ValueFromPipelineByPropertyName = true)]
+    public new string? ConnectionUri
+    {
+        get => base.ConnectionUri;
+        set => base.ConnectionUri = value;
+    }
 
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(DomainNameCompleter))]
@@ -59,9 +74,14 @@ public sealed class GetKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
     protected override void ProcessDomain()
         => TryRun(() => WriteObject(RunEngine(ctx => LiveEngine.Default.GetChains(ConnectionUri, Domain, Disk, ctx)), enumerateCollection: true));
 
-    /// <summary>The Directory set: the forest of a store.</summary>
+    /// <summary>The Directory set: the forest of a store; the Pool set: the forest of a libvirt storage pool.</summary>
     protected override void ProcessOtherSet(string parameterSet)
     {
+        if (parameterSet == PoolSet)
+        {
+            TryRun(() => WriteObject(RunEngine(ctx => LiveEngine.Default.GetPoolChains(ConnectionUri, Pool, ctx)), enumerateCollection: true));
+            return;
+        }
         if (parameterSet != DirectorySet)
         {
             base.ProcessOtherSet(parameterSet);

@@ -85,6 +85,12 @@ internal static class ErrorIds
     public const string DiskImageContentMismatch = "DiskImageContentMismatch";
     public const string MergedLayersNeedWait = "MergedLayersNeedWait";
 
+    // Storage pools and volumes (remote-safe chain facts, -Pool)
+    /// <summary>No storage pool with that name on the connection.</summary>
+    public const string StoragePoolNotFound = "StoragePoolNotFound";
+    /// <summary>No storage volume (of any pool of the connection) at that path.</summary>
+    public const string StorageVolumeNotFound = "StorageVolumeNotFound";
+
     // Anything the engine did not expect (a .NET exception that is not a KvmSnapshotException)
     public const string UnexpectedError = "UnexpectedError";
 }

@@ -41,16 +41,20 @@ internal sealed class LibvirtConnection : IDisposable
     internal PooledConnection Shared => _shared;
 
     /// <summary>
-    /// True when the connection's files live on this host: the URI names no remote host. Hand-made changes to image
-    /// files (the external revert) are only possible then.
+    /// True when the connection's files live on this host and this process may read them: the URI names no host and
+    /// no network transport. Hand-made changes to image files (the external revert) are only possible then. A URI
+    /// through a transport (qemu+ssh://, +tcp, +tls, +libssh…) is remote even to a loopback address: the files are
+    /// the far side's, whatever name the host has (an sshd into another mount namespace, a container, a tunnel).
     /// </summary>
-    public bool IsLocal
+    public bool IsLocal => IsLocalUri(Uri);
+
+    /// <summary>See <see cref="IsLocal"/>.</summary>
+    internal static bool IsLocalUri(string uri)
     {
-        get
-        {
-            if (!System.Uri.TryCreate(Uri, UriKind.Absolute, out var u)) return true;
-            return string.IsNullOrEmpty(u.Host) || u.Host is "localhost" or "127.0.0.1" or "::1";
-        }
+        if (!System.Uri.TryCreate(uri, UriKind.Absolute, out var u)) return true;
+        var plus = u.Scheme.IndexOf('+', StringComparison.Ordinal);
+        if (plus >= 0 && u.Scheme[(plus + 1)..] != "unix") return false;
+        return string.IsNullOrEmpty(u.Host) || u.Host is "localhost" or "127.0.0.1" or "::1";
     }
 
     /// <summary>False once libvirt closed the connection (close callback) or stopped answering on it.</summary>

@@ -10,7 +10,8 @@ using KvmSnapshot.Model;
 namespace KvmSnapshot.Live;
 
 // What a commit or pull must leave alone: images outside the chain that use its base or merged layers, and which merged
-// layers may be deleted afterwards (local connections only; a remote host's files cannot be checked from here).
+// layers may be deleted afterwards. Locally from the files around the chain; on a remote host from its storage pools
+// (PoolCatalog), where a layer outside every pool is unknown and kept.
 internal sealed partial class LiveEngine
 {
     /// <summary>
@@ -21,13 +22,10 @@ internal sealed partial class LiveEngine
     /// </summary>
     private ImageUsage? GuardSharedBase(LibvirtDomain dom, SnapshotChain chain, ChainLayer top, ChainLayer baseLayer, bool force, IOperationContext ctx)
     {
-        if (!dom.Connection.IsLocal)
-        {
-            ctx.Warning($"{dom.Name} is on a remote host: whether other images there use {baseLayer.Name} or the layers above it cannot be checked from here.");
-            return null;
-        }
-        var (usage, catalog) = UsageAround(dom, chain.Layers.Select(l => l.Path), ctx);
-        var changed = chain.Layers.Skip(top.Position + 1).Take(baseLayer.Position - top.Position).Select(l => l.Path);
+        var changed = chain.Layers.Skip(top.Position + 1).Take(baseLayer.Position - top.Position).Select(l => l.Path).ToList();
+        var (usage, catalog) = dom.Connection.IsLocal
+            ? UsageAround(dom, chain.Layers.Select(l => l.Path), ctx)
+            : (RemoteUsage(dom, changed, ctx).Usage, null);
         var users = ChainGuard.AffectedImages(chain.Layers.Select(l => l.Path), changed, usage, dom.Name, chain.Disk);
         ChainGuard.WarnAboutGaps(usage, ctx, "images there may use the layers this commit changes");
         if (users.Count > 0)
@@ -43,7 +41,8 @@ internal sealed partial class LiveEngine
             }
             ctx.Warning(message + " Proceeding because of -Force.");
         }
-        var stale = ChainGuard.StaleSnapshots(usage, catalog, top, baseLayer);
+        // Which snapshots read Base needs their chains' headers: on a remote host only the pools' one level is known.
+        var stale = catalog is null ? Array.Empty<string>() : ChainGuard.StaleSnapshots(usage, catalog, top, baseLayer);
         if (stale.Count > 0) ctx.Warning(ChainGuard.StaleWarning(top, baseLayer, stale));
         return usage;
     }
@@ -56,15 +55,16 @@ internal sealed partial class LiveEngine
     private LayerRemovalPlan RemovalPreview(LibvirtDomain dom, SnapshotChain chain, IReadOnlyList<ChainLayer> merged, int goingAwayBelow, ImageUsage? usage)
     {
         var paths = merged.Where(l => l.State == ChainLayerState.Present).Select(l => l.Path).ToList();
+        IImageStore? store = null;
         if (!dom.Connection.IsLocal)
         {
-            return LayerRemovalPlan.KeepAll(paths, $"{dom.Name} is on a remote host, where who else uses it cannot be checked from here");
+            (usage, store) = RemoteUsage(dom, paths, NullOperationContext.Instance);
         }
         usage ??= UsageAround(dom, chain.Layers.Select(l => l.Path), NullOperationContext.Instance).Usage;
         var disk = chain.Disk;
         return LayerRemovalPlan.Decide(paths, usage, new Dictionary<string, string>(StringComparer.Ordinal),
             chain.Layers.Take(goingAwayBelow).Concat(merged).Select(l => l.Path),
-            r => r.Domain == dom.Name && r.Disk == disk && r.Kind is ImageReferenceKind.DomainDisk or ImageReferenceKind.DomainBackingStore);
+            r => r.Domain == dom.Name && r.Disk == disk && r.Kind is ImageReferenceKind.DomainDisk or ImageReferenceKind.DomainBackingStore, store);
     }
 
     /// <summary>Who uses the images around <paramref name="files"/>, as the libvirt of the domain's (local) host sees them.</summary>
@@ -72,6 +72,17 @@ internal sealed partial class LiveEngine
     {
         var (references, catalog) = LocalImageFacts(dom, ctx);
         return (_images.Usage(files, Array.Empty<string>(), references, catalog, ctx), catalog);
+    }
+
+    /// <summary>
+    /// Who uses <paramref name="subjects"/> on the domain's host as its storage pools (refreshed first) and its libvirt
+    /// say, without opening a file here: the answer for a remote connection. A subject outside every pool is a gap.
+    /// </summary>
+    private static (ImageUsage Usage, StoragePoolImageStore Store) RemoteUsage(LibvirtDomain dom, IReadOnlyList<string> subjects, IOperationContext ctx)
+    {
+        var store = StoragePoolImageStore.Read(dom.Connection, ctx);
+        var references = HostImageReferences.Collect(dom.Connection);
+        return (ImageUsage.FromPools(store.Pools, subjects, references, ctx), store);
     }
 
     /// <summary>What the libvirt of the domain's (local) host names, and a catalog that opens those files as it records them.</summary>
@@ -92,7 +103,8 @@ internal sealed partial class LiveEngine
         LayerRemovalPlan plan;
         if (!dom.Connection.IsLocal)
         {
-            plan = LayerRemovalPlan.KeepAll(paths, $"{dom.Name} is on a remote host, where who else uses it cannot be checked from here");
+            var (usage, store) = RemoteUsage(dom, paths, ctx);
+            plan = LayerRemovalPlan.Decide(paths, usage, new Dictionary<string, string>(StringComparer.Ordinal), store: store);
         }
         else
         {

@@ -44,6 +44,8 @@ internal static class VirErrorNumber
     public const int OperationTimeout = 68;      // VIR_ERR_OPERATION_TIMEOUT
     public const int InvalidDomainSnapshot = 71; // VIR_ERR_INVALID_DOMAIN_SNAPSHOT
     public const int NoDomainSnapshot = 72;      // VIR_ERR_NO_DOMAIN_SNAPSHOT
+    public const int NoStoragePool = 49;         // VIR_ERR_NO_STORAGE_POOL
+    public const int NoStorageVol = 50;          // VIR_ERR_NO_STORAGE_VOL
     public const int ArgumentUnsupported = 74;   // VIR_ERR_ARGUMENT_UNSUPPORTED
     public const int SnapshotRevertRisky = 77;   // VIR_ERR_SNAPSHOT_REVERT_RISKY
     public const int OperationAborted = 78;      // VIR_ERR_OPERATION_ABORTED
@@ -77,6 +79,8 @@ internal static class LibvirtErrorTable
 
         (VirErrorNumber.NoDomain, _) => (ErrorIds.DomainNotFound, KvmErrorKind.ObjectNotFound),
         (VirErrorNumber.NoDomainSnapshot, _) => (ErrorIds.SnapshotNotFound, KvmErrorKind.ObjectNotFound),
+        (VirErrorNumber.NoStoragePool, _) => (ErrorIds.StoragePoolNotFound, KvmErrorKind.ObjectNotFound),
+        (VirErrorNumber.NoStorageVol, _) => (ErrorIds.StorageVolumeNotFound, KvmErrorKind.ObjectNotFound),
         (VirErrorNumber.SnapshotRevertRisky, _) => (ErrorIds.SnapshotRevertNeedsForce, KvmErrorKind.InvalidOperation),
         (VirErrorNumber.OperationInvalid, _) => (ErrorIds.DomainStateInvalid, KvmErrorKind.InvalidOperation),
 
