@@ -1,0 +1,196 @@
+#Requires -Version 7.4
+<#
+    Pester 5 suite: the live walk over a real remote URI, with the client unable to see the image files.
+    BeforeAll starts an sshd of the suite's own on 127.0.0.1 (scripts/start-test-sshd.sh: own config, host key and
+    client key; stopped by its PID in AfterAll), so qemu+ssh://root@127.0.0.1:PORT/system?keyfile=…&no_verify=1
+    reaches this host's libvirtd the way a remote host's is reached (virt-ssh-helper on the far side). The images live
+    in a transient dir storage pool (kvmsnap-r-…) that libvirtd reads and writes.
+
+    The walk itself runs in a child pwsh started under its own mount namespace (unshare -m) with an empty folder
+    bind-mounted over the image folder: the client sees no image file, so every chain fact it uses (who backs on
+    whom, which merged layer nobody uses) comes through libvirt's storage API, and every deletion is
+    virStorageVolDelete. This process (outside the namespace) then checks the files and the guest's data.
+
+    Needs: root, libvirt at qemu:///system, qemu-img/qemu-io, sshd (openssh-server), unshare.
+    Run:  Invoke-Pester ./tests/Pester/KvmSnapshot.Remote.Tests.ps1 -Output Detailed
+#>
+
+BeforeDiscovery {
+    $isRoot = ((& id -u 2>$null) -join '') -eq '0'
+    $libvirtUp = $false
+    if (Get-Command virsh -CommandType Application -ErrorAction SilentlyContinue) {
+        $null = & virsh -c qemu:///system version 2>&1
+        $libvirtUp = $LASTEXITCODE -eq 0
+    }
+    $haveTools = [bool](Get-Command qemu-img, qemu-io, unshare -CommandType Application -ErrorAction SilentlyContinue) -and
+        ((Test-Path /usr/sbin/sshd) -or [bool](Get-Command sshd -CommandType Application -ErrorAction SilentlyContinue))
+    $canRunRemote = $isRoot -and $libvirtUp -and $haveTools
+}
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'Common.ps1')
+    . (Join-Path $PSScriptRoot 'ChildPwsh.ps1')
+    Import-KvmSnapshotUnderTest
+    $ModulePath = (Get-Module KvmSnapshot).Path -replace '\.dll$', '.psd1'
+    $Scripts = Join-Path $PSScriptRoot '../../scripts'
+}
+
+Describe 'The live walk over qemu+ssh://, the client blind to the image files' -Tag 'Live', 'Remote' -Skip:(-not $canRunRemote) {
+    BeforeAll {
+        $suffix = [guid]::NewGuid().ToString('n').Substring(0, 6)
+        $name = "kvmsnap-r-$suffix"
+        $tmp = [IO.Path]::GetTempPath()
+        $sshState = Join-Path $tmp "$name-sshd"
+        $store = Join-Path $tmp "$name-images"
+        $outside = Join-Path $tmp "$name-outside"
+        $empty = Join-Path $tmp "$name-empty"
+        $null = New-Item -ItemType Directory -Path $store, $outside, $empty
+
+        $RemoteUri = (Invoke-Tool bash (Join-Path $Scripts 'start-test-sshd.sh'), $sshState, '2222') | Select-Object -Last 1
+        $RemoteUri | Should -Match '^qemu\+ssh://root@127\.0\.0\.1:\d+/system\?keyfile=.+&no_verify=1$'
+
+        # base <- guest (the domain's disk) and base <- other (another image on the same template);
+        # stray backs on a template outside every pool, so who else uses that template is unknown.
+        $base = Join-Path $store 'base.qcow2'
+        $guest = Join-Path $store 'guest.qcow2'
+        $other = Join-Path $store 'other.qcow2'
+        $template = Join-Path $outside 'template.qcow2'
+        Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', $base, '16M' | Out-Null
+        Invoke-Tool qemu-io '-f', 'qcow2', '-c', 'write -P 0xa1 0 1M', $base | Out-Null
+        Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', $guest | Out-Null
+        Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', $other | Out-Null
+        Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', $template, '16M' | Out-Null
+        Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', '-b', $template, '-F', 'qcow2', (Join-Path $store 'stray.qcow2') | Out-Null
+        Invoke-Tool virsh '-c', 'qemu:///system', 'pool-create-as', $name, 'dir', '--target', $store | Out-Null
+
+        $domainXml = Join-Path $tmp "$name.xml"
+        Set-Content -LiteralPath $domainXml -Value @"
+<domain type='qemu'>
+  <name>$name</name>
+  <memory unit='MiB'>64</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64'>hvm</type></os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2' cache='writethrough'/>
+      <source file='$guest'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+  </devices>
+</domain>
+"@
+        Invoke-Tool virsh '-c', 'qemu:///system', 'create', $domainXml | Out-Null
+
+        # The client's walk: one child pwsh in its own mount namespace, the image folder hidden under an empty one.
+        $walk = @"
+`$ErrorActionPreference = 'Stop'
+Import-Module $(ConvertTo-PSLiteral $ModulePath)
+`$u = $(ConvertTo-PSLiteral $RemoteUri)
+`$d = $(ConvertTo-PSLiteral $name)
+function Write-Guest([string] `$Pattern, [string] `$Offset) {
+    # Through the remote URI too: HMP qemu-io in the domain's QEMU, then a flush.
+    foreach (`$cmd in "write -P `$Pattern `$Offset 1M", 'flush') {
+        `$hmp = 'qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "' + `$cmd + '"'
+        `$out = & virsh -c `$u qemu-monitor-command `$d --hmp `$hmp 2>&1
+        if (`$LASTEXITCODE -ne 0 -or "`$out" -match 'error|failed') { throw "guest `$cmd failed: `$out" }
+    }
+}
+'##CASE visible'
+@(Get-ChildItem -LiteralPath $(ConvertTo-PSLiteral $store) -Force).Count
+'##CASE pool'
+Get-KvmSnapshotChain -ConnectionUri `$u -Pool `$d -WarningVariable pw -WarningAction SilentlyContinue | ForEach-Object { `$_.ToString() + ' | ' + (`$_.Layers.State -join ',') }
+'##CASE poolwarnings'
+`$pw | ForEach-Object { "`$_" }
+'##CASE snapshots'
+New-KvmSnapshot -Domain `$d -Name s1 -DiskOnly -Atomic -NoMetadata -ConnectionUri `$u -Confirm:`$false | Out-Null
+Write-Guest 0xb2 1M
+New-KvmSnapshot -Domain `$d -Name s2 -DiskOnly -Atomic -NoMetadata -ConnectionUri `$u -Confirm:`$false | Out-Null
+Write-Guest 0xc3 2M
+(Get-KvmSnapshotChain -Domain `$d -ConnectionUri `$u).ToString()
+'##CASE refused'
+try { Invoke-KvmBlockCommit -Domain `$d -Disk vda -Top guest.s1 -ConnectionUri `$u -Confirm:`$false; 'not refused' }
+catch { `$_.FullyQualifiedErrorId; `$_.Exception.Message }
+'##CASE commit'
+Invoke-KvmBlockCommit -Domain `$d -Disk vda -Top guest.s2 -Base guest.s1 -Pivot -RemoveMergedLayers -ConnectionUri `$u -Confirm:`$false -WarningVariable cw -WarningAction SilentlyContinue | Out-Null
+(Get-KvmSnapshotChain -Domain `$d -ConnectionUri `$u).ToString()
+"warnings: `$(@(`$cw).Count)"
+'##CASE pull'
+New-KvmSnapshot -Domain `$d -Name s3 -DiskOnly -Atomic -NoMetadata -ConnectionUri `$u -Confirm:`$false | Out-Null
+Write-Guest 0xd4 3M
+Invoke-KvmBlockPull -Domain `$d -Disk vda -Base guest.qcow2 -RemoveMergedLayers -ConnectionUri `$u -Confirm:`$false -WarningVariable lw -WarningAction SilentlyContinue | Out-Null
+(Get-KvmSnapshotChain -Domain `$d -ConnectionUri `$u).ToString()
+"warnings: `$(@(`$lw).Count)"
+'##CASE after'
+Get-KvmSnapshotChain -ConnectionUri `$u -Pool `$d -WarningAction SilentlyContinue | ForEach-Object { `$_.ToString() }
+'##CASE end'
+"@
+        $walkFile = Join-Path $tmp "$name-walk.ps1"
+        Set-Content -LiteralPath $walkFile -Value ("`$PSStyle.OutputRendering = 'PlainText'`n" + $walk)
+        $pwsh = Get-ChildPwshCommand
+        $watch = [Diagnostics.Stopwatch]::StartNew()
+        # mount --bind in a private mount namespace: libvirtd, outside it, still sees and writes the real folder.
+        $output = & unshare -m --propagation private sh -c 'mount --bind "$1" "$2" && shift 2 && exec "$@"' sh $empty $store @pwsh -NoProfile -NonInteractive -File $walkFile 2>&1
+        $WalkExit = $LASTEXITCODE
+        $WalkSeconds = $watch.Elapsed.TotalSeconds
+        $WalkText = ($output | ForEach-Object { "$_" }) -join "`n"
+        $Case = Split-ChildSection -Lines ($output | ForEach-Object { "$_" })
+        Write-Host "remote walk: $([math]::Round($WalkSeconds, 1)) s"
+    }
+
+    AfterAll {
+        $null = & virsh -c qemu:///system destroy $name 2>&1
+        $null = & virsh -c qemu:///system pool-destroy $name 2>&1
+        & bash (Join-Path $Scripts 'stop-test-sshd.sh') $sshState
+        Remove-Item -LiteralPath $store, $outside, $empty, $sshState, $domainXml, $walkFile -Recurse -Force -ErrorAction SilentlyContinue
+    }
+
+    It 'runs the whole walk without an error' {
+        $WalkExit | Should -Be 0 -Because $WalkText
+        $Case.Keys | Should -Contain 'end' -Because $WalkText
+    }
+
+    It 'runs the client where the image files cannot be seen' {
+        $Case['visible'] | Should -Be @('0')
+        # ...while libvirtd, outside the namespace, has them.
+        Test-Path -LiteralPath $base | Should -BeTrue
+    }
+
+    It 'lists the pool''s forest from the daemon, a layer outside every pool as NotFollowed with a warning naming it' {
+        $Case['pool'] | Should -Contain 'base.qcow2 <- guest.qcow2 | Present,Present'
+        $Case['pool'] | Should -Contain 'base.qcow2 <- other.qcow2 | Present,Present'
+        $Case['pool'] | Should -Contain 'template.qcow2 <- stray.qcow2 | Present,NotFollowed'
+        $Case['poolwarnings'] | Should -HaveCount 1
+        $Case['poolwarnings'][0] | Should -BeLike "$template is outside every active storage pool of qemu+ssh://*"
+    }
+
+    It 'takes external snapshots over the remote URI' {
+        $Case['snapshots'] | Should -Be @('base.qcow2 <- guest.qcow2 <- guest.s1 <- guest.s2')
+    }
+
+    It 'refuses a commit into a base another image uses (ChainBaseShared), from the pools alone' {
+        $Case['refused'][0] | Should -BeLike 'ChainBaseShared,*'
+        $Case['refused'][1] | Should -BeLike "*$other*"
+        $Case['refused'][1] | Should -BeLike '*Nothing was started.'
+    }
+
+    It 'commits with -RemoveMergedLayers and deletes the merged layer through virStorageVolDelete' {
+        $Case['commit'] | Should -Be @('base.qcow2 <- guest.qcow2 <- guest.s1', 'warnings: 0')
+        Test-Path -LiteralPath (Join-Path $store 'guest.s2') | Should -BeFalse
+    }
+
+    It 'pulls with -RemoveMergedLayers and keeps every image others use' {
+        $Case['pull'] | Should -Be @('base.qcow2 <- guest.qcow2 <- guest.s3', 'warnings: 0')
+        Test-Path -LiteralPath (Join-Path $store 'guest.s1') | Should -BeFalse
+        foreach ($kept in $base, $guest, $other, $template) { Test-Path -LiteralPath $kept | Should -BeTrue }
+        $Case['after'] | Should -Contain 'base.qcow2 <- guest.qcow2 <- guest.s3'
+    }
+
+    It 'leaves the guest reading every write made along the walk' {
+        $null = Invoke-Tool virsh '-c', 'qemu:///system', 'qemu-monitor-command', $name, '--hmp', 'qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "flush"'
+        $active = Join-Path $store 'guest.s3'
+        $reads = foreach ($r in @('0xa1', '0'), @('0xb2', '1M'), @('0xc3', '2M'), @('0xd4', '3M')) { '-c', "read -P $($r[0]) $($r[1]) 1M" }
+        $out = & qemu-io -r -U -f qcow2 @reads $active 2>&1
+        $LASTEXITCODE | Should -Be 0 -Because "$out"
+        "$out" | Should -Not -Match 'verification failed|Pattern verification'
+    }
+}
