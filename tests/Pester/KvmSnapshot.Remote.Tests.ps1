@@ -194,3 +194,12 @@ Get-KvmSnapshotChain -ConnectionUri `$u -Pool `$d -WarningAction SilentlyContinu
         "$out" | Should -Not -Match 'verification failed|Pattern verification'
     }
 }
+
+Describe 'The fleet help topic' -Tag 'Help' {
+    It 'ships about_KvmSnapshot_Fleet, found by Get-Help' {
+        Join-Path (Get-Module KvmSnapshot).ModuleBase 'en-US/about_KvmSnapshot_Fleet.help.txt' | Should -Exist
+        $text = Get-Help -Name about_KvmSnapshot_Fleet | Out-String
+        $text | Should -Match 'qemu\+ssh://'
+        $text | Should -Match 'Invoke-Command -HostName'
+    }
+}

@@ -1,3 +1,6 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
 using System.Management.Automation;
 using KvmSnapshot.Completion;
 using KvmSnapshot.Live;
@@ -36,10 +39,12 @@ public sealed class GetKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
     [Parameter(ParameterSetName = DirectorySet)]
     public SwitchParameter Recurse { get; set; }
 
-    /// <summary>A libvirt storage pool of the connection: its forest, from the daemon's volume XML (works on remote URIs).</summary>
+    /// <summary>Libvirt storage pools of the connection (wildcards: the active pools that match): their forests, from
+    /// the daemon's volume XML (works on remote URIs).</summary>
     [Parameter(Mandatory = true, ParameterSetName = PoolSet, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
-    public string Pool { get; set; } = null!;
+    [SupportsWildcards]
+    public string[] Pool { get; set; } = null!;
 
     /// <summary>The libvirt URI (Domain and Pool sets); null means $env:LIBVIRT_DEFAULT_URI, then libvirt's own default.</summary>
     [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
@@ -79,7 +84,23 @@ public sealed class GetKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
     {
         if (parameterSet == PoolSet)
         {
-            TryRun(() => WriteObject(RunEngine(ctx => LiveEngine.Default.GetPoolChains(ConnectionUri, Pool, ctx)), enumerateCollection: true));
+            TryRun(() => WriteObject(RunEngine(ctx =>
+            {
+                var names = new List<string>();
+                IReadOnlyList<string>? active = null;
+                foreach (var pool in Pool)
+                {
+                    if (!WildcardPattern.ContainsWildcardCharacters(pool))
+                    {
+                        names.Add(pool);
+                        continue;
+                    }
+                    var pattern = new WildcardPattern(pool, WildcardOptions.IgnoreCase);
+                    active ??= LiveEngine.Default.GetPoolNames(ConnectionUri, ctx);
+                    names.AddRange(active.Where(pattern.IsMatch));
+                }
+                return LiveEngine.Default.GetPoolChains(ConnectionUri, names.Distinct(StringComparer.Ordinal).ToList(), ctx);
+            }), enumerateCollection: true));
             return;
         }
         if (parameterSet != DirectorySet)
