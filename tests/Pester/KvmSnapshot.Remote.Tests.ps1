@@ -49,8 +49,9 @@ Describe 'The live walk over qemu+ssh://, the client blind to the image files' -
         $RemoteUri = (Invoke-Tool bash (Join-Path $Scripts 'start-test-sshd.sh'), $sshState, '2222') | Select-Object -Last 1
         $RemoteUri | Should -Match '^qemu\+ssh://root@127\.0\.0\.1:\d+/system\?keyfile=.+&no_verify=1$'
 
-        # base <- guest (the domain's disk) and base <- other (another image on the same template);
-        # stray backs on a template outside every pool, so who else uses that template is unknown.
+        # base <- guest (the domain's disk) <- branch (an image on the guest's disk, as a revert leaves one), and
+        # base <- other (another image on the same template); stray backs on a template outside every pool, so who
+        # else uses that template is unknown.
         $base = Join-Path $store 'base.qcow2'
         $guest = Join-Path $store 'guest.qcow2'
         $other = Join-Path $store 'other.qcow2'
@@ -59,6 +60,8 @@ Describe 'The live walk over qemu+ssh://, the client blind to the image files' -
         Invoke-Tool qemu-io '-f', 'qcow2', '-c', 'write -P 0xa1 0 1M', $base | Out-Null
         Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', $guest | Out-Null
         Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', $other | Out-Null
+        $branch = Join-Path $store 'branch.qcow2'
+        Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', '-b', 'guest.qcow2', '-F', 'qcow2', $branch | Out-Null
         Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', $template, '16M' | Out-Null
         Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', '-b', $template, '-F', 'qcow2', (Join-Path $store 'stray.qcow2') | Out-Null
         Invoke-Tool virsh '-c', 'qemu:///system', 'pool-create-as', $name, 'dir', '--target', $store | Out-Null
@@ -101,6 +104,12 @@ function Write-Guest([string] `$Pattern, [string] `$Offset) {
 Get-KvmSnapshotChain -ConnectionUri `$u -Pool `$d -WarningVariable pw -WarningAction SilentlyContinue | ForEach-Object { `$_.ToString() + ' | ' + (`$_.Layers.State -join ',') }
 '##CASE poolwarnings'
 `$pw | ForEach-Object { "`$_" }
+'##CASE deleteguard'
+New-KvmSnapshot -Domain `$d -Name m1 -DiskOnly -Atomic -ConnectionUri `$u -Confirm:`$false | Out-Null
+try { Remove-KvmSnapshot -Domain `$d -Name m1 -ConnectionUri `$u -Confirm:`$false; 'not refused' }
+catch { `$_.FullyQualifiedErrorId; `$_.Exception.Message }
+Remove-KvmSnapshot -Domain `$d -Name m1 -MetadataOnly -ConnectionUri `$u -Confirm:`$false
+(Get-KvmSnapshotChain -Domain `$d -ConnectionUri `$u).ToString()
 '##CASE snapshots'
 New-KvmSnapshot -Domain `$d -Name s1 -DiskOnly -Atomic -NoMetadata -ConnectionUri `$u -Confirm:`$false | Out-Null
 Write-Guest 0xb2 1M
@@ -110,6 +119,8 @@ Write-Guest 0xc3 2M
 '##CASE refused'
 try { Invoke-KvmBlockCommit -Domain `$d -Disk vda -Top guest.s1 -ConnectionUri `$u -Confirm:`$false; 'not refused' }
 catch { `$_.FullyQualifiedErrorId; `$_.Exception.Message }
+'##CASE whatif'
+Invoke-KvmBlockCommit -Domain `$d -Disk vda -Top guest.s2 -Base guest.s1 -Pivot -RemoveMergedLayers -ConnectionUri `$u -WhatIf
 '##CASE commit'
 Invoke-KvmBlockCommit -Domain `$d -Disk vda -Top guest.s2 -Base guest.s1 -Pivot -RemoveMergedLayers -ConnectionUri `$u -Confirm:`$false -WarningVariable cw -WarningAction SilentlyContinue | Out-Null
 (Get-KvmSnapshotChain -Domain `$d -ConnectionUri `$u).ToString()
@@ -156,15 +167,21 @@ Get-KvmSnapshotChain -ConnectionUri `$u -Pool `$d -WarningAction SilentlyContinu
     }
 
     It 'lists the pool''s forest from the daemon, a layer outside every pool as NotFollowed with a warning naming it' {
-        $Case['pool'] | Should -Contain 'base.qcow2 <- guest.qcow2 | Present,Present'
+        $Case['pool'] | Should -Contain 'base.qcow2 <- guest.qcow2 <- branch.qcow2 | Present,Present,Present'
         $Case['pool'] | Should -Contain 'base.qcow2 <- other.qcow2 | Present,Present'
         $Case['pool'] | Should -Contain 'template.qcow2 <- stray.qcow2 | Present,NotFollowed'
         $Case['poolwarnings'] | Should -HaveCount 1
         $Case['poolwarnings'][0] | Should -BeLike "$template is outside every active storage pool of qemu+ssh://*"
     }
 
+    It 'refuses to delete an external snapshot whose merge would change an image outside the chain (ChainBaseShared)' {
+        $Case['deleteguard'][0] | Should -BeLike 'ChainBaseShared,*RemoveKvmSnapshotCommand'
+        $Case['deleteguard'][1] | Should -BeLike "*$branch*"
+        $Case['deleteguard'][2] | Should -Be 'base.qcow2 <- guest.qcow2 <- guest.m1'
+    }
+
     It 'takes external snapshots over the remote URI' {
-        $Case['snapshots'] | Should -Be @('base.qcow2 <- guest.qcow2 <- guest.s1 <- guest.s2')
+        $Case['snapshots'] | Should -Be @('base.qcow2 <- guest.qcow2 <- guest.m1 <- guest.s1 <- guest.s2')
     }
 
     It 'refuses a commit into a base another image uses (ChainBaseShared), from the pools alone' {
@@ -174,14 +191,16 @@ Get-KvmSnapshotChain -ConnectionUri `$u -Pool `$d -WarningAction SilentlyContinu
     }
 
     It 'commits with -RemoveMergedLayers and deletes the merged layer through virStorageVolDelete' {
-        $Case['commit'] | Should -Be @('base.qcow2 <- guest.qcow2 <- guest.s1', 'warnings: 0')
+        $Case['whatif'] | Should -Contain "What if: Performing the operation `"Delete merged layer`" on target `"$(Join-Path $store 'guest.s2')`"."
+        $Case['commit'] | Should -Be @('base.qcow2 <- guest.qcow2 <- guest.m1 <- guest.s1', 'warnings: 0')
         Test-Path -LiteralPath (Join-Path $store 'guest.s2') | Should -BeFalse
     }
 
     It 'pulls with -RemoveMergedLayers and keeps every image others use' {
         $Case['pull'] | Should -Be @('base.qcow2 <- guest.qcow2 <- guest.s3', 'warnings: 0')
         Test-Path -LiteralPath (Join-Path $store 'guest.s1') | Should -BeFalse
-        foreach ($kept in $base, $guest, $other, $template) { Test-Path -LiteralPath $kept | Should -BeTrue }
+        Test-Path -LiteralPath (Join-Path $store 'guest.m1') | Should -BeFalse
+        foreach ($kept in $base, $guest, $other, $branch, $template) { Test-Path -LiteralPath $kept | Should -BeTrue }
         $Case['after'] | Should -Contain 'base.qcow2 <- guest.qcow2 <- guest.s3'
     }
 

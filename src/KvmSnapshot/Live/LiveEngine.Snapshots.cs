@@ -132,8 +132,7 @@ internal sealed partial class LiveEngine
     {
         using var dom = Open(connectionUri, domain, ctx);
         using var snapshot = dom.LookupSnapshot(name);
-        // On a remote connection the guard can only warn; the delete itself does that, once.
-        if (!options.MetadataOnly && dom.Connection.IsLocal) GuardExternalDelete(dom, snapshot, name, ctx);
+        if (!options.MetadataOnly) GuardExternalDelete(dom, snapshot, name, ctx);
         var all = Describe(dom, ctx);
         var descendants = new List<string>();
         for (var next = new Queue<string>(new[] { name }); next.Count > 0;)
@@ -227,16 +226,24 @@ internal sealed partial class LiveEngine
         var info = SnapshotXml.Parse(dom.SnapshotXml(snapshot, name), name);
         var overlays = info.Disks.Where(d => d.Snapshot == "external" && d.File is not null).Select(d => d.File!).ToList();
         if (overlays.Count == 0) return;
+        List<string> affected, chainFiles;
+        ImageUsage usage;
+        var disks = DomainXml.Disks(dom.GetXml(), dom.Name).Where(d => d.Source is not null);
         if (!dom.Connection.IsLocal)
         {
-            ctx.Warning($"{dom.Name} is on a remote host: whether other images there still use the overlays of snapshot '{name}' cannot be checked from here.");
-            return;
+            // A remote host: the overlays' backing files and their users from its storage pools, no file read here.
+            var store = StoragePoolImageStore.Read(dom.Connection, ctx);
+            affected = overlays.Concat(overlays.Select(o => store.Pools.Volume(o)?.BackingPath).OfType<string>()).Distinct(StringComparer.Ordinal).ToList();
+            chainFiles = disks.SelectMany(d => LiveChains.Build(dom.Name, dom.Connection.Uri, false, d, ctx, null).Layers.Select(l => l.Path)).ToList();
+            usage = ImageUsage.FromPools(store.Pools, affected, HostImageReferences.Collect(dom.Connection), ctx);
         }
-        var (references, catalog) = LocalImageFacts(dom, ctx);
-        var affected = overlays.Concat(overlays.Select(o => catalog.Get(o, null)?.BackingFullPath).Where(b => b is not null).Select(b => b!)).ToList();
-        var disks = DomainXml.Disks(dom.GetXml(), dom.Name).Where(d => d.Source is not null);
-        var chainFiles = disks.SelectMany(d => LiveChains.Build(dom.Name, dom.Connection.Uri, true, d, ctx, catalog).Layers.Select(l => l.Path)).ToList();
-        var usage = _images.Usage(chainFiles.Concat(affected), Array.Empty<string>(), references, catalog, ctx);
+        else
+        {
+            var (references, catalog) = LocalImageFacts(dom, ctx);
+            affected = overlays.Concat(overlays.Select(o => catalog.Get(o, null)?.BackingFullPath).Where(b => b is not null).Select(b => b!)).ToList();
+            chainFiles = disks.SelectMany(d => LiveChains.Build(dom.Name, dom.Connection.Uri, true, d, ctx, catalog).Layers.Select(l => l.Path)).ToList();
+            usage = _images.Usage(chainFiles.Concat(affected), Array.Empty<string>(), references, catalog, ctx);
+        }
         ChainGuard.WarnAboutGaps(usage, ctx, "images there may use the overlays of this snapshot");
         var users = ChainGuard.AffectedImages(chainFiles, affected, usage, dom.Name, null);
         if (users.Count == 0) return;
