@@ -20,12 +20,14 @@ internal static class ChainGuard
     /// file, and domain disks that name one of them, except the disk the chain belongs to (<paramref name="ownDomain"/>
     /// and <paramref name="ownDisk"/>; a null disk: any disk of that domain).
     /// </summary>
-    public static IReadOnlyList<string> AffectedImages(IEnumerable<string> chainFiles, IEnumerable<string> changed, ImageUsage usage, string? ownDomain, string? ownDisk)
+    /// <param name="localFiles">False for a remote host: its files are compared by path only, none is opened here.</param>
+    public static IReadOnlyList<string> AffectedImages(IEnumerable<string> chainFiles, IEnumerable<string> changed, ImageUsage usage, string? ownDomain, string? ownDisk,
+        bool localFiles = true)
     {
         var inChain = new HashSet<string>(chainFiles, StringComparer.Ordinal);
         // The chain's own files seen under another name (its folder reached through a symlink) are not other users.
-        var inChainFiles = new HashSet<FileIdentity>(inChain.Where(File.Exists).Select(p => HostFile.Describe(p).Identity));
-        bool InChain(string image) => inChain.Contains(image) || (File.Exists(image) && inChainFiles.Contains(HostFile.Describe(image).Identity));
+        var inChainFiles = localFiles ? new HashSet<FileIdentity>(inChain.Where(File.Exists).Select(p => HostFile.Describe(p).Identity)) : new HashSet<FileIdentity>();
+        bool InChain(string image) => inChain.Contains(image) || (localFiles && File.Exists(image) && inChainFiles.Contains(HostFile.Describe(image).Identity));
         var affected = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var path in changed.Distinct(StringComparer.Ordinal))
         {

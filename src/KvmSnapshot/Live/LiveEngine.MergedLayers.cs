@@ -26,7 +26,7 @@ internal sealed partial class LiveEngine
         var (usage, catalog) = dom.Connection.IsLocal
             ? UsageAround(dom, chain.Layers.Select(l => l.Path), ctx)
             : (RemoteUsage(dom, changed, ctx).Usage, null);
-        var users = ChainGuard.AffectedImages(chain.Layers.Select(l => l.Path), changed, usage, dom.Name, chain.Disk);
+        var users = ChainGuard.AffectedImages(chain.Layers.Select(l => l.Path), changed, usage, dom.Name, chain.Disk, dom.Connection.IsLocal);
         ChainGuard.WarnAboutGaps(usage, ctx, "images there may use the layers this commit changes");
         if (users.Count > 0)
         {

@@ -245,7 +245,7 @@ internal sealed partial class LiveEngine
             usage = _images.Usage(chainFiles.Concat(affected), Array.Empty<string>(), references, catalog, ctx);
         }
         ChainGuard.WarnAboutGaps(usage, ctx, "images there may use the overlays of this snapshot");
-        var users = ChainGuard.AffectedImages(chainFiles, affected, usage, dom.Name, null);
+        var users = ChainGuard.AffectedImages(chainFiles, affected, usage, dom.Name, null, dom.Connection.IsLocal);
         if (users.Count == 0) return;
         throw new KvmSnapshotException(ErrorIds.ChainBaseShared, KvmErrorKind.InvalidOperation, name,
             $"Deleting snapshot '{name}' of '{dom.Name}' would let libvirt merge and remove {string.Join(", ", overlays)}, which images outside the domain's current chain still use: {string.Join(", ", users)}. Nothing was changed.")
