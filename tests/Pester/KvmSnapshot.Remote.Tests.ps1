@@ -110,6 +110,9 @@ try { Remove-KvmSnapshot -Domain `$d -Name m1 -ConnectionUri `$u -Confirm:`$fals
 catch { `$_.FullyQualifiedErrorId; `$_.Exception.Message }
 Remove-KvmSnapshot -Domain `$d -Name m1 -MetadataOnly -ConnectionUri `$u -Confirm:`$false
 (Get-KvmSnapshotChain -Domain `$d -ConnectionUri `$u).ToString()
+'##CASE fileexists'
+try { New-KvmSnapshot -Domain `$d -Name x1 -DiskOnly -DiskSpec ('vda,file=' + $(ConvertTo-PSLiteral $other)) -ConnectionUri `$u -Confirm:`$false; 'not refused' }
+catch { `$_.FullyQualifiedErrorId }
 '##CASE snapshots'
 New-KvmSnapshot -Domain `$d -Name s1 -DiskOnly -Atomic -NoMetadata -ConnectionUri `$u -Confirm:`$false | Out-Null
 Write-Guest 0xb2 1M
@@ -178,6 +181,11 @@ Get-KvmSnapshotChain -ConnectionUri `$u -Pool `$d -WarningAction SilentlyContinu
         $Case['deleteguard'][0] | Should -BeLike 'ChainBaseShared,*RemoveKvmSnapshotCommand'
         $Case['deleteguard'][1] | Should -BeLike "*$branch*"
         $Case['deleteguard'][2] | Should -Be 'base.qcow2 <- guest.qcow2 <- guest.m1'
+    }
+
+    It 'refuses a snapshot overlay onto an image of the host''s pools (FileExists), from the pools alone' {
+        $Case['fileexists'] | Should -Be @('FileExists,KvmSnapshot.Cmdlets.NewKvmSnapshotCommand')
+        Invoke-Tool qemu-img 'info', '--output=json', '-U', $other | ConvertFrom-Json | ForEach-Object { $_.'backing-filename' } | Should -Be 'base.qcow2'
     }
 
     It 'takes external snapshots over the remote URI' {

@@ -32,8 +32,9 @@ internal static class SnapshotFileReferences
     /// <summary>
     /// Refuses a file libvirt is about to create or overwrite: FileExists when libvirt names it (always), or when it
     /// exists and <paramref name="overwrite"/> is false, or when it exists and libvirt could not be asked about every
-    /// domain (a gap may hide a snapshot that needs it). Whether a file exists is only known on a local connection; a
-    /// remote one gets a warning (unless <paramref name="planning"/>: the run after the plan warns once).
+    /// domain (a gap may hide a snapshot that needs it). On a remote connection a file exists when a volume of the host's
+    /// storage pools has its path; a path outside every pool gets a warning (unless <paramref name="planning"/>: the run
+    /// after the plan warns once).
     /// </summary>
     public static void RequireWritable(LibvirtConnection connection, HostImageReferences references, string path, string what,
         bool overwrite, string overwriteHint, bool planning, IOperationContext ctx)
@@ -48,10 +49,19 @@ internal static class SnapshotFileReferences
         }
         if (!connection.IsLocal)
         {
-            if (!planning) ctx.Warning($"'{connection.Uri}' is a remote connection: whether the {what} '{path}' already exists there cannot be checked from here.");
+            // A remote host's files are known here only as volumes of its storage pools.
+            var full = Path.GetFullPath(path);
+            var inPool = PoolCatalog.Read(connection, NullOperationContext.Instance).Volume(full);
+            if (inPool is null)
+            {
+                if (!planning) ctx.Warning($"'{connection.Uri}' is a remote connection and '{path}' is in none of its storage pools: whether the {what} already exists there cannot be checked from here.");
+                return;
+            }
+        }
+        else if (!(LocalImageStore.Instance.Exists(path) || LocalImageStore.Instance.IsDirectory(path)))
+        {
             return;
         }
-        if (!(LocalImageStore.Instance.Exists(path) || LocalImageStore.Instance.IsDirectory(path))) return;
         if (!overwrite)
         {
             throw new KvmSnapshotException(ErrorIds.FileExists, KvmErrorKind.ResourceExists, path,
