@@ -83,6 +83,11 @@ Describe 'The live walk over qemu+ssh://, the client blind to the image files' -
 </domain>
 "@
         Invoke-Tool virsh '-c', 'qemu:///system', 'create', $domainXml | Out-Null
+        # A defined, never started domain on branch.qcow2: its XML names only that image.
+        $off = "$name-off"
+        $offXml = Join-Path $tmp "$off.xml"
+        Set-Content -LiteralPath $offXml -Value ((Get-Content -Raw -LiteralPath $domainXml).Replace("<name>$name</name>", "<name>$off</name>").Replace($guest, $branch))
+        Invoke-Tool virsh '-c', 'qemu:///system', 'define', $offXml | Out-Null
 
         # The client's walk: one child pwsh in its own mount namespace, the image folder hidden under an empty one.
         $walk = @"
@@ -104,6 +109,8 @@ function Write-Guest([string] `$Pattern, [string] `$Offset) {
 Get-KvmSnapshotChain -ConnectionUri `$u -Pool `$d -WarningVariable pw -WarningAction SilentlyContinue | ForEach-Object { `$_.ToString() + ' | ' + (`$_.Layers.State -join ',') }
 '##CASE poolwarnings'
 `$pw | ForEach-Object { "`$_" }
+'##CASE offchain'
+(Get-KvmSnapshotChain -Domain $(ConvertTo-PSLiteral $off) -ConnectionUri `$u).ToString()
 '##CASE deleteguard'
 New-KvmSnapshot -Domain `$d -Name m1 -DiskOnly -Atomic -ConnectionUri `$u -Confirm:`$false | Out-Null
 try { Remove-KvmSnapshot -Domain `$d -Name m1 -ConnectionUri `$u -Confirm:`$false; 'not refused' }
@@ -153,9 +160,10 @@ Get-KvmSnapshotChain -ConnectionUri `$u -Pool `$d -WarningAction SilentlyContinu
 
     AfterAll {
         $null = & virsh -c qemu:///system destroy $name 2>&1
+        $null = & virsh -c qemu:///system undefine $off 2>&1
         $null = & virsh -c qemu:///system pool-destroy $name 2>&1
         & bash (Join-Path $Scripts 'stop-test-sshd.sh') $sshState
-        Remove-Item -LiteralPath $store, $outside, $empty, $sshState, $domainXml, $walkFile -Recurse -Force -ErrorAction SilentlyContinue
+        Remove-Item -LiteralPath $store, $outside, $empty, $sshState, $domainXml, $offXml, $walkFile -Recurse -Force -ErrorAction SilentlyContinue
     }
 
     It 'runs the whole walk without an error' {
@@ -175,6 +183,10 @@ Get-KvmSnapshotChain -ConnectionUri `$u -Pool `$d -WarningAction SilentlyContinu
         $Case['pool'] | Should -Contain 'template.qcow2 <- stray.qcow2 | Present,NotFollowed'
         $Case['poolwarnings'] | Should -HaveCount 1
         $Case['poolwarnings'][0] | Should -BeLike "$template is outside every active storage pool of qemu+ssh://*"
+    }
+
+    It 'follows a shut-off domain''s chain through the pools (its XML names only the active image)' {
+        $Case['offchain'] | Should -Be @('base.qcow2 <- guest.qcow2 <- branch.qcow2')
     }
 
     It 'refuses to delete an external snapshot whose merge would change an image outside the chain (ChainBaseShared)' {

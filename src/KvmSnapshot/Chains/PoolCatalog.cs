@@ -91,6 +91,19 @@ internal sealed class PoolCatalog
         return chains;
     }
 
+    /// <summary>
+    /// The chain from <paramref name="top"/> down through the volumes of every pool (a shut-off domain's disk on a
+    /// remote host, whose domain XML names only the active image); a layer outside every pool ends it as NotFollowed,
+    /// and <paramref name="warn"/> names it.
+    /// </summary>
+    public SnapshotChain ChainFrom(string top, Action<string> warn)
+    {
+        var unknown = new SortedSet<string>(StringComparer.Ordinal);
+        var chain = Chain(top, unknown);
+        foreach (var path in unknown) warn($"{path} is outside every active storage pool of {Uri}: the chain is not followed below it.");
+        return chain;
+    }
+
     private SnapshotChain Chain(string top, ISet<string> unknown)
     {
         var paths = new List<string>();

@@ -75,6 +75,16 @@ internal static class LiveChains
         return new SnapshotChain(result) { Domain = domain, Disk = disk.Target, ConnectionUri = uri };
     }
 
+    /// <summary>A disk's chain from its host's storage pools (a remote host: no file is opened here).</summary>
+    public static SnapshotChain FromPools(string domain, string uri, DiskXml disk, PoolCatalog pools, IOperationContext ctx)
+    {
+        var chain = pools.ChainFrom(disk.Source!, ctx.Warning);
+        return new SnapshotChain(chain.Layers.Select(l => WithDomain(l, domain, disk.Target, uri, null)).ToList())
+        {
+            Domain = domain, Disk = disk.Target, ConnectionUri = uri,
+        };
+    }
+
     private static ChainLayer WithDomain(ChainLayer l, string domain, string disk, string? uri, int? index)
         => l with { Domain = domain, Disk = disk, ConnectionUri = uri, Index = index };
 

@@ -97,7 +97,17 @@ internal sealed partial class LiveEngine
         var disks = DomainXml.Disks(dom.GetXml(), domain);
         var selected = disk is null ? disks.Where(d => d.Source is not null).ToList() : new List<DiskXml> { FindDisk(disks, dom.Name, disk) };
         var catalog = dom.Connection.IsLocal ? _images.NewCatalog(ctx) : null;
-        return selected.Select(d => LiveChains.Build(dom.Name, dom.Connection.Uri, dom.Connection.IsLocal, d, ctx, catalog)).ToList();
+        PoolCatalog? pools = null;
+        return selected.Select(d =>
+        {
+            if (!dom.Connection.IsLocal && !d.BackingKnown && d.IsLocalFile && d.Source is not null)
+            {
+                // A shut-off domain on a remote host: its XML names only the active image; the pools know the rest.
+                pools ??= PoolCatalog.Read(dom.Connection, ctx);
+                if (pools.Contains(d.Source)) return LiveChains.FromPools(dom.Name, dom.Connection.Uri, d, pools, ctx);
+            }
+            return LiveChains.Build(dom.Name, dom.Connection.Uri, dom.Connection.IsLocal, d, ctx, catalog);
+        }).ToList();
     }
 
     /// <summary>
