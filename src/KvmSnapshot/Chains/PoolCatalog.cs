@@ -27,7 +27,9 @@ internal sealed class PoolCatalog
             if (!pool.Active)
             {
                 // Its images (and what they back on) cannot be listed while it is stopped.
-                _gaps.Add($"storage pool '{pool.Name}' of {uri} is not active, so the images in it could not be listed");
+                _gaps.Add(pool.Problem is null
+                    ? $"storage pool '{pool.Name}' of {uri} is not active, so the images in it could not be listed"
+                    : $"storage pool '{pool.Name}' of {uri} could not be read ({pool.Problem})");
                 continue;
             }
             foreach (var v in pool.Volumes)

@@ -14,7 +14,11 @@ internal sealed record StorageVolumeInfo(string Pool, string Name, string Path, 
     string? BackingPath, string? BackingFormat);
 
 /// <summary>One storage pool: its name, type, target folder (on the host that serves the connection) and, when active, its volumes.</summary>
-internal sealed record StoragePoolInfo(string Name, string? Type, string? TargetPath, bool Active, IReadOnlyList<StorageVolumeInfo> Volumes);
+internal sealed record StoragePoolInfo(string Name, string? Type, string? TargetPath, bool Active, IReadOnlyList<StorageVolumeInfo> Volumes)
+{
+    /// <summary>Why the pool could not be read (it is then not Active); null when it was read or is simply stopped.</summary>
+    public string? Problem { get; init; }
+}
 
 /// <summary>
 /// libvirt's storage API for the chain facts of a host that may be remote: every call goes to the daemon, no file is
@@ -42,13 +46,39 @@ internal static class StoragePools
         var pools = new List<StoragePoolInfo>();
         try
         {
-            foreach (var pool in handles) pools.Add(Read(pool, connection.Uri, refresh, trace));
+            foreach (var pool in handles)
+            {
+                if (onlyPool is not null)
+                {
+                    pools.Add(Read(pool, connection.Uri, refresh, trace));
+                    continue;
+                }
+                try
+                {
+                    pools.Add(Read(pool, connection.Uri, refresh, trace));
+                }
+                catch (KvmSnapshotException e) when (e.ErrorId == ErrorIds.StoragePoolNotFound)
+                {
+                    // Removed since it was listed (a transient pool destroyed meanwhile): it holds nothing any more.
+                }
+                catch (KvmSnapshotException e)
+                {
+                    // Stopped or unreadable meanwhile: its volumes are unknown, which the catalog reports as a gap.
+                    pools.Add(new StoragePoolInfo(SafeName(pool, connection.Uri), null, null, false, Array.Empty<StorageVolumeInfo>()) { Problem = e.Message });
+                }
+            }
         }
         finally
         {
             foreach (var h in handles) h.Dispose();
         }
         return pools.OrderBy(p => p.Name, StringComparer.Ordinal).ToList();
+    }
+
+    private static string SafeName(StoragePoolHandle pool, string uri)
+    {
+        try { return Virt.StoragePoolGetName(pool, uri); }
+        catch (KvmSnapshotException) { return "(unnamed)"; }
     }
 
     private static StoragePoolInfo Read(StoragePoolHandle pool, string uri, bool refresh, Action<string>? trace)

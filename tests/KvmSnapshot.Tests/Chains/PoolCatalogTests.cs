@@ -124,6 +124,28 @@ public sealed class PoolCatalogTests : IDisposable
         Assert.True(File.Exists(_outside.File("template.qcow2")));
     }
 
+    [Fact]
+    public void AStoppedPoolIsAGapAndNothingIsDeleted()
+    {
+        var stopped = _pool + "-off";
+        LibvirtDaemonFixture.Virsh("pool-define-as", stopped, "dir", "--target", _outside.Path).EnsureSuccess();
+        try
+        {
+            var ctx = new RecordingOperationContext();
+            var store = StoragePoolImageStore.Read(_connection, ctx);
+            Assert.Contains($"storage pool '{stopped}' of {Uri} is not active, so the images in it could not be listed", store.Pools.Gaps);
+            var usage = ImageUsage.FromPools(store.Pools, new[] { _dir.File("a.qcow2") }, HostImageReferences.Collect(_connection), ctx);
+            var plan = LayerRemovalPlan.Decide(new[] { _dir.File("a.qcow2") }, usage, new Dictionary<string, string>(), store: store);
+            Assert.Empty(plan.Candidates);
+            Assert.Contains($"storage pool '{stopped}'", Assert.Single(plan.Kept).Reason, StringComparison.Ordinal);
+            Assert.True(File.Exists(_dir.File("a.qcow2")));
+        }
+        finally
+        {
+            LibvirtDaemonFixture.Virsh("pool-undefine", stopped);
+        }
+    }
+
     [Theory]
     [InlineData("qemu:///system", true)]
     [InlineData("qemu+unix:///system", true)]
