@@ -46,20 +46,8 @@ public sealed class ExportKvmChainGraphCommand : KvmCmdlet
         if (_input.Count == 0) return;
         var format = Format.ToLowerInvariant();
         var path = ResolveNewPathOrNull(Path);
-        if (path is null && format == "png")
-        {
-            ThrowTerminatingError(InvalidArgument(ErrorIds.GraphNeedsPath, Format,
-                "-Format Png writes binary data: name the file with -Path (or use -Format Svg, Dot or Mermaid for text)."));
-        }
-        if (path is not null && File.Exists(path) && !Force)
-        {
-            ThrowTerminatingError(new KvmSnapshotException(ErrorIds.GraphFileExists, KvmErrorKind.ResourceExists, path,
-                $"'{path}' exists; it was left as it is.") { RecommendedAction = "Add -Force to overwrite it, or name another file." }.ToErrorRecord());
-        }
-        if (path is not null && Directory.Exists(path))
-        {
-            ThrowTerminatingError(InvalidArgument(ErrorIds.GraphFileExists, path, $"'{path}' is a directory; name a file to write."));
-        }
+        // Bad input is an error for the one graph this call writes, and nothing is drawn or written.
+        if (!TryRun(() => CheckTarget(format, path))) return;
 
         var forest = _input.Forest();
         var trees = _input.SnapshotTrees();
@@ -99,5 +87,25 @@ public sealed class ExportKvmChainGraphCommand : KvmCmdlet
             }
             WriteObject(new FileInfo(path));
         });
+    }
+
+    private void CheckTarget(string format, string? path)
+    {
+        if (path is null && format == "png")
+        {
+            throw new KvmSnapshotException(ErrorIds.GraphNeedsPath, KvmErrorKind.InvalidArgument, Format,
+                "-Format Png writes binary data: name the file with -Path (or use -Format Svg, Dot or Mermaid for text).");
+        }
+        if (path is not null && Directory.Exists(path))
+        {
+            throw new KvmSnapshotException(ErrorIds.GraphFileExists, KvmErrorKind.InvalidArgument, path, $"'{path}' is a directory; name a file to write.");
+        }
+        if (path is not null && File.Exists(path) && !Force)
+        {
+            throw new KvmSnapshotException(ErrorIds.GraphFileExists, KvmErrorKind.ResourceExists, path, $"'{path}' exists; it was left as it is.")
+            {
+                RecommendedAction = "Add -Force to overwrite it, or name another file.",
+            };
+        }
     }
 }
