@@ -102,6 +102,24 @@ public sealed class TreeAndGraphTests : IClassFixture<TreeWorld>
     }
 
     [Fact]
+    public void Loose_layers_link_to_their_backing_files_and_chains_of_another_host_are_another_forest()
+    {
+        var chains = _world.StoreChains.Where(c => c.Layers.All(l => l.State == ChainLayerState.Present)).ToList();
+        // The layers of the chains on their own (as `(Get-KvmSnapshotChain …).Layers` gives them) draw the same tree.
+        var fromChains = TreeText.Render(TreeText.ChainTree(ImageForest.From(chains)), TreeStyle.Ascii);
+        var fromLayers = TreeText.Render(TreeText.ChainTree(ImageForest.From(Array.Empty<SnapshotChain>(), chains.SelectMany(c => c.Layers))), TreeStyle.Ascii);
+        Assert.Equal(fromChains, fromLayers);
+
+        // The same paths reached through a remote URI are other files: a second forest under its host's line.
+        var remote = chains.Select(c => new SnapshotChain(c.Layers) { ConnectionUri = "qemu+ssh://root@host2/system" });
+        var both = TreeText.Render(TreeText.ChainTree(ImageForest.From(chains.Concat(remote))), TreeStyle.Ascii);
+        Assert.Equal(2 + 2 * fromChains.Count, both.Count);
+        Assert.Equal("this host", both[0]);
+        Assert.Equal("host2", both[1 + fromChains.Count]);
+        Assert.Equal(2, both.Count(l => l.Contains("template.qcow2  qcow2", StringComparison.Ordinal) && l.Contains("[shared base: 3 overlays]", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public void Rich_chain_tree_is_the_ascii_tree_with_box_drawing_and_colour()
     {
         var forest = Forest();
