@@ -4,7 +4,8 @@
 # containers, so the daemons are started directly in the background instead of through their units.
 set -euo pipefail
 
-packages=(qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt0)
+# graphviz: its dot draws Export-KvmChainGraph -Format Svg/Png (and the README's picture); the tests render through it.
+packages=(qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt0 graphviz)
 uri="qemu:///system"
 timeout_seconds="${KVMSNAPSHOT_LIBVIRT_TIMEOUT:-60}"
 
