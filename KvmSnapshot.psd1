@@ -27,6 +27,9 @@
         'Get-KvmDomainDisk'
         'Save-KvmDomainState'
         'Restore-KvmDomainState'
+        'Format-KvmSnapshotTree'
+        'Format-KvmChainTree'
+        'Export-KvmChainGraph'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -4,8 +4,10 @@
 # containers, so the daemons are started directly in the background instead of through their units.
 set -euo pipefail
 
-packages=(qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt0
-    openssh-server) # openssh-server: scripts/start-test-sshd.sh (qemu+ssh:// tests); its service is not started
+# graphviz: its dot draws Export-KvmChainGraph -Format Svg/Png (and the README's picture); the tests render through it.
+# openssh-server: scripts/start-test-sshd.sh (qemu+ssh:// tests); its service is not started.
+packages=(qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt0 graphviz
+    openssh-server)
 uri="qemu:///system"
 timeout_seconds="${KVMSNAPSHOT_LIBVIRT_TIMEOUT:-60}"
 

@@ -1,13 +1,17 @@
-// Offline store-scan benchmark.
+// Offline store-scan benchmark (issue 8, goal 3).
 //
-//   dotnet run --project benchmarks/offline --artifacts-path /tmp/art-bench -c Release -- [images] [chains] [templates]
+//   dotnet run --project benchmarks/offline --artifacts-path /tmp/art-bench -c Release -- [chains] [depth] [templates] [largeChains]
 //
-// Builds a store of qcow2 images in a temp folder with real qemu-img (default: 1,000 images = 20 shared templates
-// + 100 chains of 9-10 overlays each, relative backing names, templates and guests in separate folders), then
-// measures in one run:
-//   A. OfflineEngine.ScanStore(store, recurse) — native header reads, the whole forest at once;
-//   B. one `qemu-img info --backing-chain -U --output=json` per leaf, the way a script would do it;
-// checks that both see the same chains, prints both times and the ratio, and removes the store.
+// Builds stores of qcow2 images in a temp folder (default: 1,000 images = 20 shared templates + 100 chains of 10
+// layers, relative backing names, templates and guests in separate folders; and 10,000 images = 1,000 chains of 10).
+// qemu-img makes the templates and one overlay per kind of backing name; every other overlay is a copy of one of
+// those with its backing name rewritten in place (same length), which is a valid qcow2 overlay (`qemu-img check`
+// runs on a sample) and takes milliseconds instead of a qemu-img process per image. Then measures, in one run:
+//   A. the first Get-KvmSnapshotChain -Directory after Import-Module in a fresh real pwsh (module from output/),
+//      and the median of five later calls in that session;
+//   B. OfflineEngine.ScanStore in this process: first call and median of five more;
+//   C. one `qemu-img info --backing-chain -U --output=json` per leaf, the way a script would do it (1,000 store);
+// checks that all see the same chains, prints the times and ratios, and removes the stores.
 using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
@@ -20,56 +24,120 @@ using System.Threading.Tasks;
 using KvmSnapshot.Engine;
 using KvmSnapshot.Offline;
 
-var images = ArgOr(0, 1000);
-var chains = ArgOr(1, 100);
+var chains = ArgOr(0, 100);
+var depth = ArgOr(1, 10);
 var templates = ArgOr(2, 20);
-if (images < chains + templates) throw new ArgumentException("need at least one overlay per chain");
+var largeChains = ArgOr(3, 1000);
+var repo = FindRepo();
 
-var root = Path.Combine(Path.GetTempPath(), $"kvmsnap-bench-{Guid.NewGuid():N}"[..32]);
-Directory.CreateDirectory(Path.Combine(root, "templates"));
-Directory.CreateDirectory(Path.Combine(root, "guests"));
+var small = Store.Build(chains, depth, templates);
+var large = largeChains > 0 ? Store.Build(largeChains, depth, templates) : null;
 try
 {
-    var leaves = Generate(root, images, chains, templates);
-    Console.WriteLine($"store: {images} qcow2 images ({templates} templates, {chains} chains, depth {leaves.Min(l => l.Depth)}-{leaves.Max(l => l.Depth)}) in {root}");
-
+    Console.WriteLine(F($"stores: {small.Images} images ({templates} templates, {chains} chains of {depth} layers with the template)") + (large is null ? "" : F($" and {large.Images} images ({largeChains} chains)")));
     var engine = OfflineEngine.Default;
     var ctx = NullOperationContext.Instance;
-    var scanFirst = Stopwatch.StartNew();
-    var forest = engine.ScanStore(root, recurse: true, ctx);
-    scanFirst.Stop();
-    var repeats = new List<double>();
-    for (var i = 0; i < 5; i++)
-    {
-        var w = Stopwatch.StartNew();
-        engine.ScanStore(root, recurse: true, ctx);
-        repeats.Add(w.Elapsed.TotalMilliseconds);
-    }
+
+    var (firstMs, laterMs, forest) = TimeScans(() => engine.ScanStore(small.Root, recurse: true, ctx));
+    var (largeFirst, largeLater, largeForest) = large is null ? (0, 0, null) : TimeScans(() => engine.ScanStore(large.Root, recurse: true, ctx));
+    var pwsh = PwshScans(repo, small.Root, large?.Root);
 
     var qemuImg = Stopwatch.StartNew();
     var viaQemuImg = new Dictionary<string, string[]>(StringComparer.Ordinal);
-    foreach (var leaf in leaves) viaQemuImg[leaf.Path] = QemuImgChain(leaf.Path);
+    foreach (var leaf in small.Leaves) viaQemuImg[leaf] = QemuImgChain(leaf);
     qemuImg.Stop();
 
     // Both must describe the same forest, or the comparison means nothing.
-    if (forest.Count != leaves.Count) throw new InvalidOperationException($"ScanStore found {forest.Count} chains, expected {leaves.Count}");
+    if (forest.Count != small.Leaves.Count) throw new InvalidOperationException($"ScanStore found {forest.Count} chains, expected {small.Leaves.Count}");
     foreach (var chain in forest)
     {
         var ours = chain.Layers.Select(l => l.Path).ToArray();
         if (!ours.SequenceEqual(viaQemuImg[chain.Path])) throw new InvalidOperationException($"chains differ for {chain.Path}");
     }
+    if (largeForest is not null && (largeForest.Count != large!.Leaves.Count || largeForest.Any(c => c.Depth != depth)))
+    {
+        throw new InvalidOperationException($"the large store scanned as {largeForest.Count} chains, expected {large.Leaves.Count} of {depth}");
+    }
 
-    var scanMs = scanFirst.Elapsed.TotalMilliseconds;
     var loopMs = qemuImg.Elapsed.TotalMilliseconds;
-    Console.WriteLine(F($"ScanStore (native, first run):        {scanMs,10:F1} ms  ({forest.Count} chains, {forest.Sum(c => c.Depth)} layers)"));
-    Console.WriteLine(F($"ScanStore (native, median of 5 more): {Median(repeats),10:F1} ms"));
-    Console.WriteLine(F($"qemu-img info --backing-chain loop:   {loopMs,10:F1} ms  ({leaves.Count} calls)"));
-    Console.WriteLine(F($"ratio (qemu-img loop / ScanStore first run): {loopMs / scanMs:F1}x"));
+    Console.WriteLine(F($"qemu-img info --backing-chain loop, {small.Images} images: {loopMs,9:F1} ms  ({small.Leaves.Count} calls)"));
+    Console.WriteLine();
+    Console.WriteLine("| scan | images | first call | later calls (median of 5) | ratio first / later against the qemu-img loop |");
+    Console.WriteLine("|---|---|---|---|---|");
+    if (pwsh is { } p)
+    {
+        Console.WriteLine(F($"| Get-KvmSnapshotChain -Directory, real pwsh, first call after Import-Module | {small.Images} | {p.First:F1} ms | {p.Later:F1} ms | {loopMs / p.First:F1}x / {loopMs / p.Later:F1}x (goal >= 50x / >= 80x) |"));
+        if (p.LargeLater > 0) Console.WriteLine(F($"| same | {large!.Images} | {p.LargeFirst:F1} ms | {p.LargeLater:F1} ms | goal: <= 1000 ms later |"));
+    }
+    Console.WriteLine(F($"| OfflineEngine.ScanStore, this process | {small.Images} | {firstMs:F1} ms | {laterMs:F1} ms | {loopMs / firstMs:F1}x / {loopMs / laterMs:F1}x |"));
+    if (large is not null) Console.WriteLine(F($"| same | {large.Images} | {largeFirst:F1} ms | {largeLater:F1} ms | growth x{largeLater / laterMs:F1} for x{(double)large.Images / small.Images:F0} images |"));
     return 0;
 }
 finally
 {
-    Directory.Delete(root, recursive: true);
+    Directory.Delete(small.Root, recursive: true);
+    if (large is not null) Directory.Delete(large.Root, recursive: true);
+}
+
+static (double First, double Later, IReadOnlyList<KvmSnapshot.Model.SnapshotChain> Forest) TimeScans(Func<IReadOnlyList<KvmSnapshot.Model.SnapshotChain>> scan)
+{
+    var first = Stopwatch.StartNew();
+    var forest = scan();
+    first.Stop();
+    var repeats = new List<double>();
+    for (var i = 0; i < 5; i++)
+    {
+        var w = Stopwatch.StartNew();
+        scan();
+        repeats.Add(w.Elapsed.TotalMilliseconds);
+    }
+    return (first.Elapsed.TotalMilliseconds, Median(repeats), forest);
+}
+
+// A fresh real pwsh: Import-Module, then the first Get-KvmSnapshotChain -Directory and five later ones (and the same
+// for the large store, whose first call is no longer the session's first). Null when the module is not built.
+static (double First, double Later, double LargeFirst, double LargeLater)? PwshScans(string repo, string store, string? large)
+{
+    var manifest = Directory.Exists(Path.Combine(repo, "output/KvmSnapshot"))
+        ? Directory.GetFiles(Path.Combine(repo, "output/KvmSnapshot"), "KvmSnapshot.psd1", SearchOption.AllDirectories).FirstOrDefault()
+        : null;
+    if (manifest is null)
+    {
+        Console.WriteLine("(output/KvmSnapshot is not built: run ./build.ps1 -Task Build for the real-pwsh row)");
+        return null;
+    }
+    var script = $$"""
+        $ErrorActionPreference = 'Stop'
+        Import-Module '{{manifest}}'
+        function T([string] $d) { $w = [Diagnostics.Stopwatch]::StartNew(); $null = Get-KvmSnapshotChain -Directory $d -Recurse; $w.Elapsed.TotalMilliseconds }
+        function M([double[]] $v) { ($v | Sort-Object)[[int][math]::Floor($v.Count / 2)] }
+        $first = T '{{store}}'
+        $later = M @(1..5 | ForEach-Object { T '{{store}}' })
+        $lf = 0; $ll = 0
+        if ('{{large}}') { $lf = T '{{large}}'; $ll = M @(1..5 | ForEach-Object { T '{{large}}' }) }
+        '{0} {1} {2} {3}' -f $first, $later, $lf, $ll
+        """;
+    var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = repo };
+    foreach (var a in new[] { "pwsh", "-NoProfile", "-NonInteractive", "-Command", script }) psi.ArgumentList.Add(a);
+    using var p = Process.Start(psi)!;
+    var stderr = p.StandardError.ReadToEndAsync();
+    var output = p.StandardOutput.ReadToEnd().Trim();
+    p.WaitForExit();
+    if (p.ExitCode != 0) throw new InvalidOperationException($"pwsh failed: {stderr.Result}");
+    var parts = output.Split(' ').Select(x => double.Parse(x, CultureInfo.InvariantCulture)).ToArray();
+    return (parts[0], parts[1], parts[2], parts[3]);
+}
+
+static string FindRepo()
+{
+    foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+    {
+        for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "build.ps1")) && Directory.Exists(Path.Combine(dir.FullName, "benchmarks"))) return dir.FullName;
+        }
+    }
+    throw new InvalidOperationException("run from the repository (build.ps1 not found above the current directory)");
 }
 
 static int ArgOr(int index, int fallback)
@@ -86,47 +154,78 @@ static double Median(List<double> values)
     return sorted[sorted.Count / 2];
 }
 
-// Templates first, then each chain's overlays in order (qemu-img create opens the backing file, so parents come first).
-static List<(string Path, int Depth)> Generate(string root, int images, int chains, int templates)
-{
-    for (var t = 0; t < templates; t++) Run("create", "-q", "-f", "qcow2", Path.Combine(root, "templates", $"t{t:D2}.qcow2"), "64M");
-
-    var overlays = images - templates;
-    var leaves = new ConcurrentBag<(string, int)>();
-    // Chains are independent of one another: build two at a time (the machine has 2 cores).
-    Parallel.For(0, chains, new ParallelOptions { MaxDegreeOfParallelism = 2 }, c =>
-    {
-        var length = overlays / chains + (c < overlays % chains ? 1 : 0);
-        var dir = Path.Combine(root, "guests", $"vm{c:D3}");
-        Directory.CreateDirectory(dir);
-        var backing = $"../../templates/t{c % templates:D2}.qcow2";
-        string path = "";
-        for (var d = 0; d < length; d++)
-        {
-            path = Path.Combine(dir, $"vm{c:D3}-{d:D2}.qcow2");
-            Run("create", "-q", "-f", "qcow2", "-b", backing, "-F", "qcow2", path);
-            backing = Path.GetFileName(path);
-        }
-        leaves.Add((path, length + 1));
-    });
-    return leaves.OrderBy(l => l.Item1, StringComparer.Ordinal).ToList();
-}
-
 static string[] QemuImgChain(string leaf)
 {
-    var output = Run("info", "--backing-chain", "-U", "--output=json", leaf);
+    var output = Program.QemuImg("info", "--backing-chain", "-U", "--output=json", leaf);
     using var doc = JsonDocument.Parse(output);
     return doc.RootElement.EnumerateArray().Select(e => Path.GetFullPath(e.GetProperty("filename").GetString()!)).ToArray();
 }
 
-static string Run(params string[] args)
+sealed record Store(string Root, int Images, List<string> Leaves)
 {
-    var psi = new ProcessStartInfo("qemu-img") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-    foreach (var a in args) psi.ArgumentList.Add(a);
-    using var p = Process.Start(psi)!;
-    var stderr = p.StandardError.ReadToEndAsync();
-    var stdout = p.StandardOutput.ReadToEnd();
-    p.WaitForExit();
-    if (p.ExitCode != 0) throw new InvalidOperationException($"qemu-img {string.Join(' ', args)}: {stderr.Result}");
-    return stdout;
+    // Templates (qemu-img), then per chain: layer 0 backs on its template ("../../templates/tNN.qcow2"), layer d on
+    // layer d-1 ("cNNNN-DD.qcow2"); both name kinds have a fixed length, so a copy of a prototype overlay made by
+    // qemu-img becomes any other overlay by rewriting the name bytes at the header's backing_file_offset.
+    public static Store Build(int chains, int depth, int templates)
+    {
+        var root = Path.Combine(Path.GetTempPath(), $"kvmsnap-bench-{Guid.NewGuid():N}"[..32]);
+        Directory.CreateDirectory(Path.Combine(root, "templates"));
+        Directory.CreateDirectory(Path.Combine(root, "guests"));
+        for (var t = 0; t < templates; t++) Run("create", "-q", "-f", "qcow2", Path.Combine(root, "templates", $"t{t:D2}.qcow2"), "64M");
+        var protoDir = Path.Combine(root, "guests", "proto");
+        Directory.CreateDirectory(protoDir);
+        var onTemplate = Path.Combine(protoDir, "c0000-00.qcow2");
+        Run("create", "-q", "-f", "qcow2", "-b", "../../templates/t00.qcow2", "-F", "qcow2", onTemplate);
+        var onSibling = Path.Combine(protoDir, "c0000-01.qcow2");
+        Run("create", "-q", "-f", "qcow2", "-b", "c0000-00.qcow2", "-F", "qcow2", onSibling);
+        Run("check", "-q", onSibling);
+        var protoTemplate = File.ReadAllBytes(onTemplate);
+        var protoSibling = File.ReadAllBytes(onSibling);
+        Directory.Delete(protoDir, recursive: true);
+
+        var leaves = new List<string>();
+        for (var c = 0; c < chains; c++)
+        {
+            var dir = Path.Combine(root, "guests", $"vm{c:D4}");
+            Directory.CreateDirectory(dir);
+            for (var d = 0; d < depth - 1; d++)
+            {
+                var path = Path.Combine(dir, $"c{c:D4}-{d:D2}.qcow2");
+                var backing = d == 0 ? $"../../templates/t{c % templates:D2}.qcow2" : $"c{c:D4}-{d - 1:D2}.qcow2";
+                File.WriteAllBytes(path, WithBacking(d == 0 ? protoTemplate : protoSibling, backing));
+                if (d == depth - 2) leaves.Add(path);
+            }
+        }
+        // One overlay of the generated store checked by qemu-img as well, chain included.
+        Run("check", "-q", leaves[0]);
+        return new Store(root, templates + chains * (depth - 1), leaves);
+    }
+
+    private static byte[] WithBacking(byte[] prototype, string name)
+    {
+        var bytes = (byte[])prototype.Clone();
+        var offset = (long)System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(bytes.AsSpan(8));
+        var size = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(bytes.AsSpan(16));
+        var encoded = System.Text.Encoding.UTF8.GetBytes(name);
+        if (encoded.Length != size) throw new InvalidOperationException($"backing name '{name}' is not {size} bytes long");
+        encoded.CopyTo(bytes, offset);
+        return bytes;
+    }
+
+    private static void Run(params string[] args) => Program.QemuImg(args);
+}
+
+partial class Program
+{
+    internal static string QemuImg(params string[] args)
+    {
+        var psi = new ProcessStartInfo("qemu-img") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        var stdout = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"qemu-img {string.Join(' ', args)}: {stderr.Result}");
+        return stdout;
+    }
 }

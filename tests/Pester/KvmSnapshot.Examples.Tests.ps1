@@ -100,6 +100,10 @@ BeforeAll {
                 Remove-Item -LiteralPath (Join-Path $w.Store 'gone.qcow2') } }
         'Invoke-KvmBlockPull #4'     = @{ Answers = @('y', 'y', 'y') }
         'New-KvmDiskImage #3'        = @{ Domains = @() }   # web1..web3 only name files there
+        # Trees and graphs: an image's allocated size depends on how the world's copy was made (and on QEMU opening it).
+        'Format-KvmChainTree #1'     = @{ Masks = @('[\d.]+ (B|KiB|MiB|GiB)(?= (/|of) )') }
+        'Format-KvmChainTree #2'     = @{ Masks = @('[\d.]+ (B|KiB|MiB|GiB)(?= (/|of) )') }
+        'Export-KvmChainGraph #2'    = @{ Masks = @('[\d.]+ (B|KiB|MiB|GiB)(?= (/|of) )') }
     }
 }
 

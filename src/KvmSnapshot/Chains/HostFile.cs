@@ -18,7 +18,20 @@ internal readonly record struct FileIdentity(ulong Device, ulong Inode, string? 
 }
 
 /// <summary>What <see cref="HostFile.Describe"/> found out about a file.</summary>
-internal readonly record struct HostFileFacts(FileIdentity Identity, long? AllocatedBytes, string? IdentityProblem);
+internal readonly record struct HostFileFacts(FileIdentity Identity, long? AllocatedBytes, string? IdentityProblem)
+{
+    /// <summary>Type, size and change times, when statx gave them all: what a cached read of the file is checked against.</summary>
+    public FileStamp? Stamp { get; init; }
+}
+
+/// <summary>
+/// What changes whenever a file's content or name binding changes: its type, size, and modify and change times in
+/// nanoseconds (the change time cannot be set back by any user: utimes itself sets it to now).
+/// </summary>
+internal readonly record struct FileStamp(ushort Mode, ulong Size, long ModifyNs, long ChangeNs)
+{
+    public bool IsRegularFile => (Mode & 0xF000) == 0x8000;
+}
 
 /// <summary>
 /// statx(2) facts .NET does not expose: device/inode (to recognise one file under two names, which loop detection
@@ -32,6 +45,8 @@ internal static class HostFile
 {
     private const int ENoSys = 38;
 
+    private const StatxMask StampMask = StatxMask.Type | StatxMask.Size | StatxMask.ModifyTime | StatxMask.ChangeTime;
+
     private static string? _unsupported;
 
     /// <summary>Why no file identity can be read on this system at all; null when statx works.</summary>
@@ -44,12 +59,15 @@ internal static class HostFile
         {
             try
             {
-                if (LibC.Statx(LibC.AtFdCwd, fullPath, 0, StatxMask.Inode | StatxMask.Blocks, out var st) == 0)
+                if (LibC.Statx(LibC.AtFdCwd, fullPath, 0, StampMask | StatxMask.Inode | StatxMask.Blocks, out var st) == 0)
                 {
                     if ((st.Mask & StatxMask.Inode) != 0)
                     {
                         long? allocated = (st.Mask & StatxMask.Blocks) != 0 ? (long)st.Blocks * 512 : null;
-                        return new HostFileFacts(new FileIdentity(st.Device, st.Inode, null), allocated, null);
+                        FileStamp? stamp = (st.Mask & StampMask) == StampMask
+                            ? new FileStamp(st.Mode, st.Size, st.ModifySeconds * 1_000_000_000 + st.ModifyNanoseconds, st.ChangeSeconds * 1_000_000_000 + st.ChangeNanoseconds)
+                            : null;
+                        return new HostFileFacts(new FileIdentity(st.Device, st.Inode, null), allocated, null) { Stamp = stamp };
                     }
                     problem = $"the file system of '{fullPath}' reports no inode number";
                 }

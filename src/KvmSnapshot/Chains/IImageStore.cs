@@ -29,6 +29,9 @@ internal interface IImageStore
     /// </summary>
     ImageCatalog NewCatalog(IOperationContext ctx, QemuImgCommands? qemuImg = null, KnownFormats? known = null);
 
+    /// <summary>A catalog whose libvirt formats arrive later (<paramref name="known"/>): its first lookup waits for them.</summary>
+    ImageCatalog NewCatalog(IOperationContext ctx, QemuImgCommands? qemuImg, System.Threading.Tasks.Task<KnownFormats> known);
+
     /// <summary>
     /// Who backs on <paramref name="chainFiles"/>: the images around them and in <paramref name="searchDirectories"/>,
     /// and everything <paramref name="references"/> (libvirt) names. What could not be checked is in its Gaps.

@@ -1,6 +1,10 @@
 using System;
 using System.Collections.Generic;
+using System.Collections.Concurrent;
 using System.IO;
+using System.Runtime.ExceptionServices;
+using System.Threading;
+using System.Threading.Tasks;
 using KvmSnapshot.Engine;
 using KvmSnapshot.Errors;
 using KvmSnapshot.Model;
@@ -19,6 +23,7 @@ namespace KvmSnapshot.Chains;
 internal sealed class ImageCatalog
 {
     private readonly Dictionary<(string Path, string? Format, bool Specified), ImageNode?> _nodes = new();
+    private readonly ConcurrentDictionary<string, ImageHeaderFacts> _prefetched = new(StringComparer.Ordinal);
     private readonly IOperationContext _ctx;
     private readonly QemuImgCommands _qemuImg;
     private bool _identityWarned;
@@ -27,11 +32,31 @@ internal sealed class ImageCatalog
     {
         _ctx = ctx;
         _qemuImg = qemuImg ?? QemuImgCommands.Default;
-        Known = known ?? KnownFormats.None;
+        _known = known ?? KnownFormats.None;
     }
 
+    /// <summary>
+    /// A catalog whose libvirt formats are still being collected: the first lookup waits for them, so file system
+    /// work done before it (<see cref="Prefetch"/>) overlaps with libvirt's answer.
+    /// </summary>
+    public ImageCatalog(IOperationContext ctx, QemuImgCommands? qemuImg, Task<KnownFormats> known)
+    {
+        _ctx = ctx;
+        _qemuImg = qemuImg ?? QemuImgCommands.Default;
+        _knownLater = known;
+    }
+
+    private KnownFormats? _known;
+    private readonly Task<KnownFormats>? _knownLater;
+
+    /// <summary>
+    /// Header facts kept from earlier reads of unchanged files (<see cref="HeaderCache"/>); null (the default): every
+    /// file is read. Only catalogs that report, never ones that decide a change, set it.
+    /// </summary>
+    public HeaderCache? SessionCache { get; set; }
+
     /// <summary>The formats libvirt records, which win over recorded and probed ones.</summary>
-    public KnownFormats Known { get; }
+    public KnownFormats Known => _known ??= _knownLater!.GetAwaiter().GetResult();
 
     /// <summary>
     /// The image at <paramref name="fullPath"/> opened as <paramref name="recordedFormat"/> (the backing format its
@@ -77,92 +102,103 @@ internal sealed class ImageCatalog
         return node;
     }
 
+    /// <summary>
+    /// Reads the facts of <paramref name="paths"/> ahead of their lookups, on up to <paramref name="parallelism"/>
+    /// threads: the file system work of a store scan, done while libvirt's formats may still be on their way
+    /// (<see cref="Known"/> is not touched here). Paths already looked up are skipped; each fact is used once.
+    /// </summary>
+    public void Prefetch(IReadOnlyList<string> paths, int parallelism, CancellationToken cancellation)
+    {
+        var todo = new List<string>(paths.Count);
+        foreach (var path in paths)
+        {
+            if (!_nodes.ContainsKey((path, null, false))) todo.Add(path);
+        }
+        if (todo.Count < PrefetchMinimum || parallelism < 2)
+        {
+            return; // a few files: reading them in turn costs less than starting threads
+        }
+        try
+        {
+            Parallel.ForEach(todo, new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = cancellation },
+                path => _prefetched[path] = ImageHeaderFacts.Read(path, SessionCache));
+        }
+        catch (OperationCanceledException)
+        {
+            throw new KvmSnapshotException(ErrorIds.OperationCancelled, KvmErrorKind.OperationStopped, null, "The store scan was cancelled.");
+        }
+    }
+
+    /// <summary>Fewer files than this are read in turn by their lookups.</summary>
+    internal const int PrefetchMinimum = 32;
+
     private ImageNode? Read(string path, string? requestedFormat, bool specified, Func<string, bool>? accept = null, FormatSource specifiedBy = FormatSource.Specified)
     {
-        if (Directory.Exists(path))
+        var facts = _prefetched.TryRemove(path, out var ahead) ? ahead : ImageHeaderFacts.Read(path, SessionCache);
+        if (facts.IsDirectory)
         {
             return Unreadable(path, requestedFormat ?? "raw", $"'{path}' is a directory, not an image.",
                 new KvmSnapshotException(ErrorIds.DiskImageIsDirectory, KvmErrorKind.InvalidArgument, path,
                     $"'{path}' is a directory, not an image file."));
         }
-        if (!File.Exists(path)) return null;
+        if (facts.Missing) return null;
 
-        var facts = Describe(path);
-        var (identity, allocated) = (facts.Identity, facts.AllocatedBytes);
-        FileStream stream;
-        try
-        {
-            // Never blocks on a FIFO, never takes a lock a running QEMU would notice.
-            stream = ImageFile.OpenForRead(path);
-        }
-        catch (KvmSnapshotException e)
+        var (identity, allocated) = (facts.File.Identity, facts.File.AllocatedBytes);
+        WarnIdentity(path, facts.File);
+        if (facts.OpenError is { } openError)
         {
             if (accept is not null) return null;
-            return Unreadable(path, requestedFormat ?? "raw", e.Message, e, identity);
+            return Unreadable(path, requestedFormat ?? "raw", openError.Message, openError, identity);
+        }
+        if (facts.ProbeError is { } probeError)
+        {
+            // EIO from a failing disk or a vanished NFS server: the read failed, the image may be fine.
+            return Unreadable(path, requestedFormat ?? "raw", $"Cannot read '{path}': {probeError.Message}",
+                new KvmSnapshotException(ErrorIds.DiskImageReadFailed, KvmErrorKind.ReadError, path, $"Cannot read '{path}': {probeError.Message}", probeError), identity);
         }
 
-        string format;
-        ImageNode read;
-        long length;
-        using (stream)
+        var content = facts.Content!;
+        var libvirt = specified ? null : Known.ByPath(path) ?? Known.ByFile(identity);
+        var (format, source) = specified ? (requestedFormat!, specifiedBy)
+            : libvirt is { } k ? (k.Format, FormatSource.Libvirt)
+            : requestedFormat is not null ? (requestedFormat, FormatSource.Recorded)
+            : (content, FormatSource.Probed);
+        if (accept is not null && !accept(content) && source != FormatSource.Libvirt) return null;
+        var contentFormat = content == format ? null : content;
+        var read = new ImageNode { Path = path, Identity = identity, Format = format, FormatSource = source, ContentFormat = contentFormat };
+        if (format == ImageFormatProbe.Qcow2)
         {
-            string content;
-            FormatSource source;
-            try
+            if (content != ImageFormatProbe.Qcow2)
             {
-                content = ImageFormatProbe.Probe(stream);
+                var message = source == FormatSource.Libvirt
+                    ? $"'{path}' is recorded as qcow2 by libvirt ({libvirt!.Value.Who}) but has no qcow2 header."
+                    : $"'{path}' is recorded as a qcow2 image but has no qcow2 header.";
+                return Unreadable(path, format, message,
+                    new KvmSnapshotException(ErrorIds.DiskImageNotQcow2, KvmErrorKind.InvalidData, path, message), identity)
+                    with { FormatSource = source, ContentFormat = contentFormat };
             }
-            catch (IOException e)
+            if (facts.Qcow2Error is KvmSnapshotException e)
             {
-                // EIO from a failing disk or a vanished NFS server: the read failed, the image may be fine.
-                return Unreadable(path, requestedFormat ?? "raw", $"Cannot read '{path}': {e.Message}",
-                    new KvmSnapshotException(ErrorIds.DiskImageReadFailed, KvmErrorKind.ReadError, path, $"Cannot read '{path}': {e.Message}", e), identity);
+                return Unreadable(path, format, e.Message, e, identity) with { FormatSource = source };
             }
-            var libvirt = specified ? null : Known.ByPath(path) ?? Known.ByFile(identity);
-            (format, source) = specified ? (requestedFormat!, specifiedBy)
-                : libvirt is { } k ? (k.Format, FormatSource.Libvirt)
-                : requestedFormat is not null ? (requestedFormat, FormatSource.Recorded)
-                : (content, FormatSource.Probed);
-            if (accept is not null && !accept(content) && source != FormatSource.Libvirt) return null;
-            var contentFormat = content == format ? null : content;
-            read = new ImageNode { Path = path, Identity = identity, Format = format, FormatSource = source, ContentFormat = contentFormat };
-            if (format == ImageFormatProbe.Qcow2)
+            if (facts.Qcow2Error is { } unexpected) ExceptionDispatchInfo.Throw(unexpected);
+            var image = facts.Qcow2!;
+            return read with
             {
-                if (content != ImageFormatProbe.Qcow2)
-                {
-                    var message = source == FormatSource.Libvirt
-                        ? $"'{path}' is recorded as qcow2 by libvirt ({libvirt!.Value.Who}) but has no qcow2 header."
-                        : $"'{path}' is recorded as a qcow2 image but has no qcow2 header.";
-                    return Unreadable(path, format, message,
-                        new KvmSnapshotException(ErrorIds.DiskImageNotQcow2, KvmErrorKind.InvalidData, path, message), identity)
-                        with { FormatSource = source, ContentFormat = contentFormat };
-                }
-                try
-                {
-                    stream.Position = 0;
-                    var image = Qcow2Reader.Read(stream, path, includeSnapshots: false);
-                    return read with
-                    {
-                        BackingFile = string.IsNullOrEmpty(image.BackingFile) ? null : image.BackingFile,
-                        BackingFormat = string.IsNullOrEmpty(image.BackingFormat) ? null : image.BackingFormat,
-                        VirtualSize = (long)image.Header.Size,
-                        ActualSize = allocated,
-                    };
-                }
-                catch (KvmSnapshotException e)
-                {
-                    return Unreadable(path, format, e.Message, e, identity) with { FormatSource = source };
-                }
-            }
-            length = ImageFile.LengthOf(stream);
+                BackingFile = string.IsNullOrEmpty(image.BackingFile) ? null : image.BackingFile,
+                BackingFormat = string.IsNullOrEmpty(image.BackingFormat) ? null : image.BackingFormat,
+                VirtualSize = (long)image.Header.Size,
+                ActualSize = allocated,
+            };
         }
+        if (facts.LengthError is { } lengthError) ExceptionDispatchInfo.Throw(lengthError);
         if (format == ImageFormatProbe.Raw)
         {
             return read with
             {
-                VirtualSize = length,
+                VirtualSize = facts.Length,
                 ActualSize = allocated,
-                NotAnImageReason = HostFileRule.WhyNotAnImage(path, length),
+                NotAnImageReason = HostFileRule.WhyNotAnImage(path, facts.Length),
             };
         }
 
@@ -190,14 +226,17 @@ internal sealed class ImageCatalog
     private HostFileFacts Describe(string path)
     {
         var facts = HostFile.Describe(path);
-        if (facts.IdentityProblem is { } problem)
-        {
-            var message = $"The identity (device and inode) of '{path}' cannot be read: {problem}. It is compared by path, so a hard link or symbolic link to it is not recognised as the same image.";
-            if (_identityWarned) _ctx.Verbose(message);
-            else _ctx.Warning(message);
-            _identityWarned = true;
-        }
+        WarnIdentity(path, facts);
         return facts;
+    }
+
+    private void WarnIdentity(string path, HostFileFacts facts)
+    {
+        if (facts.IdentityProblem is not { } problem) return;
+        var message = $"The identity (device and inode) of '{path}' cannot be read: {problem}. It is compared by path, so a hard link or symbolic link to it is not recognised as the same image.";
+        if (_identityWarned) _ctx.Verbose(message);
+        else _ctx.Warning(message);
+        _identityWarned = true;
     }
 
     private ImageNode Unreadable(string path, string format, string problem, Exception error, FileIdentity? identity = null)

@@ -27,6 +27,8 @@ internal sealed class LocalImageStore : IImageStore
 
     public ImageCatalog NewCatalog(IOperationContext ctx, QemuImgCommands? qemuImg = null, KnownFormats? known = null) => new(ctx, qemuImg, known);
 
+    public ImageCatalog NewCatalog(IOperationContext ctx, QemuImgCommands? qemuImg, System.Threading.Tasks.Task<KnownFormats> known) => new(ctx, qemuImg, known);
+
     public ImageUsage Usage(IEnumerable<string> chainFiles, IEnumerable<string> searchDirectories, HostImageReferences references,
         ImageCatalog catalog, IOperationContext ctx)
         => ImageUsage.Scan(chainFiles, searchDirectories, references, catalog, ctx);

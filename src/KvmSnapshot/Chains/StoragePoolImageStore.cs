@@ -43,6 +43,9 @@ internal sealed class StoragePoolImageStore : IImageStore
     public ImageCatalog NewCatalog(IOperationContext ctx, QemuImgCommands? qemuImg = null, KnownFormats? known = null)
         => throw new NotSupportedException("A storage-pool store does not open image files; use its PoolCatalog.");
 
+    public ImageCatalog NewCatalog(IOperationContext ctx, QemuImgCommands? qemuImg, System.Threading.Tasks.Task<KnownFormats> known)
+        => throw new NotSupportedException("A storage-pool store does not open image files; use its PoolCatalog.");
+
     public ImageUsage Usage(IEnumerable<string> chainFiles, IEnumerable<string> searchDirectories, HostImageReferences references,
         ImageCatalog catalog, IOperationContext ctx)
         => ImageUsage.FromPools(Pools, chainFiles, references, ctx);

@@ -17,6 +17,9 @@ internal sealed class StoreScan
 {
     private static readonly string[] RawExtensions = { ".img", ".raw" };
 
+    /// <summary>Header reads in flight at once: one per core, at most four (they are memory copies, not waits).</summary>
+    private static readonly int PrefetchThreads = Math.Clamp(Environment.ProcessorCount, 1, 4);
+
     private readonly ImageCatalog _catalog;
     private readonly List<ImageNode> _scanned = new();
     private readonly Dictionary<FileIdentity, ImageNode> _nodes = new();
@@ -119,6 +122,9 @@ internal sealed class StoreScan
     private void ScanDirectory(string directory, int maxDepth, IOperationContext ctx)
     {
         var (files, links) = ListFiles(directory, maxDepth, ctx);
+        // The headers are read on several threads first (page-cache copies and system calls dominate a scan); the
+        // decisions below then run in order on this thread, exactly as if each file were read in turn.
+        _catalog.Prefetch(files.Count + links.Count == 0 ? files : files.Concat(links).ToList(), PrefetchThreads, ctx.Cancellation);
         // Real files first: when a symlink and its target are both in the store, the image keeps its real name.
         foreach (var file in files.Concat(links))
         {

@@ -85,6 +85,18 @@ internal static class ErrorIds
     public const string DiskImageContentMismatch = "DiskImageContentMismatch";
     public const string MergedLayersNeedWait = "MergedLayersNeedWait";
 
+    // Trees and graphs (Format-KvmChainTree, Format-KvmSnapshotTree, Export-KvmChainGraph)
+    /// <summary>An object in the input is not a chain, a chain layer or a domain snapshot.</summary>
+    public const string TreeInputNotSupported = "TreeInputNotSupported";
+    /// <summary>Graphviz's dot is not installed (Debian package graphviz): SVG and PNG cannot be drawn.</summary>
+    public const string GraphvizNotFound = "GraphvizNotFound";
+    /// <summary>dot ran and failed.</summary>
+    public const string GraphvizFailed = "GraphvizFailed";
+    /// <summary>The graph file exists and -Force was not given: it is left as it is.</summary>
+    public const string GraphFileExists = "GraphFileExists";
+    /// <summary>-Format Png writes binary data: it needs -Path.</summary>
+    public const string GraphNeedsPath = "GraphNeedsPath";
+
     // Storage pools and volumes (remote-safe chain facts, -Pool)
     /// <summary>No storage pool with that name on the connection.</summary>
     public const string StoragePoolNotFound = "StoragePoolNotFound";

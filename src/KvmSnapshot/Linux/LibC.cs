@@ -38,8 +38,16 @@ internal static unsafe partial class LibC
 internal enum StatxMask : uint
 {
     None = 0,
+    /// <summary>STATX_TYPE</summary>
+    Type = 0x1,
+    /// <summary>STATX_MTIME</summary>
+    ModifyTime = 0x40,
+    /// <summary>STATX_CTIME</summary>
+    ChangeTime = 0x80,
     /// <summary>STATX_INO</summary>
     Inode = 0x100,
+    /// <summary>STATX_SIZE</summary>
+    Size = 0x200,
     /// <summary>STATX_BLOCKS</summary>
     Blocks = 0x400,
 }
@@ -52,8 +60,14 @@ internal enum StatxMask : uint
 internal struct StatxBuffer
 {
     [FieldOffset(0)] public StatxMask Mask;      // __u32 stx_mask: what the kernel filled in
+    [FieldOffset(28)] public ushort Mode;        // __u16 stx_mode: file type and permissions
     [FieldOffset(32)] public ulong Inode;        // __u64 stx_ino
+    [FieldOffset(40)] public ulong Size;         // __u64 stx_size
     [FieldOffset(48)] public ulong Blocks;       // __u64 stx_blocks, 512-byte units
+    [FieldOffset(96)] public long ChangeSeconds;       // struct statx_timestamp stx_ctime: __s64 tv_sec
+    [FieldOffset(104)] public uint ChangeNanoseconds;  //                                   __u32 tv_nsec
+    [FieldOffset(112)] public long ModifySeconds;      // struct statx_timestamp stx_mtime
+    [FieldOffset(120)] public uint ModifyNanoseconds;
     [FieldOffset(136)] public uint DeviceMajor;  // __u32 stx_dev_major
     [FieldOffset(140)] public uint DeviceMinor;  // __u32 stx_dev_minor
 

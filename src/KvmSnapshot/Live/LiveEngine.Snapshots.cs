@@ -343,10 +343,15 @@ internal sealed partial class LiveEngine
             if (handles.Length == 0) return Array.Empty<DomainSnapshot>();
             var names = handles.Select(h => Virt.DomainSnapshotGetName(h)).ToArray();
             var xml = new string[handles.Length];
+            var infos = new SnapshotXmlInfo[handles.Length];
             try
             {
-                Parallel.For(0, handles.Length, new ParallelOptions { MaxDegreeOfParallelism = SnapshotXmlCallsInFlight },
-                    i => xml[i] = dom.SnapshotXml(handles[i], names[i]));
+                // Each worker parses the answer it got while the others' calls are still on the wire.
+                Parallel.For(0, handles.Length, new ParallelOptions { MaxDegreeOfParallelism = SnapshotXmlCallsInFlight }, i =>
+                {
+                    xml[i] = dom.SnapshotXml(handles[i], names[i]);
+                    infos[i] = SnapshotXml.ParseSummary(xml[i], names[i]);
+                });
             }
             catch (AggregateException e)
             {
@@ -354,7 +359,6 @@ internal sealed partial class LiveEngine
             }
             var current = dom.CurrentSnapshotName();
             var withoutMetadata = dom.SnapshotNamesWithoutMetadata();
-            var infos = xml.Select((x, i) => SnapshotXml.ParseSummary(x, names[i])).ToArray();
             var children = infos.Where(i => i.Parent is not null).ToLookup(i => i.Parent!, i => i.Name, StringComparer.Ordinal);
             return infos.Select((info, i) => new DomainSnapshot
             {

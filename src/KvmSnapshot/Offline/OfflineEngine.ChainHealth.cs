@@ -5,6 +5,7 @@ using System.Linq;
 using KvmSnapshot.Chains;
 using KvmSnapshot.Engine;
 using KvmSnapshot.Errors;
+using KvmSnapshot.Libvirt;
 using KvmSnapshot.Model;
 using KvmSnapshot.QemuImg;
 
@@ -30,9 +31,38 @@ internal sealed partial class OfflineEngine
             throw new KvmSnapshotException(ErrorIds.DiskImageNotFound, KvmErrorKind.InvalidArgument, directory, "A directory is required.");
         }
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        var scan = StoreScan.Run(new[] { directory }, recurse, ctx, NewCatalog(ctx));
+        var hitsBefore = _headerCache.Hits;
+        // libvirt is asked which formats it records while the headers are read; the first decision waits for it.
+        var references = System.Threading.Tasks.Task.Run(() => HostImageReferences.CollectLocal());
+        var known = references.ContinueWith(t => KnownFormats.From(t.Result), System.Threading.CancellationToken.None,
+            System.Threading.Tasks.TaskContinuationOptions.ExecuteSynchronously, System.Threading.Tasks.TaskScheduler.Default);
+        StoreScan scan;
+        try
+        {
+            // A report: headers of files unchanged since this session's last scan are not read again.
+            var catalog = _images.NewCatalog(ctx, _qemuImg, known);
+            catalog.SessionCache = _headerCache;
+            scan = StoreScan.Run(new[] { directory }, recurse, ctx, catalog);
+        }
+        finally
+        {
+            // Gaps are told on this thread (the user's), whether or not the scan got as far as needing them.
+            try
+            {
+                references.Wait();
+            }
+            catch (AggregateException)
+            {
+                // Raised by the scan's first lookup already, or never needed.
+            }
+            if (references.IsCompletedSuccessfully)
+            {
+                foreach (var gap in references.Result.Gaps) ctx.Verbose($"Not checked: {gap}.");
+            }
+        }
         var chains = scan.Chains();
-        ctx.Verbose($"Read {scan.Images.Count} image headers ({scan.ScannedImages.Count} in '{Path.GetFullPath(directory)}') in {watch.ElapsedMilliseconds} ms; {chains.Count} chains.");
+        ctx.Verbose($"Read {scan.Images.Count} image headers ({scan.ScannedImages.Count} in '{Path.GetFullPath(directory)}'; "
+            + $"{_headerCache.Hits - hitsBefore} unchanged since this session read them) in {watch.ElapsedMilliseconds} ms; {chains.Count} chains.");
         return chains;
     }
 

@@ -22,16 +22,19 @@ internal sealed partial class OfflineEngine
 {
     private readonly QemuImgCommands _qemuImg;
     private readonly IImageStore _images;
+    private readonly HeaderCache _headerCache;
 
     public OfflineEngine() : this(QemuImgCommands.Default)
     {
     }
 
     /// <param name="images">Where the images are; this host's file system when null.</param>
-    public OfflineEngine(QemuImgCommands qemuImg, IImageStore? images = null)
+    /// <param name="headerCache">What store scans remember of unchanged files; the session's when null.</param>
+    public OfflineEngine(QemuImgCommands qemuImg, IImageStore? images = null, HeaderCache? headerCache = null)
     {
         _qemuImg = qemuImg;
         _images = images ?? LocalImageStore.Instance;
+        _headerCache = headerCache ?? HeaderCache.Session;
     }
 
     public static OfflineEngine Default { get; } = new();

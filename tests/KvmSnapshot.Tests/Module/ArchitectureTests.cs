@@ -21,7 +21,7 @@ public sealed class ArchitectureTests
     private const string Root = "KvmSnapshot";
     private static readonly string[] PowerShellRooms = { $"{Root}.Cmdlets", $"{Root}.Completion" };
     private static readonly string[] Engines = { $"{Root}.Live", $"{Root}.Offline" };
-    private static readonly string[] Bindings = { $"{Root}.Libvirt", $"{Root}.QemuImg", $"{Root}.Qcow2" };
+    private static readonly string[] Bindings = { $"{Root}.Libvirt", $"{Root}.QemuImg", $"{Root}.Qcow2", $"{Root}.Rendering" };
     private static readonly string[] Foundation = { $"{Root}.Model", $"{Root}.Errors", $"{Root}.Engine", $"{Root}.Linux" };
     private static readonly string Chains = $"{Root}.Chains";
 
