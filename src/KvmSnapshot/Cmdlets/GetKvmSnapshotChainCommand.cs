@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Management.Automation;
 using KvmSnapshot.Completion;
+using KvmSnapshot.Engine;
 using KvmSnapshot.Live;
 using KvmSnapshot.Model;
 using KvmSnapshot.Offline;
@@ -46,13 +47,53 @@ public sealed class GetKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
     [SupportsWildcards]
     public string[] Pool { get; set; } = null!;
 
-    /// <summary>The libvirt URI (Domain and Pool sets); null means $env:LIBVIRT_DEFAULT_URI, then libvirt's own default.</summary>
+    private string[]? _connectionUris;
+
+    /// <summary>The libvirt URIs (Domain and Pool sets), one per host; none means $env:LIBVIRT_DEFAULT_URI, then libvirt's
+    /// own default. Several hosts are asked at once (-ThrottleLimit at a time); one that fails is an error naming it.</summary>
     [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
     [Parameter(ParameterSetName = PoolSet, ValueFromPipelineByPropertyName = true)]
-    public new string? ConnectionUri
+    public new string[]? ConnectionUri
     {
-        get => base.ConnectionUri;
-        set => base.ConnectionUri = value;
+        get => _connectionUris;
+        set
+        {
+            _connectionUris = value;
+            base.ConnectionUri = value is { Length: 1 } ? value[0] : null;
+        }
+    }
+
+    /// <summary>How many hosts are asked at the same time (default 5, like ForEach-Object -Parallel).</summary>
+    [Parameter(ParameterSetName = DomainSet)]
+    [Parameter(ParameterSetName = PoolSet)]
+    [ValidateRange(1, 64)]
+    public int ThrottleLimit { get; set; } = HostFanOut.DefaultThrottleLimit;
+
+    /// <summary>The hosts of this record: each URI once, or the default connection.</summary>
+    private IReadOnlyList<string?> Hosts()
+        => _connectionUris is { Length: > 0 } uris ? uris.Distinct(StringComparer.Ordinal).ToList<string?>() : new string?[] { null };
+
+    /// <summary>Runs <paramref name="read"/> on every host at once and writes what each gave, or its error.</summary>
+    private void ForEachHost(Func<string?, IOperationContext, IReadOnlyList<SnapshotChain>> read)
+    {
+        var results = new List<HostResult<IReadOnlyList<SnapshotChain>>>();
+        if (!TryRun(() => results.AddRange(RunEngine(ctx => HostFanOut.Run(Hosts(), ThrottleLimit, ctx, uri => read(uri, ctx)))))) return;
+        foreach (var result in results)
+        {
+            if (result.Error is not { } error)
+            {
+                WriteObject(result.Value, enumerateCollection: true);
+                continue;
+            }
+            var record = error.ToErrorRecord();
+            // Among several hosts, the error says which one (a connection failure already names its URI).
+            var host = result.Uri ?? "the default connection";
+            if (results.Count > 1 && !error.Message.Contains(host, StringComparison.Ordinal))
+            {
+                record.ErrorDetails = new ErrorDetails($"{host}: {error.Message}") { RecommendedAction = error.RecommendedAction };
+            }
+            WriteError(record);
+        }
     }
 
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
@@ -76,15 +117,14 @@ public sealed class GetKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
         }
     }
 
-    protected override void ProcessDomain()
-        => TryRun(() => WriteObject(RunEngine(ctx => LiveEngine.Default.GetChains(ConnectionUri, Domain, Disk, ctx)), enumerateCollection: true));
+    protected override void ProcessDomain() => ForEachHost((uri, ctx) => LiveEngine.Default.GetChains(uri, Domain, Disk, ctx));
 
     /// <summary>The Directory set: the forest of a store; the Pool set: the forest of a libvirt storage pool.</summary>
     protected override void ProcessOtherSet(string parameterSet)
     {
         if (parameterSet == PoolSet)
         {
-            TryRun(() => WriteObject(RunEngine(ctx =>
+            ForEachHost((uri, ctx) =>
             {
                 var names = new List<string>();
                 IReadOnlyList<string>? active = null;
@@ -96,11 +136,11 @@ public sealed class GetKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
                         continue;
                     }
                     var pattern = new WildcardPattern(pool, WildcardOptions.IgnoreCase);
-                    active ??= LiveEngine.Default.GetPoolNames(ConnectionUri, ctx);
+                    active ??= LiveEngine.Default.GetPoolNames(uri, ctx);
                     names.AddRange(active.Where(pattern.IsMatch));
                 }
-                return LiveEngine.Default.GetPoolChains(ConnectionUri, names.Distinct(StringComparer.Ordinal).ToList(), ctx);
-            }), enumerateCollection: true));
+                return LiveEngine.Default.GetPoolChains(uri, names.Distinct(StringComparer.Ordinal).ToList(), ctx);
+            });
             return;
         }
         if (parameterSet != DirectorySet)

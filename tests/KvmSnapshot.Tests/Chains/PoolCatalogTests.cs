@@ -125,6 +125,27 @@ public sealed class PoolCatalogTests : IDisposable
     }
 
     [Fact]
+    public void SeveralHostsAreAskedAtOnceAndOneThatFailsIsAnErrorNamingIt()
+    {
+        using var ps = new PowerShellSession();
+        ps.SetVariable("uri", Uri);
+        const string dead = "qemu+tcp://127.0.0.1:1/system";
+        var result = ps.Run("Get-KvmSnapshotChain -Pool $args[0] -ConnectionUri $uri, 'qemu+unix:///system', $args[1] -ThrottleLimit 2", _pool, dead);
+        var chains = result.All<SnapshotChain>().ToList();
+        Assert.Equal(8, chains.Count);
+        Assert.Equal(new[] { "qemu+unix:///system", Uri }, chains.Select(c => c.ConnectionUri).Distinct().OrderBy(u => u, StringComparer.Ordinal));
+        var error = result.SingleError();
+        Assert.Equal("ConnectionFailed,KvmSnapshot.Cmdlets.GetKvmSnapshotChainCommand", error.FullyQualifiedErrorId);
+        Assert.Contains(dead, error.ToString(), StringComparison.Ordinal);
+
+        // The Domain set fans out the same way: an unknown domain is an error per host, named.
+        var missing = ps.Run("Get-KvmSnapshotChain -Domain kvmsnap-r-no-such-domain -ConnectionUri $uri, 'qemu+unix:///system'");
+        Assert.Equal(2, missing.Errors.Count);
+        Assert.All(missing.Errors, e => Assert.StartsWith("DomainNotFound,", e.FullyQualifiedErrorId, StringComparison.Ordinal));
+        Assert.Contains(missing.Errors, e => e.ToString().StartsWith("qemu+unix:///system: ", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void AStoppedPoolIsAGapAndNothingIsDeleted()
     {
         var stopped = _pool + "-off";
