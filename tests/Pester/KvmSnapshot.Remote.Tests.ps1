@@ -143,6 +143,9 @@ Invoke-KvmBlockPull -Domain `$d -Disk vda -Base guest.qcow2 -RemoveMergedLayers 
 "warnings: `$(@(`$lw).Count)"
 '##CASE after'
 Get-KvmSnapshotChain -ConnectionUri `$u -Pool `$d -WarningAction SilentlyContinue | ForEach-Object { `$_.ToString() }
+'##CASE fanout'
+Get-KvmSnapshotChain -Pool `$d -ConnectionUri `$u, 'qemu:///system' -WarningAction SilentlyContinue | Group-Object ConnectionUri |
+    ForEach-Object { '{0} {1}' -f (`$_.Name -replace '\?.*'), `$_.Count }
 '##CASE end'
 "@
         $walkFile = Join-Path $tmp "$name-walk.ps1"
@@ -222,6 +225,14 @@ Get-KvmSnapshotChain -ConnectionUri `$u -Pool `$d -WarningAction SilentlyContinu
         Test-Path -LiteralPath (Join-Path $store 'guest.m1') | Should -BeFalse
         foreach ($kept in $base, $guest, $other, $branch, $template) { Test-Path -LiteralPath $kept | Should -BeTrue }
         $Case['after'] | Should -Contain 'base.qcow2 <- guest.qcow2 <- guest.s3'
+    }
+
+    It 'asks qemu+ssh:// and qemu:///system in one pipeline, at once' {
+        $count = @($Case['after']).Count
+        $port = Get-Content -LiteralPath (Join-Path $sshState 'port')
+        $Case['fanout'] | Should -HaveCount 2
+        $Case['fanout'] | Should -Contain "qemu+ssh://root@127.0.0.1:$port/system $count"
+        $Case['fanout'] | Should -Contain "qemu:///system $count"
     }
 
     It 'leaves the guest reading every write made along the walk' {
