@@ -27,6 +27,9 @@
         'Get-KvmDomainDisk'
         'Save-KvmDomainState'
         'Restore-KvmDomainState'
+        'Get-KvmDomain'
+        'Get-KvmOrphanImage'
+        'Remove-KvmOrphanImage'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -13,6 +13,7 @@ public sealed class GetKvmDomainDiskCommand : KvmDomainCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(DomainNameCompleter))]
+    [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     public string[] Domain { get; set; } = null!;
 
@@ -22,9 +23,16 @@ public sealed class GetKvmDomainDiskCommand : KvmDomainCmdlet
     [SupportsWildcards]
     public string[]? Disk { get; set; }
 
+    private System.Collections.Generic.IReadOnlyList<string> TryResolve(string name)
+    {
+        System.Collections.Generic.IReadOnlyList<string> domains = System.Array.Empty<string>();
+        TryRun(() => domains = DomainPatterns.Resolve(ConnectionUri, name));
+        return domains;
+    }
+
     protected override void ProcessRecord()
     {
-        foreach (var domain in Domain)
+        foreach (var domain in Domain.SelectMany(d => TryResolve(d)))
         {
             TryRun(() =>
             {
