@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Management.Automation;
+using KvmSnapshot.Errors;
 using KvmSnapshot.Live;
 
 namespace KvmSnapshot.Cmdlets;
@@ -25,6 +26,31 @@ internal static class DomainPatterns
         if (all.Contains(name, StringComparer.Ordinal)) return new[] { name };
         var pattern = new WildcardPattern(name, WildcardOptions.IgnoreCase);
         return all.Where(pattern.IsMatch).ToList();
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> for each domain <paramref name="name"/> stands for, each through
+    /// <paramref name="tryRun"/> (the cmdlet's TryRun: an error is written for that domain and the others go on). A
+    /// domain a pattern listed that is gone when it is read (a transient domain stopped) is skipped silently.
+    /// </summary>
+    public static void ForEach(string? connectionUri, string name, Func<Action, bool> tryRun, Action<string> work)
+    {
+        IReadOnlyList<string> domains = Array.Empty<string>();
+        if (!tryRun(() => domains = Resolve(connectionUri, name))) return;
+        var listed = IsPattern(name) && !(domains.Count == 1 && domains[0] == name);
+        foreach (var domain in domains)
+        {
+            tryRun(() =>
+            {
+                try
+                {
+                    work(domain);
+                }
+                catch (KvmSnapshotException e) when (listed && e.ErrorId == ErrorIds.DomainNotFound)
+                {
+                }
+            });
+        }
     }
 
     /// <summary>

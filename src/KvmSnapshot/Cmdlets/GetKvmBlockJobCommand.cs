@@ -26,11 +26,7 @@ public sealed class GetKvmBlockJobCommand : KvmDomainCmdlet
     protected override void ProcessRecord()
     {
         var (disk, keep) = DomainPatterns.Disk(Disk);
-        System.Collections.Generic.IReadOnlyList<string> domains = System.Array.Empty<string>();
-        if (!TryRun(() => domains = DomainPatterns.Resolve(ConnectionUri, Domain))) return;
-        foreach (var domain in domains)
-        {
-            TryRun(() => WriteObject(System.Linq.Enumerable.Where(RunEngine(ctx => LiveEngine.Default.GetBlockJobs(ConnectionUri, domain, disk, ctx)), j => keep(j.Disk)), enumerateCollection: true));
-        }
+        DomainPatterns.ForEach(ConnectionUri, Domain, TryRun,
+            domain => WriteObject(System.Linq.Enumerable.Where(RunEngine(ctx => LiveEngine.Default.GetBlockJobs(ConnectionUri, domain, disk, ctx)), j => keep(j.Disk)), enumerateCollection: true));
     }
 }

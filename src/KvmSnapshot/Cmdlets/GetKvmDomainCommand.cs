@@ -1,8 +1,5 @@
-using System.Collections.Generic;
-using System.Linq;
 using System.Management.Automation;
 using KvmSnapshot.Completion;
-using KvmSnapshot.Errors;
 using KvmSnapshot.Live;
 using KvmSnapshot.Model;
 
@@ -17,36 +14,22 @@ namespace KvmSnapshot.Cmdlets;
 [OutputType(typeof(KvmDomain))]
 public sealed class GetKvmDomainCommand : KvmDomainCmdlet
 {
-    /// <summary>Domain names; wildcards allowed. Every domain when omitted.</summary>
+    /// <summary>
+    /// Domain names; wildcards allowed. Every domain when omitted. Named Domain (alias Name) so that objects carrying
+    /// both, such as snapshots, bind their Domain, not their own Name.
+    /// </summary>
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [Alias("Domain")]
+    [Alias("Name")]
     [ArgumentCompleter(typeof(DomainNameCompleter))]
     [SupportsWildcards]
     [ValidateNotNullOrEmpty]
-    public string[]? Name { get; set; }
+    public string[]? Domain { get; set; }
 
     protected override void ProcessRecord()
     {
-        foreach (var name in Name ?? new[] { "*" })
+        foreach (var name in Domain ?? new[] { "*" })
         {
-            IReadOnlyList<string> domains = System.Array.Empty<string>();
-            if (!TryRun(() => domains = DomainPatterns.Resolve(ConnectionUri, name))) continue;
-            var pattern = DomainPatterns.IsPattern(name);
-            foreach (var domain in domains)
-            {
-                TryRun(() =>
-                {
-                    try
-                    {
-                        WriteObject(RunEngine(ctx => LiveEngine.Default.GetDomain(ConnectionUri, domain, ctx)));
-                    }
-                    // A domain listed a moment ago and gone now (a transient one stopped) was not asked for by name.
-                    catch (KvmSnapshotException e) when (pattern && e.ErrorId == ErrorIds.DomainNotFound)
-                    {
-                        WriteVerbose($"{domain} went away while it was read: {e.Message}");
-                    }
-                });
-            }
+            DomainPatterns.ForEach(ConnectionUri, name, TryRun, domain => WriteObject(RunEngine(ctx => LiveEngine.Default.GetDomain(ConnectionUri, domain, ctx))));
         }
     }
 }

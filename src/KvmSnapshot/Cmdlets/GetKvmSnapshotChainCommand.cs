@@ -64,12 +64,8 @@ public sealed class GetKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
     protected override void ProcessDomain()
     {
         var (disk, keep) = DomainPatterns.Disk(Disk);
-        IReadOnlyList<string> domains = System.Array.Empty<string>();
-        if (!TryRun(() => domains = DomainPatterns.Resolve(ConnectionUri, Domain))) return;
-        foreach (var domain in domains)
-        {
-            TryRun(() => WriteObject(RunEngine(ctx => LiveEngine.Default.GetChains(ConnectionUri, domain, disk, ctx)).Where(c => keep(c.Disk)), enumerateCollection: true));
-        }
+        DomainPatterns.ForEach(ConnectionUri, Domain, TryRun,
+            domain => WriteObject(RunEngine(ctx => LiveEngine.Default.GetChains(ConnectionUri, domain, disk, ctx)).Where(c => keep(c.Disk)), enumerateCollection: true));
     }
 
     /// <summary>The Directory set: the forest of a store.</summary>

@@ -64,14 +64,10 @@ public sealed class GetKvmSnapshotCommand : KvmPathOrDomainCmdlet
 
     protected override void ProcessDomain()
     {
-        System.Collections.Generic.IReadOnlyList<string> domains = System.Array.Empty<string>();
-        if (!TryRun(() => domains = DomainPatterns.Resolve(ConnectionUri, Domain))) return;
         // Over a domain pattern, a snapshot name that one of the domains lacks is no error.
         var reportMissing = !DomainPatterns.IsPattern(Domain);
-        foreach (var domain in domains)
-        {
-            TryRun(() => Emit(RunEngine(ctx => LiveEngine.Default.GetSnapshots(ConnectionUri, domain, null, Current, ctx)), s => s.Name, domain, reportMissing));
-        }
+        DomainPatterns.ForEach(ConnectionUri, Domain, TryRun,
+            domain => Emit(RunEngine(ctx => LiveEngine.Default.GetSnapshots(ConnectionUri, domain, null, Current, ctx)), s => s.Name, domain, reportMissing));
     }
 
     private void Emit<T>(System.Collections.Generic.IReadOnlyList<T> snapshots, System.Func<T, string> nameOf, string owner, bool reportMissing = true)

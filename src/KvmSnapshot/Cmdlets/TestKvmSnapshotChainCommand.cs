@@ -80,16 +80,11 @@ public sealed class TestKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
     protected override void ProcessDomain()
     {
         var (disk, keep) = DomainPatterns.Disk(Disk);
-        IReadOnlyList<string> domains = System.Array.Empty<string>();
-        if (!TryRun(() => domains = DomainPatterns.Resolve(ConnectionUri, Domain)))
+        DomainPatterns.ForEach(ConnectionUri, Domain, work => _allPassed &= TryRun(work), domain =>
         {
-            _allPassed = false;
-            return;
-        }
-        foreach (var domain in domains)
-        {
-            Test(() => RunEngine(ctx => LiveEngine.Default.GetChains(ConnectionUri, domain, disk, ctx)).Where(c => keep(c.Disk)).ToList(), null);
-        }
+            var chains = RunEngine(ctx => LiveEngine.Default.GetChains(ConnectionUri, domain, disk, ctx)).Where(c => keep(c.Disk)).ToList();
+            Test(() => chains, null);
+        });
     }
 
     /// <summary>The Directory set (the chains of a store, shared bases checked across it) and the Chain set (piped chains).</summary>

@@ -72,6 +72,9 @@ public sealed class HostHealthCmdletTests : IClassFixture<HostHealthCmdletTests.
         Assert.Empty(ps.Run("Get-KvmDomain ($prefix + '*') -ConnectionUri $uri | Get-KvmBlockJob").AssertNoErrors().Output);
         Assert.True(ps.Run("Get-KvmDomain ($prefix + '*') -ConnectionUri $uri | Test-KvmSnapshotChain -SkipImageCheck -Quiet").AssertNoErrors().Single<bool>());
 
+        // Back into Get-KvmDomain: a snapshot binds its Domain (not its own Name) to -Domain.
+        Assert.Equal(_domains.Web.Name, ps.Run("Get-KvmSnapshot -Domain ($prefix + 'web') -ConnectionUri $uri | Get-KvmDomain").AssertNoErrors().Single<KvmDomain>().Domain);
+
         // A plain name that names no domain is an error.
         var missing = ps.Run("Get-KvmDomain -Name ($prefix + 'nosuch') -ConnectionUri $uri");
         Assert.Equal("DomainNotFound,KvmSnapshot.Cmdlets.GetKvmDomainCommand", missing.SingleError().FullyQualifiedErrorId);
