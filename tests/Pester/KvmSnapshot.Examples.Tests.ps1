@@ -103,7 +103,7 @@ BeforeAll {
         'Get-KvmOrphanImage #2'      = @{ Domains = @() }
         'Remove-KvmOrphanImage #1'   = @{ Domains = @() }
         'Remove-KvmOrphanImage #2'   = @{ Domains = @('web2') }
-        'Get-KvmBlockJob #3'         = @{ Domains = @('web1', 'web2') }
+        'Get-KvmBlockJob #3'         = @{ Domains = @('web1') }
     }
 }
 

@@ -149,12 +149,12 @@ public sealed class HostHealthCmdletTests : IClassFixture<HostHealthCmdletTests.
         Assert.All(orphans, o => Assert.True(File.Exists(o.Path)));
 
         // A file something uses is never removed: the domain's base and snapshot overlay, a base an overlay still uses.
-        foreach (var used in new[] { "base.qcow2", "s1.qcow2", "lone.qcow2" })
-        {
-            var refused = ps.Run("Remove-KvmOrphanImage -Path $args[0] -ConnectionUri $uri -Confirm:$false", dom.File(used));
-            Assert.Equal("DiskImageInUse,KvmSnapshot.Cmdlets.RemoveKvmOrphanImageCommand", refused.SingleError().FullyQualifiedErrorId);
-            Assert.True(File.Exists(dom.File(used)), used);
-        }
+        var used = new[] { "base.qcow2", "s1.qcow2", "lone.qcow2" }.Select(dom.File).ToArray();
+        var refused = ps.Run("Remove-KvmOrphanImage -Path $args -ConnectionUri $uri -Confirm:$false", used.Cast<object>().ToArray());
+        Assert.Equal(used.Select(_ => "DiskImageInUse,KvmSnapshot.Cmdlets.RemoveKvmOrphanImageCommand"), refused.Errors.Select(e => e.FullyQualifiedErrorId));
+        Assert.Equal(used.OrderBy(u => u, StringComparer.Ordinal), refused.Errors.Select(e => (string)e.TargetObject).OrderBy(u => u, StringComparer.Ordinal));
+        Assert.Contains(refused.Errors, e => e.Exception.Message.Contains("named by snapshot", StringComparison.Ordinal));
+        Assert.All(used, u => Assert.True(File.Exists(u), u));
 
         // Piped base first: decided together, the overlay goes before its base.
         ps.Run("$args | Remove-KvmOrphanImage -ConnectionUri $uri -Confirm:$false", dom.File("lone.qcow2"), dom.File("loneover.qcow2"), dom.File("leftover.qcow2")).AssertNoErrors();
