@@ -37,7 +37,7 @@ Describe 'The module the build produces' {
 
     It 'exports exactly the cmdlets its manifest lists' {
         ($Module.ExportedCmdlets.Keys | Sort-Object) | Should -Be ((Import-PowerShellDataFile -Path (Join-Path $Module.ModuleBase 'KvmSnapshot.psd1')).CmdletsToExport | Sort-Object)
-        $Module.ExportedCmdlets.Count | Should -Be 17
+        $Module.ExportedCmdlets.Count | Should -Be 20
     }
 
     It 'has a manifest with release notes and no placeholder addresses' {
