@@ -153,6 +153,31 @@ foreach (`$t in `$result.Tests) { `$t.Result + '|' + `$t.ExpandedPath }
         $child.Text | Should -Match 'orphan/leftover\.qcow2 \(Overlay, '
     }
 
+    It 'Get-KvmDomain and -Domain patterns find exactly these domains in real pwsh' {
+        $domains = Get-KvmDomain "$Prefix*" -ConnectionUri $Uri
+        $domains | ForEach-Object { "$($_.Domain.Substring($Prefix.Length))=$($_.MaxChainDepth),$($_.SnapshotCount)" } |
+            Should -Be 'deep=4,0', 'healthy=3,1', 'old=2,1', 'orphan=2,0', 'stale=1,1'
+        (Get-KvmDomain "$Prefix*" -ConnectionUri $Uri | Get-KvmSnapshotChain).Depth | Should -Be 4, 3, 2, 2, 1
+        (Get-KvmSnapshotChain -Domain "$Prefix*" -Disk 'vd*' -ConnectionUri $Uri).Domain | Should -Be $domains.Domain
+        Get-KvmSnapshotChain -Domain "${Prefix}nomatch*" -ConnectionUri $Uri -ErrorVariable silent | Should -BeNullOrEmpty
+        $silent | Should -BeNullOrEmpty
+        Get-KvmSnapshotChain -Domain "${Prefix}nomatch" -ConnectionUri $Uri -ErrorVariable missing -ErrorAction SilentlyContinue
+        $missing.FullyQualifiedErrorId | Should -Be 'DomainNotFound,KvmSnapshot.Cmdlets.GetKvmSnapshotChainCommand'
+    }
+
+    It 'Remove-KvmOrphanImage deletes the orphan overlay and nothing the domain uses' {
+        $folder = Join-Path $Root 'orphan'
+        Get-KvmOrphanImage $folder -ConnectionUri $Uri | Remove-KvmOrphanImage -ConnectionUri $Uri -WhatIf
+        Join-Path $folder 'leftover.qcow2' | Should -Exist
+        Remove-KvmOrphanImage (Join-Path $folder 'base.qcow2') -ConnectionUri $Uri -Confirm:$false -ErrorVariable inUse -ErrorAction SilentlyContinue
+        $inUse.FullyQualifiedErrorId | Should -Be 'DiskImageInUse,KvmSnapshot.Cmdlets.RemoveKvmOrphanImageCommand'
+        Get-KvmOrphanImage $folder -ConnectionUri $Uri | Remove-KvmOrphanImage -ConnectionUri $Uri -Confirm:$false
+        Join-Path $folder 'leftover.qcow2' | Should -Not -Exist
+        (Get-ChildItem -LiteralPath $folder -Filter *.qcow2).Name | Should -Be 'base.qcow2', 'top.qcow2'
+        Get-KvmOrphanImage $folder -ConnectionUri $Uri | Should -BeNullOrEmpty
+        Test-KvmSnapshotChain -Domain "${Prefix}orphan" -ConnectionUri $Uri -Quiet | Should -BeTrue
+    }
+
     It 'writes JUnit XML for a CI dashboard' {
         [xml] $junit = Get-Content -Raw -LiteralPath $JUnit
         $junit.testsuites.tests | Should -Be '40'
