@@ -12,6 +12,14 @@ namespace KvmSnapshot.Chains;
 /// </summary>
 internal static class OrphanSearch
 {
+    /// <summary>
+    /// What a store holds as images, as <see cref="StoreScan"/> lists them: qcow2 by its magic, raw only by its name
+    /// (.img, .raw). Nothing else is ever called an orphan or deleted as one.
+    /// </summary>
+    public static bool IsStoreImage(string path, string content)
+        => content == ImageFormatProbe.Qcow2
+            || path.EndsWith(".img", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".raw", StringComparison.OrdinalIgnoreCase);
+
     public static IReadOnlyList<ImageNode> Find(IEnumerable<ImageNode> images, ImageUsage usage)
     {
         var pending = images.Where(i => i.State == Model.ChainLayerState.Present && i.NotAnImageReason is null).ToList();

@@ -59,15 +59,18 @@ internal sealed partial class LiveEngine
         var catalog = _images.NewCatalog(ctx, known: KnownFormats.From(references));
         var usage = _images.Usage(paths, Array.Empty<string>(), references, catalog, ctx);
         if (usage.Gaps.Count > 0) return LayerRemovalPlan.Decide(paths, usage, new Dictionary<string, string>(StringComparer.Ordinal));
-        var nodes = paths.Select(p => catalog.Get(p, null)).OfType<ImageNode>().ToList();
-        var ordered = OrphanSearch.Find(nodes, usage).Select(n => n.Path).ToList();
         var notImages = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var node in nodes.Where(n => n.NotAnImageReason is not null || n.State != ChainLayerState.Present))
+        var nodes = new List<ImageNode>();
+        foreach (var path in paths)
         {
-            notImages[node.Path] = $"it is not a disk image this module may delete ({node.NotAnImageReason ?? node.Problem})";
+            var node = catalog.GetIfContent(path, content => OrphanSearch.IsStoreImage(path, content));
+            if (node is null) notImages[path] = "it is not a disk image (a qcow2 file, or a raw one named .img or .raw)";
+            else if (node.NotAnImageReason is not null || node.State != ChainLayerState.Present) notImages[path] = $"it is not a disk image this module may delete ({node.NotAnImageReason ?? node.Problem})";
+            else nodes.Add(node);
         }
-        // Users first, then what the orphan search kept (Decide says who uses them).
-        var all = ordered.Concat(nodes.Select(n => n.Path).Where(p => !ordered.Contains(p, StringComparer.Ordinal))).ToList();
+        var ordered = OrphanSearch.Find(nodes, usage).Select(n => n.Path).ToList();
+        // Users first, then what the orphan search kept (Decide says who uses them), then what is no image.
+        var all = ordered.Concat(paths.Where(p => !ordered.Contains(p, StringComparer.Ordinal))).ToList();
         return LayerRemovalPlan.Decide(all, usage, notImages);
     }
 

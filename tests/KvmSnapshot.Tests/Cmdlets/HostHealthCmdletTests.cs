@@ -148,12 +148,14 @@ public sealed class HostHealthCmdletTests : IClassFixture<HostHealthCmdletTests.
         Assert.Equal(3, whatIf.HostText.Split('\n').Count(l => l.StartsWith("What if: Performing the operation \"Delete orphan image\"", StringComparison.Ordinal)));
         Assert.All(orphans, o => Assert.True(File.Exists(o.Path)));
 
-        // A file something uses is never removed: the domain's base and snapshot overlay, a base an overlay still uses.
-        var used = new[] { "base.qcow2", "s1.qcow2", "lone.qcow2" }.Select(dom.File).ToArray();
+        // A file something uses is never removed: the domain's base and snapshot overlay, a base an overlay still uses;
+        // nor a file that is no disk image (the domain's XML), though nothing uses it.
+        var used = new[] { "base.qcow2", "s1.qcow2", "lone.qcow2", "domain.xml" }.Select(dom.File).ToArray();
         var refused = ps.Run("Remove-KvmOrphanImage -Path $args -ConnectionUri $uri -Confirm:$false", used.Cast<object>().ToArray());
         Assert.Equal(used.Select(_ => "DiskImageInUse,KvmSnapshot.Cmdlets.RemoveKvmOrphanImageCommand"), refused.Errors.Select(e => e.FullyQualifiedErrorId));
         Assert.Equal(used.OrderBy(u => u, StringComparer.Ordinal), refused.Errors.Select(e => (string)e.TargetObject).OrderBy(u => u, StringComparer.Ordinal));
         Assert.Contains(refused.Errors, e => e.Exception.Message.Contains("named by snapshot", StringComparison.Ordinal));
+        Assert.Contains(refused.Errors, e => e.Exception.Message.Contains("it is not a disk image", StringComparison.Ordinal));
         Assert.All(used, u => Assert.True(File.Exists(u), u));
 
         // Piped base first: decided together, the overlay goes before its base.
