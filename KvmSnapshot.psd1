@@ -30,6 +30,9 @@
         'Format-KvmSnapshotTree'
         'Format-KvmChainTree'
         'Export-KvmChainGraph'
+        'Get-KvmDomain'
+        'Get-KvmOrphanImage'
+        'Remove-KvmOrphanImage'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

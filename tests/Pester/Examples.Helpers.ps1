@@ -12,7 +12,8 @@
 #            import/disk1.img                                            (a raw image)
 #   domains  web1 (vda: web1.snap2, vdb: web1-data.raw), web2 (vda: web2.qcow2), db1 (vda: db1.qcow2): persistent
 #            TCG domains on qemu:///system (no OS), running, defined only when the example names them. Their names become
-#            kvmsnap-t-ex<run>-web1 and so on, in the code and in the output the example shows.
+#            kvmsnap-t-ex<run>-web1 and so on, in the code and in the output the example shows; a pattern on their stem
+#            (web*, db*) becomes kvmsnap-t-ex<run>-web* (db*), so it matches this world's domains only.
 # Substitution is textual and explicit: Convert-ExampleText below is the whole of it.
 #
 # WHAT IS COMPARED. Lines after a command line ("PS /> …", with its continuation lines) up to the next command are
@@ -101,6 +102,10 @@ function Convert-ExampleText {
     }
     foreach ($name in $script:DomainPlaceholders) {
         $map[$name] = [pscustomobject]@{ Pattern = "(?<![\w./-])$name(?![\w./-])"; Value = $World.Domains[$name] }
+    }
+    # A domain pattern on a placeholder's stem (web*, db*) matches the world's domains of that stem.
+    foreach ($stem in 'web', 'db') {
+        $map["$stem*"] = [pscustomobject]@{ Pattern = "(?<![\w./-])$stem\*"; Value = ($World.Domains["${stem}1"] -replace "${stem}1$", "$stem*") }
     }
     $n = 0
     foreach ($key in @($map.Keys)) { $Text = $Text -replace $map[$key].Pattern, "`u{1}$n`u{1}"; $n++ }

@@ -28,7 +28,6 @@ BeforeDiscovery {
     # Examples that cannot run here as written, and why. Keep it short: fix an example rather than list it.
     $SkipList = @{
         'Get-KvmSnapshot #4' = 'needs a second host (qemu+ssh://root@host2/system)'
-        'Get-KvmBlockJob #3' = 'lists every running domain of the host, and on this shared test host other sessions'' domains come and go'
         'about_KvmSnapshot #1' = 'lists every running domain of the host, and on this shared test host other sessions'' domains come and go'
         'about_KvmSnapshot #7' = 'needs two other hosts (qemu+ssh://root@host1/system, qemu+ssh://root@host2/system)'
     }
@@ -104,6 +103,11 @@ BeforeAll {
         'Format-KvmChainTree #1'     = @{ Masks = @('[\d.]+ (B|KiB|MiB|GiB)(?= (/|of) )') }
         'Format-KvmChainTree #2'     = @{ Masks = @('[\d.]+ (B|KiB|MiB|GiB)(?= (/|of) )') }
         'Export-KvmChainGraph #2'    = @{ Masks = @('[\d.]+ (B|KiB|MiB|GiB)(?= (/|of) )') }
+        'Get-KvmOrphanImage #1'      = @{ Domains = @('web2') }   # web2 uses debian12.qcow2; the mail overlays on it are orphans
+        'Get-KvmOrphanImage #2'      = @{ Domains = @() }
+        'Remove-KvmOrphanImage #1'   = @{ Domains = @() }
+        'Remove-KvmOrphanImage #2'   = @{ Domains = @('web2') }
+        'Get-KvmBlockJob #3'         = @{ Domains = @('web1') }
     }
 }
 

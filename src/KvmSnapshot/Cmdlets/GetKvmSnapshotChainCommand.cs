@@ -1,3 +1,5 @@
+using System.Collections.Generic;
+using System.Linq;
 using System.Management.Automation;
 using KvmSnapshot.Completion;
 using KvmSnapshot.Live;
@@ -35,13 +37,16 @@ public sealed class GetKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
     [Parameter(ParameterSetName = DirectorySet)]
     public SwitchParameter Recurse { get; set; }
 
+    /// <summary>The domain; wildcards allowed (a pattern that matches no domain is no error).</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(DomainNameCompleter))]
+    [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     public string Domain { get; set; } = null!;
 
     [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(DiskTargetCompleter))]
+    [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     public string? Disk { get; set; }
 
@@ -57,7 +62,11 @@ public sealed class GetKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
     }
 
     protected override void ProcessDomain()
-        => TryRun(() => WriteObject(RunEngine(ctx => LiveEngine.Default.GetChains(ConnectionUri, Domain, Disk, ctx)), enumerateCollection: true));
+    {
+        var (disk, keep) = DomainPatterns.Disk(Disk);
+        DomainPatterns.ForEach(ConnectionUri, Domain, TryRun,
+            domain => WriteObject(RunEngine(ctx => LiveEngine.Default.GetChains(ConnectionUri, domain, disk, ctx)).Where(c => keep(c.Disk)), enumerateCollection: true));
+    }
 
     /// <summary>The Directory set: the forest of a store.</summary>
     protected override void ProcessOtherSet(string parameterSet)
