@@ -27,6 +27,10 @@
         'Get-KvmDomainDisk'
         'Save-KvmDomainState'
         'Restore-KvmDomainState'
+        'Backup-KvmDomain'
+        'Get-KvmBackup'
+        'Restore-KvmBackup'
+        'Test-KvmBackup'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -17,6 +17,7 @@ public sealed class ModuleShapeTests
         "New-KvmSnapshot", "Get-KvmSnapshot", "Restore-KvmSnapshot", "Remove-KvmSnapshot", "Invoke-KvmBlockCommit",
         "Invoke-KvmBlockPull", "Get-KvmBlockJob", "Stop-KvmBlockJob", "Complete-KvmBlockJob", "Get-KvmDomainDisk",
         "Save-KvmDomainState", "Restore-KvmDomainState",
+        "Backup-KvmDomain", "Get-KvmBackup", "Restore-KvmBackup", "Test-KvmBackup",
     };
 
     private static readonly string[] HighImpact =
@@ -94,7 +95,8 @@ public sealed class ModuleShapeTests
     public void LiveCmdletsTakeConnectionUriAndBindDomainByPropertyName()
     {
         using var ps = new PowerShellSession();
-        foreach (var name in Cmdlets.Where(c => c is not ("Get-KvmDiskImage" or "New-KvmDiskImage" or "Convert-KvmDiskImage" or "Restore-KvmDomainState")))
+        foreach (var name in Cmdlets.Where(c => c is not ("Get-KvmDiskImage" or "New-KvmDiskImage" or "Convert-KvmDiskImage" or "Restore-KvmDomainState"
+            or "Get-KvmBackup" or "Restore-KvmBackup" or "Test-KvmBackup")))
         {
             var cmd = ps.Run("Get-Command -Name $args[0]", name).AssertNoErrors().Single<CmdletInfo>();
             Assert.True(cmd.Parameters.ContainsKey("ConnectionUri"), $"{name} lacks -ConnectionUri");

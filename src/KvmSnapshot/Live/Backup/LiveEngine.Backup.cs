@@ -298,7 +298,7 @@ internal sealed partial class LiveEngine
 
         var chosen = (request.Disks is { Count: > 0 } asked ? asked
             : request.Incremental ? parent!.Files.Select(f => f.Disk).ToList()
-            : disks.Where(d => d.Device == "disk" && d.IsLocalFile && d.Source is not null && !d.ReadOnly).Select(d => d.Target).ToList())
+            : DefaultDisks(disks, live, dom.Name, ctx))
             .Distinct(StringComparer.Ordinal).Select(name => FindDisk(disks, dom.Name, name)).ToList();
         foreach (var d in chosen.Where(d => !d.IsLocalFile || d.Source is null))
         {
@@ -374,6 +374,21 @@ internal sealed partial class LiveEngine
             AllDisks = disks.Select(d => d.Target).ToList(),
             Space = space,
         };
+    }
+
+    /// <summary>
+    /// Every writable file-backed disk; for a running domain only the qcow2 ones, the only format that holds the
+    /// checkpoint bitmaps an incremental needs (the others are named in a warning; -Disk still takes them for a full backup).
+    /// </summary>
+    private static List<string> DefaultDisks(IReadOnlyList<DiskXml> disks, bool live, string domain, IOperationContext ctx)
+    {
+        var files = disks.Where(d => d.Device == "disk" && d.IsLocalFile && d.Source is not null && !d.ReadOnly).ToList();
+        if (!live) return files.Select(d => d.Target).ToList();
+        foreach (var skipped in files.Where(d => d.Format != "qcow2"))
+        {
+            ctx.Warning($"Disk {skipped.Target} of {domain} ({skipped.Format ?? "unknown format"}) is not backed up: only qcow2 disks hold the checkpoint bitmaps of a running domain's backups.");
+        }
+        return files.Where(d => d.Format == "qcow2").Select(d => d.Target).ToList();
     }
 
     private static string NearestExisting(string folder)
