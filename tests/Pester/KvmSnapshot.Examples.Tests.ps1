@@ -73,6 +73,16 @@ BeforeAll {
         }
     }
 
+    # db1's backup set in /backup/db1: a full backup, then an incremental one after a guest write.
+    $BackupMasks = @('[\d.]+ [KMG]iB', 'kvmsnap-[0-9a-f]{8}-\d{3}')
+    function New-ExampleBackupSet {
+        param([hashtable] $World)
+        $set = Join-Path $World.Store 'backup/db1'
+        $null = Backup-KvmDomain -Domain $World.Domains.db1 -Destination $set -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop
+        $null = & virsh -c $Uri qemu-monitor-command $World.Domains.db1 --hmp 'qemu-io virtio-disk0 "write -P 0x33 1M 256k"'
+        $null = Backup-KvmDomain -Domain $World.Domains.db1 -Destination $set -Incremental -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop
+    }
+
     # What an example needs beyond the common world, made before it runs. Masks: regexes of what differs every run;
     # Answers: lines typed at its confirmation prompts; Domains: which of web1, web2, db1 to define (default: those
     # the example's text names).
@@ -100,6 +110,16 @@ BeforeAll {
                 Remove-Item -LiteralPath (Join-Path $w.Store 'gone.qcow2') } }
         'Invoke-KvmBlockPull #4'     = @{ Answers = @('y', 'y', 'y') }
         'New-KvmDiskImage #3'        = @{ Domains = @() }   # web1..web3 only name files there
+        # Backups: sizes and the set's random checkpoint names differ every run; the set is made before the examples that read it.
+        'Backup-KvmDomain #1'        = @{ Masks = $BackupMasks }
+        'Backup-KvmDomain #2'        = @{ Masks = $BackupMasks }
+        'Backup-KvmDomain #3'        = @{ Masks = $BackupMasks }
+        'Get-KvmBackup #1'           = @{ Masks = $BackupMasks; Domains = @('db1'); Before = { param($w) New-ExampleBackupSet $w } }
+        'Get-KvmBackup #2'           = @{ Domains = @('db1'); Before = { param($w) New-ExampleBackupSet $w } }
+        'Restore-KvmBackup #1'       = @{ Masks = $BackupMasks; Domains = @('db1'); Before = { param($w) New-ExampleBackupSet $w } }
+        'Restore-KvmBackup #2'       = @{ Domains = @('db1'); Before = { param($w) New-ExampleBackupSet $w } }
+        'Test-KvmBackup #1'          = @{ Domains = @('db1'); Before = { param($w) New-ExampleBackupSet $w } }
+        'Test-KvmBackup #2'          = @{ Domains = @('db1'); Before = { param($w) New-ExampleBackupSet $w } }
     }
 }
 
