@@ -82,6 +82,20 @@ BeforeAll {
         $null = & virsh -c $Uri qemu-monitor-command $World.Domains.db1 --hmp 'qemu-io -d virtio-disk0/virtio-backend "write -P 0x33 1M 256k"'
         $null = Backup-KvmDomain -Domain $World.Domains.db1 -Destination $set -Incremental -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop
     }
+    # The examples that only read a set get a copy of one made once per run (they need neither db1 nor libvirt).
+    $BackupTemplate = Join-Path ([IO.Path]::GetTempPath()) "kvmsnap-t-ex$Run-backup-template"
+    function Copy-ExampleBackupSet {
+        param([hashtable] $World)
+        if (-not (Test-Path -LiteralPath $BackupTemplate)) {
+            $source = New-ExampleWorld -Run $Run -Example ([pscustomobject]@{ Key = 'backup set' }) -Domains @('db1') -Template $Template
+            try {
+                New-ExampleBackupSet $source
+                Invoke-WorldTool cp '-a', (Join-Path $source.Store 'backup/db1'), $BackupTemplate
+            }
+            finally { Remove-ExampleWorld $source }
+        }
+        Invoke-WorldTool cp '-a', $BackupTemplate, (Join-Path $World.Store 'backup/db1')
+    }
 
     # What an example needs beyond the common world, made before it runs. Masks: regexes of what differs every run;
     # Answers: lines typed at its confirmation prompts; Domains: which of web1, web2, db1 to define (default: those
@@ -114,17 +128,18 @@ BeforeAll {
         'Backup-KvmDomain #1'        = @{ Masks = $BackupMasks }
         'Backup-KvmDomain #2'        = @{ Masks = $BackupMasks }
         'Backup-KvmDomain #3'        = @{ Masks = $BackupMasks }
-        'Get-KvmBackup #1'           = @{ Masks = $BackupMasks; Domains = @('db1'); Before = { param($w) New-ExampleBackupSet $w } }
-        'Get-KvmBackup #2'           = @{ Domains = @('db1'); Before = { param($w) New-ExampleBackupSet $w } }
-        'Restore-KvmBackup #1'       = @{ Masks = $BackupMasks; Domains = @('db1'); Before = { param($w) New-ExampleBackupSet $w } }
-        'Restore-KvmBackup #2'       = @{ Domains = @('db1'); Before = { param($w) New-ExampleBackupSet $w } }
-        'Test-KvmBackup #1'          = @{ Domains = @('db1'); Before = { param($w) New-ExampleBackupSet $w } }
-        'Test-KvmBackup #2'          = @{ Domains = @('db1'); Before = { param($w) New-ExampleBackupSet $w } }
+        'Get-KvmBackup #1'           = @{ Masks = $BackupMasks; Domains = @(); Before = { param($w) Copy-ExampleBackupSet $w } }
+        'Get-KvmBackup #2'           = @{ Domains = @(); Before = { param($w) Copy-ExampleBackupSet $w } }
+        'Restore-KvmBackup #1'       = @{ Masks = $BackupMasks; Domains = @(); Before = { param($w) Copy-ExampleBackupSet $w } }
+        'Restore-KvmBackup #2'       = @{ Domains = @(); Before = { param($w) Copy-ExampleBackupSet $w } }
+        'Test-KvmBackup #1'          = @{ Domains = @(); Before = { param($w) Copy-ExampleBackupSet $w } }
+        'Test-KvmBackup #2'          = @{ Domains = @(); Before = { param($w) Copy-ExampleBackupSet $w } }
     }
 }
 
 AfterAll {
     if ($Template) { Remove-Item -LiteralPath $Template -Recurse -Force -ErrorAction SilentlyContinue }
+    if ($BackupTemplate) { Remove-Item -LiteralPath $BackupTemplate -Recurse -Force -ErrorAction SilentlyContinue }
 }
 
 Describe 'The examples in docs/help' -Tag 'Examples' -Skip:(-not $canRun) {
