@@ -79,7 +79,7 @@ BeforeAll {
         param([hashtable] $World)
         $set = Join-Path $World.Store 'backup/db1'
         $null = Backup-KvmDomain -Domain $World.Domains.db1 -Destination $set -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop
-        $null = & virsh -c $Uri qemu-monitor-command $World.Domains.db1 --hmp 'qemu-io -d virtio-disk0/virtio-backend "write -P 0x33 1M 256k"'
+        $null = & virsh -c $Uri qemu-monitor-command $World.Domains.db1 --hmp 'qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "write -P 0x33 1M 256k"'
         $null = Backup-KvmDomain -Domain $World.Domains.db1 -Destination $set -Incremental -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop
     }
     # The examples that only read a set get a copy of one made once per run (they need neither db1 nor libvirt).
