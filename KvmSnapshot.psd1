@@ -31,6 +31,7 @@
         'Get-KvmBackup'
         'Restore-KvmBackup'
         'Test-KvmBackup'
+        'Remove-KvmBackup'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -73,13 +73,16 @@ BeforeAll {
         }
     }
 
-    # db1's backup set in /backup/db1: a full backup, then an incremental one after a guest write.
+    # db1's backup set in /backup/db1: a full backup and an incremental one after a guest write, twice.
     $BackupMasks = @('[\d.]+ [KMG]iB', 'kvmsnap-[0-9a-f]{8}-\d{3}')
     function New-ExampleBackupSet {
         param([hashtable] $World)
         $set = Join-Path $World.Store 'backup/db1'
         $null = Backup-KvmDomain -Domain $World.Domains.db1 -Destination $set -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop
         $null = & virsh -c $Uri qemu-monitor-command $World.Domains.db1 --hmp 'qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "write -P 0x33 1M 256k"'
+        $null = Backup-KvmDomain -Domain $World.Domains.db1 -Destination $set -Incremental -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop
+        $null = Backup-KvmDomain -Domain $World.Domains.db1 -Destination $set -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop
+        $null = & virsh -c $Uri qemu-monitor-command $World.Domains.db1 --hmp 'qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "write -P 0x34 2M 256k"'
         $null = Backup-KvmDomain -Domain $World.Domains.db1 -Destination $set -Incremental -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop
     }
     # The examples that only read a set get a copy of one made once per run (they need neither db1 nor libvirt).
@@ -134,6 +137,8 @@ BeforeAll {
         'Restore-KvmBackup #2'       = @{ Domains = @(); Before = { param($w) Copy-ExampleBackupSet $w } }
         'Test-KvmBackup #1'          = @{ Domains = @(); Before = { param($w) Copy-ExampleBackupSet $w } }
         'Test-KvmBackup #2'          = @{ Domains = @(); Before = { param($w) Copy-ExampleBackupSet $w } }
+        'Remove-KvmBackup #1'        = @{ Masks = $BackupMasks; Domains = @(); Before = { param($w) Copy-ExampleBackupSet $w } }
+        'Remove-KvmBackup #2'        = @{ Domains = @(); Before = { param($w) Copy-ExampleBackupSet $w } }
     }
 }
 

@@ -17,11 +17,11 @@ public sealed class ModuleShapeTests
         "New-KvmSnapshot", "Get-KvmSnapshot", "Restore-KvmSnapshot", "Remove-KvmSnapshot", "Invoke-KvmBlockCommit",
         "Invoke-KvmBlockPull", "Get-KvmBlockJob", "Stop-KvmBlockJob", "Complete-KvmBlockJob", "Get-KvmDomainDisk",
         "Save-KvmDomainState", "Restore-KvmDomainState",
-        "Backup-KvmDomain", "Get-KvmBackup", "Restore-KvmBackup", "Test-KvmBackup",
+        "Backup-KvmDomain", "Get-KvmBackup", "Restore-KvmBackup", "Test-KvmBackup", "Remove-KvmBackup",
     };
 
     private static readonly string[] HighImpact =
-        { "Restore-KvmSnapshot", "Remove-KvmSnapshot", "Invoke-KvmBlockCommit", "Invoke-KvmBlockPull" };
+        { "Restore-KvmSnapshot", "Remove-KvmSnapshot", "Invoke-KvmBlockCommit", "Invoke-KvmBlockPull", "Remove-KvmBackup" };
 
     [Fact]
     public void ManifestIsValidAndDeclaresCoreOnLinux()
@@ -96,7 +96,7 @@ public sealed class ModuleShapeTests
     {
         using var ps = new PowerShellSession();
         foreach (var name in Cmdlets.Where(c => c is not ("Get-KvmDiskImage" or "New-KvmDiskImage" or "Convert-KvmDiskImage" or "Restore-KvmDomainState"
-            or "Get-KvmBackup" or "Restore-KvmBackup" or "Test-KvmBackup")))
+            or "Get-KvmBackup" or "Restore-KvmBackup" or "Test-KvmBackup" or "Remove-KvmBackup")))
         {
             var cmd = ps.Run("Get-Command -Name $args[0]", name).AssertNoErrors().Single<CmdletInfo>();
             Assert.True(cmd.Parameters.ContainsKey("ConnectionUri"), $"{name} lacks -ConnectionUri");

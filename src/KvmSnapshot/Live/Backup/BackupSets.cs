@@ -5,6 +5,7 @@ using System.Linq;
 using KvmSnapshot.Chains;
 using KvmSnapshot.Engine;
 using KvmSnapshot.Errors;
+using KvmSnapshot.Libvirt;
 using KvmSnapshot.Model;
 using KvmSnapshot.QemuImg;
 
@@ -135,6 +136,74 @@ internal sealed class BackupSets
         {
             yield return $"backup '{entry.Name}' needs '{entry.Parent}', which the set no longer lists.";
         }
+    }
+
+    /// <summary>
+    /// The backups retention removes when the newest <paramref name="keep"/> must stay restorable: every backup none
+    /// of those needs (a kept incremental needs its parents back to its full backup, so those stay too).
+    /// </summary>
+    public IReadOnlyList<KvmBackup> PlanRemove(string folder, int keep)
+    {
+        folder = Path.GetFullPath(folder);
+        var set = BackupManifest.Load(folder);
+        return Removable(set, keep).Select(b => BackupManifest.ToModel(set, b, folder, null)).ToList();
+    }
+
+    private static List<BackupEntry> Removable(BackupManifest set, int keep)
+    {
+        keep = Math.Max(1, keep);
+        var needed = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var kept in set.Backups.Skip(Math.Max(0, set.Backups.Count - keep)))
+        {
+            foreach (var b in set.ChainOf(kept)) needed.Add(b.Name);
+        }
+        return set.Backups.Where(b => !needed.Contains(b.Name)).ToList();
+    }
+
+    /// <summary>
+    /// Removes the backups <see cref="PlanRemove"/> names: the manifest first (atomically: the set never lists a
+    /// file that is gone), then their files, each only when no other image and nothing libvirt knows backs onto it
+    /// (DiskImageInUse otherwise, and nothing is removed).
+    /// </summary>
+    public IReadOnlyList<KvmBackup> Remove(string folder, int keep, IOperationContext ctx)
+    {
+        folder = Path.GetFullPath(folder);
+        var set = BackupManifest.Load(folder);
+        var removable = Removable(set, keep);
+        if (removable.Count == 0) return Array.Empty<KvmBackup>();
+        var files = removable.SelectMany(b => b.Files).Select(f => Path.Combine(folder, f.File)).Where(File.Exists).ToList();
+        var store = LocalImageStore.Instance;
+        var usage = store.Usage(files, new[] { folder }, HostImageReferences.CollectLocal(ctx.Verbose), store.NewCatalog(ctx, _qemuImg), ctx);
+        var going = files.ToHashSet(StringComparer.Ordinal);
+        foreach (var file in files)
+        {
+            var users = usage.DescribeUsers(file, going);
+            if (users.Count > 0)
+            {
+                throw new KvmSnapshotException(ErrorIds.DiskImageInUse, KvmErrorKind.ResourceBusy, file,
+                    $"'{file}' is still used: {string.Join("; ", users)}. No backup was removed.");
+            }
+        }
+        if (ctx.Cancellation.IsCancellationRequested)
+        {
+            throw new KvmSnapshotException(ErrorIds.OperationCancelled, KvmErrorKind.OperationStopped, folder, "Cancelled before anything was changed.");
+        }
+        var removed = removable.Select(b => BackupManifest.ToModel(set, b, folder, null)).ToList();
+        set.Backups.RemoveAll(removable.Contains);
+        set.Save(folder);
+        foreach (var file in files)
+        {
+            ctx.Verbose($"Deleting {file}");
+            try
+            {
+                store.Delete(file);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                ctx.Warning($"'{file}' is no longer part of the set but could not be deleted: {e.Message}");
+            }
+        }
+        return removed;
     }
 
     /// <summary>Each file of each backup (or of one): the recorded SHA-256, qemu-img check, and the chain to the full backup.</summary>
