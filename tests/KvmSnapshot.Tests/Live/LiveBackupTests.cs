@@ -107,7 +107,41 @@ public sealed class LiveBackupTests
         Assert.Empty(Snapshots(dom));
         Assert.Equal(new[] { inc2.Checkpoint! }, Checkpoints(dom));
         Assert.Equal(new[] { "001-full.vda.qcow2", "002-incremental.vda.qcow2", "003-incremental.vda.qcow2", "kvmsnap-backup.json" }, FilesIn(set));
+
+        // Retention: the newest incremental needs its whole chain, so nothing goes until a new full backup starts a new one.
+        Assert.Empty(Sets.Remove(set, 1, ctx));
+        Engine.Backup(Uri, new BackupRequest(dom.Name, set, null, false, false), ctx);
+        dom.GuestWrite("vda", 0x44, "3M", "1M");
+        var refD = dom.SnapshotGuestView("vda", dom.File("D.raw"));
+        Engine.Backup(Uri, new BackupRequest(dom.Name, set, null, true, false), ctx);
+        Assert.Equal(new[] { "001-full", "002-incremental", "003-incremental" }, Sets.PlanRemove(set, 2).Select(b => b.Name));
+        Assert.Equal(new[] { "001-full", "002-incremental", "003-incremental" }, Sets.Remove(set, 1, ctx).Select(b => b.Name));
+        Assert.Equal(new[] { "004-full.vda.qcow2", "005-incremental.vda.qcow2", "kvmsnap-backup.json" }, FilesIn(set));
+        Assert.True(Tool.SameContent(refD, Sets.Restore(set, null, null, dom.File("restored-D.qcow2"), false, ctx).Path));
+        Assert.All(Sets.Test(set, null, ctx), r => Assert.True(r.Healthy, string.Join("; ", r.Problems)));
         RemoveCheckpoints(dom);
+    }
+
+    [Fact]
+    public void Retention_never_deletes_a_file_another_image_backs_onto()
+    {
+        using var dom = TestDomain.Create("bk-keep", persistent: true, start: false);
+        var set = dom.File("set");
+        var ctx = new RecordingOperationContext();
+        Engine.Backup(Uri, new BackupRequest(dom.Name, set, null, false, false), ctx);
+        Engine.Backup(Uri, new BackupRequest(dom.Name, set, null, false, false), ctx);
+        // Someone made an overlay on the first backup (to look inside it): that file must stay.
+        Tool.CreateQcow2(dom.File("peek.qcow2"), null, Path.Combine(set, "001-full.vda.qcow2"));
+        var before = File.ReadAllText(Path.Combine(set, "kvmsnap-backup.json"));
+
+        var error = Assert.ThrowsAny<KvmSnapshotException>(() => Sets.Remove(set, 1, ctx));
+
+        Assert.Equal(ErrorIds.DiskImageInUse, error.ErrorId);
+        Assert.Equal(before, File.ReadAllText(Path.Combine(set, "kvmsnap-backup.json")));
+        Assert.True(File.Exists(Path.Combine(set, "001-full.vda.qcow2")));
+        File.Delete(dom.File("peek.qcow2"));
+        Assert.Equal("001-full", Assert.Single(Sets.Remove(set, 1, ctx)).Name);
+        Assert.Equal(new[] { "002-full" }, Sets.Get(set, null).Select(b => b.Name));
     }
 
     [Fact]
