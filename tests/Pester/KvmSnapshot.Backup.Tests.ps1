@@ -139,4 +139,19 @@ Describe 'Backup-KvmDomain and the backup set cmdlets' -Tag 'Live', 'Backup' -Sk
         Test-KvmBackup -Path $set -Quiet | Should -BeFalse
         (Test-KvmBackup -Path $set | Where-Object { -not $_.Healthy }).Backup | Should -Be @('002-incremental', '003-incremental')
     }
+
+    It 'Remove-KvmBackup -Keep keeps the chain the kept backups need and asks first' {
+        $set2 = Join-Path $store 'set2'
+        $null = Backup-KvmDomain $dom $set2 -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop
+        $null = Backup-KvmDomain $dom $set2 -Incremental -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop
+        Remove-KvmBackup -Path $set2 -Keep 1 -Confirm:$false | Should -BeNullOrEmpty -Because '002-incremental needs 001-full'
+        $null = Backup-KvmDomain $dom $set2 -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop
+
+        Remove-KvmBackup -Path $set2 -Keep 1 -WhatIf | Should -BeNullOrEmpty
+        (Get-KvmBackup $set2).Name | Should -Be @('001-full', '002-incremental', '003-full')
+        $removed = Get-KvmBackup $set2 -Name 003-full | Remove-KvmBackup -Keep 1 -Confirm:$false
+        $removed.Name | Should -Be @('001-full', '002-incremental')
+        (Get-ChildItem -LiteralPath $set2).Name | Should -Be @('003-full.vda.qcow2', 'kvmsnap-backup.json')
+        Test-KvmBackup $set2 -Quiet | Should -BeTrue
+    }
 }
