@@ -37,13 +37,24 @@ public sealed class BackupKvmDomainCommand : KvmDomainCmdlet
     [Parameter]
     public SwitchParameter Compress { get; set; }
 
+    /// <summary>
+    /// How a running domain is backed up: BackupApi (libvirt's backup job with checkpoints, the default) or Snapshot
+    /// (temporary external snapshot, copy, active commit with pivot; full backups only).
+    /// </summary>
+    [Parameter]
+    [ValidateSet("BackupApi", "Snapshot")]
+    public string Method { get; set; } = "BackupApi";
+
     /// <summary>Do not refuse when the destination's free space looks too small.</summary>
     [Parameter]
     public SwitchParameter SkipSpaceCheck { get; set; }
 
     protected override void ProcessRecord()
     {
-        var request = new BackupRequest(Domain, ResolveNewPath(Destination), Disk, Incremental, Compress, SkipSpaceCheck);
+        var request = new BackupRequest(Domain, ResolveNewPath(Destination), Disk, Incremental, Compress, SkipSpaceCheck)
+        {
+            ViaSnapshot = string.Equals(Method, "Snapshot", System.StringComparison.OrdinalIgnoreCase),
+        };
         TryRun(() =>
         {
             var plan = RunEngine(ctx => LiveEngine.Default.PlanBackup(ConnectionUri, request, ctx));

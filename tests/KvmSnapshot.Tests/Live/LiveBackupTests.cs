@@ -123,6 +123,38 @@ public sealed class LiveBackupTests
     }
 
     [Fact]
+    public void Method_Snapshot_takes_full_backups_through_a_temporary_overlay_and_commits_it_back()
+    {
+        using var dom = TestDomain.Create("bk-snap");
+        var set = dom.File("set");
+        var ctx = new RecordingOperationContext();
+        var original = dom.ActiveImage();
+        var before = FilesIn(dom.Dir);
+
+        dom.GuestWrite("vda", 0x61, "0", "4M");
+        var refA = dom.SnapshotGuestView("vda", dom.File("A.raw"));
+        // A set that starts with a backup-API full backup: its checkpoint must not stop the snapshot, and is retired.
+        Engine.Backup(Uri, new BackupRequest(dom.Name, set, null, false, false), ctx);
+        var a = Engine.Backup(Uri, new BackupRequest(dom.Name, set, null, false, false) { ViaSnapshot = true }, ctx);
+        dom.GuestWrite("vda", 0x62, "2M", "4M");
+        var refB = dom.SnapshotGuestView("vda", dom.File("B.raw"));
+        var b = Engine.Backup(Uri, new BackupRequest(dom.Name, set, null, false, false) { ViaSnapshot = true }, ctx);
+
+        Assert.Equal(("Snapshot", (string?)null, KvmBackupKind.Full), (a.Method, a.Checkpoint, a.Kind));
+        Assert.Contains(ctx.VerboseMessages, m => m.StartsWith("virDomainSnapshotCreateXML", StringComparison.Ordinal));
+        Assert.Contains(ctx.VerboseMessages, m => m.StartsWith("virDomainBlockCommit", StringComparison.Ordinal));
+        Assert.True(Tool.SameContent(refA, Sets.Restore(set, a.Name, null, dom.File("rA.qcow2"), false, ctx).Path));
+        Assert.True(Tool.SameContent(refB, Sets.Restore(set, b.Name, null, dom.File("rB.qcow2"), false, ctx).Path));
+        Assert.True(dom.GuestViewEquals("vda", refB));
+        Assert.Equal(original, dom.ActiveImage());
+        Assert.Empty(Snapshots(dom));
+        Assert.Empty(Checkpoints(dom));
+        Assert.Equal(before.Concat(new[] { "A.raw", "B.raw", "rA.qcow2", "rB.qcow2", "set" }).OrderBy(f => f, StringComparer.Ordinal), FilesIn(dom.Dir));
+        var error = Assert.Throws<KvmSnapshotException>(() => Engine.Backup(Uri, new BackupRequest(dom.Name, set, null, true, false) { ViaSnapshot = true }, ctx));
+        Assert.Equal(ErrorIds.BackupIncrementalUnavailable, error.ErrorId);
+    }
+
+    [Fact]
     public void Retention_never_deletes_a_file_another_image_backs_onto()
     {
         using var dom = TestDomain.Create("bk-keep", persistent: true, start: false);

@@ -15,7 +15,11 @@ using KvmSnapshot.QemuImg;
 namespace KvmSnapshot.Live;
 
 /// <summary>What Backup-KvmDomain was asked: the domain, the set's folder, the disks (null: all, or the set's), the kind.</summary>
-internal sealed record BackupRequest(string Domain, string Destination, IReadOnlyList<string>? Disks, bool Incremental, bool Compress, bool SkipSpaceCheck = false);
+internal sealed record BackupRequest(string Domain, string Destination, IReadOnlyList<string>? Disks, bool Incremental, bool Compress, bool SkipSpaceCheck = false)
+{
+    /// <summary>-Method Snapshot: a temporary external snapshot, a copy of the frozen images, an active commit back (full backups only).</summary>
+    public bool ViaSnapshot { get; init; }
+}
 
 /// <summary>One disk of a planned backup: the disk, the file to write, and the file it backs onto (incremental).</summary>
 internal sealed record BackupTarget(DiskXml Disk, string File, string? Backing, long VirtualSize);
@@ -31,6 +35,9 @@ internal sealed class BackupPlan
     /// <summary>The checkpoint the backup creates (null for a shut-off domain: qemu-img copies, no bitmap).</summary>
     public required string? Checkpoint { get; init; }
     public required bool Live { get; init; }
+    /// <summary>A running domain backed up the seeds' way: external snapshot, copy, active commit with pivot.</summary>
+    public bool ViaSnapshot { get; init; }
+    public string Method => !Live ? "Copy" : ViaSnapshot ? "Snapshot" : "BackupApi";
     public required IReadOnlyList<BackupTarget> Targets { get; init; }
     public required IReadOnlyList<string> AllDisks { get; init; }
     public required SpaceEstimate Space { get; init; }
@@ -38,7 +45,9 @@ internal sealed class BackupPlan
     public string Describe(string domain)
     {
         var what = Kind == KvmBackupKind.Full ? "full backup" : $"incremental backup (changes since {Parent!.Name})";
-        var how = Live ? $"through libvirt's backup job, with checkpoint {Checkpoint}" : "by copying its images with qemu-img (domain shut off)";
+        var how = !Live ? "by copying its images with qemu-img (domain shut off)"
+            : ViaSnapshot ? "through a temporary external snapshot, copied with qemu-img and committed back (active commit with pivot)"
+            : $"through libvirt's backup job, with checkpoint {Checkpoint}";
         return $"Take {what} '{Name}' of {domain} disks {string.Join(", ", Targets.Select(t => t.Disk.Target))} into '{Folder}' {how}{SpaceEstimate.ActionSuffix(Space)}";
     }
 }
@@ -77,7 +86,12 @@ internal sealed partial class LiveEngine
         {
             Directory.CreateDirectory(plan.Folder);
             ctx.Progress(activity, $"Starting {plan.Name}", 0);
-            if (plan.Live)
+            if (plan.ViaSnapshot)
+            {
+                written.AddRange(plan.Targets.Select(t => t.File));
+                BackupThroughSnapshot(dom, plan, request.Compress, ctx);
+            }
+            else if (plan.Live)
             {
                 foreach (var t in plan.Targets)
                 {
@@ -123,7 +137,7 @@ internal sealed partial class LiveEngine
                 TimeUtc = started,
                 Parent = plan.Parent?.Name,
                 Checkpoint = plan.Checkpoint,
-                Method = plan.Live ? "BackupApi" : "Copy",
+                Method = plan.Method,
                 Files = files,
             };
             plan.Set.Backups.Add(entry);
@@ -144,6 +158,63 @@ internal sealed partial class LiveEngine
         {
             ctx.ProgressCompleted(activity);
         }
+    }
+
+    /// <summary>
+    /// The seeds' way: an atomic external disk-only snapshot without metadata freezes each disk's image under a
+    /// temporary overlay; qemu-img copies the frozen chain into the backup file; an active commit with pivot puts the
+    /// disk back on its image, and the overlay is deleted. The commit back runs whatever happened to the copy (also
+    /// after Ctrl+C), and cannot itself be cancelled: the domain must end on its own image.
+    /// </summary>
+    private void BackupThroughSnapshot(LibvirtDomain dom, BackupPlan plan, bool compress, IOperationContext ctx)
+    {
+        var tag = Guid.NewGuid().ToString("N")[..8];
+        var overlays = plan.Targets.Select(t => (Target: t,
+            Overlay: Path.Combine(Path.GetDirectoryName(t.Disk.Source!)!, $"{Path.GetFileName(t.Disk.Source!)}.kvmsnap-backup-{tag}"))).ToList();
+        var specs = overlays.Select(o => new Model.Contracts.DiskSpec { Disk = o.Target.Disk.Target, File = o.Overlay })
+            .Concat(plan.AllDisks.Where(d => plan.Targets.All(t => t.Disk.Target != d)).Select(d => new Model.Contracts.DiskSpec { Disk = d, Snapshot = "no" }))
+            .ToList();
+        CreateSnapshot(dom.Connection.Uri, dom.Name, new Model.Contracts.NewDomainSnapshotRequest
+        {
+            Name = $"kvmsnap-backup-{tag}",
+            DiskOnly = true,
+            Atomic = true,
+            NoMetadata = true,
+            DiskSpecs = specs,
+            SkipSpaceCheck = true,
+        }, ctx);
+        Exception? copyFailure = null;
+        try
+        {
+            foreach (var (t, _) in overlays)
+            {
+                ThrowIfCancelledAfterCopy(ctx, dom.Name);
+                QemuImgCommands.Default.Convert(t.Disk.Source!, t.Disk.Format ?? "qcow2", t.File, "qcow2", compress, null, null, ctx);
+            }
+        }
+        catch (Exception e)
+        {
+            copyFailure = e;
+        }
+        var back = new UncancellableContext(ctx);
+        foreach (var (t, overlay) in overlays)
+        {
+            BlockCommit(dom.Connection.Uri, new BlockCommitRequest { Domain = dom.Name, Disk = t.Disk.Target, Base = t.Disk.Source, Pivot = true, SkipSpaceCheck = true }, back);
+            DeleteQuietly(overlay, ctx);
+        }
+        if (copyFailure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(copyFailure);
+    }
+
+    /// <summary>Reports as the caller's context does, but is never cancelled (the work that puts things back).</summary>
+    private sealed class UncancellableContext : IOperationContext
+    {
+        private readonly IOperationContext _inner;
+        public UncancellableContext(IOperationContext inner) => _inner = inner;
+        public CancellationToken Cancellation => CancellationToken.None;
+        public void Verbose(string message) => _inner.Verbose(message);
+        public void Progress(string activity, string status, int percent) => _inner.Progress(activity, status, percent);
+        public void ProgressCompleted(string activity) => _inner.ProgressCompleted(activity);
+        public void Warning(string message) => _inner.Warning(message);
     }
 
     /// <summary>
@@ -203,7 +274,7 @@ internal sealed partial class LiveEngine
         }
     }
 
-    /// <summary>Only the newest checkpoint of the set is kept: the next incremental copies from there.</summary>
+    /// <summary>Only the newest checkpoint of the set is kept: the next incremental copies from there (none after -Method Snapshot).</summary>
     private static void RetirePreviousCheckpoints(LibvirtDomain dom, BackupPlan plan, IOperationContext ctx)
     {
         if (!plan.Live) return;
@@ -279,6 +350,10 @@ internal sealed partial class LiveEngine
         var live = dom.IsActive;
         var disks = DomainXml.Disks(dom.GetXml(), dom.Name);
         var parent = set.Backups.LastOrDefault();
+        if (request.Incremental && request.ViaSnapshot)
+        {
+            throw IncrementalUnavailable(dom.Name, "-Method Snapshot takes full backups only; incremental backups use libvirt's backup API (-Method BackupApi).");
+        }
         if (request.Incremental)
         {
             if (parent is null)
@@ -368,8 +443,9 @@ internal sealed partial class LiveEngine
             Name = name,
             Kind = kind,
             Parent = request.Incremental ? parent : null,
-            Checkpoint = live ? $"kvmsnap-{set.SetId}-{index:000}" : null,
+            Checkpoint = live && !request.ViaSnapshot ? $"kvmsnap-{set.SetId}-{index:000}" : null,
             Live = live,
+            ViaSnapshot = live && request.ViaSnapshot,
             Targets = targets,
             AllDisks = disks.Select(d => d.Target).ToList(),
             Space = space,
