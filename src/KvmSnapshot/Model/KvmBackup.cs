@@ -29,7 +29,8 @@ public sealed class KvmBackup
     public string? Parent { get; init; }
     /// <summary>The libvirt checkpoint the backup made, from which the next incremental copies changes (null when none was made).</summary>
     public string? Checkpoint { get; init; }
-    /// <summary>How it was copied: BackupApi (libvirt push backup of a running domain) or Copy (qemu-img of a shut-off domain).</summary>
+    /// <summary>How it was copied: BackupApi (libvirt push backup of a running domain), Snapshot (temporary external snapshot,
+    /// copy, active commit back) or Copy (qemu-img of a shut-off domain).</summary>
     public required string Method { get; init; }
     /// <summary>The disk targets backed up (vda, …).</summary>
     public required IReadOnlyList<string> Disks { get; init; }
