@@ -110,6 +110,19 @@ Describe 'Backup-KvmDomain and the backup set cmdlets' -Tag 'Live', 'Backup' -Sk
         (Get-ChildItem -LiteralPath $set).Name | Should -Be @('001-full.vda.qcow2', '002-incremental.vda.qcow2', '003-incremental.vda.qcow2', 'kvmsnap-backup.json')
     }
 
+    It '-Method Snapshot copies the frozen image and commits the overlay back' {
+        $set3 = Join-Path $store 'set3'
+        $checkpoints = Get-Checkpoint $dom
+        Copy-GuestView $dom $disk (Join-Path $store 'now.raw')
+        $b = Backup-KvmDomain $dom $set3 -Method Snapshot -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop
+        ($b.Method, $b.Checkpoint) | Should -Be @('Snapshot', $null)
+        Test-SameContent (Join-Path $store 'now.raw') $b.Files[0] | Should -BeTrue
+        ((& virsh -c $Uri domblklist $dom) -match '^\s*vda\s') -replace '^\s*vda\s+', '' | ForEach-Object Trim | Should -Be $disk
+        @(Get-ChildItem -LiteralPath $store -Filter '*kvmsnap-backup-*') | Should -BeNullOrEmpty
+        Get-Checkpoint $dom | Should -Be $checkpoints -Because 'it makes no checkpoint, and the other set''s stays'
+        Remove-Item -LiteralPath $set3 -Recurse
+    }
+
     It 'refuses bad input with typed errors and changes nothing' {
         $before = (Get-ChildItem -LiteralPath $set).Name
         $checkpoints = Get-Checkpoint $dom

@@ -8,10 +8,13 @@ namespace KvmSnapshot.Cmdlets;
 /// Restore-KvmBackup: rebuilds one disk at one backup of a set (the full backup plus the incrementals up to it) into a
 /// new standalone qcow2 image. It never overwrites a file and needs neither the domain nor libvirt.
 /// </summary>
-[Cmdlet(VerbsData.Restore, "KvmBackup", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[Cmdlet(VerbsData.Restore, "KvmBackup", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = FileSet)]
 [OutputType(typeof(RestoredBackupImage))]
 public sealed class RestoreKvmBackupCommand : KvmCmdlet
 {
+    private const string FileSet = "File";
+    private const string DomainSet = "Domain";
+
     /// <summary>The backup set's folder.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
@@ -29,9 +32,26 @@ public sealed class RestoreKvmBackupCommand : KvmCmdlet
     public string? Disk { get; set; }
 
     /// <summary>The new image file to write (it must not exist).</summary>
-    [Parameter(Mandatory = true, Position = 1)]
+    [Parameter(Mandatory = true, Position = 1, ParameterSetName = FileSet)]
     [ValidateNotNullOrEmpty]
     public string Destination { get; set; } = null!;
+
+    /// <summary>
+    /// A shut-off domain whose disk becomes the restored image (a new file beside its image; the definition is
+    /// pointed at it). Not bound from the pipeline: a backup object names its domain, and restoring must be asked for.
+    /// </summary>
+    [Parameter(Mandatory = true, ParameterSetName = DomainSet)]
+    [ArgumentCompleter(typeof(Completion.DomainNameCompleter))]
+    [ValidateNotNullOrEmpty]
+    public string Domain { get; set; } = null!;
+
+    /// <summary>With -Domain: delete the disk's old image afterwards, unless something else still uses it.</summary>
+    [Parameter(ParameterSetName = DomainSet)]
+    public SwitchParameter Force { get; set; }
+
+    /// <summary>With -Domain: the libvirt URI (local connections only).</summary>
+    [Parameter(ParameterSetName = DomainSet)]
+    public string? ConnectionUri { get; set; }
 
     /// <summary>Do not refuse when the destination's free space looks too small.</summary>
     [Parameter]
@@ -40,6 +60,16 @@ public sealed class RestoreKvmBackupCommand : KvmCmdlet
     protected override void ProcessRecord()
     {
         var folder = ResolveNewPath(Path);
+        if (ParameterSetName == DomainSet)
+        {
+            TryRun(() =>
+            {
+                var text = RunEngine(ctx => LiveEngine.Default.PlanRestoreBackup(ConnectionUri, folder, Backup, Disk, Domain, Force, ctx));
+                if (!ShouldProcess(Domain, text)) return;
+                WriteObject(RunEngine(ctx => LiveEngine.Default.RestoreBackup(ConnectionUri, folder, Backup, Disk, Domain, Force, SkipSpaceCheck, ctx)));
+            });
+            return;
+        }
         var destination = ResolveNewPath(Destination);
         TryRun(() =>
         {

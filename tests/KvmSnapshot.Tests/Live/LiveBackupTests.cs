@@ -155,6 +155,44 @@ public sealed class LiveBackupTests
     }
 
     [Fact]
+    public void Restore_into_a_shut_off_domain_points_its_disk_at_the_restored_image_and_refuses_a_running_one()
+    {
+        using var dom = TestDomain.Create("bk-into", persistent: true, start: false);
+        var set = dom.File("set");
+        var ctx = new RecordingOperationContext();
+        var old = dom.Disks[0].Path;
+        Tool.WritePattern(old, 0x31, "0", "1M");
+        var reference = dom.File("ref.qcow2");
+        Tool.Run("qemu-img", "convert", "-O", "qcow2", old, reference).EnsureSuccess();
+        Engine.Backup(Uri, new BackupRequest(dom.Name, set, null, false, false), ctx);
+        Tool.WritePattern(old, 0x32, "0", "1M");   // the disk changes after the backup
+
+        var restored = Engine.RestoreBackup(Uri, set, null, null, dom.Name, force: false, skipSpaceCheck: false, ctx);
+
+        Assert.Equal(dom.File($"{dom.Name}-vda-001-full.qcow2"), restored.Path);
+        Assert.Equal(restored.Path, dom.ActiveImage());
+        Assert.True(Tool.SameContent(reference, restored.Path));
+        Assert.True(File.Exists(old), "the old image is kept without -Force");
+
+        // The same point again: its file name is taken (it is the disk now), so nothing changes.
+        Assert.Equal(ErrorIds.FileExists, Assert.ThrowsAny<KvmSnapshotException>(() => Engine.RestoreBackup(Uri, set, "001-full", "vda", dom.Name, true, false, ctx)).ErrorId);
+        Assert.Equal(restored.Path, dom.ActiveImage());
+
+        // -Force: the image the disk had goes, as nothing else uses it.
+        Engine.Backup(Uri, new BackupRequest(dom.Name, set, null, false, false), ctx);
+        var second = Engine.RestoreBackup(Uri, set, "002-full", null, dom.Name, force: true, skipSpaceCheck: false, ctx);
+        Assert.Equal(second.Path, dom.ActiveImage());
+        Assert.False(File.Exists(restored.Path));
+        Assert.True(Tool.SameContent(reference, second.Path));
+
+        // A running domain's disk is never replaced.
+        LibvirtDaemonFixture.Virsh("start", dom.Name).EnsureSuccess();
+        var running = Assert.ThrowsAny<KvmSnapshotException>(() => Engine.RestoreBackup(Uri, set, "001-full", null, dom.Name, true, false, ctx));
+        Assert.Equal(ErrorIds.DomainStateInvalid, running.ErrorId);
+        Assert.Equal(second.Path, dom.ActiveImage());
+    }
+
+    [Fact]
     public void Retention_never_deletes_a_file_another_image_backs_onto()
     {
         using var dom = TestDomain.Create("bk-keep", persistent: true, start: false);
