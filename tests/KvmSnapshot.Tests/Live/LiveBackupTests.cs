@@ -193,6 +193,24 @@ public sealed class LiveBackupTests
     }
 
     [Fact]
+    public void A_destination_in_the_domains_own_folder_whose_backup_name_is_its_image_is_refused()
+    {
+        using var dom = TestDomain.Create("bk-clash", persistent: true, start: false, disks: d =>
+        {
+            var image = d.File("001-full.vda.qcow2");
+            Tool.CreateQcow2(image, "16M");
+            return new[] { new TestDisk("vda", image) };
+        });
+        var hash = Tool.Sha256(dom.Disks[0].Path);
+
+        var error = Assert.ThrowsAny<KvmSnapshotException>(() => Engine.Backup(Uri, new BackupRequest(dom.Name, dom.Dir, null, false, false), new RecordingOperationContext()));
+
+        Assert.Equal(ErrorIds.BackupDestinationInvalid, error.ErrorId);
+        Assert.Equal(hash, Tool.Sha256(dom.Disks[0].Path));
+        Assert.False(File.Exists(Path.Combine(dom.Dir, "kvmsnap-backup.json")));
+    }
+
+    [Fact]
     public void Retention_never_deletes_a_file_another_image_backs_onto()
     {
         using var dom = TestDomain.Create("bk-keep", persistent: true, start: false);
