@@ -82,6 +82,7 @@ internal sealed partial class LiveEngine
         var checkpointMade = false;
         var folderMade = !Directory.Exists(plan.Folder);
         var started = DateTime.UtcNow;
+        var listed = false;
         try
         {
             Directory.CreateDirectory(plan.Folder);
@@ -144,11 +145,13 @@ internal sealed partial class LiveEngine
             ThrowIfCancelledAfterCopy(ctx, dom.Name);
             // The manifest last: until this rename the backup is not part of the set.
             plan.Set.Save(plan.Folder);
+            listed = true;
             RetirePreviousCheckpoints(dom, plan, ctx);
             return BackupManifest.ToModel(plan.Set, entry, plan.Folder, dom.Connection.Uri);
         }
-        catch
+        catch when (!listed)
         {
+            // Once the manifest lists the backup it is complete: nothing of it is undone.
             if (checkpointMade) RemoveCheckpointQuietly(dom, plan.Checkpoint!, ctx);
             foreach (var file in written) DeleteQuietly(file, ctx);
             if (folderMade && plan.IsNewSet) DeleteFolderIfEmpty(plan.Folder);
@@ -279,7 +282,16 @@ internal sealed partial class LiveEngine
     {
         if (!plan.Live) return;
         var keep = plan.Checkpoint;
-        var names = dom.CheckpointNames();
+        IReadOnlyList<string> names;
+        try
+        {
+            names = dom.CheckpointNames();
+        }
+        catch (KvmSnapshotException e)
+        {
+            ctx.Warning($"The older checkpoints of {dom.Name} could not be listed to delete them: {e.Message}");
+            return;
+        }
         foreach (var old in plan.Set.Backups.Select(b => b.Checkpoint).Where(c => c is not null && c != keep && names.Contains(c)).Distinct())
         {
             try
