@@ -2,7 +2,6 @@ using System;
 using System.IO;
 using System.Linq;
 using System.Management.Automation;
-using KvmSnapshot.Model;
 using KvmSnapshot.Tests.Hosting;
 using KvmSnapshot.Tests.Live;
 using Xunit;
@@ -26,9 +25,10 @@ public sealed class LiveBackupCmdletTests
         {
             var image = d.File("vda.qcow2");
             Infrastructure.Tool.CreateQcow2(image, "512M");
+            // Data the job needs a while to copy, written before the domain starts (quicker than through QEMU).
+            Infrastructure.Tool.WritePattern(image, 0x5b, "0", "384M");
             return new[] { new TestDisk("vda", image) };
         });
-        dom.GuestWrite("vda", 0x5b, "0", "384M");
         var set = dom.File("set");
         using var ps = new PowerShellSession();
         ps.SetVariable("uri", Uri);
@@ -43,9 +43,7 @@ public sealed class LiveBackupCmdletTests
         Assert.Equal("running", dom.State);
         Assert.Equal(dom.Disks[0].Path, dom.ActiveImage());
         Assert.Matches(@"Job type:\s+None", LibvirtDaemonFixture.Virsh("domjobinfo", dom.Name).EnsureSuccess().StdOut);
-
-        var backup = ps.Run("Backup-KvmDomain -Domain $args[0] -Destination $args[1] -ConnectionUri $uri -Confirm:$false", dom.Name, set).AssertNoErrors().Single<KvmBackup>();
-        Assert.Equal("001-full", backup.Name);
-        foreach (var c in Checkpoints(dom)) LibvirtDaemonFixture.Virsh("checkpoint-delete", dom.Name, c);
+        // That the next backup then succeeds is shown, on a smaller disk, by LiveBackupTests' cancellation test.
+        Assert.Contains("Take full backup '001-full'", ps.Run("Backup-KvmDomain -Domain $args[0] -Destination $args[1] -ConnectionUri $uri -WhatIf", dom.Name, set).AssertNoErrors().HostText);
     }
 }
