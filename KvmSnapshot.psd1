@@ -33,6 +33,11 @@
         'Get-KvmDomain'
         'Get-KvmOrphanImage'
         'Remove-KvmOrphanImage'
+        'Backup-KvmDomain'
+        'Get-KvmBackup'
+        'Restore-KvmBackup'
+        'Test-KvmBackup'
+        'Remove-KvmBackup'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -216,7 +216,7 @@ function Remove-ExampleWorld {
         # libvirtd is shared and sometimes restarted: try again before leaving a domain behind.
         for ($try = 0; $try -lt 10; $try++) {
             $null = & virsh -c qemu:///system destroy $name 2>&1
-            $null = & virsh -c qemu:///system undefine $name --snapshots-metadata --managed-save 2>&1
+            $null = & virsh -c qemu:///system undefine $name --snapshots-metadata --checkpoints-metadata --managed-save 2>&1
             $null = & virsh -c qemu:///system domstate $name 2>&1
             if ($LASTEXITCODE -ne 0) { break }
             Start-Sleep -Seconds 2

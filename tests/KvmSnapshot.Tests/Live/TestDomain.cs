@@ -210,7 +210,7 @@ public sealed class TestDomain : IDisposable
         {
             LibvirtDaemonFixture.Virsh("snapshot-delete", Name, s, "--metadata");
         }
-        LibvirtDaemonFixture.Virsh("undefine", Name, "--snapshots-metadata", "--managed-save");
+        LibvirtDaemonFixture.Virsh("undefine", Name, "--snapshots-metadata", "--checkpoints-metadata", "--managed-save");
         _dir.Dispose();
     }
 }

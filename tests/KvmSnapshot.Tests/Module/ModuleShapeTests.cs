@@ -19,13 +19,14 @@ public sealed class ModuleShapeTests
         "Save-KvmDomainState", "Restore-KvmDomainState",
         "Format-KvmSnapshotTree", "Format-KvmChainTree", "Export-KvmChainGraph",
         "Get-KvmDomain", "Get-KvmOrphanImage", "Remove-KvmOrphanImage",
+        "Backup-KvmDomain", "Get-KvmBackup", "Restore-KvmBackup", "Test-KvmBackup", "Remove-KvmBackup",
     };
 
     /// <summary>Cmdlets that draw their input and take no domain, image or connection of their own.</summary>
     private static readonly string[] Drawing = { "Format-KvmSnapshotTree", "Format-KvmChainTree", "Export-KvmChainGraph" };
 
     private static readonly string[] HighImpact =
-        { "Restore-KvmSnapshot", "Remove-KvmSnapshot", "Invoke-KvmBlockCommit", "Invoke-KvmBlockPull", "Remove-KvmOrphanImage" };
+        { "Restore-KvmSnapshot", "Remove-KvmSnapshot", "Invoke-KvmBlockCommit", "Invoke-KvmBlockPull", "Remove-KvmOrphanImage", "Remove-KvmBackup" };
 
     [Fact]
     public void ManifestIsValidAndDeclaresCoreOnLinux()
@@ -101,7 +102,8 @@ public sealed class ModuleShapeTests
     {
         using var ps = new PowerShellSession();
         foreach (var name in Cmdlets.Where(c => c is not ("Get-KvmDiskImage" or "New-KvmDiskImage" or "Convert-KvmDiskImage" or "Restore-KvmDomainState"
-            or "Get-KvmOrphanImage" or "Remove-KvmOrphanImage") && !Drawing.Contains(c)))
+            or "Get-KvmOrphanImage" or "Remove-KvmOrphanImage"
+            or "Get-KvmBackup" or "Restore-KvmBackup" or "Test-KvmBackup" or "Remove-KvmBackup") && !Drawing.Contains(c)))
         {
             var cmd = ps.Run("Get-Command -Name $args[0]", name).AssertNoErrors().Single<CmdletInfo>();
             Assert.True(cmd.Parameters.ContainsKey("ConnectionUri"), $"{name} lacks -ConnectionUri");
