@@ -30,6 +30,14 @@
         'Format-KvmSnapshotTree'
         'Format-KvmChainTree'
         'Export-KvmChainGraph'
+        'Get-KvmDomain'
+        'Get-KvmOrphanImage'
+        'Remove-KvmOrphanImage'
+        'Backup-KvmDomain'
+        'Get-KvmBackup'
+        'Restore-KvmBackup'
+        'Test-KvmBackup'
+        'Remove-KvmBackup'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -79,6 +79,8 @@ function Invoke-BuildTask {
         $source = Join-Path $publishDir $file
         if (Test-Path -LiteralPath $source) { Copy-Item -LiteralPath $source -Destination $moduleDir }
     }
+    # The host-health suite users copy (examples/HostHealth.Tests.ps1) ships in the module folder.
+    Copy-Item -LiteralPath (Join-Path $root 'examples') -Destination $moduleDir -Recurse
     $null = Test-ModuleManifest -Path (Join-Path $moduleDir 'KvmSnapshot.psd1')
     Write-Host "Module built in $moduleDir"
     if (Get-PlatyPS) {

@@ -12,7 +12,8 @@
 #            import/disk1.img                                            (a raw image)
 #   domains  web1 (vda: web1.snap2, vdb: web1-data.raw), web2 (vda: web2.qcow2), db1 (vda: db1.qcow2): persistent
 #            TCG domains on qemu:///system (no OS), running, defined only when the example names them. Their names become
-#            kvmsnap-t-ex<run>-web1 and so on, in the code and in the output the example shows.
+#            kvmsnap-t-ex<run>-web1 and so on, in the code and in the output the example shows; a pattern on their stem
+#            (web*, db*) becomes kvmsnap-t-ex<run>-web* (db*), so it matches this world's domains only.
 # Substitution is textual and explicit: Convert-ExampleText below is the whole of it.
 #
 # WHAT IS COMPARED. Lines after a command line ("PS /> …", with its continuation lines) up to the next command are
@@ -101,6 +102,10 @@ function Convert-ExampleText {
     }
     foreach ($name in $script:DomainPlaceholders) {
         $map[$name] = [pscustomobject]@{ Pattern = "(?<![\w./-])$name(?![\w./-])"; Value = $World.Domains[$name] }
+    }
+    # A domain pattern on a placeholder's stem (web*, db*) matches the world's domains of that stem.
+    foreach ($stem in 'web', 'db') {
+        $map["$stem*"] = [pscustomobject]@{ Pattern = "(?<![\w./-])$stem\*"; Value = ($World.Domains["${stem}1"] -replace "${stem}1$", "$stem*") }
     }
     $n = 0
     foreach ($key in @($map.Keys)) { $Text = $Text -replace $map[$key].Pattern, "`u{1}$n`u{1}"; $n++ }
@@ -211,7 +216,7 @@ function Remove-ExampleWorld {
         # libvirtd is shared and sometimes restarted: try again before leaving a domain behind.
         for ($try = 0; $try -lt 10; $try++) {
             $null = & virsh -c qemu:///system destroy $name 2>&1
-            $null = & virsh -c qemu:///system undefine $name --snapshots-metadata --managed-save 2>&1
+            $null = & virsh -c qemu:///system undefine $name --snapshots-metadata --checkpoints-metadata --managed-save 2>&1
             $null = & virsh -c qemu:///system domstate $name 2>&1
             if ($LASTEXITCODE -ne 0) { break }
             Start-Sleep -Seconds 2

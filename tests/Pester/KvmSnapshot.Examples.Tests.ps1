@@ -28,7 +28,6 @@ BeforeDiscovery {
     # Examples that cannot run here as written, and why. Keep it short: fix an example rather than list it.
     $SkipList = @{
         'Get-KvmSnapshot #4' = 'needs a second host (qemu+ssh://root@host2/system)'
-        'Get-KvmBlockJob #3' = 'lists every running domain of the host, and on this shared test host other sessions'' domains come and go'
         'about_KvmSnapshot #1' = 'lists every running domain of the host, and on this shared test host other sessions'' domains come and go'
         'about_KvmSnapshot #7' = 'needs two other hosts (qemu+ssh://root@host1/system, qemu+ssh://root@host2/system)'
     }
@@ -73,6 +72,33 @@ BeforeAll {
         }
     }
 
+    # db1's backup set in /backup/db1: a full backup and an incremental one after a guest write, twice.
+    $BackupMasks = @('[\d.]+ [KMG]iB', 'kvmsnap-[0-9a-f]{8}-\d{3}')
+    function New-ExampleBackupSet {
+        param([hashtable] $World)
+        $set = Join-Path $World.Store 'backup/db1'
+        $null = Backup-KvmDomain -Domain $World.Domains.db1 -Destination $set -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop
+        $null = & virsh -c $Uri qemu-monitor-command $World.Domains.db1 --hmp 'qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "write -P 0x33 1M 256k"'
+        $null = Backup-KvmDomain -Domain $World.Domains.db1 -Destination $set -Incremental -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop
+        $null = Backup-KvmDomain -Domain $World.Domains.db1 -Destination $set -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop
+        $null = & virsh -c $Uri qemu-monitor-command $World.Domains.db1 --hmp 'qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "write -P 0x34 2M 256k"'
+        $null = Backup-KvmDomain -Domain $World.Domains.db1 -Destination $set -Incremental -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop
+    }
+    # The examples that only read a set get a copy of one made once per run (they need neither db1 nor libvirt).
+    $BackupTemplate = Join-Path ([IO.Path]::GetTempPath()) "kvmsnap-t-ex$Run-backup-template"
+    function Copy-ExampleBackupSet {
+        param([hashtable] $World)
+        if (-not (Test-Path -LiteralPath $BackupTemplate)) {
+            $source = New-ExampleWorld -Run $Run -Example ([pscustomobject]@{ Key = 'backup set' }) -Domains @('db1') -Template $Template
+            try {
+                New-ExampleBackupSet $source
+                Invoke-WorldTool cp '-a', (Join-Path $source.Store 'backup/db1'), $BackupTemplate
+            }
+            finally { Remove-ExampleWorld $source }
+        }
+        Invoke-WorldTool cp '-a', $BackupTemplate, (Join-Path $World.Store 'backup/db1')
+    }
+
     # What an example needs beyond the common world, made before it runs. Masks: regexes of what differs every run;
     # Answers: lines typed at its confirmation prompts; Domains: which of web1, web2, db1 to define (default: those
     # the example's text names).
@@ -104,11 +130,29 @@ BeforeAll {
         'Format-KvmChainTree #1'     = @{ Masks = @('[\d.]+ (B|KiB|MiB|GiB)(?= (/|of) )') }
         'Format-KvmChainTree #2'     = @{ Masks = @('[\d.]+ (B|KiB|MiB|GiB)(?= (/|of) )') }
         'Export-KvmChainGraph #2'    = @{ Masks = @('[\d.]+ (B|KiB|MiB|GiB)(?= (/|of) )') }
+        'Get-KvmOrphanImage #1'      = @{ Domains = @('web2') }   # web2 uses debian12.qcow2; the mail overlays on it are orphans
+        'Get-KvmOrphanImage #2'      = @{ Domains = @() }
+        'Remove-KvmOrphanImage #1'   = @{ Domains = @() }
+        'Remove-KvmOrphanImage #2'   = @{ Domains = @('web2') }
+        'Get-KvmBlockJob #3'         = @{ Domains = @('web1') }
+        # Backups: sizes and the set's random checkpoint names differ every run; the set is made before the examples that read it.
+        'Backup-KvmDomain #1'        = @{ Masks = $BackupMasks }
+        'Backup-KvmDomain #2'        = @{ Masks = $BackupMasks }
+        'Backup-KvmDomain #3'        = @{ Masks = $BackupMasks }
+        'Get-KvmBackup #1'           = @{ Masks = $BackupMasks; Domains = @(); Before = { param($w) Copy-ExampleBackupSet $w } }
+        'Get-KvmBackup #2'           = @{ Domains = @(); Before = { param($w) Copy-ExampleBackupSet $w } }
+        'Restore-KvmBackup #1'       = @{ Masks = $BackupMasks; Domains = @(); Before = { param($w) Copy-ExampleBackupSet $w } }
+        'Restore-KvmBackup #2'       = @{ Domains = @(); Before = { param($w) Copy-ExampleBackupSet $w } }
+        'Test-KvmBackup #1'          = @{ Domains = @(); Before = { param($w) Copy-ExampleBackupSet $w } }
+        'Test-KvmBackup #2'          = @{ Domains = @(); Before = { param($w) Copy-ExampleBackupSet $w } }
+        'Remove-KvmBackup #1'        = @{ Masks = $BackupMasks; Domains = @(); Before = { param($w) Copy-ExampleBackupSet $w } }
+        'Remove-KvmBackup #2'        = @{ Domains = @(); Before = { param($w) Copy-ExampleBackupSet $w } }
     }
 }
 
 AfterAll {
     if ($Template) { Remove-Item -LiteralPath $Template -Recurse -Force -ErrorAction SilentlyContinue }
+    if ($BackupTemplate) { Remove-Item -LiteralPath $BackupTemplate -Recurse -Force -ErrorAction SilentlyContinue }
 }
 
 Describe 'The examples in docs/help' -Tag 'Examples' -Skip:(-not $canRun) {

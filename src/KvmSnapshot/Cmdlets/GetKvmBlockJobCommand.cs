@@ -12,15 +12,21 @@ public sealed class GetKvmBlockJobCommand : KvmDomainCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(DomainNameCompleter))]
+    [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     public string Domain { get; set; } = null!;
 
     /// <summary>One disk target; all disks when omitted.</summary>
     [Parameter(Position = 1, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(DiskTargetCompleter))]
+    [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     public string? Disk { get; set; }
 
     protected override void ProcessRecord()
-        => TryRun(() => WriteObject(RunEngine(ctx => LiveEngine.Default.GetBlockJobs(ConnectionUri, Domain, Disk, ctx)), enumerateCollection: true));
+    {
+        var (disk, keep) = DomainPatterns.Disk(Disk);
+        DomainPatterns.ForEach(ConnectionUri, Domain, TryRun,
+            domain => WriteObject(System.Linq.Enumerable.Where(RunEngine(ctx => LiveEngine.Default.GetBlockJobs(ConnectionUri, domain, disk, ctx)), j => keep(j.Disk)), enumerateCollection: true));
+    }
 }

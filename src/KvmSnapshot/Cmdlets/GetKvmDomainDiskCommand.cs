@@ -13,6 +13,7 @@ public sealed class GetKvmDomainDiskCommand : KvmDomainCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(DomainNameCompleter))]
+    [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     public string[] Domain { get; set; } = null!;
 
@@ -24,19 +25,19 @@ public sealed class GetKvmDomainDiskCommand : KvmDomainCmdlet
 
     protected override void ProcessRecord()
     {
-        foreach (var domain in Domain)
+        foreach (var name in Domain)
         {
-            TryRun(() =>
+            DomainPatterns.ForEach(ConnectionUri, name, TryRun, domain =>
             {
                 var disks = RunEngine(ctx => LiveEngine.Default.GetDisks(ConnectionUri, domain, ctx));
                 var patterns = (Disk ?? new[] { "*" }).Select(d => new WildcardPattern(d, WildcardOptions.IgnoreCase)).ToList();
                 WriteObject(disks.Where(d => patterns.Any(p => p.IsMatch(d.Disk))), enumerateCollection: true);
                 // As Get-ChildItem: a pattern that matches nothing is no error, a plain name that matches nothing is.
-                foreach (var name in (Disk ?? System.Array.Empty<string>()).Where(n => !WildcardPattern.ContainsWildcardCharacters(n)))
+                foreach (var disk in (Disk ?? System.Array.Empty<string>()).Where(n => !WildcardPattern.ContainsWildcardCharacters(n)))
                 {
-                    if (disks.Any(d => string.Equals(d.Disk, name, System.StringComparison.OrdinalIgnoreCase))) continue;
-                    WriteError(new Errors.KvmSnapshotException(Errors.ErrorIds.DomainDiskNotFound, Errors.KvmErrorKind.ObjectNotFound, name,
-                        $"Domain '{domain}' has no disk '{name}'. Its disks are: {string.Join(", ", disks.Select(d => d.Disk))}.").ToErrorRecord());
+                    if (disks.Any(d => string.Equals(d.Disk, disk, System.StringComparison.OrdinalIgnoreCase))) continue;
+                    WriteError(new Errors.KvmSnapshotException(Errors.ErrorIds.DomainDiskNotFound, Errors.KvmErrorKind.ObjectNotFound, disk,
+                        $"Domain '{domain}' has no disk '{disk}'. Its disks are: {string.Join(", ", disks.Select(d => d.Disk))}.").ToErrorRecord());
                 }
             });
         }

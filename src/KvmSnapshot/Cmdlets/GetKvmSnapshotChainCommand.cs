@@ -4,6 +4,7 @@ using System.Linq;
 using System.Management.Automation;
 using KvmSnapshot.Completion;
 using KvmSnapshot.Engine;
+using KvmSnapshot.Errors;
 using KvmSnapshot.Live;
 using KvmSnapshot.Model;
 using KvmSnapshot.Offline;
@@ -96,13 +97,16 @@ public sealed class GetKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
         }
     }
 
+    /// <summary>The domain; wildcards allowed (a pattern that matches no domain is no error).</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(DomainNameCompleter))]
+    [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     public string Domain { get; set; } = null!;
 
     [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(DiskTargetCompleter))]
+    [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     public string? Disk { get; set; }
 
@@ -117,7 +121,38 @@ public sealed class GetKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
         }
     }
 
-    protected override void ProcessDomain() => ForEachHost((uri, ctx) => LiveEngine.Default.GetChains(uri, Domain, Disk, ctx));
+    protected override void ProcessDomain()
+    {
+        var (disk, keep) = DomainPatterns.Disk(Disk);
+        var hosts = Hosts();
+        if (hosts.Count == 1)
+        {
+            // One host: an error per domain, the other domains go on.
+            var uri = hosts[0];
+            DomainPatterns.ForEach(uri, Domain, TryRun,
+                domain => WriteObject(RunEngine(ctx => LiveEngine.Default.GetChains(uri, domain, disk, ctx)).Where(c => keep(c.Disk)), enumerateCollection: true));
+            return;
+        }
+        // Several hosts at once: each host's domains (a pattern is resolved there), an error per host.
+        ForEachHost((uri, ctx) =>
+        {
+            var chains = new List<SnapshotChain>();
+            var domains = DomainPatterns.Resolve(uri, Domain);
+            var listed = DomainPatterns.IsPattern(Domain) && !(domains.Count == 1 && domains[0] == Domain);
+            foreach (var domain in domains)
+            {
+                try
+                {
+                    chains.AddRange(LiveEngine.Default.GetChains(uri, domain, disk, ctx).Where(c => keep(c.Disk)));
+                }
+                catch (KvmSnapshotException e) when (listed && e.ErrorId == ErrorIds.DomainNotFound)
+                {
+                    // Listed by the pattern, gone when read (a transient domain stopped).
+                }
+            }
+            return chains;
+        });
+    }
 
     /// <summary>The Directory set: the forest of a store; the Pool set: the forest of a libvirt storage pool.</summary>
     protected override void ProcessOtherSet(string parameterSet)

@@ -26,8 +26,10 @@ public sealed class GetKvmSnapshotCommand : KvmPathOrDomainCmdlet
     [ValidateSet("qcow2", "raw", "qed", "vmdk", "vpc", "vhdx", "vdi", "luks")]
     public string? Format { get; set; }
 
+    /// <summary>The domain; wildcards allowed (a pattern that matches no domain is no error).</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(DomainNameCompleter))]
+    [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     public string Domain { get; set; } = null!;
 
@@ -62,10 +64,13 @@ public sealed class GetKvmSnapshotCommand : KvmPathOrDomainCmdlet
 
     protected override void ProcessDomain()
     {
-        TryRun(() => Emit(RunEngine(ctx => LiveEngine.Default.GetSnapshots(ConnectionUri, Domain, null, Current, ctx)), s => s.Name, Domain));
+        // Over a domain pattern, a snapshot name that one of the domains lacks is no error.
+        var reportMissing = !DomainPatterns.IsPattern(Domain);
+        DomainPatterns.ForEach(ConnectionUri, Domain, TryRun,
+            domain => Emit(RunEngine(ctx => LiveEngine.Default.GetSnapshots(ConnectionUri, domain, null, Current, ctx)), s => s.Name, domain, reportMissing));
     }
 
-    private void Emit<T>(System.Collections.Generic.IReadOnlyList<T> snapshots, System.Func<T, string> nameOf, string owner)
+    private void Emit<T>(System.Collections.Generic.IReadOnlyList<T> snapshots, System.Func<T, string> nameOf, string owner, bool reportMissing = true)
     {
         if (Name is null)
         {
@@ -76,7 +81,7 @@ public sealed class GetKvmSnapshotCommand : KvmPathOrDomainCmdlet
         {
             var pattern = new WildcardPattern(name, WildcardOptions.IgnoreCase);
             var matches = snapshots.Where(s => WildcardPattern.ContainsWildcardCharacters(name) ? pattern.IsMatch(nameOf(s)) : nameOf(s) == name).ToList();
-            if (matches.Count == 0 && !WildcardPattern.ContainsWildcardCharacters(name))
+            if (matches.Count == 0 && reportMissing && !WildcardPattern.ContainsWildcardCharacters(name))
             {
                 WriteError(new KvmSnapshotException(ErrorIds.SnapshotNotFound, KvmErrorKind.ObjectNotFound, name,
                     $"No snapshot named '{name}' in '{owner}'.").ToErrorRecord());

@@ -1,4 +1,5 @@
 using System.Collections.Generic;
+using System.Linq;
 using System.Management.Automation;
 using KvmSnapshot.Completion;
 using KvmSnapshot.Live;
@@ -41,13 +42,16 @@ public sealed class TestKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
     [Parameter(ParameterSetName = DirectorySet)]
     public SwitchParameter Recurse { get; set; }
 
+    /// <summary>The domain; wildcards allowed (a pattern that matches no domain is no error).</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(DomainNameCompleter))]
+    [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     public string Domain { get; set; } = null!;
 
     [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
     [ArgumentCompleter(typeof(DiskTargetCompleter))]
+    [SupportsWildcards]
     public string? Disk { get; set; }
 
     /// <summary>Chains from Get-KvmSnapshotChain.</summary>
@@ -73,7 +77,15 @@ public sealed class TestKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
         }
     }
 
-    protected override void ProcessDomain() => Test(() => RunEngine(ctx => LiveEngine.Default.GetChains(ConnectionUri, Domain, Disk, ctx)), null);
+    protected override void ProcessDomain()
+    {
+        var (disk, keep) = DomainPatterns.Disk(Disk);
+        DomainPatterns.ForEach(ConnectionUri, Domain, work => _allPassed &= TryRun(work), domain =>
+        {
+            var chains = RunEngine(ctx => LiveEngine.Default.GetChains(ConnectionUri, domain, disk, ctx)).Where(c => keep(c.Disk)).ToList();
+            Test(() => chains, null);
+        });
+    }
 
     /// <summary>The Directory set (the chains of a store, shared bases checked across it) and the Chain set (piped chains).</summary>
     protected override void ProcessOtherSet(string parameterSet)

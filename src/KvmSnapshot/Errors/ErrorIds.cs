@@ -105,4 +105,18 @@ internal static class ErrorIds
 
     // Anything the engine did not expect (a .NET exception that is not a KvmSnapshotException)
     public const string UnexpectedError = "UnexpectedError";
+
+    // Backups (Backup-KvmDomain, Get-KvmBackup, Restore-KvmBackup, Test-KvmBackup)
+    /// <summary>The backup destination is a file, or a domain's image, or a folder holding another domain's set.</summary>
+    public const string BackupDestinationInvalid = "BackupDestinationInvalid";
+    /// <summary>The folder holds no backup set (no kvmsnap-backup.json).</summary>
+    public const string BackupSetNotFound = "BackupSetNotFound";
+    /// <summary>The set has no backup of that name.</summary>
+    public const string BackupNotFound = "BackupNotFound";
+    /// <summary>A file of the set is missing, or does not back onto the backup before it: the point cannot be restored.</summary>
+    public const string BackupSetBroken = "BackupSetBroken";
+    /// <summary>An incremental backup cannot be taken: no full backup yet, the domain is shut off, its checkpoint is gone, or other disks.</summary>
+    public const string BackupIncrementalUnavailable = "BackupIncrementalUnavailable";
+    /// <summary>libvirt's backup job ended in failure (its message is kept); the partial files and checkpoint were removed.</summary>
+    public const string BackupFailed = "BackupFailed";
 }

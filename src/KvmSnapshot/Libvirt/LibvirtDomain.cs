@@ -10,7 +10,7 @@ namespace KvmSnapshot.Libvirt;
 /// <see cref="Trace"/> first (the engine passes ctx.Verbose), with its arguments, as -Verbose shows it.
 /// The domain owns the connection lease it was made with and releases it on Dispose.
 /// </summary>
-internal sealed class LibvirtDomain : IDisposable
+internal sealed partial class LibvirtDomain : IDisposable
 {
     private LibvirtDomain(LibvirtConnection connection, DomainHandle handle, string name, Action<string> trace)
     {

@@ -18,6 +18,8 @@ internal sealed partial class LiveEngine
         var disks = DomainXml.Disks(dom.GetXml(), domain);
         var selected = disk is null ? disks.Where(d => d.Source is not null).ToList() : new List<DiskXml> { FindDisk(disks, dom.Name, disk) };
         var jobs = new List<BlockJob>();
+        // A domain without a QEMU process runs no block job (libvirt would refuse the question: domain is not running).
+        if (!dom.IsActive) return jobs;
         foreach (var d in selected)
         {
             if (dom.BlockJobInfo(d.Target, trace: true) is { } info) jobs.Add(ToJob(dom, d.Target, info, d.MirrorReady));

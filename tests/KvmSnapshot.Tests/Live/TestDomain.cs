@@ -45,7 +45,8 @@ public sealed class TestDomain : IDisposable
     /// Creates the domain with one qcow2 disk vda (64 MiB, fresh) unless <paramref name="disks"/> are given;
     /// <paramref name="prepare"/> runs after the images exist and before the domain starts.
     /// </summary>
-    public static TestDomain Create(string tag, bool persistent = false, bool start = true, Func<TempDirectory, IReadOnlyList<TestDisk>>? disks = null)
+    /// <param name="name">The whole domain name, for suites that use a prefix of their own; <see cref="UniqueName"/> of the tag when null.</param>
+    public static TestDomain Create(string tag, bool persistent = false, bool start = true, Func<TempDirectory, IReadOnlyList<TestDisk>>? disks = null, string? name = null)
     {
         var dir = new TempDirectory("live");
         try
@@ -61,7 +62,7 @@ public sealed class TestDomain : IDisposable
             {
                 list = disks(dir);
             }
-            var domain = new TestDomain(UniqueName(tag), dir, list, persistent);
+            var domain = new TestDomain(name ?? UniqueName(tag), dir, list, persistent);
             var xmlPath = dir.File("domain.xml");
             System.IO.File.WriteAllText(xmlPath, domain.DefinitionXml());
             if (persistent)
@@ -209,7 +210,7 @@ public sealed class TestDomain : IDisposable
         {
             LibvirtDaemonFixture.Virsh("snapshot-delete", Name, s, "--metadata");
         }
-        LibvirtDaemonFixture.Virsh("undefine", Name, "--snapshots-metadata", "--managed-save");
+        LibvirtDaemonFixture.Virsh("undefine", Name, "--snapshots-metadata", "--checkpoints-metadata", "--managed-save");
         _dir.Dispose();
     }
 }

@@ -18,13 +18,15 @@ public sealed class ModuleShapeTests
         "Invoke-KvmBlockPull", "Get-KvmBlockJob", "Stop-KvmBlockJob", "Complete-KvmBlockJob", "Get-KvmDomainDisk",
         "Save-KvmDomainState", "Restore-KvmDomainState",
         "Format-KvmSnapshotTree", "Format-KvmChainTree", "Export-KvmChainGraph",
+        "Get-KvmDomain", "Get-KvmOrphanImage", "Remove-KvmOrphanImage",
+        "Backup-KvmDomain", "Get-KvmBackup", "Restore-KvmBackup", "Test-KvmBackup", "Remove-KvmBackup",
     };
 
     /// <summary>Cmdlets that draw their input and take no domain, image or connection of their own.</summary>
     private static readonly string[] Drawing = { "Format-KvmSnapshotTree", "Format-KvmChainTree", "Export-KvmChainGraph" };
 
     private static readonly string[] HighImpact =
-        { "Restore-KvmSnapshot", "Remove-KvmSnapshot", "Invoke-KvmBlockCommit", "Invoke-KvmBlockPull" };
+        { "Restore-KvmSnapshot", "Remove-KvmSnapshot", "Invoke-KvmBlockCommit", "Invoke-KvmBlockPull", "Remove-KvmOrphanImage", "Remove-KvmBackup" };
 
     [Fact]
     public void ManifestIsValidAndDeclaresCoreOnLinux()
@@ -99,11 +101,16 @@ public sealed class ModuleShapeTests
     public void LiveCmdletsTakeConnectionUriAndBindDomainByPropertyName()
     {
         using var ps = new PowerShellSession();
-        foreach (var name in Cmdlets.Where(c => c is not ("Get-KvmDiskImage" or "New-KvmDiskImage" or "Convert-KvmDiskImage" or "Restore-KvmDomainState") && !Drawing.Contains(c)))
+        foreach (var name in Cmdlets.Where(c => c is not ("Get-KvmDiskImage" or "New-KvmDiskImage" or "Convert-KvmDiskImage" or "Restore-KvmDomainState"
+            or "Get-KvmOrphanImage" or "Remove-KvmOrphanImage"
+            or "Get-KvmBackup" or "Restore-KvmBackup" or "Test-KvmBackup" or "Remove-KvmBackup") && !Drawing.Contains(c)))
         {
             var cmd = ps.Run("Get-Command -Name $args[0]", name).AssertNoErrors().Single<CmdletInfo>();
             Assert.True(cmd.Parameters.ContainsKey("ConnectionUri"), $"{name} lacks -ConnectionUri");
             Assert.True(cmd.Parameters["Domain"].ParameterSets.Values.Any(s => s.ValueFromPipelineByPropertyName), $"{name} -Domain must bind by property name");
         }
+        // Get-KvmDomain takes -Domain (alias Name), so snapshots (Domain and Name) bind their Domain.
+        Assert.Contains("Name", ps.Run("Get-Command -Name Get-KvmDomain").AssertNoErrors().Single<CmdletInfo>().Parameters["Domain"].Aliases);
+        Assert.True(ps.Run("(Get-Command Get-KvmOrphanImage).Parameters.ContainsKey('ConnectionUri') -and (Get-Command Remove-KvmOrphanImage).Parameters['Path'].Aliases -contains 'FullName'").AssertNoErrors().Single<bool>());
     }
 }
