@@ -9,9 +9,11 @@
     Needs root and libvirtd on qemu:///system (started by scripts/setup-libvirt.sh when it is not running).
 #>
 param(
-    [int[]] $Sizes = @(200, 1000),
+    # pwsh -File passes "200,1000" as one string (and [int] would read it as 2001000): split it here.
+    [string[]] $Sizes = @('200', '1000'),
     [int] $Runs = 15
 )
+[int[]] $Sizes = @($Sizes -split ',' | Where-Object { $_ } | ForEach-Object { [int]::Parse($_.Trim(), [cultureinfo]::InvariantCulture) })
 $ErrorActionPreference = 'Stop'
 $root = Resolve-Path (Join-Path $PSScriptRoot '../..')
 $uri = 'qemu:///system'
