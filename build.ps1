@@ -66,12 +66,7 @@ function Invoke-BuildTask {
     $publishDir = Join-Path $outputRoot 'publish'
     if (Test-Path $publishDir) { Remove-Item -LiteralPath $publishDir -Recurse -Force }
     Invoke-NativeStep 'dotnet publish' {
-        # ReadyToRun: the dll carries native code for this architecture beside its IL, so Import-Module and each
-        # cmdlet's first call do not wait for the JIT (issue 8; about 40% fewer methods compiled on first use). The
-        # IL stays, so the same dll still loads (JIT-compiled) on another architecture or a newer runtime.
-        $rid = 'linux-' + [Runtime.InteropServices.RuntimeInformation]::OSArchitecture.ToString().ToLowerInvariant()
-        dotnet publish (Join-Path $root 'src/KvmSnapshot/KvmSnapshot.csproj') -c $Configuration -f net8.0 -o $publishDir --nologo `
-            -r $rid --self-contained false -p:PublishReadyToRun=true
+        dotnet publish (Join-Path $root 'src/KvmSnapshot/KvmSnapshot.csproj') -c $Configuration -f net8.0 -o $publishDir --nologo
     }
     if (Test-Path $moduleDir) { Remove-Item -LiteralPath $moduleDir -Recurse -Force }
     $null = New-Item -ItemType Directory -Path $moduleDir -Force
