@@ -85,6 +85,8 @@ AfterAll {
     if ($Domain) {
         foreach ($name in 'e1', 's3', 's2', 's1') { $null = & virsh -c $Uri snapshot-delete $Domain $name --metadata 2>&1 }
         $null = & virsh -c $Uri destroy $Domain 2>&1
+        # Reverting a transient domain to a snapshot makes libvirt define it: undefine it too, or it stays behind.
+        $null = & virsh -c $Uri undefine $Domain --snapshots-metadata --checkpoints-metadata 2>&1
     }
     if ($Store) { Remove-Item -LiteralPath $Store -Recurse -Force -ErrorAction SilentlyContinue }
 }

@@ -99,6 +99,8 @@ public sealed class TreeWorld : IDisposable
         {
             foreach (var name in new[] { "e1", "i3", "i2", "i1" }) LibvirtDaemonFixture.Virsh("snapshot-delete", Domain, name, "--metadata");
             LibvirtDaemonFixture.Virsh("destroy", Domain);
+            // Reverting a transient domain to a snapshot makes libvirt define it: undefine it too, or it stays behind.
+            LibvirtDaemonFixture.Virsh("undefine", Domain, "--snapshots-metadata", "--checkpoints-metadata");
         }
         _dir.Dispose();
     }
