@@ -2,7 +2,7 @@
 <#
     Pester 5 suite for Format-KvmChainTree, Format-KvmSnapshotTree and Export-KvmChainGraph in real pwsh.
     BeforeAll builds a store (a template shared by three guests, two of them with snapshot chains, and an overlay whose
-    backing file is gone) and one small transient TCG domain kvmsnap-g-ptree-… on a disk in the store with branching
+    backing file is gone) and one small TCG domain (defined, removed afterwards) kvmsnap-g-ptree-… on a disk in the store with branching
     snapshots made by the module: s1, s2, a revert to s1, s3 (internal), then e1 (external, disk-only, current).
     The trees and graphs are checked for structure against what qemu-img and libvirt say: every image once, each
     overlay under (or pointing to) its backing file, each snapshot under its parent, shared base, active layers,
@@ -49,7 +49,10 @@ BeforeAll {
     $xml = "<domain type='qemu'><name>$Domain</name><memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os>" +
         "<devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$(Join-Path $Store 'vm.qcow2')'/><target dev='vda' bus='virtio'/></disk></devices></domain>"
     Set-Content -LiteralPath (Join-Path $Store 'vm.xml') -Value $xml
-    Invoke-Tool virsh '-c', $Uri, 'create', (Join-Path $Store 'vm.xml') | Out-Null
+    # Persistent (define, start): libvirt 9.0 writes a config file when a transient domain is reverted to a snapshot, and
+    # destroying the transient domain leaves that file behind, so it came back as a defined domain at libvirtd's next start.
+    Invoke-Tool virsh '-c', $Uri, 'define', (Join-Path $Store 'vm.xml') | Out-Null
+    Invoke-Tool virsh '-c', $Uri, 'start', $Domain | Out-Null
     Remove-Item -LiteralPath (Join-Path $Store 'vm.xml')
     $null = New-KvmSnapshot -Domain $Domain -Name s1 -ConnectionUri $Uri -ErrorAction Stop
     $null = New-KvmSnapshot -Domain $Domain -Name s2 -ConnectionUri $Uri -ErrorAction Stop
@@ -85,7 +88,6 @@ AfterAll {
     if ($Domain) {
         foreach ($name in 'e1', 's3', 's2', 's1') { $null = & virsh -c $Uri snapshot-delete $Domain $name --metadata 2>&1 }
         $null = & virsh -c $Uri destroy $Domain 2>&1
-        # Reverting a transient domain to a snapshot makes libvirt define it: undefine it too, or it stays behind.
         $null = & virsh -c $Uri undefine $Domain --snapshots-metadata --checkpoints-metadata 2>&1
     }
     if ($Store) { Remove-Item -LiteralPath $Store -Recurse -Force -ErrorAction SilentlyContinue }

@@ -15,7 +15,7 @@ namespace KvmSnapshot.Tests.Rendering;
 /// <summary>
 /// The world the tree and graph tests draw, made once for the class: a store (a template shared by three guests,
 /// two of them with snapshot chains, an overlay whose backing file is gone, two images that back on each other) and
-/// one small transient TCG domain kvmsnap-g-trees-… on a disk in the same store, with branching snapshots:
+/// one small TCG domain (defined, undefined on Dispose) kvmsnap-g-trees-… on a disk in the same store, with branching snapshots:
 /// i1 (internal) with children i2 and i3 (internal, after a revert to i1), and e1 (external, disk-only, current) under
 /// i3, which gave the disk the overlay dom.e1.qcow2.
 /// </summary>
@@ -45,7 +45,10 @@ public sealed class TreeWorld : IDisposable
             var xml = $"<domain type='qemu'><name>{Domain}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os>"
                 + $"<devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{File("dom.qcow2")}'/><target dev='vda' bus='virtio'/></disk></devices></domain>";
             System.IO.File.WriteAllText(File("dom.xml"), xml);
-            LibvirtDaemonFixture.Virsh("create", File("dom.xml")).EnsureSuccess();
+            // Persistent (define, start): libvirt 9.0 writes a config file when a transient domain is reverted to a
+            // snapshot, and destroying the transient domain leaves that file behind to come back at libvirtd's next start.
+            LibvirtDaemonFixture.Virsh("define", File("dom.xml")).EnsureSuccess();
+            LibvirtDaemonFixture.Virsh("start", Domain).EnsureSuccess();
             System.IO.File.Delete(File("dom.xml"));
             var ctx = new RecordingOperationContext();
             var live = LiveEngine.Default;
@@ -99,7 +102,6 @@ public sealed class TreeWorld : IDisposable
         {
             foreach (var name in new[] { "e1", "i3", "i2", "i1" }) LibvirtDaemonFixture.Virsh("snapshot-delete", Domain, name, "--metadata");
             LibvirtDaemonFixture.Virsh("destroy", Domain);
-            // Reverting a transient domain to a snapshot makes libvirt define it: undefine it too, or it stays behind.
             LibvirtDaemonFixture.Virsh("undefine", Domain, "--snapshots-metadata", "--checkpoints-metadata");
         }
         _dir.Dispose();
