@@ -44,15 +44,18 @@ internal sealed record ImageHeaderFacts
     public static ImageHeaderFacts Read(string path, HeaderCache? cache = null)
     {
         var readStart = DateTime.UtcNow;
+        // The stamp is taken before the content is read: a change during the read makes the next stamp differ. With a
+        // cache, the one statx both answers the lookup and, on a miss, stands for the read.
+        HostFileFacts? described = null;
         if (cache is not null)
         {
             var current = HostFile.Describe(path);
             if (cache.Lookup(path, current) is { } hit) return hit with { File = current };
+            described = current;
         }
         if (Directory.Exists(path)) return new ImageHeaderFacts(path) { IsDirectory = true };
         if (!System.IO.File.Exists(path)) return new ImageHeaderFacts(path) { Missing = true };
-        // The stamp is taken before the content is read: a change during the read makes the next stamp differ.
-        var file = HostFile.Describe(path);
+        var file = described ?? HostFile.Describe(path);
         var facts = ReadContent(path, file);
         cache?.Store(facts, readStart);
         return facts;

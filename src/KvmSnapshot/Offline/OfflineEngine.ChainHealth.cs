@@ -55,10 +55,7 @@ internal sealed partial class OfflineEngine
             {
                 // Raised by the scan's first lookup already, or never needed.
             }
-            if (references.IsCompletedSuccessfully)
-            {
-                foreach (var gap in references.Result.Gaps) ctx.Verbose($"Not checked: {gap}.");
-            }
+            if (references.IsCompletedSuccessfully) ReportGaps(references.Result, ctx);
         }
         var chains = scan.Chains();
         ctx.Verbose($"Read {scan.Images.Count} image headers ({scan.ScannedImages.Count} in '{Path.GetFullPath(directory)}'; "

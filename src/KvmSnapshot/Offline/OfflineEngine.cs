@@ -55,8 +55,14 @@ internal sealed partial class OfflineEngine
     internal static HostImageReferences LocalReferences(IOperationContext ctx)
     {
         var references = HostImageReferences.CollectLocal();
-        foreach (var gap in references.Gaps) ctx.Verbose($"Not checked: {gap}.");
+        ReportGaps(references, ctx);
         return references;
+    }
+
+    /// <summary>Tells the user (verbose) what libvirt could not be asked.</summary>
+    private static void ReportGaps(HostImageReferences references, IOperationContext ctx)
+    {
+        foreach (var gap in references.Gaps) ctx.Verbose($"Not checked: {gap}.");
     }
 
     /// <summary>A catalog that opens every image libvirt uses as the format libvirt records for it.</summary>
