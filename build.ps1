@@ -74,6 +74,7 @@ function Invoke-BuildTask {
         $source = Join-Path $publishDir $file
         if (Test-Path -LiteralPath $source) { Copy-Item -LiteralPath $source -Destination $moduleDir }
     }
+    Invoke-ReadyToRun -Dll (Join-Path $moduleDir 'KvmSnapshot.dll')
     # The host-health suite users copy (examples/HostHealth.Tests.ps1) ships in the module folder.
     Copy-Item -LiteralPath (Join-Path $root 'examples') -Destination $moduleDir -Recurse
     $null = Test-ModuleManifest -Path (Join-Path $moduleDir 'KvmSnapshot.psd1')
@@ -122,6 +123,48 @@ function Invoke-PackageTask {
     Write-Host "Package written to $nupkg (install: Register-PSResourceRepository -Name KvmSnapshotLocal -Uri $repositoryDir -Trusted; Install-PSResource KvmSnapshot -Repository KvmSnapshotLocal)"
 }
 
+# The NuGet packages folder (where restore-only projects leave their packages).
+function Get-NuGetPackagesFolder {
+    $packages = $env:NUGET_PACKAGES
+    if (-not $packages) {
+        $line = dotnet nuget locals global-packages --list
+        $packages = ($line -join '') -replace '^\s*global-packages:\s*', ''
+    }
+    $packages.Trim()
+}
+
+# ReadyToRun for pwsh 7.6 (issue 8): crossgen2 of .NET 10 (tools/Crossgen2Package) compiles the published IL against
+# the framework and System.Management.Automation of this pwsh, and the dll carries that native code beside its IL.
+# pwsh 7.6 then runs it instead of JIT-compiling our methods on first use (a first Get-KvmSnapshotChain -Directory
+# JIT-compiled about 800 methods without it, about 250 with it). The SDK's own PublishReadyToRun for net8.0 uses
+# crossgen2 8.0, whose code the .NET 10 runtime did not use at all (as many methods JIT-compiled as without it).
+# Other runtimes (pwsh 7.4 on .NET 8) ignore the native code and JIT the IL as before. When this pwsh is not on
+# .NET 10 x64, or crossgen2 cannot be restored, the module is built IL-only and the build says so.
+function Invoke-ReadyToRun {
+    param([string] $Dll)
+    $project = Join-Path $root 'tools/Crossgen2Package/Crossgen2Package.csproj'
+    $crossgenVersion = ([xml](Get-Content -Raw -LiteralPath $project)).Project.PropertyGroup.Crossgen2Version
+    $arch = [Runtime.InteropServices.RuntimeInformation]::OSArchitecture
+    if ($arch -ne [Runtime.InteropServices.Architecture]::X64 -or [Environment]::Version.Major -ne ([version]$crossgenVersion).Major) {
+        Write-Warning "No ReadyToRun code: this pwsh runs .NET $([Environment]::Version) on $arch, and crossgen2 $crossgenVersion targets .NET $(([version]$crossgenVersion).Major) on X64. The module is IL-only (JIT-compiled on first use)."
+        return
+    }
+    $crossgen = Join-Path (Get-NuGetPackagesFolder) "microsoft.netcore.app.crossgen2.linux-x64/$crossgenVersion/tools/crossgen2"
+    if (-not (Test-Path -LiteralPath $crossgen)) {
+        dotnet restore $project --nologo | Out-Host
+        if ($LASTEXITCODE -ne 0 -or -not (Test-Path -LiteralPath $crossgen)) {
+            Write-Warning "No ReadyToRun code: crossgen2 $crossgenVersion could not be restored. The module is IL-only (JIT-compiled on first use)."
+            return
+        }
+    }
+    $framework = [Runtime.InteropServices.RuntimeEnvironment]::GetRuntimeDirectory()
+    $compiled = "$Dll.r2r"
+    Invoke-NativeStep 'crossgen2 (ReadyToRun for pwsh 7.6)' {
+        & $crossgen $Dll -o $compiled -r (Join-Path $framework '*.dll') -r (Join-Path $PSHOME '*.dll') --targetos:linux --targetarch:x64 -O | Out-Host
+    }
+    Move-Item -LiteralPath $compiled -Destination $Dll -Force
+}
+
 # Pester comes from NuGet: the restore-only project downloads the package, whose tools/ folder is the module.
 function Install-TestPester {
     $project = Join-Path $root 'tools/PesterPackage/PesterPackage.csproj'
@@ -129,12 +172,7 @@ function Install-TestPester {
     $target = Join-Path $testModulesDir "Pester/$pesterVersion"
     if (-not (Test-Path -LiteralPath (Join-Path $target 'Pester.psd1'))) {
         Invoke-NativeStep 'dotnet restore (Pester)' { dotnet restore $project --nologo | Out-Host }
-        $packages = $env:NUGET_PACKAGES
-        if (-not $packages) {
-            $line = dotnet nuget locals global-packages --list
-            $packages = ($line -join '') -replace '^\s*global-packages:\s*', ''
-        }
-        $source = Join-Path $packages.Trim() "pester/$pesterVersion/tools"
+        $source = Join-Path (Get-NuGetPackagesFolder) "pester/$pesterVersion/tools"
         if (-not (Test-Path -LiteralPath (Join-Path $source 'Pester.psd1'))) { throw "Pester $pesterVersion was restored, but $source holds no module" }
         $null = New-Item -ItemType Directory -Path $target -Force
         Copy-Item -Path (Join-Path $source '*') -Destination $target -Recurse -Force

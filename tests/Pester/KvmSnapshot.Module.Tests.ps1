@@ -54,6 +54,25 @@ Describe 'The module the build produces' {
     }
 }
 
+Describe 'Native code for pwsh 7.6 (issue 8)' -Skip:(-not ([Environment]::Version.Major -eq 10 -and [Runtime.InteropServices.RuntimeInformation]::OSArchitecture -eq 'X64')) {
+    It 'the built dll carries ReadyToRun code (crossgen2 10.0, so this runtime uses it) beside its IL' {
+        # build.ps1 compiles it against this pwsh's framework; an IL-only dll means the build warned and fell back.
+        $stream = [IO.File]::OpenRead((Join-Path $Module.ModuleBase 'KvmSnapshot.dll'))
+        try {
+            $pe = [Reflection.PortableExecutable.PEReader]::new($stream)
+            $pe.PEHeaders.CorHeader.ManagedNativeHeaderDirectory.Size | Should -BeGreaterThan 0 -Because 'build.ps1 runs crossgen2 10.0 on the published dll'
+            $pe.HasMetadata | Should -BeTrue
+            # The ReadyToRun header: 'RTR', then its format's major version: 16 from crossgen2 10.0; crossgen2 8.0 (the
+            # SDK's PublishReadyToRun for net8.0) writes 9, code the .NET 10 runtime did not use.
+            $section = $pe.GetSectionData($pe.PEHeaders.CorHeader.ManagedNativeHeaderDirectory.RelativeVirtualAddress)
+            $reader = $section.GetReader()
+            $reader.ReadUInt32() | Should -Be 0x00525452
+            $reader.ReadUInt16() | Should -BeGreaterOrEqual 16
+        }
+        finally { $stream.Dispose() }
+    }
+}
+
 Describe 'Help in real pwsh (Get-Help)' -Skip:(-not $havePlatyPS) {
     It 'ships en-US/KvmSnapshot.dll-Help.xml and about_KvmSnapshot.help.txt in the module folder' {
         Join-Path $Module.ModuleBase 'en-US/KvmSnapshot.dll-Help.xml' | Should -Exist
