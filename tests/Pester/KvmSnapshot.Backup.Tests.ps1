@@ -196,18 +196,6 @@ Describe 'Backup-KvmDomain and the backup set cmdlets' -Tag 'Live', 'Backup' -Sk
         $restored = $inc | Restore-KvmBackup -Destination (Join-Path $store 'restored-D.qcow2') -Confirm:$false -ErrorAction Stop
         Test-SameContent (Join-Path $store 'D.raw') $restored.Path | Should -BeTrue
     }
-
-    It '-Method Snapshot -Bandwidth copies and commits back at the limit asked' {
-        $set5 = Join-Path $store 'set5'
-        Copy-GuestView $dom $disk (Join-Path $store 'E.raw')
-        $b = Backup-KvmDomain $dom $set5 -Method Snapshot -Bandwidth 64 -ConnectionUri $Uri -Confirm:$false -Verbose -ErrorAction Stop 4>&1
-        $verbose = @($b | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message
-        $b = $b | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] }
-        $verbose -match ' -r 67108864 ' | Should -Not -BeNullOrEmpty
-        $verbose -match '^virDomainBlockCommit.*bandwidth=67108864' | Should -Not -BeNullOrEmpty
-        Test-SameContent (Join-Path $store 'E.raw') $b.Files[0] | Should -BeTrue
-        ((& virsh -c $Uri domblklist $dom) -match '^\s*vda\s') -replace '^\s*vda\s+', '' | ForEach-Object Trim | Should -Be $disk
-    }
 }
 
 Describe 'Backup-KvmDomain of a shut-off domain' -Tag 'Live', 'Backup' -Skip:(-not $canRunLive) {
