@@ -28,6 +28,13 @@ internal sealed partial class LibvirtDomain
         return Virt.DomainFSThaw(Handle, Name);
     }
 
+    /// <summary>Registers for the end of this domain's backup job (job-completed event); dispose to deregister.</summary>
+    public JobCompletedSignal WatchBackupJobEnd()
+    {
+        Trace(LibvirtCall.Format("virConnectDomainEventRegisterAny", ("dom", Name), ("eventID", DomainEventId.JobCompleted)));
+        return JobCompletedSignal.Register(Connection.Handle, Handle, JobCompletedSignal.BackupOperation, Name);
+    }
+
     /// <summary>Polled for progress and completion; not traced each time.</summary>
     public DomainJobInfo JobInfo() => Virt.DomainGetJobInfo(Handle, Name);
 

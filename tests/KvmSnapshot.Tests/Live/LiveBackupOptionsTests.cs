@@ -57,6 +57,8 @@ public sealed class LiveBackupOptionsTests
         Assert.Empty(List("checkpoint-list", dom));
 
         var full = Engine.Backup(Uri, new BackupRequest(dom.Name, set, null, false, false), ctx);
+        // The wait for the job's end hears libvirt's job-completed event of the backup.
+        Assert.Contains(ctx.VerboseMessages, m => m.Contains("after libvirt's job-completed event", StringComparison.Ordinal));
         var setFiles = FilesIn(set);
         var manifest = File.ReadAllText(Path.Combine(set, "kvmsnap-backup.json"));
 

@@ -119,6 +119,8 @@ internal sealed partial class LiveEngine
                     plan.Kind == KvmBackupKind.Incremental ? plan.IncrementalFrom : null);
                 var checkpointXml = BackupXml.Checkpoint(plan.Checkpoint!, plan.Targets.Select(t => t.Disk.Target), plan.AllDisks);
                 ThrowIfCancelled(ctx, dom.Name);
+                // Registered before the job starts, so its end cannot be missed.
+                using var ended = dom.WatchBackupJobEnd();
                 if (plan.Quiesce) Freeze(dom);
                 try
                 {
@@ -130,7 +132,7 @@ internal sealed partial class LiveEngine
                     // The point is taken when virDomainBackupBegin returns (the job copies that point): thaw at once, also when it failed.
                     if (plan.Quiesce) Thaw(dom, ctx);
                 }
-                WaitForBackupJob(dom, activity, ctx);
+                WaitForBackupJob(dom, activity, ended, ctx);
                 if (plan.Targets.Count > 0 && request.Compress)
                 {
                     foreach (var t in plan.Targets) Recompress(t, ctx);
@@ -264,23 +266,36 @@ internal sealed partial class LiveEngine
     }
 
     /// <summary>
-    /// Waits for the backup job to end: libvirt has no block-job event for a push backup's end here, so the job is
-    /// polled (every <see cref="ProgressInterval"/>) for the progress bar and its end, then the finished job's
-    /// outcome is read. Cancelling aborts the job (virDomainAbortJob).
+    /// Waits for the backup job to end: the wait wakes when libvirt's job-completed event for the domain's backup
+    /// comes (<paramref name="ended"/>, registered before the job started); between events the job is read every
+    /// <see cref="ProgressInterval"/> for the progress bar, and a job found gone ends the wait too (an event lost with
+    /// the connection). Then the finished job's outcome is read. Cancelling aborts the job (virDomainAbortJob).
     /// </summary>
-    private void WaitForBackupJob(LibvirtDomain dom, string activity, IOperationContext ctx)
+    private void WaitForBackupJob(LibvirtDomain dom, string activity, JobCompletedSignal ended, IOperationContext ctx)
     {
         using var abort = ctx.Cancellation.Register(() => AbortQuietly(dom));
-        while (true)
+        var handles = new[] { ended.WaitHandle, ctx.Cancellation.WaitHandle };
+        var how = "job-completed event";
+        while (!(WaitForBackupByEvent && ended.IsSet))
         {
             var info = dom.JobInfo();
-            if ((DomainJobType)info.Type == DomainJobType.None) break;
+            if ((DomainJobType)info.Type == DomainJobType.None)
+            {
+                how = "job gone (virDomainGetJobInfo)";
+                break;
+            }
             if (ctx.Cancellation.IsCancellationRequested) AbortQuietly(dom);
             var total = info.DataTotal > 0 ? info.DataTotal : info.FileTotal;
             var done = info.DataTotal > 0 ? info.DataProcessed : info.FileProcessed;
             var percent = total == 0 ? 0 : (int)Math.Min(98, done * 98 / total);
             ctx.Progress(activity, $"Copied {DiskSpace.Format((long)done)} of {DiskSpace.Format((long)total)}", percent);
-            Thread.Sleep(ProgressInterval);
+            if (WaitForBackupByEvent && !ctx.Cancellation.IsCancellationRequested) WaitHandle.WaitAny(handles, ProgressInterval);
+            else Thread.Sleep(ProgressInterval);
+        }
+        if (ended.Timestamp != 0)
+        {
+            ctx.Verbose(FormattableString.Invariant(
+                $"The backup job of {dom.Name} ended; noticed by {how} {System.Diagnostics.Stopwatch.GetElapsedTime(ended.Timestamp).TotalMilliseconds:0.0} ms after libvirt's job-completed event."));
         }
         var outcome = dom.CompletedJobType();
         ThrowIfCancelledAfterCopy(ctx, dom.Name);

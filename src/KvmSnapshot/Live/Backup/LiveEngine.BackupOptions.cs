@@ -16,6 +16,12 @@ namespace KvmSnapshot.Live;
 /// </summary>
 internal sealed partial class LiveEngine
 {
+    /// <summary>
+    /// Backup-KvmDomain waits for libvirt's job-completed event (true) or polls the job every
+    /// <see cref="ProgressInterval"/> only (false; kept to measure the difference).
+    /// </summary>
+    public bool WaitForBackupByEvent { get; init; } = true;
+
     private const string GuestAgentAction =
         "Install and start qemu-guest-agent in the guest, give the domain a guest agent channel " +
         "(<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>), or back up without -Quiesce (crash-consistent).";
