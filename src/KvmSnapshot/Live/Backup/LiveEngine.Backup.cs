@@ -58,7 +58,10 @@ internal sealed class BackupPlan
 
     public string Describe(string domain)
     {
-        var what = Kind == KvmBackupKind.Full ? "full backup" : $"incremental backup (changes since {Parent!.Name})";
+        var what = Kind == KvmBackupKind.Full ? "full backup"
+            : IncrementalFrom is not null && IncrementalFrom != Parent!.Checkpoint
+                ? $"incremental backup (changes since {Parent!.Name}, from the bitmap of the older checkpoint {IncrementalFrom}: offline backups make none)"
+                : $"incremental backup (changes since {Parent!.Name})";
         var how = !Live ? (Kind == KvmBackupKind.Full ? "by copying its images with qemu-img (domain shut off)"
                 : "by comparing its images with the set's last backup with qemu-img (domain shut off)")
             : ViaSnapshot ? "through a temporary external snapshot, copied with qemu-img and committed back (active commit with pivot)"
