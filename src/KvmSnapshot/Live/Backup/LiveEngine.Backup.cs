@@ -122,8 +122,8 @@ internal sealed partial class LiveEngine
                     plan.Kind == KvmBackupKind.Incremental ? plan.IncrementalFrom : null);
                 var checkpointXml = BackupXml.Checkpoint(plan.Checkpoint!, plan.Targets.Select(t => t.Disk.Target), plan.AllDisks);
                 ThrowIfCancelled(ctx, dom.Name);
-                // Registered before the job starts, so its end cannot be missed.
-                using var ended = dom.WatchBackupJobEnd();
+                // Registered before the job starts, so its end cannot be missed (null: the wait polls only).
+                using var ended = WatchBackupJobEnd(dom, ctx);
                 if (plan.Quiesce) Freeze(dom);
                 try
                 {
@@ -136,6 +136,7 @@ internal sealed partial class LiveEngine
                     if (plan.Quiesce) Thaw(dom, ctx);
                 }
                 WaitForBackupJob(dom, activity, ended, ctx);
+                WaitForTargetsClosed(dom.Name, plan.Targets.Select(t => t.File), ctx);
                 if (plan.Targets.Count > 0 && request.Compress)
                 {
                     foreach (var t in plan.Targets) Recompress(t, ctx);
@@ -274,12 +275,13 @@ internal sealed partial class LiveEngine
     /// <see cref="ProgressInterval"/> for the progress bar, and a job found gone ends the wait too (an event lost with
     /// the connection). Then the finished job's outcome is read. Cancelling aborts the job (virDomainAbortJob).
     /// </summary>
-    private void WaitForBackupJob(LibvirtDomain dom, string activity, JobCompletedSignal ended, IOperationContext ctx)
+    private void WaitForBackupJob(LibvirtDomain dom, string activity, JobCompletedSignal? ended, IOperationContext ctx)
     {
         using var abort = ctx.Cancellation.Register(() => AbortQuietly(dom));
-        var handles = new[] { ended.WaitHandle, ctx.Cancellation.WaitHandle };
+        var byEvent = WaitForBackupByEvent && ended is not null;
+        var handles = ended is null ? null : new[] { ended.WaitHandle, ctx.Cancellation.WaitHandle };
         var how = "job-completed event";
-        while (!(WaitForBackupByEvent && ended.IsSet))
+        while (!(byEvent && ended!.IsSet))
         {
             var info = dom.JobInfo();
             if ((DomainJobType)info.Type == DomainJobType.None)
@@ -292,10 +294,10 @@ internal sealed partial class LiveEngine
             var done = info.DataTotal > 0 ? info.DataProcessed : info.FileProcessed;
             var percent = total == 0 ? 0 : (int)Math.Min(98, done * 98 / total);
             ctx.Progress(activity, $"Copied {DiskSpace.Format((long)done)} of {DiskSpace.Format((long)total)}", percent);
-            if (WaitForBackupByEvent && !ctx.Cancellation.IsCancellationRequested) WaitHandle.WaitAny(handles, ProgressInterval);
+            if (byEvent && !ctx.Cancellation.IsCancellationRequested) WaitHandle.WaitAny(handles!, ProgressInterval);
             else Thread.Sleep(ProgressInterval);
         }
-        if (ended.Timestamp != 0)
+        if (ended is { Timestamp: not 0 })
         {
             ctx.Verbose(FormattableString.Invariant(
                 $"The backup job of {dom.Name} ended; noticed by {how} {System.Diagnostics.Stopwatch.GetElapsedTime(ended.Timestamp).TotalMilliseconds:0.0} ms after libvirt's job-completed event."));

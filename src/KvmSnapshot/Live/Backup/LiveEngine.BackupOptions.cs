@@ -1,6 +1,11 @@
 using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
 using System.IO;
 using System.Linq;
+using System.Threading;
+using KvmSnapshot.Chains;
 using KvmSnapshot.Engine;
 using KvmSnapshot.Errors;
 using KvmSnapshot.Libvirt;
@@ -94,6 +99,20 @@ internal sealed partial class LiveEngine
         qemuImg.Rebase(t.File, "qcow2", t.Backing!, "qcow2", unsafeRebase: false, ctx);
     }
 
+    /// <summary>The domain's job-completed event registration; null (the wait then polls) when libvirt refuses it.</summary>
+    private static JobCompletedSignal? WatchBackupJobEnd(LibvirtDomain dom, IOperationContext ctx)
+    {
+        try
+        {
+            return dom.WatchBackupJobEnd();
+        }
+        catch (KvmSnapshotException e)
+        {
+            ctx.Verbose($"libvirt does not send {dom.Name}'s job-completed event ({e.Message}); the backup job is polled for its end.");
+            return null;
+        }
+    }
+
     private static void Freeze(LibvirtDomain dom)
     {
         try
@@ -133,4 +152,49 @@ internal sealed partial class LiveEngine
         {
             RecommendedAction = GuestAgentAction,
         };
+
+    private static readonly TimeSpan TargetCloseTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Waits until QEMU closed the backup job's target files. The job's end (the job-completed event, and even
+    /// virDomainGetJobInfo's "none") comes before libvirt detaches the targets from QEMU, and QEMU writes the
+    /// qcow2's last metadata (L2 tables, refcounts) when it closes them: a file checksummed before that changes
+    /// afterwards. QEMU holds an OFD lock on every image it opens, so a target is closed once /proc/locks lists no
+    /// lock on its inode. Without /proc/locks or the inodes nothing is waited for.
+    /// </summary>
+    private static void WaitForTargetsClosed(string domain, IEnumerable<string> files, IOperationContext ctx)
+    {
+        var inodes = files.Select(f => HostFile.Describe(Path.GetFullPath(f)))
+            .Where(f => f.IdentityProblem is null && f.Identity.FallbackPath is null)
+            .Select(f => f.Identity.Inode.ToString(CultureInfo.InvariantCulture))
+            .ToHashSet(StringComparer.Ordinal);
+        if (inodes.Count == 0 || !File.Exists("/proc/locks")) return;
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var locked = File.ReadLines("/proc/locks").Any(line => LockedInode(line) is { } inode && inodes.Contains(inode));
+            if (!locked)
+            {
+                if (clock.ElapsedMilliseconds > 0) ctx.Verbose(FormattableString.Invariant($"QEMU closed the backup files of {domain} {clock.Elapsed.TotalMilliseconds:0.0} ms after the job ended."));
+                return;
+            }
+            if (clock.Elapsed > TargetCloseTimeout)
+            {
+                throw new KvmSnapshotException(ErrorIds.BackupFailed, KvmErrorKind.InvalidResult, domain,
+                    $"The backup job of {domain} ended, but QEMU still holds its files open after {TargetCloseTimeout.TotalSeconds:0} s; the backup was abandoned (its files and checkpoint are removed).");
+            }
+            Thread.Sleep(10);
+        }
+    }
+
+    /// <summary>The inode of a /proc/locks line ("1: OFDLCK ADVISORY READ -1 fd:01:1234 100 100"), or null.</summary>
+    private static string? LockedInode(string line)
+    {
+        foreach (var field in line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var parts = field.Split(':');
+            if (parts.Length == 3 && parts[2].Length > 0 && parts[2].All(char.IsAsciiDigit)) return parts[2];
+        }
+        return null;
+    }
 }
