@@ -115,4 +115,34 @@ public sealed class LiveBackupOptionsTests
         Assert.Equal(new[] { live.Checkpoint! }, List("checkpoint-list", dom));
         Assert.Equal(image, dom.ActiveImage());
     }
+
+    [Fact]
+    public void The_wait_for_the_backup_files_to_close_lasts_while_another_process_holds_a_lock_on_one()
+    {
+        using var dir = new TempDirectory("bk-lock");
+        var file = dir.File("001-full.vda.qcow2");
+        File.WriteAllText(file, "x");
+        var free = dir.File("other.qcow2");
+        File.WriteAllText(free, "y");
+        var ctx = new RecordingOperationContext();
+        var key = LiveEngine.LockKey(KvmSnapshot.Chains.HostFile.Describe(file).Identity);
+
+        LiveEngine.WaitForTargetsClosed("kvmsnap-b-none", new[] { free }, ctx);
+        Assert.Empty(ctx.VerboseMessages);
+
+        // util-linux flock(1) holds a lock on the file for a moment, as QEMU holds its OFD locks on an open image.
+        using var holder = Process.Start(new ProcessStartInfo("flock", new[] { "-x", file, "sleep", "0.3" }))!;
+        var seen = Stopwatch.StartNew();
+        while (!File.ReadLines("/proc/locks").Any(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries).Contains(key)))
+        {
+            Assert.False(holder.HasExited || seen.Elapsed > TimeSpan.FromSeconds(10), "/proc/locks never listed the lock under " + key);
+            System.Threading.Thread.Sleep(5);
+        }
+        LiveEngine.WaitForTargetsClosed("kvmsnap-b-none", new[] { file, free }, ctx);
+
+        // It waited (the note is written only after a wait), and returned once the lock was gone.
+        Assert.Contains(ctx.VerboseMessages, m => m.Contains("closed the backup files", StringComparison.Ordinal));
+        Assert.DoesNotContain(File.ReadLines("/proc/locks"), l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries).Contains(key));
+        Assert.True(holder.WaitForExit(10_000));
+    }
 }

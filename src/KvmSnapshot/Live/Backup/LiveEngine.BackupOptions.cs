@@ -160,22 +160,23 @@ internal sealed partial class LiveEngine
     /// virDomainGetJobInfo's "none") comes before libvirt detaches the targets from QEMU, and QEMU writes the
     /// qcow2's last metadata (L2 tables, refcounts) when it closes them: a file checksummed before that changes
     /// afterwards. QEMU holds an OFD lock on every image it opens, so a target is closed once /proc/locks lists no
-    /// lock on its inode. Without /proc/locks or the inodes nothing is waited for.
+    /// lock on its device and inode. Without /proc/locks or the files' identities nothing is waited for.
     /// </summary>
-    private static void WaitForTargetsClosed(string domain, IEnumerable<string> files, IOperationContext ctx)
+    internal static void WaitForTargetsClosed(string domain, IEnumerable<string> files, IOperationContext ctx)
     {
-        var inodes = files.Select(f => HostFile.Describe(Path.GetFullPath(f)))
+        var keys = files.Select(f => HostFile.Describe(Path.GetFullPath(f)))
             .Where(f => f.IdentityProblem is null && f.Identity.FallbackPath is null)
-            .Select(f => f.Identity.Inode.ToString(CultureInfo.InvariantCulture))
+            .Select(f => LockKey(f.Identity))
             .ToHashSet(StringComparer.Ordinal);
-        if (inodes.Count == 0 || !File.Exists("/proc/locks")) return;
+        if (keys.Count == 0 || !File.Exists("/proc/locks")) return;
         var clock = Stopwatch.StartNew();
+        var waited = false;
         while (true)
         {
-            var locked = File.ReadLines("/proc/locks").Any(line => LockedInode(line) is { } inode && inodes.Contains(inode));
+            var locked = File.ReadLines("/proc/locks").Any(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Any(keys.Contains));
             if (!locked)
             {
-                if (clock.ElapsedMilliseconds > 0) ctx.Verbose(FormattableString.Invariant($"QEMU closed the backup files of {domain} {clock.Elapsed.TotalMilliseconds:0.0} ms after the job ended."));
+                if (waited) ctx.Verbose(FormattableString.Invariant($"QEMU closed the backup files of {domain} {clock.Elapsed.TotalMilliseconds:0.0} ms after the job ended."));
                 return;
             }
             if (clock.Elapsed > TargetCloseTimeout)
@@ -184,17 +185,18 @@ internal sealed partial class LiveEngine
                     $"The backup job of {domain} ended, but QEMU still holds its files open after {TargetCloseTimeout.TotalSeconds:0} s; the backup was abandoned (its files and checkpoint are removed).");
             }
             Thread.Sleep(10);
+            waited = true;
         }
     }
 
-    /// <summary>The inode of a /proc/locks line ("1: OFDLCK ADVISORY READ -1 fd:01:1234 100 100"), or null.</summary>
-    private static string? LockedInode(string line)
+    /// <summary>
+    /// A file as /proc/locks names it: "major:minor:inode", the device numbers in hex of at least two digits
+    /// ("1: OFDLCK ADVISORY READ -1 fe:00:1234 100 100"). The device is st_dev as glibc's makedev spells it.
+    /// </summary>
+    internal static string LockKey(FileIdentity id)
     {
-        foreach (var field in line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-        {
-            var parts = field.Split(':');
-            if (parts.Length == 3 && parts[2].Length > 0 && parts[2].All(char.IsAsciiDigit)) return parts[2];
-        }
-        return null;
+        var major = ((id.Device >> 8) & 0xfffUL) | ((id.Device >> 32) & 0xfffff000UL);
+        var minor = (id.Device & 0xffUL) | ((id.Device >> 12) & 0xffffff00UL);
+        return string.Create(CultureInfo.InvariantCulture, $"{major:x2}:{minor:x2}:{id.Inode}");
     }
 }
