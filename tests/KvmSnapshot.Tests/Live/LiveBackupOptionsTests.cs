@@ -43,6 +43,10 @@ public sealed class LiveBackupOptionsTests
         var domainFiles = FilesIn(dom.Dir);
         KvmSnapshotException Fails(BackupRequest r) => Assert.ThrowsAny<KvmSnapshotException>(() => Engine.Backup(Uri, r, ctx));
 
+        // QEMU's locks on the images it has open are found under the key the wait for closed backup files uses.
+        var imageKey = LiveEngine.LockKey(KvmSnapshot.Chains.HostFile.Describe(image).Identity);
+        Assert.Contains(File.ReadLines("/proc/locks"), l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries).Contains(imageKey));
+
         dom.GuestWrite("vda", 0x41, "0", "4M");
         var refA = dom.SnapshotGuestView("vda", dom.File("A.raw"));
         domainFiles = domainFiles.Append("A.raw").OrderBy(f => f, StringComparer.Ordinal).ToArray();
