@@ -167,4 +167,72 @@ Describe 'Backup-KvmDomain and the backup set cmdlets' -Tag 'Live', 'Backup' -Sk
         (Get-ChildItem -LiteralPath $set2).Name | Should -Be @('003-full.vda.qcow2', 'kvmsnap-backup.json')
         Test-KvmBackup $set2 -Quiet | Should -BeTrue
     }
+
+    It '-Quiesce without a guest agent is QuiesceFailed and changes nothing; the next backups succeed' {
+        $set4 = Join-Path $store 'set4'
+        $checkpoints = Get-Checkpoint $dom
+        Backup-KvmDomain $dom $set4 -Quiesce -ConnectionUri $Uri -Confirm:$false -ErrorVariable e -ErrorAction SilentlyContinue
+        $e[0].FullyQualifiedErrorId | Should -Be 'QuiesceFailed,KvmSnapshot.Cmdlets.BackupKvmDomainCommand'
+        $e[0].ErrorDetails.RecommendedAction | Should -Match 'qemu-guest-agent'
+        Test-Path -LiteralPath $set4 | Should -BeFalse
+        Get-Checkpoint $dom | Should -Be $checkpoints
+
+        $full = Backup-KvmDomain $dom $set4 -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop
+        $before = (Get-ChildItem -LiteralPath $set4).Name
+        $checkpoints = Get-Checkpoint $dom
+        Backup-KvmDomain $dom $set4 -Incremental -Quiesce -ConnectionUri $Uri -Confirm:$false -ErrorVariable e -ErrorAction SilentlyContinue
+        $e[0].FullyQualifiedErrorId | Should -Be 'QuiesceFailed,KvmSnapshot.Cmdlets.BackupKvmDomainCommand'
+        Backup-KvmDomain $dom $set4 -Incremental -Bandwidth 16 -ConnectionUri $Uri -Confirm:$false -ErrorVariable e -ErrorAction SilentlyContinue
+        $e[0].FullyQualifiedErrorId | Should -Be 'BackupBandwidthUnsupported,KvmSnapshot.Cmdlets.BackupKvmDomainCommand'
+        $e[0].ErrorDetails.RecommendedAction | Should -Match '-Method Snapshot'
+        (Get-ChildItem -LiteralPath $set4).Name | Should -Be $before
+        Get-Checkpoint $dom | Should -Be $checkpoints
+        ((& virsh -c $Uri domblklist $dom) -match '^\s*vda\s') -replace '^\s*vda\s+', '' | ForEach-Object Trim | Should -Be $disk
+
+        Write-GuestPattern $dom 0x44 2M 1M
+        Copy-GuestView $dom $disk (Join-Path $store 'D.raw')
+        $inc = Backup-KvmDomain $dom $set4 -Incremental -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop
+        $inc.Parent | Should -Be $full.Name
+        $restored = $inc | Restore-KvmBackup -Destination (Join-Path $store 'restored-D.qcow2') -Confirm:$false -ErrorAction Stop
+        Test-SameContent (Join-Path $store 'D.raw') $restored.Path | Should -BeTrue
+    }
+}
+
+Describe 'Backup-KvmDomain of a shut-off domain' -Tag 'Live', 'Backup' -Skip:(-not $canRunLive) {
+    BeforeAll {
+        $suffix = [guid]::NewGuid().ToString('n').Substring(0, 8)
+        $offStore = Join-Path ([IO.Path]::GetTempPath()) "kvmsnap-b-pester-off-$suffix"
+        $null = New-Item -ItemType Directory -Path $offStore
+        $offDom = "kvmsnap-b-pester-off-$suffix"
+        $offDisk = Join-Path $offStore 'vda.qcow2'
+        Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', $offDisk, '32M' | Out-Null
+        Invoke-Tool qemu-io '-f', 'qcow2', '-c', 'write -P 0x41 0 4M', $offDisk | Out-Null
+        $xml = "<domain type='qemu'><name>$offDom</name><memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os><devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$offDisk'/><target dev='vda' bus='virtio'/></disk></devices></domain>"
+        Set-Content -LiteralPath (Join-Path $offStore 'dom.xml') -Value $xml
+        Invoke-Tool virsh '-c', $Uri, 'define', (Join-Path $offStore 'dom.xml') | Out-Null
+        $offSet = Join-Path $offStore 'set'
+    }
+
+    AfterAll {
+        $null = & virsh -c $Uri undefine $offDom --checkpoints-metadata 2>&1
+        Remove-Item -LiteralPath $offStore -Recurse -Force -ErrorAction SilentlyContinue
+    }
+
+    It 'takes an incremental backup holding only what changed since the last one; -Quiesce is ignored with a note' {
+        $full = Backup-KvmDomain $offDom $offSet -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop
+        Invoke-Tool qemu-io '-f', 'qcow2', '-c', 'write -P 0x42 1M 512k', $offDisk | Out-Null
+        Invoke-Tool qemu-img 'convert', '-O', 'raw', $offDisk, (Join-Path $offStore 'B.raw') | Out-Null
+
+        Backup-KvmDomain $offDom $offSet -Incremental -Bandwidth 8 -ConnectionUri $Uri -Confirm:$false -ErrorVariable e -ErrorAction SilentlyContinue
+        $e[0].FullyQualifiedErrorId | Should -Be 'BackupBandwidthUnsupported,KvmSnapshot.Cmdlets.BackupKvmDomainCommand'
+        $out = Backup-KvmDomain $offDom $offSet -Incremental -Quiesce -ConnectionUri $Uri -Confirm:$false -Verbose -ErrorAction Stop 4>&1
+        @($out | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message -match 'nothing to freeze' | Should -Not -BeNullOrEmpty
+        $inc = $out | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] }
+
+        ($inc.Kind, $inc.Parent, $inc.Method) | Should -Be @('Incremental', $full.Name, 'Copy')
+        $inc.BytesCopied | Should -BeLessThan (1MB)
+        $restored = Restore-KvmBackup -Path $offSet -Destination (Join-Path $offStore 'restored.qcow2') -Confirm:$false -ErrorAction Stop
+        Test-SameContent (Join-Path $offStore 'B.raw') $restored.Path | Should -BeTrue
+        Test-KvmBackup -Path $offSet -Quiet | Should -BeTrue
+    }
 }

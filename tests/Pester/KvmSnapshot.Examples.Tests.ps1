@@ -139,6 +139,11 @@ BeforeAll {
         'Backup-KvmDomain #1'        = @{ Masks = $BackupMasks }
         'Backup-KvmDomain #2'        = @{ Masks = $BackupMasks }
         'Backup-KvmDomain #3'        = @{ Masks = $BackupMasks }
+        'Backup-KvmDomain #5'        = @{ Masks = $BackupMasks }
+        'Backup-KvmDomain #6'        = @{ Masks = $BackupMasks; Before = { param($w)   # a full backup of db1, which is then shut off and written to
+                $null = Backup-KvmDomain -Domain $w.Domains.db1 -Destination (Join-Path $w.Store 'backup/db1') -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop
+                $null = & virsh -c $Uri destroy $w.Domains.db1
+                $null = & qemu-io -f qcow2 -c 'write -P 0x35 3M 256k' (Join-Path $w.Store 'db1.qcow2') } }
         'Get-KvmBackup #1'           = @{ Masks = $BackupMasks; Domains = @(); Before = { param($w) Copy-ExampleBackupSet $w } }
         'Get-KvmBackup #2'           = @{ Domains = @(); Before = { param($w) Copy-ExampleBackupSet $w } }
         'Restore-KvmBackup #1'       = @{ Masks = $BackupMasks; Domains = @(); Before = { param($w) Copy-ExampleBackupSet $w } }

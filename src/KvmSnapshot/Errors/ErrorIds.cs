@@ -119,4 +119,8 @@ internal static class ErrorIds
     public const string BackupIncrementalUnavailable = "BackupIncrementalUnavailable";
     /// <summary>libvirt's backup job ended in failure (its message is kept); the partial files and checkpoint were removed.</summary>
     public const string BackupFailed = "BackupFailed";
+    /// <summary>-Quiesce: the guest's file systems could not be frozen (no guest agent channel, or the agent does not answer); nothing was backed up.</summary>
+    public const string QuiesceFailed = "QuiesceFailed";
+    /// <summary>-Bandwidth with a backup path that cannot limit its rate (libvirt's push backup job; the offline incremental's qemu-img rebase).</summary>
+    public const string BackupBandwidthUnsupported = "BackupBandwidthUnsupported";
 }

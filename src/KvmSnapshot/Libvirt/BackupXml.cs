@@ -58,4 +58,13 @@ internal static class BackupXml
         }
         return result;
     }
+
+    /// <summary>
+    /// Whether the domain XML has the guest agent's channel (a virtio channel named org.qemu.guest_agent.0), which
+    /// virDomainFSFreeze and VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE talk through.
+    /// </summary>
+    public static bool HasGuestAgentChannel(string domainXml)
+        => XDocument.Parse(domainXml).Root?.Element("devices")?.Elements("channel")
+            .Select(c => c.Element("target"))
+            .Any(t => t is not null && (string?)t.Attribute("type") == "virtio" && (string?)t.Attribute("name") == "org.qemu.guest_agent.0") ?? false;
 }

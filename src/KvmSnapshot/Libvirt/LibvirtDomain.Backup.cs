@@ -14,6 +14,27 @@ internal sealed partial class LibvirtDomain
         Virt.DomainBackupBegin(Handle, backupXml, checkpointXml, flags, Name);
     }
 
+    /// <summary>Freezes the guest's file systems through its guest agent (virDomainFSFreeze); fails when the agent does not answer.</summary>
+    public int FSFreeze()
+    {
+        Trace(LibvirtCall.Format("virDomainFSFreeze", ("dom", Name), ("mountpoints", null), ("flags", 0)));
+        return Virt.DomainFSFreeze(Handle, Name);
+    }
+
+    /// <summary>Thaws what <see cref="FSFreeze"/> froze (virDomainFSThaw).</summary>
+    public int FSThaw()
+    {
+        Trace(LibvirtCall.Format("virDomainFSThaw", ("dom", Name), ("mountpoints", null), ("flags", 0)));
+        return Virt.DomainFSThaw(Handle, Name);
+    }
+
+    /// <summary>Registers for the end of this domain's backup job (job-completed event); dispose to deregister.</summary>
+    public JobCompletedSignal WatchBackupJobEnd()
+    {
+        Trace(LibvirtCall.Format("virConnectDomainEventRegisterAny", ("dom", Name), ("eventID", DomainEventId.JobCompleted)));
+        return JobCompletedSignal.Register(Connection.Handle, Handle, JobCompletedSignal.BackupOperation, Name);
+    }
+
     /// <summary>Polled for progress and completion; not traced each time.</summary>
     public DomainJobInfo JobInfo() => Virt.DomainGetJobInfo(Handle, Name);
 

@@ -143,12 +143,20 @@ internal sealed class QemuImgCommands
         }, ctx);
     }
 
-    /// <summary><c>qemu-img convert -p -f srcFmt -O fmt [-c] [-B backing -F backingFmt] source destination</c>.</summary>
+    /// <summary>
+    /// <c>qemu-img convert -p -f srcFmt -O fmt [-c] [-r bytesPerSecond] [-B backing -F backingFmt] source destination</c>;
+    /// <paramref name="rateLimit"/> (bytes per second, 0: none) caps the data copied per second (-r).
+    /// </summary>
     public void Convert(string source, string sourceFormat, string destination, string format, bool compress,
-        string? backingFile, string? backingFormat, IOperationContext ctx)
+        string? backingFile, string? backingFormat, IOperationContext ctx, ulong rateLimit = 0)
     {
         var args = new List<string> { "convert", "-p", "-f", sourceFormat, "-O", format };
         if (compress) args.Add("-c");
+        if (rateLimit > 0)
+        {
+            args.Add("-r");
+            args.Add(rateLimit.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
         if (backingFile is not null)
         {
             args.Add("-B");

@@ -271,21 +271,42 @@ public sealed class LiveBackupTests
     }
 
     [Fact]
-    public void A_shut_off_domain_is_copied_with_qemu_img_and_refuses_incrementals()
+    public void A_shut_off_domain_is_copied_with_qemu_img_at_the_bandwidth_asked_and_its_incrementals_hold_only_the_changes()
     {
         using var dom = TestDomain.Create("bk-off", persistent: true, start: false);
-        Tool.WritePattern(dom.Disks[0].Path, 0x61, "0", "2M");
+        var disk = dom.Disks[0].Path;
+        Tool.WritePattern(disk, 0x61, "0", "24M");
         var set = dom.File("set");
         var ctx = new RecordingOperationContext();
 
-        var full = Engine.Backup(Uri, new BackupRequest(dom.Name, set, new[] { "vda" }, false, Compress: true), ctx);
+        // -Bandwidth 16 MiB/s: 24 MiB of data cannot be copied in less than about 1.5 s (only a lower bound is checked).
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var full = Engine.Backup(Uri, new BackupRequest(dom.Name, set, new[] { "vda" }, false, false) { Bandwidth = 16UL << 20 }, ctx);
+        clock.Stop();
 
         Assert.Equal(("Copy", (string?)null, KvmBackupKind.Full), (full.Method, full.Checkpoint, full.Kind));
-        Assert.Contains(ctx.VerboseMessages, m => m.Contains("convert", StringComparison.Ordinal) && m.Contains(" -c ", StringComparison.Ordinal));
-        Assert.True(Tool.SameContent(dom.Disks[0].Path, full.Files[0]));
-        var error = Assert.Throws<KvmSnapshotException>(() => Engine.Backup(Uri, new BackupRequest(dom.Name, set, null, true, false), ctx));
-        Assert.Equal(ErrorIds.BackupIncrementalUnavailable, error.ErrorId);
-        Assert.Single(Sets.Get(set, null));
+        Assert.Contains(ctx.VerboseMessages, m => m.Contains("convert", StringComparison.Ordinal) && m.Contains(" -r 16777216 ", StringComparison.Ordinal));
+        Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(1.2), $"24 MiB at 16 MiB/s took {clock.Elapsed}");
+        Assert.True(Tool.SameContent(disk, full.Files[0]));
+
+        // The offline incremental: only what differs from the last backup, backing onto it (recompressed with -Compress); -Quiesce has nothing to freeze.
+        Tool.WritePattern(disk, 0x62, "4M", "1M");
+        Tool.WritePattern(disk, 0x00, "20M", "64k");
+        var reference = dom.File("B.raw");
+        Tool.Run("qemu-img", "convert", "-O", "raw", disk, reference).EnsureSuccess();
+        var bandwidth = Assert.Throws<KvmSnapshotException>(() => Engine.Backup(Uri, new BackupRequest(dom.Name, set, null, true, false) { Bandwidth = 1 << 20 }, ctx));
+        Assert.Equal(ErrorIds.BackupBandwidthUnsupported, bandwidth.ErrorId);
+        var inc = Engine.Backup(Uri, new BackupRequest(dom.Name, set, null, true, Compress: true) { Quiesce = true }, ctx);
+
+        Assert.Equal(("002-incremental", KvmBackupKind.Incremental, "001-full", "Copy"), (inc.Name, inc.Kind, inc.Parent, inc.Method));
+        Assert.Contains(ctx.VerboseMessages, m => m.Contains("-Quiesce has nothing to freeze", StringComparison.Ordinal));
+        Assert.InRange(inc.BytesCopied, 1, 2 << 20);
+        Assert.Contains(ctx.VerboseMessages, m => m.Contains("convert", StringComparison.Ordinal) && m.Contains(" -c ", StringComparison.Ordinal) && m.Contains("-B 001-full.vda.qcow2", StringComparison.Ordinal));
+        Assert.Contains("backing file: 001-full.vda.qcow2", Tool.Run("qemu-img", "info", inc.Files[0]).EnsureSuccess().StdOut, StringComparison.Ordinal);
+        Assert.True(Tool.SameContent(reference, Sets.Restore(set, null, null, dom.File("rB.qcow2"), false, ctx).Path));
+        Assert.True(Tool.SameContent(disk, Sets.Restore(set, "002-incremental", null, dom.File("rB2.qcow2"), false, ctx).Path));
+        Assert.All(Sets.Test(set, null, ctx), r => Assert.True(r.Healthy, string.Join("; ", r.Problems)));
+        Assert.Equal(new[] { "001-full", "002-incremental" }, Sets.Get(set, null).Select(b => b.Name));
     }
 
     [Fact]

@@ -203,4 +203,5 @@ internal enum DomainEventId
     Lifecycle = 0,  // VIR_DOMAIN_EVENT_ID_LIFECYCLE
     BlockJob = 8,   // VIR_DOMAIN_EVENT_ID_BLOCK_JOB
     BlockJob2 = 16, // VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2
+    JobCompleted = 21, // VIR_DOMAIN_EVENT_ID_JOB_COMPLETED
 }

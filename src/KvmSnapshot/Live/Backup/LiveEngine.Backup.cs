@@ -19,6 +19,12 @@ internal sealed record BackupRequest(string Domain, string Destination, IReadOnl
 {
     /// <summary>-Method Snapshot: a temporary external snapshot, a copy of the frozen images, an active commit back (full backups only).</summary>
     public bool ViaSnapshot { get; init; }
+
+    /// <summary>-Quiesce: the guest agent freezes the guest's file systems for the instant the backup point is taken (running domains).</summary>
+    public bool Quiesce { get; init; }
+
+    /// <summary>-Bandwidth, in bytes per second (0: unlimited): the qemu-img copies (-r) and the active commit of -Method Snapshot.</summary>
+    public ulong Bandwidth { get; init; }
 }
 
 /// <summary>One disk of a planned backup: the disk, the file to write, and the file it backs onto (incremental).</summary>
@@ -37,6 +43,14 @@ internal sealed class BackupPlan
     public required bool Live { get; init; }
     /// <summary>A running domain backed up the seeds' way: external snapshot, copy, active commit with pivot.</summary>
     public bool ViaSnapshot { get; init; }
+    /// <summary>The guest's file systems are frozen while the backup point is taken (a running domain with a guest agent channel).</summary>
+    public bool Quiesce { get; init; }
+    /// <summary>
+    /// The checkpoint a live incremental copies the changes since: the newest checkpoint of the parent's chain still on
+    /// the domain. After offline backups (which make none) it is older than the parent: the copy then holds more than
+    /// the changes since the parent, never less.
+    /// </summary>
+    public string? IncrementalFrom { get; init; }
     public string Method => !Live ? "Copy" : ViaSnapshot ? "Snapshot" : "BackupApi";
     public required IReadOnlyList<BackupTarget> Targets { get; init; }
     public required IReadOnlyList<string> AllDisks { get; init; }
@@ -44,10 +58,15 @@ internal sealed class BackupPlan
 
     public string Describe(string domain)
     {
-        var what = Kind == KvmBackupKind.Full ? "full backup" : $"incremental backup (changes since {Parent!.Name})";
-        var how = !Live ? "by copying its images with qemu-img (domain shut off)"
+        var what = Kind == KvmBackupKind.Full ? "full backup"
+            : IncrementalFrom is not null && IncrementalFrom != Parent!.Checkpoint
+                ? $"incremental backup (changes since {Parent!.Name}, from the bitmap of the older checkpoint {IncrementalFrom}: offline backups make none)"
+                : $"incremental backup (changes since {Parent!.Name})";
+        var how = !Live ? (Kind == KvmBackupKind.Full ? "by copying its images with qemu-img (domain shut off)"
+                : "by comparing its images with the set's last backup with qemu-img (domain shut off)")
             : ViaSnapshot ? "through a temporary external snapshot, copied with qemu-img and committed back (active commit with pivot)"
             : $"through libvirt's backup job, with checkpoint {Checkpoint}";
+        if (Quiesce) how += ", the guest's file systems frozen while the point is taken";
         return $"Take {what} '{Name}' of {domain} disks {string.Join(", ", Targets.Select(t => t.Disk.Target))} into '{Folder}' {how}{SpaceEstimate.ActionSuffix(Space)}";
     }
 }
@@ -90,7 +109,7 @@ internal sealed partial class LiveEngine
             if (plan.ViaSnapshot)
             {
                 written.AddRange(plan.Targets.Select(t => t.File));
-                BackupThroughSnapshot(dom, plan, request.Compress, ctx);
+                BackupThroughSnapshot(dom, plan, request.Compress, request.Bandwidth, ctx);
             }
             else if (plan.Live)
             {
@@ -100,12 +119,24 @@ internal sealed partial class LiveEngine
                     qemuImg.Create(t.File, "qcow2", t.VirtualSize, t.Backing, t.Backing is null ? null : "qcow2", null, null, ctx);
                 }
                 var backupXml = BackupXml.Backup(plan.Targets.Select(t => new BackupTargetXml(t.Disk.Target, t.File)), plan.AllDisks,
-                    plan.Kind == KvmBackupKind.Incremental ? plan.Parent!.Checkpoint : null);
+                    plan.Kind == KvmBackupKind.Incremental ? plan.IncrementalFrom : null);
                 var checkpointXml = BackupXml.Checkpoint(plan.Checkpoint!, plan.Targets.Select(t => t.Disk.Target), plan.AllDisks);
                 ThrowIfCancelled(ctx, dom.Name);
-                dom.BackupBegin(backupXml, checkpointXml, DomainBackupBeginFlags.ReuseExternal);
-                checkpointMade = true;
-                WaitForBackupJob(dom, activity, ctx);
+                // Registered before the job starts, so its end cannot be missed (null: the wait polls only).
+                using var ended = WatchBackupJobEnd(dom, ctx);
+                if (plan.Quiesce) Freeze(dom);
+                try
+                {
+                    dom.BackupBegin(backupXml, checkpointXml, DomainBackupBeginFlags.ReuseExternal);
+                    checkpointMade = true;
+                }
+                finally
+                {
+                    // The point is taken when virDomainBackupBegin returns (the job copies that point): thaw at once, also when it failed.
+                    if (plan.Quiesce) Thaw(dom, ctx);
+                }
+                WaitForBackupJob(dom, activity, ended, ctx);
+                WaitForTargetsClosed(dom.Name, plan.Targets.Select(t => t.File), ctx);
                 if (plan.Targets.Count > 0 && request.Compress)
                 {
                     foreach (var t in plan.Targets) Recompress(t, ctx);
@@ -116,7 +147,15 @@ internal sealed partial class LiveEngine
                 foreach (var t in plan.Targets)
                 {
                     written.Add(t.File);
-                    qemuImg.Convert(t.Disk.Source!, t.Disk.Format ?? "qcow2", t.File, "qcow2", request.Compress, null, null, ctx);
+                    if (t.Backing is null)
+                    {
+                        qemuImg.Convert(t.Disk.Source!, t.Disk.Format ?? "qcow2", t.File, "qcow2", request.Compress, null, null, ctx, request.Bandwidth);
+                    }
+                    else
+                    {
+                        CopyChangesOffline(t, ctx);
+                        if (request.Compress) Recompress(t, ctx);
+                    }
                 }
             }
             ThrowIfCancelledAfterCopy(ctx, dom.Name);
@@ -169,7 +208,7 @@ internal sealed partial class LiveEngine
     /// disk back on its image, and the overlay is deleted. The commit back runs whatever happened to the copy (also
     /// after Ctrl+C), and cannot itself be cancelled: the domain must end on its own image.
     /// </summary>
-    private void BackupThroughSnapshot(LibvirtDomain dom, BackupPlan plan, bool compress, IOperationContext ctx)
+    private void BackupThroughSnapshot(LibvirtDomain dom, BackupPlan plan, bool compress, ulong bandwidth, IOperationContext ctx)
     {
         var tag = Guid.NewGuid().ToString("N")[..8];
         var overlays = plan.Targets.Select(t => (Target: t,
@@ -177,22 +216,32 @@ internal sealed partial class LiveEngine
         var specs = overlays.Select(o => new Model.Contracts.DiskSpec { Disk = o.Target.Disk.Target, File = o.Overlay })
             .Concat(plan.AllDisks.Where(d => plan.Targets.All(t => t.Disk.Target != d)).Select(d => new Model.Contracts.DiskSpec { Disk = d, Snapshot = "no" }))
             .ToList();
-        CreateSnapshot(dom.Connection.Uri, dom.Name, new Model.Contracts.NewDomainSnapshotRequest
+        try
         {
-            Name = $"kvmsnap-backup-{tag}",
-            DiskOnly = true,
-            Atomic = true,
-            NoMetadata = true,
-            DiskSpecs = specs,
-            SkipSpaceCheck = true,
-        }, ctx);
+            CreateSnapshot(dom.Connection.Uri, dom.Name, new Model.Contracts.NewDomainSnapshotRequest
+            {
+                Name = $"kvmsnap-backup-{tag}",
+                DiskOnly = true,
+                Atomic = true,
+                NoMetadata = true,
+                Quiesce = plan.Quiesce,
+                DiskSpecs = specs,
+                SkipSpaceCheck = true,
+            }, ctx);
+        }
+        catch (LibvirtException e) when (plan.Quiesce && IsGuestAgentFailure(e))
+        {
+            // libvirt freezes before it creates the overlays: nothing was made.
+            foreach (var (_, overlay) in overlays) DeleteQuietly(overlay, ctx);
+            throw QuiesceFailed(dom.Name, e);
+        }
         Exception? copyFailure = null;
         try
         {
             foreach (var (t, _) in overlays)
             {
                 ThrowIfCancelledAfterCopy(ctx, dom.Name);
-                QemuImgCommands.Default.Convert(t.Disk.Source!, t.Disk.Format ?? "qcow2", t.File, "qcow2", compress, null, null, ctx);
+                QemuImgCommands.Default.Convert(t.Disk.Source!, t.Disk.Format ?? "qcow2", t.File, "qcow2", compress, null, null, ctx, bandwidth);
             }
         }
         catch (Exception e)
@@ -202,7 +251,7 @@ internal sealed partial class LiveEngine
         var back = new UncancellableContext(ctx);
         foreach (var (t, overlay) in overlays)
         {
-            BlockCommit(dom.Connection.Uri, new BlockCommitRequest { Domain = dom.Name, Disk = t.Disk.Target, Base = t.Disk.Source, Pivot = true, SkipSpaceCheck = true }, back);
+            BlockCommit(dom.Connection.Uri, new BlockCommitRequest { Domain = dom.Name, Disk = t.Disk.Target, Base = t.Disk.Source, Pivot = true, SkipSpaceCheck = true, Bandwidth = bandwidth }, back);
             DeleteQuietly(overlay, ctx);
         }
         if (copyFailure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(copyFailure);
@@ -221,23 +270,37 @@ internal sealed partial class LiveEngine
     }
 
     /// <summary>
-    /// Waits for the backup job to end: libvirt has no block-job event for a push backup's end here, so the job is
-    /// polled (every <see cref="ProgressInterval"/>) for the progress bar and its end, then the finished job's
-    /// outcome is read. Cancelling aborts the job (virDomainAbortJob).
+    /// Waits for the backup job to end: the wait wakes when libvirt's job-completed event for the domain's backup
+    /// comes (<paramref name="ended"/>, registered before the job started); between events the job is read every
+    /// <see cref="ProgressInterval"/> for the progress bar, and a job found gone ends the wait too (an event lost with
+    /// the connection). Then the finished job's outcome is read. Cancelling aborts the job (virDomainAbortJob).
     /// </summary>
-    private void WaitForBackupJob(LibvirtDomain dom, string activity, IOperationContext ctx)
+    private void WaitForBackupJob(LibvirtDomain dom, string activity, JobCompletedSignal? ended, IOperationContext ctx)
     {
         using var abort = ctx.Cancellation.Register(() => AbortQuietly(dom));
-        while (true)
+        var byEvent = WaitForBackupByEvent && ended is not null;
+        var handles = ended is null ? null : new[] { ended.WaitHandle, ctx.Cancellation.WaitHandle };
+        var how = "job-completed event";
+        while (!(byEvent && ended!.IsSet))
         {
             var info = dom.JobInfo();
-            if ((DomainJobType)info.Type == DomainJobType.None) break;
+            if ((DomainJobType)info.Type == DomainJobType.None)
+            {
+                how = "job gone (virDomainGetJobInfo)";
+                break;
+            }
             if (ctx.Cancellation.IsCancellationRequested) AbortQuietly(dom);
             var total = info.DataTotal > 0 ? info.DataTotal : info.FileTotal;
             var done = info.DataTotal > 0 ? info.DataProcessed : info.FileProcessed;
             var percent = total == 0 ? 0 : (int)Math.Min(98, done * 98 / total);
             ctx.Progress(activity, $"Copied {DiskSpace.Format((long)done)} of {DiskSpace.Format((long)total)}", percent);
-            Thread.Sleep(ProgressInterval);
+            if (byEvent && !ctx.Cancellation.IsCancellationRequested) WaitHandle.WaitAny(handles!, ProgressInterval);
+            else Thread.Sleep(ProgressInterval);
+        }
+        if (ended is { Timestamp: not 0 })
+        {
+            ctx.Verbose(FormattableString.Invariant(
+                $"The backup job of {dom.Name} ended; noticed by {how} {System.Diagnostics.Stopwatch.GetElapsedTime(ended.Timestamp).TotalMilliseconds:0.0} ms after libvirt's job-completed event."));
         }
         var outcome = dom.CompletedJobType();
         ThrowIfCancelledAfterCopy(ctx, dom.Name);
@@ -358,10 +421,13 @@ internal sealed partial class LiveEngine
                 $"'{folder}' holds the backup set of domain '{existing.Domain}', not of '{dom.Name}'. Choose another folder.");
         }
         var set = existing ?? new BackupManifest { Domain = dom.Name, SetId = Guid.NewGuid().ToString("N")[..8] };
+        string? incrementalFrom = null;
 
         var live = dom.IsActive;
-        var disks = DomainXml.Disks(dom.GetXml(), dom.Name);
+        var domainXml = dom.GetXml();
+        var disks = DomainXml.Disks(domainXml, dom.Name);
         var parent = set.Backups.LastOrDefault();
+        CheckQuiesceAndBandwidth(dom.Name, request, live, domainXml, ctx);
         if (request.Incremental && request.ViaSnapshot)
         {
             throw IncrementalUnavailable(dom.Name, "-Method Snapshot takes full backups only; incremental backups use libvirt's backup API (-Method BackupApi).");
@@ -372,14 +438,9 @@ internal sealed partial class LiveEngine
             {
                 throw IncrementalUnavailable(dom.Name, $"'{folder}' holds no backup of {dom.Name} yet; the first backup of a set is a full one.");
             }
-            if (!live)
+            if (live)
             {
-                throw IncrementalUnavailable(dom.Name, $"{dom.Name} is shut off; incremental backups need the running domain's checkpoint bitmaps. Take a full backup instead.");
-            }
-            if (parent.Checkpoint is null || !dom.CheckpointNames().Contains(parent.Checkpoint, StringComparer.Ordinal))
-            {
-                throw IncrementalUnavailable(dom.Name,
-                    $"The last backup '{parent.Name}' has no checkpoint left on {dom.Name} to copy the changes since; take a full backup instead.");
+                incrementalFrom = IncrementalStart(dom, set, parent);
             }
         }
 
@@ -416,9 +477,9 @@ internal sealed partial class LiveEngine
         var targets = new List<BackupTarget>();
         long required = 0;
         IReadOnlyDictionary<string, long>? changed = null;
-        if (request.Incremental)
+        if (request.Incremental && live)
         {
-            changed = BackupXml.ChangedBytes(dom.CheckpointXmlWithSize(parent!.Checkpoint!) ?? "<domaincheckpoint/>");
+            changed = BackupXml.ChangedBytes(dom.CheckpointXmlWithSize(incrementalFrom!) ?? "<domaincheckpoint/>");
         }
         foreach (var d in chosen)
         {
@@ -436,7 +497,7 @@ internal sealed partial class LiveEngine
             var info = QemuImgCommands.Default.Info(d.Source!, d.Format, ctx);
             var backing = request.Incremental ? parent!.Files.Single(f => f.Disk == d.Target).File : null;
             targets.Add(new BackupTarget(d, file, backing, info.VirtualSize));
-            required += request.Incremental
+            required += request.Incremental && live
                 ? (changed!.TryGetValue(d.Target, out var bytes) ? bytes : info.VirtualSize) + LiveSpace.OverlayBytes
                 : QemuImgCommands.Default.Measure(d.Source, d.Format, null, "qcow2", null, ctx).Required;
         }
@@ -445,7 +506,8 @@ internal sealed partial class LiveEngine
             Directory = folder,
             RequiredBytes = required,
             AvailableBytes = DiskSpace.Available(Directory.Exists(folder) ? folder : NearestExisting(folder)),
-            Basis = request.Incremental ? "the bytes changed since the last checkpoint" : "qemu-img measure of the disks",
+            Basis = request.Incremental && live ? "the bytes changed since the last checkpoint"
+                : request.Incremental ? "qemu-img measure of the disks (at most the whole disks differ from the last backup)" : "qemu-img measure of the disks",
         };
         return new BackupPlan
         {
@@ -458,6 +520,8 @@ internal sealed partial class LiveEngine
             Checkpoint = live && !request.ViaSnapshot ? $"kvmsnap-{set.SetId}-{index:000}" : null,
             Live = live,
             ViaSnapshot = live && request.ViaSnapshot,
+            Quiesce = live && request.Quiesce,
+            IncrementalFrom = incrementalFrom,
             Targets = targets,
             AllDisks = disks.Select(d => d.Target).ToList(),
             Space = space,
