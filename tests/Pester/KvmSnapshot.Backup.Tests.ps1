@@ -201,9 +201,9 @@ Describe 'Backup-KvmDomain and the backup set cmdlets' -Tag 'Live', 'Backup' -Sk
 Describe 'Backup-KvmDomain of a shut-off domain' -Tag 'Live', 'Backup' -Skip:(-not $canRunLive) {
     BeforeAll {
         $suffix = [guid]::NewGuid().ToString('n').Substring(0, 8)
-        $offStore = Join-Path ([IO.Path]::GetTempPath()) "kvmsnap-b-pester-off-$suffix"
+        $offStore = Join-Path ([IO.Path]::GetTempPath()) "kvmsnap-pester-bkoff-$suffix"
         $null = New-Item -ItemType Directory -Path $offStore
-        $offDom = "kvmsnap-b-pester-off-$suffix"
+        $offDom = "kvmsnap-pester-bkoff-$suffix"
         $offDisk = Join-Path $offStore 'vda.qcow2'
         Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', $offDisk, '32M' | Out-Null
         Invoke-Tool qemu-io '-f', 'qcow2', '-c', 'write -P 0x41 0 4M', $offDisk | Out-Null

@@ -32,7 +32,7 @@ public sealed class LiveBackupOptionsTests
     [Fact]
     public void Quiesce_without_an_answering_agent_changes_nothing_and_an_offline_incremental_between_live_ones_restores_every_point()
     {
-        using var dom = TestDomain.Create("qb", persistent: true, start: false, name: $"kvmsnap-b-qb-{Guid.NewGuid().ToString("N")[..8]}");
+        using var dom = TestDomain.Create("qb", persistent: true, start: false);
         var channel = dom.File("channel.xml");
         File.WriteAllText(channel, "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>");
         LibvirtDaemonFixture.Virsh("attach-device", dom.Name, channel, "--config").EnsureSuccess();
