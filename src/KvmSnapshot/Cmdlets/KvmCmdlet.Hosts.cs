@@ -175,7 +175,12 @@ public abstract partial class KvmCmdlet
     }
 
     protected new bool ShouldProcess(string target, string action)
-        => _hostRun.Value is null ? base.ShouldProcess(target, action) : OnPipelineThread(() => base.ShouldProcess(OnHost(target), action));
+    {
+        if (_hostRun.Value is null) return base.ShouldProcess(target, action);
+        // Named here: on the pipeline thread no host is current.
+        var named = OnHost(target);
+        return OnPipelineThread(() => base.ShouldProcess(named, action));
+    }
 
     /// <summary>The queue the pipeline thread works through while hosts run: reports, questions, "a host is done" (null).</summary>
     private sealed class HostPump : IDisposable
