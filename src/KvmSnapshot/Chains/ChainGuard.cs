@@ -47,19 +47,44 @@ internal static class ChainGuard
     /// whose unallocated clusters fall through to Base).
     /// </summary>
     public static IReadOnlyList<string> StaleSnapshots(ImageUsage usage, ImageCatalog catalog, ChainLayer top, ChainLayer baseLayer)
+        => StaleSnapshots(usage, r => catalog.Get(r.Path, r.Format) is { State: ChainLayerState.Present } node ? ChainResolver.Resolve(node, catalog) : null,
+            top, baseLayer, new List<string>());
+
+    /// <summary>
+    /// <see cref="StaleSnapshots(ImageUsage, ImageCatalog, ChainLayer, ChainLayer)"/> on a host known through its storage
+    /// pools (a remote URI: no file is opened here). A snapshot whose chain leaves every pool before it reaches Base
+    /// may read Base or not: it goes to <paramref name="unknown"/> (with the layer that is outside), never counted as safe.
+    /// </summary>
+    public static IReadOnlyList<string> StaleSnapshots(ImageUsage usage, PoolCatalog pools, ChainLayer top, ChainLayer baseLayer, ICollection<string> unknown)
+        => StaleSnapshots(usage, r => pools.ChainFrom(r.Path, _ => { }), top, baseLayer, unknown);
+
+    private static IReadOnlyList<string> StaleSnapshots(ImageUsage usage, Func<ImageReference, SnapshotChain?> chainOf, ChainLayer top, ChainLayer baseLayer,
+        ICollection<string> unknown)
     {
         var stale = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var r in usage.Libvirt.References.Where(r => r.Kind == ImageReferenceKind.SnapshotDomainDisk && r.SnapshotMode is "internal" or "external"))
         {
-            var node = catalog.Get(r.Path, r.Format);
-            if (node is null || node.State != ChainLayerState.Present) continue;
-            var paths = ChainResolver.Resolve(node, catalog).Layers.Select(l => l.Path).ToList();
-            if (!paths.Contains(baseLayer.Path, StringComparer.Ordinal)) continue;
+            if (chainOf(r) is not { } chain) continue;
+            var paths = chain.Layers.Select(l => l.Path).ToList();
+            if (!paths.Contains(baseLayer.Path, StringComparer.Ordinal))
+            {
+                if (chain.Layers.LastOrDefault(l => l.State == ChainLayerState.NotFollowed) is { } outside)
+                {
+                    unknown.Add($"{r.Domain}/{r.Snapshot} ({outside.Path} is in no storage pool)");
+                }
+                continue;
+            }
             if (r.SnapshotMode == "external" && paths.Contains(top.Path, StringComparer.Ordinal)) continue;
             stale.Add($"{r.Domain}/{r.Snapshot}");
         }
         return stale.ToList();
     }
+
+    /// <summary>The warning for snapshots a commit may or may not change: their chain could not be followed to Base.</summary>
+    public static string StaleUnknownWarning(ChainLayer top, ChainLayer baseLayer, IEnumerable<string> unknown)
+        => $"Committing {top.Name} into {baseLayer.Name} may change the content of snapshot(s) whose chain could not be followed, "
+            + $"because a layer is outside every storage pool of the host: {string.Join(", ", unknown.Distinct(StringComparer.Ordinal))}. "
+            + "Whether they read " + baseLayer.Name + " is unknown.";
 
     /// <summary>
     /// What reverting <paramref name="target"/> to an internal snapshot (it then takes new writes) does to others: images
