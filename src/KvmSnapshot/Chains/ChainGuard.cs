@@ -55,8 +55,18 @@ internal static class ChainGuard
     /// pools (a remote URI: no file is opened here). A snapshot whose chain leaves every pool before it reaches Base
     /// may read Base or not: it goes to <paramref name="unknown"/> (with the layer that is outside), never counted as safe.
     /// </summary>
-    public static IReadOnlyList<string> StaleSnapshots(ImageUsage usage, PoolCatalog pools, ChainLayer top, ChainLayer baseLayer, ICollection<string> unknown)
-        => StaleSnapshots(usage, r => pools.ChainFrom(r.Path, _ => { }), top, baseLayer, unknown);
+    /// <remarks>
+    /// Unknown counts the snapshots of <paramref name="domain"/> and those whose chain runs through a pool volume before
+    /// it leaves the pools; a snapshot of another domain whose images all live outside the pools (another tenant's
+    /// folder on a shared daemon) is as invisible to this check as to the shared-base guard, and not named.
+    /// </remarks>
+    public static IReadOnlyList<string> StaleSnapshots(ImageUsage usage, PoolCatalog pools, ChainLayer top, ChainLayer baseLayer, string domain,
+        ICollection<string> unknown)
+        => StaleSnapshots(usage, r =>
+        {
+            var chain = pools.ChainFrom(r.Path, _ => { });
+            return r.Domain != domain && chain.Layers.All(l => l.State != ChainLayerState.Present) ? null : chain;
+        }, top, baseLayer, unknown);
 
     private static IReadOnlyList<string> StaleSnapshots(ImageUsage usage, Func<ImageReference, SnapshotChain?> chainOf, ChainLayer top, ChainLayer baseLayer,
         ICollection<string> unknown)

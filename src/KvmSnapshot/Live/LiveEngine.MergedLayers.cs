@@ -54,7 +54,7 @@ internal sealed partial class LiveEngine
         // that leaves every pool first is named as unknown).
         var unknown = new List<string>();
         var stale = catalog is not null ? ChainGuard.StaleSnapshots(usage, catalog, top, baseLayer)
-            : ChainGuard.StaleSnapshots(usage, pools!, top, baseLayer, unknown);
+            : ChainGuard.StaleSnapshots(usage, pools!, top, baseLayer, dom.Name, unknown);
         if (stale.Count > 0) ctx.Warning(ChainGuard.StaleWarning(top, baseLayer, stale));
         if (unknown.Count > 0) ctx.Warning(ChainGuard.StaleUnknownWarning(top, baseLayer, unknown));
         return usage;
