@@ -6,7 +6,7 @@
     qemu+ssh:// to an sshd of the benchmark's own on 127.0.0.1 (scripts/start-test-sshd.sh; stopped by its PID),
     once as 127.0.0.1 and once as localhost. One shut-off domain with -Snapshots redefined snapshots is read.
     Prints, per cmdlet and host count: the median wall time of one call with all the URIs, the sum of the medians of
-    one call per URI alone, and their ratio (below 1: the hosts were asked at the same time).
+    one call per URI alone (the variants measured in turn, round after round), and their ratio (below 1: the hosts were asked at the same time).
     Run:  dotnet pwsh -NoProfile -File benchmarks/fleet/run.ps1 [-Runs 15] [-Snapshots 50] [-Port 2290]
     Needs root, libvirtd on qemu:///system (started by scripts/setup-libvirt.sh when it is not running), sshd.
 #>
@@ -31,17 +31,6 @@ function Get-Median([double[]] $Values) {
     $sorted = $Values | Sort-Object
     $n = $sorted.Count
     if ($n % 2) { $sorted[($n - 1) / 2] } else { ($sorted[$n / 2 - 1] + $sorted[$n / 2]) / 2 }
-}
-
-# Median milliseconds of one call of $Command (after one warm-up call that opens the connections).
-function Measure-Median([scriptblock] $Command) {
-    $null = & $Command
-    $times = for ($i = 0; $i -lt $Runs; $i++) {
-        $watch = [Diagnostics.Stopwatch]::StartNew()
-        $null = & $Command
-        $watch.Elapsed.TotalMilliseconds
-    }
-    Get-Median $times
 }
 
 $name = "kvmsnap-f-bench-$PID"
@@ -72,9 +61,7 @@ try {
         [IO.File]::WriteAllText($file, "<domainsnapshot><name>s$i</name><state>shutoff</state>$parent<creationTime>$($epoch + $i * 60)</creationTime><memory snapshot='no'/><disks><disk name='vda' snapshot='internal'/></disks>$full</domainsnapshot>")
         $null = $commands.AppendLine("snapshot-create $name $file --redefine$(if ($i -eq $Snapshots) { ' --current' })")
     }
-    $batch = Join-Path $work 'redefine.virsh'
-    [IO.File]::WriteAllText($batch, $commands.ToString())
-    & virsh -q -c $local "source $batch" 2>&1 | Out-Null
+    $null = $commands.ToString() | & virsh -c $local -q 2>&1
     foreach ($u in $uris) {
         $count = @(Get-KvmSnapshot -Domain $name -ConnectionUri $u).Count
         if ($count -ne $Snapshots) { throw "$u lists $count snapshots, not $Snapshots" }
@@ -84,26 +71,38 @@ try {
         'Get-KvmSnapshot' = { param($u) Get-KvmSnapshot -Domain $name -ConnectionUri $u }
         'Get-KvmDomain'   = { param($u) Get-KvmDomain -Domain $name -ConnectionUri $u }
     }
+    # Every variant once per round, in turn, so that the load of a busy machine falls on all of them alike.
+    $variants = [ordered]@{}
+    foreach ($u in $uris) { $variants["1:$u"] = @($u) }
+    foreach ($k in 1, 2, 4) { $variants["fan:$k"] = $uris[0..($k - 1)] }
     $rows = foreach ($cmdlet in $reads.Keys) {
         $read = $reads[$cmdlet]
+        $times = @{}
+        foreach ($key in $variants.Keys) { $null = & $read $variants[$key]; $times[$key] = [Collections.Generic.List[double]]::new() }
+        for ($r = 0; $r -lt $Runs; $r++) {
+            foreach ($key in $variants.Keys) {
+                $watch = [Diagnostics.Stopwatch]::StartNew()
+                $null = & $read $variants[$key]
+                $times[$key].Add($watch.Elapsed.TotalMilliseconds)
+            }
+        }
         $single = @{}
-        foreach ($u in $uris) { $single[$u] = Measure-Median { & $read $u } }
+        foreach ($u in $uris) { $single[$u] = Get-Median $times["1:$u"] }
         foreach ($k in 1, 2, 4) {
-            $some = $uris[0..($k - 1)]
-            $fan = Measure-Median { & $read $some }
-            $sum = ($some | ForEach-Object { $single[$_] } | Measure-Object -Sum).Sum
+            $fan = Get-Median $times["fan:$k"]
+            $sum = ($uris[0..($k - 1)] | ForEach-Object { $single[$_] } | Measure-Object -Sum).Sum
             [pscustomobject]@{
                 Cmdlet          = $cmdlet
                 Hosts           = $k
                 'FanOut ms'     = [math]::Round($fan, 1)
                 'SumSingles ms' = [math]::Round($sum, 1)
                 Ratio           = [math]::Round($fan / $sum, 2)
+                'Singles ms'    = ($uris[0..($k - 1)] | ForEach-Object { [math]::Round($single[$_], 1) }) -join ' + '
             }
         }
     }
     "URIs: $(($uris | ForEach-Object { $_ -replace '\?.*' }) -join ', '); $Snapshots snapshots; medians of $Runs calls"
     $rows | Format-Table -AutoSize | Out-String -Width 200
-    "single-host medians (ms): " + (($uris | ForEach-Object { '{0} {1}' -f ($_ -replace '\?.*'), [math]::Round($single[$_], 1) }) -join '; ')
 }
 finally {
     $null = & virsh -q -c $local undefine $name --snapshots-metadata 2>&1

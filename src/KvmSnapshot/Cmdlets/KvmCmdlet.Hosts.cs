@@ -47,7 +47,7 @@ public abstract partial class KvmCmdlet
             body();
             return;
         }
-        using var pump = new HostPump();
+        var pump = new HostPump();
         var runs = hosts.Select(uri => new HostRun(uri, pump, _stopping.Token) { Cmdlet = this }).ToList();
         var byUri = runs.ToDictionary(r => r.Uri ?? "", StringComparer.Ordinal);
         Exception? failure = null;
@@ -61,8 +61,8 @@ public abstract partial class KvmCmdlet
                     _hostRun.Value = run;
                     try
                     {
-                        // What TryRun does not catch (a stop, -ErrorAction Stop) ends the fan-out.
-                        if (!TryRun(body)) { /* the error is in the host's output */ }
+                        // An error goes to the host's output; what TryRun does not catch (a stop) ends the fan-out.
+                        TryRun(body);
                     }
                     finally
                     {
@@ -84,9 +84,10 @@ public abstract partial class KvmCmdlet
         }) { IsBackground = true, Name = "KvmSnapshot fan-out" };
         fanOut.Start();
         var flushed = 0;
+        var ended = true;
         try
         {
-            foreach (var report in pump.Reports())
+            foreach (var report in pump.Reports(_stopping.Token))
             {
                 report?.Invoke();
                 while (flushed < runs.Count && runs[flushed].Done) runs[flushed++].Flush();
@@ -94,17 +95,31 @@ public abstract partial class KvmCmdlet
             fanOut.Join();
             while (flushed < runs.Count) runs[flushed++].Flush();
         }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            // Ctrl+C: every host sees the cancellation; one stuck in a call that cannot be cancelled (a connection to a
+            // host that accepts and never answers) is left behind after the grace time, its late reports dropped.
+            ended = pump.Drain(fanOut, StopGrace);
+            throw new PipelineStoppedException();
+        }
         catch
         {
             // The pipeline stopped (Select-Object -First, -ErrorAction Stop on a written error): stop every host.
             _stopping.Cancel();
-            pump.Drain(fanOut);
+            ended = pump.Drain(fanOut, StopGrace);
             throw;
+        }
+        finally
+        {
+            if (ended) pump.Dispose();
         }
         if (failure is null) return;
         if (_stopping.IsCancellationRequested || failure is KvmSnapshotException { ErrorId: ErrorIds.OperationCancelled }) throw new PipelineStoppedException();
         ExceptionDispatchInfo.Throw(failure);
     }
+
+    /// <summary>How long a stop waits for the hosts to leave their work valid (an aborted block job, a finished call).</summary>
+    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(5);
 
     /// <summary>Runs <paramref name="ask"/> on the pipeline thread (directly when already there) and returns its answer.</summary>
     private T OnPipelineThread<T>(Func<T> ask)
@@ -191,24 +206,33 @@ public abstract partial class KvmCmdlet
 
         public void Post(Action? report)
         {
-            try { _reports.Add(report); } catch (InvalidOperationException) { /* finished: late report dropped */ }
+            try { _reports.Add(report); } catch (InvalidOperationException) { /* finished (or disposed): late report dropped */ }
         }
 
         public int ActivityId(string activity) => _activityIds.GetOrAdd(activity, _ => Interlocked.Increment(ref _nextActivityId));
 
         public bool ForgetActivity(string activity, out int id) => _activityIds.TryRemove(activity, out id);
 
-        public IEnumerable<Action?> Reports() => _reports.GetConsumingEnumerable();
+        public IEnumerable<Action?> Reports(CancellationToken stop) => _reports.GetConsumingEnumerable(stop);
 
-        public void Finish() => _reports.CompleteAdding();
-
-        /// <summary>After a stop: answers nothing more (waiting hosts see the cancellation) until the fan-out ended.</summary>
-        public void Drain(Thread fanOut)
+        public void Finish()
         {
+            try { _reports.CompleteAdding(); } catch (ObjectDisposedException) { }
+        }
+
+        /// <summary>
+        /// After a stop: answers nothing more (waiting hosts see the cancellation) until the fan-out ended, or
+        /// <paramref name="grace"/> passed (then false: a host is stuck, and the queue is left to it).
+        /// </summary>
+        public bool Drain(Thread fanOut, TimeSpan grace)
+        {
+            var deadline = DateTime.UtcNow + grace;
             while (!fanOut.Join(50))
             {
                 while (_reports.TryTake(out _)) { }
+                if (DateTime.UtcNow > deadline) return false;
             }
+            return true;
         }
 
         public void Dispose() => _reports.Dispose();

@@ -113,6 +113,39 @@ public sealed class FleetCmdletTests : IClassFixture<FleetDomain>
     }
 
     [Fact]
+    public void Ctrl_C_stops_every_host_even_one_that_never_answers()
+    {
+        // A loopback port that accepts connections (the kernel's backlog) and never says a word: ssh waits for its banner.
+        var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        try
+        {
+            var port = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
+            using var ps = Session();
+            ps.SetVariable("hung", $"qemu+ssh://root@127.0.0.1:{port}/system?no_verify=1");
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            TimeSpan? pressed = null;
+            var result = ps.RunAndStop("Get-KvmDomain -Domain $d -ConnectionUri $a, $hung", _ =>
+            {
+                if (watch.Elapsed < TimeSpan.FromSeconds(2)) return false;
+                pressed = watch.Elapsed;
+                return true;
+            }, TimeSpan.FromSeconds(60));
+            Assert.NotNull(pressed);
+            // Stopped within the grace time of the stuck host, not when its connection gives up.
+            Assert.InRange((watch.Elapsed - pressed!.Value).TotalSeconds, 0, 8);
+            Assert.IsAssignableFrom<PipelineStoppedException>(result.Terminating);
+            // The host that answered, first in order, was written before the stop.
+            Assert.Equal(Local, Assert.Single(result.Output).Properties["ConnectionUri"].Value);
+        }
+        finally
+        {
+            // Closing the port ends the stuck ssh, and the host thread left behind with it.
+            silent.Stop();
+        }
+    }
+
+    [Fact]
     public void Every_live_view_has_a_MultiHost_twin_with_a_Host_column_first()
     {
         var plain = XDocument.Load(Path.Combine(AppContext.BaseDirectory, "KvmSnapshot.Format.ps1xml")).Descendants("View").ToList();
