@@ -173,6 +173,13 @@ New-KvmSnapshot -Domain `$d -Name w1 -DiskOnly -ConnectionUri `$u, `$local -What
 `$closed = `$u -replace '127\.0\.0\.1:\d+', '127.0.0.1:1'
 Get-KvmDomain -Domain `$d -ConnectionUri `$u, `$closed, `$local -ErrorVariable fe -ErrorAction SilentlyContinue | ForEach-Object { `$_.ConnectionUri -replace '\?.*' }
 `$fe | ForEach-Object { `$_.FullyQualifiedErrorId; "`$_" }
+'##CASE revertharm'
+# An internal snapshot of guest.k1, then an external one whose overlay backs on guest.k1: reverting to the internal one
+# would make guest.k1 writable under guest.k3.
+New-KvmSnapshot -Domain `$d -Name i1 -ConnectionUri `$u -Confirm:`$false | Out-Null
+New-KvmSnapshot -Domain `$d -Name k3 -DiskOnly -Atomic -ConnectionUri `$u -Confirm:`$false | Out-Null
+try { Restore-KvmSnapshot -Domain `$d -Name i1 -ConnectionUri `$u -WhatIf -WarningAction SilentlyContinue; 'not refused' }
+catch { `$_.FullyQualifiedErrorId; `$_.Exception.Message }
 '##CASE end'
 "@
         $walkFile = Join-Path $tmp "$name-walk.ps1"
@@ -304,6 +311,11 @@ Get-KvmDomain -Domain `$d -ConnectionUri `$u, `$closed, `$local -ErrorVariable f
         ($whatIf -join "`n") | Should -BeLike "*on target `"$name on qemu+ssh://root@127.0.0.1:$port/system`"*"
         ($whatIf -join "`n") | Should -BeLike "*on target `"$name on qemu:///system`"*"
         $Case['fleetwhatif'][-1] | Should -Be '0'
+    }
+
+    It 'refuses, over qemu+ssh://, a revert that would make an image others back on writable (SnapshotRevertUnsafe), from the pools' {
+        $Case['revertharm'][0] | Should -BeLike 'SnapshotRevertUnsafe,*RestoreKvmSnapshotCommand' -Because $WalkText
+        $Case['revertharm'][1] | Should -BeLike "*$(Join-Path $store 'guest.k3') uses $(Join-Path $store 'guest.k1') as its backing file*"
     }
 
     It 'gives a non-terminating error naming a host that does not answer, and the other hosts'' objects' {

@@ -103,6 +103,16 @@ internal static class ChainGuard
     /// the file as its own disk is not harmed: that is the revert. <paramref name="reverting"/>: the snapshot itself.
     /// </summary>
     public static IReadOnlyList<string> RevertHarms(string target, ImageUsage usage, ImageCatalog catalog, (string Domain, string Snapshot)? reverting)
+        => RevertHarms(target, usage, r => catalog.Get(r.Path, r.Format) is { State: ChainLayerState.Present } node ? ChainResolver.Resolve(node, catalog) : null, reverting);
+
+    /// <summary>
+    /// <see cref="RevertHarms(string, ImageUsage, ImageCatalog, ValueTuple{string, string}?)"/> on a host known through its
+    /// storage pools (a remote URI): the external snapshots' chains are followed through the pools' volumes.
+    /// </summary>
+    public static IReadOnlyList<string> RevertHarms(string target, ImageUsage usage, PoolCatalog pools, (string Domain, string Snapshot)? reverting)
+        => RevertHarms(target, usage, r => pools.ChainFrom(r.Path, _ => { }), reverting);
+
+    private static IReadOnlyList<string> RevertHarms(string target, ImageUsage usage, Func<ImageReference, SnapshotChain?> chainOf, (string Domain, string Snapshot)? reverting)
     {
         var harmed = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var user in usage.ImageUsersOf(target))
@@ -112,9 +122,8 @@ internal static class ChainGuard
         foreach (var r in usage.Libvirt.References.Where(r => r.Kind == ImageReferenceKind.SnapshotDomainDisk && r.SnapshotMode == "external"))
         {
             if (reverting is { } own && r.Domain == own.Domain && r.Snapshot == own.Snapshot) continue;
-            var node = catalog.Get(r.Path, r.Format);
-            if (node is null || node.State != ChainLayerState.Present) continue;
-            if (ChainResolver.Resolve(node, catalog).Layers.Any(l => string.Equals(l.Path, target, StringComparison.Ordinal)))
+            if (chainOf(r) is not { } chain) continue;
+            if (chain.Layers.Any(l => string.Equals(l.Path, target, StringComparison.Ordinal)))
             {
                 harmed.Add($"external snapshot {r.Domain}/{r.Snapshot} froze {target}; its content would change");
             }

@@ -256,16 +256,29 @@ internal sealed partial class LiveEngine
     /// </summary>
     private void GuardRevertHarms(LibvirtDomain dom, string name, SnapshotXmlInfo info, bool force, IOperationContext ctx)
     {
-        if (!dom.Connection.IsLocal) return;
-        var targets = info.Disks.Where(d => d.Snapshot == "internal")
+        var images = info.Disks.Where(d => d.Snapshot == "internal")
             .Select(d => info.DomainDisks.FirstOrDefault(x => x.Target == d.Disk))
-            .Where(x => x?.Source is not null && x.IsLocalFile && _images.Exists(x.Source))
-            .Select(x => Path.GetFullPath(x!.Source!))
-            .Distinct(StringComparer.Ordinal)
-            .ToList();
-        if (targets.Count == 0) return;
-        var (usage, catalog) = UsageAround(dom, targets, ctx);
-        var harms = targets.SelectMany(t => ChainGuard.RevertHarms(t, usage, catalog, (dom.Name, name))).ToList();
+            .Where(x => x?.Source is not null && x.IsLocalFile)
+            .Select(x => x!.Source!);
+        List<string> targets;
+        List<string> harms;
+        if (dom.Connection.IsLocal)
+        {
+            targets = images.Where(_images.Exists).Select(Path.GetFullPath).Distinct(StringComparer.Ordinal).ToList();
+            if (targets.Count == 0) return;
+            var (usage, catalog) = UsageAround(dom, targets, ctx);
+            harms = targets.SelectMany(t => ChainGuard.RevertHarms(t, usage, catalog, (dom.Name, name))).ToList();
+        }
+        else
+        {
+            // A remote host: who backs on the image and which external snapshots froze it, from its storage pools; an
+            // image outside every pool is a gap, and a warning names it.
+            targets = images.Distinct(StringComparer.Ordinal).ToList();
+            if (targets.Count == 0) return;
+            var (usage, store) = RemoteUsage(dom, targets, ctx);
+            ChainGuard.WarnAboutGaps(usage, ctx, "images there may back on the image this revert makes writable");
+            harms = targets.SelectMany(t => ChainGuard.RevertHarms(t, usage, store.Pools, (dom.Name, name))).ToList();
+        }
         if (harms.Count == 0) return;
         var message = $"Reverting '{dom.Name}' to the internal snapshot '{name}' makes {string.Join(", ", targets)} writable again, and others depend on it: "
             + string.Join("; ", harms) + ".";
