@@ -8,7 +8,7 @@
     Description          = 'Manage KVM/QEMU snapshots and qcow2 snapshot chains on Linux hosts: internal and external snapshots, block commit and pull, chain inspection and checks, through libvirt and qemu-img.'
     CompatiblePSEditions = @('Core')
     PowerShellVersion    = '7.4'
-    FormatsToProcess     = @('KvmSnapshot.Format.ps1xml')
+    FormatsToProcess     = @('KvmSnapshot.Format.ps1xml', 'KvmSnapshot.MultiHost.Format.ps1xml')
     CmdletsToExport      = @(
         'Get-KvmDiskImage'
         'New-KvmDiskImage'

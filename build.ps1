@@ -70,7 +70,7 @@ function Invoke-BuildTask {
     }
     if (Test-Path $moduleDir) { Remove-Item -LiteralPath $moduleDir -Recurse -Force }
     $null = New-Item -ItemType Directory -Path $moduleDir -Force
-    foreach ($file in 'KvmSnapshot.dll', 'KvmSnapshot.pdb', 'KvmSnapshot.psd1', 'KvmSnapshot.Format.ps1xml') {
+    foreach ($file in 'KvmSnapshot.dll', 'KvmSnapshot.pdb', 'KvmSnapshot.psd1', 'KvmSnapshot.Format.ps1xml', 'KvmSnapshot.MultiHost.Format.ps1xml') {
         $source = Join-Path $publishDir $file
         if (Test-Path -LiteralPath $source) { Copy-Item -LiteralPath $source -Destination $moduleDir }
     }

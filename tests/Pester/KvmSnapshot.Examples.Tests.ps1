@@ -152,6 +152,12 @@ BeforeAll {
         'Test-KvmBackup #2'          = @{ Domains = @(); Before = { param($w) Copy-ExampleBackupSet $w } }
         'Remove-KvmBackup #1'        = @{ Masks = $BackupMasks; Domains = @(); Before = { param($w) Copy-ExampleBackupSet $w } }
         'Remove-KvmBackup #2'        = @{ Domains = @(); Before = { param($w) Copy-ExampleBackupSet $w } }
+        # Fleet examples (several URIs of this libvirtd stand in for hosts): the domains their patterns match.
+        'Get-KvmSnapshot #5'             = @{ Before = { param($w) New-UpgradeSnapshot $w } }
+        'about_KvmSnapshot_Fleet #1'     = @{ Domains = @('web1', 'web2') }
+        'about_KvmSnapshot_Fleet #2'     = @{ Domains = @('db1'); Before = { param($w) $null = New-KvmSnapshot -Domain $w.Domains.db1 -Name nightly -ConnectionUri $Uri -ErrorAction Stop } }
+        'about_KvmSnapshot_Fleet #3'     = @{ Domains = @('web2', 'db1') }
+        'about_KvmSnapshot_Fleet #4'     = @{ Domains = @('web1'); Before = { param($w) Start-ReadyCommit $w } }
     }
 }
 

@@ -146,6 +146,40 @@ Get-KvmSnapshotChain -ConnectionUri `$u -Pool `$d -WarningAction SilentlyContinu
 '##CASE fanout'
 Get-KvmSnapshotChain -Pool `$d -ConnectionUri `$u, 'qemu:///system' -WarningAction SilentlyContinue | Group-Object ConnectionUri |
     ForEach-Object { '{0} {1}' -f (`$_.Name -replace '\?.*'), `$_.Count }
+'##CASE stalecommit'
+# Snapshots with metadata: k2 froze guest.k1, so committing guest.k2 into guest.k1 changes what k2 reverts to.
+New-KvmSnapshot -Domain `$d -Name k1 -DiskOnly -Atomic -ConnectionUri `$u -Confirm:`$false | Out-Null
+Write-Guest 0xe5 4M
+New-KvmSnapshot -Domain `$d -Name k2 -DiskOnly -Atomic -ConnectionUri `$u -Confirm:`$false | Out-Null
+Write-Guest 0xf6 5M
+# Past the freeze slack, so the commit's write to guest.k1 is later than k2 by more than libvirt's whole seconds.
+Start-Sleep -Seconds 4
+Invoke-KvmBlockCommit -Domain `$d -Disk vda -Top guest.k2 -Base guest.k1 -Pivot -ConnectionUri `$u -Confirm:`$false -WarningVariable kw -WarningAction SilentlyContinue | Out-Null
+`$kw | ForEach-Object { "`$_" }
+'##CASE stalerevert'
+try { Restore-KvmSnapshot -Domain `$d -Name k2 -ConnectionUri `$u -WhatIf; 'not refused' }
+catch { `$_.FullyQualifiedErrorId; `$_.Exception.Message }
+'##CASE fleetreads'
+`$local = 'qemu:///system'
+Get-KvmSnapshot -Domain `$d -ConnectionUri `$u, `$local | ForEach-Object { '{0} {1} {2} {3}' -f (`$_.ConnectionUri -replace '\?.*'), `$_.Name, `$_.PSObject.TypeNames[0], `$_.Host }
+'##CASE fleettable'
+(Get-KvmSnapshot -Domain `$d -ConnectionUri `$u, `$local | Format-Table | Out-String -Width 250).Split("`n") | Where-Object { `$_ -match '\S' } | Select-Object -First 1
+'##CASE onetable'
+(Get-KvmSnapshot -Domain `$d -ConnectionUri `$u | Format-Table | Out-String -Width 250).Split("`n") | Where-Object { `$_ -match '\S' } | Select-Object -First 1
+'##CASE fleetwhatif'
+New-KvmSnapshot -Domain `$d -Name w1 -DiskOnly -ConnectionUri `$u, `$local -WhatIf
+@(Get-KvmSnapshot -Domain `$d -Name w1 -ConnectionUri `$local -ErrorAction SilentlyContinue).Count
+'##CASE fleetdown'
+`$closed = `$u -replace '127\.0\.0\.1:\d+', '127.0.0.1:1'
+Get-KvmDomain -Domain `$d -ConnectionUri `$u, `$closed, `$local -ErrorVariable fe -ErrorAction SilentlyContinue | ForEach-Object { `$_.ConnectionUri -replace '\?.*' }
+`$fe | ForEach-Object { `$_.FullyQualifiedErrorId; "`$_" }
+'##CASE revertharm'
+# An internal snapshot of guest.k1, then an external one whose overlay backs on guest.k1: reverting to the internal one
+# would make guest.k1 writable under guest.k3.
+New-KvmSnapshot -Domain `$d -Name i1 -ConnectionUri `$u -Confirm:`$false | Out-Null
+New-KvmSnapshot -Domain `$d -Name k3 -DiskOnly -Atomic -ConnectionUri `$u -Confirm:`$false | Out-Null
+try { Restore-KvmSnapshot -Domain `$d -Name i1 -ConnectionUri `$u -WhatIf -WarningAction SilentlyContinue; 'not refused' }
+catch { `$_.FullyQualifiedErrorId; `$_.Exception.Message }
 '##CASE end'
 "@
         $walkFile = Join-Path $tmp "$name-walk.ps1"
@@ -237,11 +271,59 @@ Get-KvmSnapshotChain -Pool `$d -ConnectionUri `$u, 'qemu:///system' -WarningActi
 
     It 'leaves the guest reading every write made along the walk' {
         $null = Invoke-Tool virsh '-c', 'qemu:///system', 'qemu-monitor-command', $name, '--hmp', 'qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend "flush"'
-        $active = Join-Path $store 'guest.s3'
-        $reads = foreach ($r in @('0xa1', '0'), @('0xb2', '1M'), @('0xc3', '2M'), @('0xd4', '3M')) { '-c', "read -P $($r[0]) $($r[1]) 1M" }
+        # guest.k1 since the last commit (guest.k2 merged into it and pivoted).
+        $active = Join-Path $store 'guest.k1'
+        $reads = foreach ($r in @('0xa1', '0'), @('0xb2', '1M'), @('0xc3', '2M'), @('0xd4', '3M'), @('0xe5', '4M'), @('0xf6', '5M')) { '-c', "read -P $($r[0]) $($r[1]) 1M" }
         $out = & qemu-io -r -U -f qcow2 @reads $active 2>&1
         $LASTEXITCODE | Should -Be 0 -Because "$out"
         "$out" | Should -Not -Match 'verification failed|Pattern verification'
+    }
+
+    It 'warns, over qemu+ssh://, of a snapshot whose content a commit changes, from the pools alone' {
+        $Case['stalecommit'] | Should -Not -BeNullOrEmpty -Because $WalkText
+        ($Case['stalecommit'] -join ' ') | Should -BeLike "*changes the content of 1 snapshot(s) that read guest.k1: $name/k2*"
+    }
+
+    It 'refuses, over qemu+ssh://, to revert to a snapshot whose frozen image was written since (SnapshotStale), from the volumes'' times' {
+        $Case['stalerevert'][0] | Should -BeLike 'SnapshotStale,*RestoreKvmSnapshotCommand' -Because $WalkText
+        $Case['stalerevert'][1] | Should -BeLike "*guest.k1 (written *"
+    }
+
+    It 'reads qemu+ssh:// and qemu:///system in one pipeline, in the URIs'' order, with a Host' {
+        $port = Get-Content -LiteralPath (Join-Path $sshState 'port')
+        $lines = @($Case['fleetreads'])
+        $lines | Should -HaveCount 4 -Because $WalkText
+        $lines[0] | Should -Be "qemu+ssh://root@127.0.0.1:$port/system k1 KvmSnapshot.Model.DomainSnapshot#MultiHost 127.0.0.1"
+        $lines[1] | Should -Be "qemu+ssh://root@127.0.0.1:$port/system k2 KvmSnapshot.Model.DomainSnapshot#MultiHost 127.0.0.1"
+        $lines[2] | Should -Be "qemu:///system k1 KvmSnapshot.Model.DomainSnapshot#MultiHost $([Net.Dns]::GetHostName())"
+        $lines[3] | Should -Be "qemu:///system k2 KvmSnapshot.Model.DomainSnapshot#MultiHost $([Net.Dns]::GetHostName())"
+    }
+
+    It 'shows a Host column for two URIs and none for one' {
+        $Case['fleettable'] | Should -Match '^Host\s+Domain\s+Name\s'
+        $Case['onetable'] | Should -Match '^Domain\s+Name\s'
+    }
+
+    It 'asks a state change per host, naming each, and -WhatIf changes nothing' {
+        $port = Get-Content -LiteralPath (Join-Path $sshState 'port')
+        $whatIf = @($Case['fleetwhatif'] | Where-Object { $_ -like 'What if:*' })
+        $whatIf | Should -HaveCount 2 -Because $WalkText
+        ($whatIf -join "`n") | Should -BeLike "*on target `"$name on qemu+ssh://root@127.0.0.1:$port/system`"*"
+        ($whatIf -join "`n") | Should -BeLike "*on target `"$name on qemu:///system`"*"
+        $Case['fleetwhatif'][-1] | Should -Be '0'
+    }
+
+    It 'refuses, over qemu+ssh://, a revert that would make an image others back on writable (SnapshotRevertUnsafe), from the pools' {
+        $Case['revertharm'][0] | Should -BeLike 'SnapshotRevertUnsafe,*RestoreKvmSnapshotCommand' -Because $WalkText
+        $Case['revertharm'][1] | Should -BeLike "*$(Join-Path $store 'guest.k3') uses $(Join-Path $store 'guest.k1') as its backing file*"
+    }
+
+    It 'gives a non-terminating error naming a host that does not answer, and the other hosts'' objects' {
+        $port = Get-Content -LiteralPath (Join-Path $sshState 'port')
+        $Case['fleetdown'][0] | Should -Be "qemu+ssh://root@127.0.0.1:$port/system" -Because $WalkText
+        $Case['fleetdown'][1] | Should -Be 'qemu:///system'
+        $Case['fleetdown'][2] | Should -BeLike 'ConnectionFailed,*GetKvmDomainCommand'
+        $Case['fleetdown'][3] | Should -BeLike '*127.0.0.1:1*'
     }
 }
 

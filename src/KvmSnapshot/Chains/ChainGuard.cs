@@ -47,19 +47,54 @@ internal static class ChainGuard
     /// whose unallocated clusters fall through to Base).
     /// </summary>
     public static IReadOnlyList<string> StaleSnapshots(ImageUsage usage, ImageCatalog catalog, ChainLayer top, ChainLayer baseLayer)
+        => StaleSnapshots(usage, r => catalog.Get(r.Path, r.Format) is { State: ChainLayerState.Present } node ? ChainResolver.Resolve(node, catalog) : null,
+            top, baseLayer, new List<string>());
+
+    /// <summary>
+    /// <see cref="StaleSnapshots(ImageUsage, ImageCatalog, ChainLayer, ChainLayer)"/> on a host known through its storage
+    /// pools (a remote URI: no file is opened here). A snapshot whose chain leaves every pool before it reaches Base
+    /// may read Base or not: it goes to <paramref name="unknown"/> (with the layer that is outside), never counted as safe.
+    /// </summary>
+    /// <remarks>
+    /// Unknown counts the snapshots of <paramref name="domain"/> and those whose chain runs through a pool volume before
+    /// it leaves the pools; a snapshot of another domain whose images all live outside the pools (another tenant's
+    /// folder on a shared daemon) is as invisible to this check as to the shared-base guard, and not named.
+    /// </remarks>
+    public static IReadOnlyList<string> StaleSnapshots(ImageUsage usage, PoolCatalog pools, ChainLayer top, ChainLayer baseLayer, string domain,
+        ICollection<string> unknown)
+        => StaleSnapshots(usage, r =>
+        {
+            var chain = pools.ChainFrom(r.Path, _ => { });
+            return r.Domain != domain && chain.Layers.All(l => l.State != ChainLayerState.Present) ? null : chain;
+        }, top, baseLayer, unknown);
+
+    private static IReadOnlyList<string> StaleSnapshots(ImageUsage usage, Func<ImageReference, SnapshotChain?> chainOf, ChainLayer top, ChainLayer baseLayer,
+        ICollection<string> unknown)
     {
         var stale = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var r in usage.Libvirt.References.Where(r => r.Kind == ImageReferenceKind.SnapshotDomainDisk && r.SnapshotMode is "internal" or "external"))
         {
-            var node = catalog.Get(r.Path, r.Format);
-            if (node is null || node.State != ChainLayerState.Present) continue;
-            var paths = ChainResolver.Resolve(node, catalog).Layers.Select(l => l.Path).ToList();
-            if (!paths.Contains(baseLayer.Path, StringComparer.Ordinal)) continue;
+            if (chainOf(r) is not { } chain) continue;
+            var paths = chain.Layers.Select(l => l.Path).ToList();
+            if (!paths.Contains(baseLayer.Path, StringComparer.Ordinal))
+            {
+                if (chain.Layers.LastOrDefault(l => l.State == ChainLayerState.NotFollowed) is { } outside)
+                {
+                    unknown.Add($"{r.Domain}/{r.Snapshot} ({outside.Path} is in no storage pool)");
+                }
+                continue;
+            }
             if (r.SnapshotMode == "external" && paths.Contains(top.Path, StringComparer.Ordinal)) continue;
             stale.Add($"{r.Domain}/{r.Snapshot}");
         }
         return stale.ToList();
     }
+
+    /// <summary>The warning for snapshots a commit may or may not change: their chain could not be followed to Base.</summary>
+    public static string StaleUnknownWarning(ChainLayer top, ChainLayer baseLayer, IEnumerable<string> unknown)
+        => $"Committing {top.Name} into {baseLayer.Name} may change the content of snapshot(s) whose chain could not be followed, "
+            + $"because a layer is outside every storage pool of the host: {string.Join(", ", unknown.Distinct(StringComparer.Ordinal))}. "
+            + "Whether they read " + baseLayer.Name + " is unknown.";
 
     /// <summary>
     /// What reverting <paramref name="target"/> to an internal snapshot (it then takes new writes) does to others: images
@@ -68,6 +103,16 @@ internal static class ChainGuard
     /// the file as its own disk is not harmed: that is the revert. <paramref name="reverting"/>: the snapshot itself.
     /// </summary>
     public static IReadOnlyList<string> RevertHarms(string target, ImageUsage usage, ImageCatalog catalog, (string Domain, string Snapshot)? reverting)
+        => RevertHarms(target, usage, r => catalog.Get(r.Path, r.Format) is { State: ChainLayerState.Present } node ? ChainResolver.Resolve(node, catalog) : null, reverting);
+
+    /// <summary>
+    /// <see cref="RevertHarms(string, ImageUsage, ImageCatalog, ValueTuple{string, string}?)"/> on a host known through its
+    /// storage pools (a remote URI): the external snapshots' chains are followed through the pools' volumes.
+    /// </summary>
+    public static IReadOnlyList<string> RevertHarms(string target, ImageUsage usage, PoolCatalog pools, (string Domain, string Snapshot)? reverting)
+        => RevertHarms(target, usage, r => pools.ChainFrom(r.Path, _ => { }), reverting);
+
+    private static IReadOnlyList<string> RevertHarms(string target, ImageUsage usage, Func<ImageReference, SnapshotChain?> chainOf, (string Domain, string Snapshot)? reverting)
     {
         var harmed = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var user in usage.ImageUsersOf(target))
@@ -77,9 +122,8 @@ internal static class ChainGuard
         foreach (var r in usage.Libvirt.References.Where(r => r.Kind == ImageReferenceKind.SnapshotDomainDisk && r.SnapshotMode == "external"))
         {
             if (reverting is { } own && r.Domain == own.Domain && r.Snapshot == own.Snapshot) continue;
-            var node = catalog.Get(r.Path, r.Format);
-            if (node is null || node.State != ChainLayerState.Present) continue;
-            if (ChainResolver.Resolve(node, catalog).Layers.Any(l => string.Equals(l.Path, target, StringComparison.Ordinal)))
+            if (chainOf(r) is not { } chain) continue;
+            if (chain.Layers.Any(l => string.Equals(l.Path, target, StringComparison.Ordinal)))
             {
                 harmed.Add($"external snapshot {r.Domain}/{r.Snapshot} froze {target}; its content would change");
             }

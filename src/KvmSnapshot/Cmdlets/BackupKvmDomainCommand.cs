@@ -69,7 +69,7 @@ public sealed class BackupKvmDomainCommand : KvmDomainCmdlet
     [Parameter]
     public SwitchParameter SkipSpaceCheck { get; set; }
 
-    protected override void ProcessRecord()
+    protected override void ProcessHostRecord()
     {
         var request = new BackupRequest(Domain, ResolveNewPath(Destination), Disk, Incremental, Compress, SkipSpaceCheck)
         {
@@ -79,9 +79,9 @@ public sealed class BackupKvmDomainCommand : KvmDomainCmdlet
         };
         TryRun(() =>
         {
-            var plan = RunEngine(ctx => LiveEngine.Default.PlanBackup(ConnectionUri, request, ctx));
+            var plan = RunEngine(ctx => LiveEngine.Default.PlanBackup(HostUri, request, ctx));
             if (!ShouldProcess(Domain, plan)) return;
-            WriteObject(RunEngine(ctx => LiveEngine.Default.Backup(ConnectionUri, request, ctx)));
+            WriteObject(RunEngine(ctx => LiveEngine.Default.Backup(HostUri, request, ctx)));
         });
     }
 }

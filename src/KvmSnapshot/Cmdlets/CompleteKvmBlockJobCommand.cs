@@ -24,14 +24,14 @@ public sealed class CompleteKvmBlockJobCommand : KvmDomainCmdlet
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
-    protected override void ProcessRecord()
+    protected override void ProcessHostRecord()
     {
         TryRun(() =>
         {
-            var plan = RunEngine(ctx => LiveEngine.Default.PlanPivotBlockJob(ConnectionUri, Domain, Disk, ctx));
+            var plan = RunEngine(ctx => LiveEngine.Default.PlanPivotBlockJob(HostUri, Domain, Disk, ctx));
             if (!ShouldProcess($"{Domain}/{Disk}", plan)) return;
-            RunEngine(ctx => LiveEngine.Default.PivotBlockJob(ConnectionUri, Domain, Disk, ctx));
-            if (PassThru) WriteObject(RunEngine(ctx => LiveEngine.Default.GetChains(ConnectionUri, Domain, Disk, ctx)), enumerateCollection: true);
+            RunEngine(ctx => LiveEngine.Default.PivotBlockJob(HostUri, Domain, Disk, ctx));
+            if (PassThru) WriteObject(RunEngine(ctx => LiveEngine.Default.GetChains(HostUri, Domain, Disk, ctx)), enumerateCollection: true);
         });
     }
 }

@@ -23,10 +23,10 @@ public sealed class GetKvmBlockJobCommand : KvmDomainCmdlet
     [ValidateNotNullOrEmpty]
     public string? Disk { get; set; }
 
-    protected override void ProcessRecord()
+    protected override void ProcessHostRecord()
     {
         var (disk, keep) = DomainPatterns.Disk(Disk);
-        DomainPatterns.ForEach(ConnectionUri, Domain, TryRun,
-            domain => WriteObject(System.Linq.Enumerable.Where(RunEngine(ctx => LiveEngine.Default.GetBlockJobs(ConnectionUri, domain, disk, ctx)), j => keep(j.Disk)), enumerateCollection: true));
+        DomainPatterns.ForEach(HostUri, Domain, TryRun,
+            domain => WriteObject(System.Linq.Enumerable.Where(RunEngine(ctx => LiveEngine.Default.GetBlockJobs(HostUri, domain, disk, ctx)), j => keep(j.Disk)), enumerateCollection: true));
     }
 }

@@ -25,11 +25,11 @@ public sealed class GetKvmDomainCommand : KvmDomainCmdlet
     [ValidateNotNullOrEmpty]
     public string[]? Domain { get; set; }
 
-    protected override void ProcessRecord()
+    protected override void ProcessHostRecord()
     {
         foreach (var name in Domain ?? new[] { "*" })
         {
-            DomainPatterns.ForEach(ConnectionUri, name, TryRun, domain => WriteObject(RunEngine(ctx => LiveEngine.Default.GetDomain(ConnectionUri, domain, ctx))));
+            DomainPatterns.ForEach(HostUri, name, TryRun, domain => WriteObject(RunEngine(ctx => LiveEngine.Default.GetDomain(HostUri, domain, ctx))));
         }
     }
 }

@@ -23,13 +23,13 @@ public sealed class GetKvmDomainDiskCommand : KvmDomainCmdlet
     [SupportsWildcards]
     public string[]? Disk { get; set; }
 
-    protected override void ProcessRecord()
+    protected override void ProcessHostRecord()
     {
         foreach (var name in Domain)
         {
-            DomainPatterns.ForEach(ConnectionUri, name, TryRun, domain =>
+            DomainPatterns.ForEach(HostUri, name, TryRun, domain =>
             {
-                var disks = RunEngine(ctx => LiveEngine.Default.GetDisks(ConnectionUri, domain, ctx));
+                var disks = RunEngine(ctx => LiveEngine.Default.GetDisks(HostUri, domain, ctx));
                 var patterns = (Disk ?? new[] { "*" }).Select(d => new WildcardPattern(d, WildcardOptions.IgnoreCase)).ToList();
                 WriteObject(disks.Where(d => patterns.Any(p => p.IsMatch(d.Disk))), enumerateCollection: true);
                 // As Get-ChildItem: a pattern that matches nothing is no error, a plain name that matches nothing is.

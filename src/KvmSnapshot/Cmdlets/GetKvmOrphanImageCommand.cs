@@ -22,9 +22,9 @@ public sealed class GetKvmOrphanImageCommand : KvmDomainCmdlet
     [Parameter]
     public SwitchParameter Recurse { get; set; }
 
-    protected override void ProcessRecord()
+    protected override void ProcessHostRecord()
     {
         var directory = ResolveNewPath(Directory);
-        TryRun(() => WriteObject(RunEngine(ctx => LiveEngine.Default.FindOrphanImages(ConnectionUri, directory, Recurse, ctx)), enumerateCollection: true));
+        TryRun(() => WriteObject(RunEngine(ctx => LiveEngine.Default.FindOrphanImages(HostUri, directory, Recurse, ctx)), enumerateCollection: true));
     }
 }

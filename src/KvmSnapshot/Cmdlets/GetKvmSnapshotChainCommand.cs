@@ -48,53 +48,24 @@ public sealed class GetKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
     [SupportsWildcards]
     public string[] Pool { get; set; } = null!;
 
-    private string[]? _connectionUris;
-
     /// <summary>The libvirt URIs (Domain and Pool sets), one per host; none means $env:LIBVIRT_DEFAULT_URI, then libvirt's
     /// own default. Several hosts are asked at once (-ThrottleLimit at a time); one that fails is an error naming it.</summary>
     [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
     [Parameter(ParameterSetName = PoolSet, ValueFromPipelineByPropertyName = true)]
     public new string[]? ConnectionUri
     {
-        get => _connectionUris;
-        set
-        {
-            _connectionUris = value;
-            base.ConnectionUri = value is { Length: 1 } ? value[0] : null;
-        }
+        get => base.ConnectionUri;
+        set => base.ConnectionUri = value;
     }
 
     /// <summary>How many hosts are asked at the same time (default 5, like ForEach-Object -Parallel).</summary>
     [Parameter(ParameterSetName = DomainSet)]
     [Parameter(ParameterSetName = PoolSet)]
     [ValidateRange(1, 64)]
-    public int ThrottleLimit { get; set; } = HostFanOut.DefaultThrottleLimit;
-
-    /// <summary>The hosts of this record: each URI once, or the default connection.</summary>
-    private IReadOnlyList<string?> Hosts()
-        => _connectionUris is { Length: > 0 } uris ? uris.Distinct(StringComparer.Ordinal).ToList<string?>() : new string?[] { null };
-
-    /// <summary>Runs <paramref name="read"/> on every host at once and writes what each gave, or its error.</summary>
-    private void ForEachHost(Func<string?, IOperationContext, IReadOnlyList<SnapshotChain>> read)
+    public new int ThrottleLimit
     {
-        var results = new List<HostResult<IReadOnlyList<SnapshotChain>>>();
-        if (!TryRun(() => results.AddRange(RunEngine(ctx => HostFanOut.Run(Hosts(), ThrottleLimit, ctx, uri => read(uri, ctx)))))) return;
-        foreach (var result in results)
-        {
-            if (result.Error is not { } error)
-            {
-                WriteObject(result.Value, enumerateCollection: true);
-                continue;
-            }
-            var record = error.ToErrorRecord();
-            // Among several hosts, the error says which one (a connection failure already names its URI).
-            var host = result.Uri ?? "the default connection";
-            if (results.Count > 1 && !error.Message.Contains(host, StringComparison.Ordinal))
-            {
-                record.ErrorDetails = new ErrorDetails($"{host}: {error.Message}") { RecommendedAction = error.RecommendedAction };
-            }
-            WriteError(record);
-        }
+        get => base.ThrottleLimit;
+        set => base.ThrottleLimit = value;
     }
 
     /// <summary>The domain; wildcards allowed (a pattern that matches no domain is no error).</summary>
@@ -124,34 +95,8 @@ public sealed class GetKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
     protected override void ProcessDomain()
     {
         var (disk, keep) = DomainPatterns.Disk(Disk);
-        var hosts = Hosts();
-        if (hosts.Count == 1)
-        {
-            // One host: an error per domain, the other domains go on.
-            var uri = hosts[0];
-            DomainPatterns.ForEach(uri, Domain, TryRun,
-                domain => WriteObject(RunEngine(ctx => LiveEngine.Default.GetChains(uri, domain, disk, ctx)).Where(c => keep(c.Disk)), enumerateCollection: true));
-            return;
-        }
-        // Several hosts at once: each host's domains (a pattern is resolved there), an error per host.
-        ForEachHost((uri, ctx) =>
-        {
-            var chains = new List<SnapshotChain>();
-            var domains = DomainPatterns.Resolve(uri, Domain);
-            var listed = DomainPatterns.IsPattern(Domain) && !(domains.Count == 1 && domains[0] == Domain);
-            foreach (var domain in domains)
-            {
-                try
-                {
-                    chains.AddRange(LiveEngine.Default.GetChains(uri, domain, disk, ctx).Where(c => keep(c.Disk)));
-                }
-                catch (KvmSnapshotException e) when (listed && e.ErrorId == ErrorIds.DomainNotFound)
-                {
-                    // Listed by the pattern, gone when read (a transient domain stopped).
-                }
-            }
-            return chains;
-        });
+        DomainPatterns.ForEach(HostUri, Domain, TryRun,
+            domain => WriteObject(RunEngine(ctx => LiveEngine.Default.GetChains(HostUri, domain, disk, ctx)).Where(c => keep(c.Disk)), enumerateCollection: true));
     }
 
     /// <summary>The Directory set: the forest of a store; the Pool set: the forest of a libvirt storage pool.</summary>
@@ -159,8 +104,9 @@ public sealed class GetKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
     {
         if (parameterSet == PoolSet)
         {
-            ForEachHost((uri, ctx) =>
+            ForEachHost(ConnectionUri, ThrottleLimit, () => TryRun(() =>
             {
+                var uri = HostUri;
                 var names = new List<string>();
                 IReadOnlyList<string>? active = null;
                 foreach (var pool in Pool)
@@ -171,11 +117,11 @@ public sealed class GetKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
                         continue;
                     }
                     var pattern = new WildcardPattern(pool, WildcardOptions.IgnoreCase);
-                    active ??= LiveEngine.Default.GetPoolNames(uri, ctx);
+                    active ??= RunEngine(ctx => LiveEngine.Default.GetPoolNames(uri, ctx));
                     names.AddRange(active.Where(pattern.IsMatch));
                 }
-                return LiveEngine.Default.GetPoolChains(uri, names.Distinct(StringComparer.Ordinal).ToList(), ctx);
-            });
+                WriteObject(RunEngine(ctx => LiveEngine.Default.GetPoolChains(uri, names.Distinct(StringComparer.Ordinal).ToList(), ctx)), enumerateCollection: true);
+            }));
             return;
         }
         if (parameterSet != DirectorySet)

@@ -66,8 +66,8 @@ public sealed class GetKvmSnapshotCommand : KvmPathOrDomainCmdlet
     {
         // Over a domain pattern, a snapshot name that one of the domains lacks is no error.
         var reportMissing = !DomainPatterns.IsPattern(Domain);
-        DomainPatterns.ForEach(ConnectionUri, Domain, TryRun,
-            domain => Emit(RunEngine(ctx => LiveEngine.Default.GetSnapshots(ConnectionUri, domain, null, Current, ctx)), s => s.Name, domain, reportMissing));
+        DomainPatterns.ForEach(HostUri, Domain, TryRun,
+            domain => Emit(RunEngine(ctx => LiveEngine.Default.GetSnapshots(HostUri, domain, null, Current, ctx)), s => s.Name, domain, reportMissing));
     }
 
     private void Emit<T>(System.Collections.Generic.IReadOnlyList<T> snapshots, System.Func<T, string> nameOf, string owner, bool reportMissing = true)

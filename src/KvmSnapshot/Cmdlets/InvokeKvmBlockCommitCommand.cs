@@ -124,7 +124,7 @@ public sealed class InvokeKvmBlockCommitCommand : KvmPathOrDomainCmdlet
 
     protected override void ProcessDomain()
     {
-        if (!RequireDisk(Disk, ConnectionUri, Domain)) return;
+        if (!RequireDisk(Disk, HostUri, Domain)) return;
         Chains.LayerRemovalPlan? removal = null;
         var live = new BlockCommitRequest
         {
@@ -145,15 +145,15 @@ public sealed class InvokeKvmBlockCommitCommand : KvmPathOrDomainCmdlet
         TryRun(() =>
         {
             // Resolved read-only first, so -WhatIf names the real files and reports bad input as a real run would.
-            var livePlan = RunEngine(ctx => LiveEngine.Default.PlanBlockCommit(ConnectionUri, live, ctx));
+            var livePlan = RunEngine(ctx => LiveEngine.Default.PlanBlockCommit(HostUri, live, ctx));
             if (!ShouldProcess($"{livePlan.Domain}/{livePlan.Disk}", livePlan.ToString(), out var whatIf))
             {
                 if (whatIf) PreviewMergedLayerRemoval(livePlan.RemovalPreview);
                 return;
             }
-            var job = RunEngine(ctx => LiveEngine.Default.BlockCommit(ConnectionUri, livePlan, ctx));
+            var job = RunEngine(ctx => LiveEngine.Default.BlockCommit(HostUri, livePlan, ctx));
             DeleteMergedLayers(removal);
-            WriteJobOrChain(job, ConnectionUri, Domain, Disk);
+            WriteJobOrChain(job, HostUri, Domain, Disk);
         });
     }
 }

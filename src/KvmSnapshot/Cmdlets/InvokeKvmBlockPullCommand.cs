@@ -104,7 +104,7 @@ public sealed class InvokeKvmBlockPullCommand : KvmPathOrDomainCmdlet
 
     protected override void ProcessDomain()
     {
-        if (!RequireDisk(Disk, ConnectionUri, Domain)) return;
+        if (!RequireDisk(Disk, HostUri, Domain)) return;
         Chains.LayerRemovalPlan? removal = null;
         var live = new BlockPullRequest
         {
@@ -120,15 +120,15 @@ public sealed class InvokeKvmBlockPullCommand : KvmPathOrDomainCmdlet
         };
         TryRun(() =>
         {
-            var livePlan = RunEngine(ctx => LiveEngine.Default.PlanBlockPull(ConnectionUri, live, ctx));
+            var livePlan = RunEngine(ctx => LiveEngine.Default.PlanBlockPull(HostUri, live, ctx));
             if (!ShouldProcess($"{livePlan.Domain}/{livePlan.Disk}", livePlan.ToString(), out var whatIf))
             {
                 if (whatIf) PreviewMergedLayerRemoval(livePlan.RemovalPreview);
                 return;
             }
-            var job = RunEngine(ctx => LiveEngine.Default.BlockPull(ConnectionUri, livePlan, ctx));
+            var job = RunEngine(ctx => LiveEngine.Default.BlockPull(HostUri, livePlan, ctx));
             DeleteMergedLayers(removal);
-            WriteJobOrChain(job, ConnectionUri, Domain, Disk);
+            WriteJobOrChain(job, HostUri, Domain, Disk);
         });
     }
 }

@@ -16,7 +16,7 @@ namespace KvmSnapshot.Cmdlets;
 /// reports (Write-Verbose/Write-Progress/Write-Warning may only be called from the pipeline thread);
 /// Ctrl+C (StopProcessing) cancels the engine's token, which kills a qemu-img child or aborts a block job.
 /// </summary>
-public abstract class KvmCmdlet : PSCmdlet, IDisposable
+public abstract partial class KvmCmdlet : PSCmdlet, IDisposable
 {
     private readonly CancellationTokenSource _stopping = new();
 
@@ -125,6 +125,7 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable
     /// <summary>Runs <paramref name="work"/> off the pipeline thread and relays its reports until it ends.</summary>
     private protected T RunEngine<T>(Func<IOperationContext, T> work)
     {
+        if (_hostRun.Value is { } host) return RunOnHost(host, work);
         using var context = new PumpedOperationContext(_stopping.Token);
         var task = Task.Run(() =>
         {
@@ -145,6 +146,27 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable
         try
         {
             return task.GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException();
+        }
+        catch (KvmSnapshotException e) when (e.ErrorId == ErrorIds.OperationCancelled && _stopping.IsCancellationRequested)
+        {
+            throw new PipelineStoppedException();
+        }
+        catch (Exception e) when (IsUnexpected(e))
+        {
+            throw UnexpectedFailure.Wrap(e);
+        }
+    }
+
+    /// <summary>RunEngine on a host thread of a fan-out: the work runs right there and reports through the host.</summary>
+    private T RunOnHost<T>(IOperationContext host, Func<IOperationContext, T> work)
+    {
+        try
+        {
+            return work(host);
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
@@ -192,6 +214,7 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable
     /// </summary>
     protected IReadOnlyList<string> ResolveExistingPaths(string path)
     {
+        if (_hostRun.Value is not null) return OnPipelineThread(() => ResolveExistingPaths(path));
         var literal = GetUnresolvedProviderPathFromPSPath(path);
         if (File.Exists(literal) || Directory.Exists(literal) || !WildcardPattern.ContainsWildcardCharacters(path))
         {
@@ -212,7 +235,8 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable
     }
 
     /// <summary>A path for a file that may not exist yet (never wildcard-expanded).</summary>
-    protected string ResolveNewPath(string path) => GetUnresolvedProviderPathFromPSPath(path);
+    protected string ResolveNewPath(string path)
+        => _hostRun.Value is null ? GetUnresolvedProviderPathFromPSPath(path) : OnPipelineThread(() => GetUnresolvedProviderPathFromPSPath(path));
 
     /// <summary><see cref="ResolveNewPath(string)"/> for an optional parameter: null stays null.</summary>
     protected string? ResolveNewPathOrNull(string? path) => path is null ? null : ResolveNewPath(path);
@@ -240,8 +264,12 @@ public abstract class KvmCmdlet : PSCmdlet, IDisposable
     /// </summary>
     protected bool ShouldProcess(string target, string action, out bool whatIf)
     {
-        var description = $"Performing the operation \"{action}\" on target \"{target}\".";
-        var ok = ShouldProcess(description, "Are you sure you want to perform this action?\n" + description, "Confirm", out var reason);
+        var description = $"Performing the operation \"{action}\" on target \"{OnHost(target)}\".";
+        var (ok, reason) = OnPipelineThread(() =>
+        {
+            var answer = ShouldProcess(description, "Are you sure you want to perform this action?\n" + description, "Confirm", out var why);
+            return (answer, why);
+        });
         whatIf = reason == ShouldProcessReason.WhatIf;
         return ok;
     }

@@ -14,9 +14,15 @@ public abstract class KvmPathOrDomainCmdlet : KvmCmdlet
     protected const string PathSet = "Path";
     protected const string DomainSet = "Domain";
 
-    /// <summary>The libvirt URI; null means $env:LIBVIRT_DEFAULT_URI, then libvirt's own default.</summary>
+    /// <summary>The libvirt URIs, one per host; none means $env:LIBVIRT_DEFAULT_URI, then libvirt's own default.
+    /// Several hosts are worked on at once (-ThrottleLimit at a time); one that fails is an error naming it.</summary>
     [Parameter(ParameterSetName = DomainSet, ValueFromPipelineByPropertyName = true)]
-    public string? ConnectionUri { get; set; }
+    public string[]? ConnectionUri { get; set; }
+
+    /// <summary>How many hosts are worked on at the same time (default 5, like ForEach-Object -Parallel).</summary>
+    [Parameter(ParameterSetName = DomainSet)]
+    [ValidateRange(1, 64)]
+    public int ThrottleLimit { get; set; } = Live.HostFanOut.DefaultThrottleLimit;
 
     protected sealed override void ProcessRecord()
     {
@@ -26,7 +32,7 @@ public abstract class KvmPathOrDomainCmdlet : KvmCmdlet
                 ProcessPath();
                 break;
             case DomainSet:
-                ProcessDomain();
+                ForEachHost(ConnectionUri, ThrottleLimit, ProcessDomain);
                 break;
             default:
                 ProcessOtherSet(EffectiveParameterSet);
@@ -37,7 +43,7 @@ public abstract class KvmPathOrDomainCmdlet : KvmCmdlet
     /// <summary>One record of the Path set: the image files named by -Path.</summary>
     protected abstract void ProcessPath();
 
-    /// <summary>One record of the Domain set: the domain named by -Domain, through <see cref="ConnectionUri"/>.</summary>
+    /// <summary>One record of the Domain set on one host: the domain named by -Domain, through <see cref="KvmCmdlet.HostUri"/>.</summary>
     protected abstract void ProcessDomain();
 
     /// <summary>A record of a parameter set other than Path and Domain; a cmdlet that declares one overrides this.</summary>

@@ -131,9 +131,9 @@ public sealed class NewKvmSnapshotCommand : KvmPathOrDomainCmdlet
         };
         TryRun(() =>
         {
-            var plan = RunEngine(ctx => LiveEngine.Default.PlanSnapshot(ConnectionUri, Domain, request, ctx));
+            var plan = RunEngine(ctx => LiveEngine.Default.PlanSnapshot(HostUri, Domain, request, ctx));
             if (!ShouldProcess(Domain, plan)) return;
-            WriteObject(RunEngine(ctx => LiveEngine.Default.CreateSnapshot(ConnectionUri, Domain, request, ctx)));
+            WriteObject(RunEngine(ctx => LiveEngine.Default.CreateSnapshot(HostUri, Domain, request, ctx)));
         });
     }
 

@@ -14,8 +14,13 @@ namespace KvmSnapshot.Cmdlets;
 /// </summary>
 [Cmdlet(VerbsCommon.Remove, "KvmOrphanImage", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(void))]
-public sealed class RemoveKvmOrphanImageCommand : KvmDomainCmdlet
+public sealed class RemoveKvmOrphanImageCommand : KvmCmdlet
 {
+    /// <summary>The libvirt URI whose domains, snapshots and pools must not use a file (one host: the files are this
+    /// host's); null means $env:LIBVIRT_DEFAULT_URI, then libvirt's own default.</summary>
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    public string? ConnectionUri { get; set; }
+
     private readonly List<string> _paths = new();
 
     /// <summary>Image files; Get-KvmOrphanImage's objects bind by their Path.</summary>

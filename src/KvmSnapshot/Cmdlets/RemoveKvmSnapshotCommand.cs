@@ -60,9 +60,9 @@ public sealed class RemoveKvmSnapshotCommand : KvmPathOrDomainCmdlet
         var options = new DeleteSnapshotOptions { Children = Children, ChildrenOnly = ChildrenOnly, MetadataOnly = MetadataOnly };
         TryRun(() =>
         {
-            var plan = RunEngine(ctx => LiveEngine.Default.PlanDeleteSnapshot(ConnectionUri, Domain, Name, options, ctx));
+            var plan = RunEngine(ctx => LiveEngine.Default.PlanDeleteSnapshot(HostUri, Domain, Name, options, ctx));
             if (!ShouldProcess(Domain, plan)) return;
-            RunEngine(ctx => LiveEngine.Default.DeleteSnapshot(ConnectionUri, Domain, Name, options, ctx));
+            RunEngine(ctx => LiveEngine.Default.DeleteSnapshot(HostUri, Domain, Name, options, ctx));
         });
     }
 }

@@ -22,9 +22,15 @@ public sealed class RestoreKvmDomainStateCommand : KvmCmdlet
     [Parameter]
     public SwitchParameter Paused { get; set; }
 
-    /// <summary>Binds by property name, so a saved state's object restores on the host it was saved on.</summary>
+    /// <summary>Binds by property name, so a saved state's object restores on the host it was saved on. Several URIs:
+    /// the file of that path on each host, -ThrottleLimit hosts at a time.</summary>
     [Parameter(ValueFromPipelineByPropertyName = true)]
-    public string? ConnectionUri { get; set; }
+    public string[]? ConnectionUri { get; set; }
+
+    /// <summary>How many hosts are worked on at the same time (default 5, like ForEach-Object -Parallel).</summary>
+    [Parameter]
+    [ValidateRange(1, 64)]
+    public int ThrottleLimit { get; set; } = HostFanOut.DefaultThrottleLimit;
 
     protected override void ProcessRecord()
     {
@@ -34,7 +40,10 @@ public sealed class RestoreKvmDomainStateCommand : KvmCmdlet
             WriteError(InvalidArgument(ErrorIds.DomainStateConflict, path, "-Running and -Paused cannot be used together."));
             return;
         }
-        if (!ShouldProcess(path, "Restore the domain saved in this file")) return;
-        TryRun(() => WriteObject(RunEngine(ctx => LiveEngine.Default.RestoreState(ConnectionUri, path, Running, Paused, ctx))));
+        ForEachHost(ConnectionUri, ThrottleLimit, () =>
+        {
+            if (!ShouldProcess(path, "Restore the domain saved in this file")) return;
+            TryRun(() => WriteObject(RunEngine(ctx => LiveEngine.Default.RestoreState(HostUri, path, Running, Paused, ctx))));
+        });
     }
 }

@@ -76,10 +76,10 @@ public sealed class RestoreKvmSnapshotCommand : KvmPathOrDomainCmdlet
         var options = new RevertOptions { Force = Force, Running = Running, Paused = Paused };
         TryRun(() =>
         {
-            var plan = RunEngine(ctx => LiveEngine.Default.PlanRevert(ConnectionUri, Domain, Name, options, ctx));
+            var plan = RunEngine(ctx => LiveEngine.Default.PlanRevert(HostUri, Domain, Name, options, ctx));
             if (!ShouldProcess(Domain, plan)) return;
-            RunEngine(ctx => LiveEngine.Default.RevertSnapshot(ConnectionUri, Domain, Name, options, ctx));
-            if (PassThru) WriteObject(RunEngine(ctx => LiveEngine.Default.GetSnapshots(ConnectionUri, Domain, Name, false, ctx)), enumerateCollection: true);
+            RunEngine(ctx => LiveEngine.Default.RevertSnapshot(HostUri, Domain, Name, options, ctx));
+            if (PassThru) WriteObject(RunEngine(ctx => LiveEngine.Default.GetSnapshots(HostUri, Domain, Name, false, ctx)), enumerateCollection: true);
         });
     }
 }

@@ -34,7 +34,7 @@ public sealed class SaveKvmDomainStateCommand : KvmDomainCmdlet
     [Parameter]
     public SwitchParameter Force { get; set; }
 
-    protected override void ProcessRecord()
+    protected override void ProcessHostRecord()
     {
         var path = ResolveNewPath(Path);
         if (Running && Paused)
@@ -44,9 +44,9 @@ public sealed class SaveKvmDomainStateCommand : KvmDomainCmdlet
         }
         TryRun(() =>
         {
-            var plan = RunEngine(ctx => LiveEngine.Default.PlanSaveState(ConnectionUri, Domain, path, Force, ctx));
+            var plan = RunEngine(ctx => LiveEngine.Default.PlanSaveState(HostUri, Domain, path, Force, ctx));
             if (!ShouldProcess(Domain, plan)) return;
-            RunEngine(ctx => LiveEngine.Default.SaveState(ConnectionUri, Domain, path, Running, Paused, Force, ctx));
+            RunEngine(ctx => LiveEngine.Default.SaveState(HostUri, Domain, path, Running, Paused, Force, ctx));
             var file = new FileInfo(path);
             WriteObject(new DomainStateFile
             {
@@ -55,7 +55,7 @@ public sealed class SaveKvmDomainStateCommand : KvmDomainCmdlet
                 Size = file.Exists ? file.Length : 0,
                 SaveTime = file.Exists ? file.LastWriteTime : System.DateTime.Now,
                 RestoreState = Running ? "running" : Paused ? "paused" : null,
-                ConnectionUri = ConnectionUri,
+                ConnectionUri = HostUri,
             });
         });
     }

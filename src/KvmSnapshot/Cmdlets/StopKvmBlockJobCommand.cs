@@ -23,13 +23,13 @@ public sealed class StopKvmBlockJobCommand : KvmDomainCmdlet
     [Parameter]
     public SwitchParameter Async { get; set; }
 
-    protected override void ProcessRecord()
+    protected override void ProcessHostRecord()
     {
         TryRun(() =>
         {
-            var plan = RunEngine(ctx => LiveEngine.Default.PlanAbortBlockJob(ConnectionUri, Domain, Disk, ctx));
+            var plan = RunEngine(ctx => LiveEngine.Default.PlanAbortBlockJob(HostUri, Domain, Disk, ctx));
             if (!ShouldProcess($"{Domain}/{Disk}", plan)) return;
-            RunEngine(ctx => LiveEngine.Default.AbortBlockJob(ConnectionUri, Domain, Disk, Async, ctx));
+            RunEngine(ctx => LiveEngine.Default.AbortBlockJob(HostUri, Domain, Disk, Async, ctx));
         });
     }
 }

@@ -21,7 +21,13 @@ public sealed class TestKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
     private const string DirectorySet = "Directory";
     private const string ChainSet = "Chain";
 
-    private bool _allPassed = true;
+    // Set (never cleared) from each host's thread when several hosts are tested at once.
+    private volatile bool _anyFailed;
+
+    private void Passed(bool ok)
+    {
+        if (!ok) _anyFailed = true;
+    }
 
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
     [Alias("FullName")]
@@ -80,9 +86,9 @@ public sealed class TestKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
     protected override void ProcessDomain()
     {
         var (disk, keep) = DomainPatterns.Disk(Disk);
-        DomainPatterns.ForEach(ConnectionUri, Domain, work => _allPassed &= TryRun(work), domain =>
+        DomainPatterns.ForEach(HostUri, Domain, work => { var ok = TryRun(work); Passed(ok); return ok; }, domain =>
         {
-            var chains = RunEngine(ctx => LiveEngine.Default.GetChains(ConnectionUri, domain, disk, ctx)).Where(c => keep(c.Disk)).ToList();
+            var chains = RunEngine(ctx => LiveEngine.Default.GetChains(HostUri, domain, disk, ctx)).Where(c => keep(c.Disk)).ToList();
             Test(() => chains, null);
         });
     }
@@ -108,7 +114,7 @@ public sealed class TestKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
 
     protected override void EndProcessing()
     {
-        if (Quiet) WriteObject(_allPassed);
+        if (Quiet) WriteObject(!_anyFailed);
     }
 
     private void Test(System.Func<IReadOnlyList<SnapshotChain>> chains, System.Func<IReadOnlyList<SnapshotChain>?>? store)
@@ -118,10 +124,10 @@ public sealed class TestKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
             foreach (var chain in chains())
             {
                 var result = RunEngine(ctx => OfflineEngine.Default.TestChain(chain, store?.Invoke(), !SkipImageCheck, ctx));
-                _allPassed &= result.Passed;
+                Passed(result.Passed);
                 if (!Quiet) WriteObject(result);
             }
         });
-        _allPassed &= ok;
+        Passed(ok);
     }
 }

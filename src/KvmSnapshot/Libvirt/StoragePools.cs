@@ -11,7 +11,11 @@ namespace KvmSnapshot.Libvirt;
 
 /// <summary>One storage volume as the daemon describes it (virStorageVolGetXMLDesc): its file and what it backs on.</summary>
 internal sealed record StorageVolumeInfo(string Pool, string Name, string Path, string? Format, long? Capacity, long? Allocation,
-    string? BackingPath, string? BackingFormat);
+    string? BackingPath, string? BackingFormat)
+{
+    /// <summary>When the file was last written, as the daemon's host saw it at the pool's refresh (target/timestamps/mtime).</summary>
+    public DateTime? ModifiedUtc { get; init; }
+}
 
 /// <summary>One storage pool: its name, type, target folder (on the host that serves the connection) and, when active, its volumes.</summary>
 internal sealed record StoragePoolInfo(string Name, string? Type, string? TargetPath, bool Active, IReadOnlyList<StorageVolumeInfo> Volumes)
@@ -136,7 +140,17 @@ internal static class StoragePools
         }
         return new StorageVolumeInfo(pool, root.Element("name")?.Value ?? System.IO.Path.GetFileName(path), path,
             target?.Element("format")?.Attribute("type")?.Value, Bytes(root.Element("capacity")), Bytes(root.Element("allocation")),
-            string.IsNullOrEmpty(backingPath) ? null : backingPath, backing?.Element("format")?.Attribute("type")?.Value);
+            string.IsNullOrEmpty(backingPath) ? null : backingPath, backing?.Element("format")?.Attribute("type")?.Value)
+        {
+            ModifiedUtc = Seconds(target?.Element("timestamps")?.Element("mtime")),
+        };
+    }
+
+    /// <summary>libvirt's "1764550000.123456789" (seconds since the epoch, nanoseconds after the dot) as a UTC time.</summary>
+    private static DateTime? Seconds(XElement? e)
+    {
+        if (e is null || !decimal.TryParse(e.Value, NumberStyles.Number, CultureInfo.InvariantCulture, out var seconds)) return null;
+        return DateTime.UnixEpoch.AddTicks((long)(seconds * TimeSpan.TicksPerSecond));
     }
 
     private static long? Bytes(XElement? e)

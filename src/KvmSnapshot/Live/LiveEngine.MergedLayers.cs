@@ -23,9 +23,18 @@ internal sealed partial class LiveEngine
     private ImageUsage? GuardSharedBase(LibvirtDomain dom, SnapshotChain chain, ChainLayer top, ChainLayer baseLayer, bool force, IOperationContext ctx)
     {
         var changed = chain.Layers.Skip(top.Position + 1).Take(baseLayer.Position - top.Position).Select(l => l.Path).ToList();
-        var (usage, catalog) = dom.Connection.IsLocal
-            ? UsageAround(dom, chain.Layers.Select(l => l.Path), ctx)
-            : (RemoteUsage(dom, changed, ctx).Usage, null);
+        ImageUsage usage;
+        ImageCatalog? catalog = null;
+        PoolCatalog? pools = null;
+        if (dom.Connection.IsLocal)
+        {
+            (usage, catalog) = UsageAround(dom, chain.Layers.Select(l => l.Path), ctx);
+        }
+        else
+        {
+            var remote = RemoteUsage(dom, changed, ctx);
+            (usage, pools) = (remote.Usage, remote.Store.Pools);
+        }
         var users = ChainGuard.AffectedImages(chain.Layers.Select(l => l.Path), changed, usage, dom.Name, chain.Disk, dom.Connection.IsLocal);
         ChainGuard.WarnAboutGaps(usage, ctx, "images there may use the layers this commit changes");
         if (users.Count > 0)
@@ -41,9 +50,13 @@ internal sealed partial class LiveEngine
             }
             ctx.Warning(message + " Proceeding because of -Force.");
         }
-        // Which snapshots read Base needs their chains' headers: on a remote host only the pools' one level is known.
-        var stale = catalog is null ? Array.Empty<string>() : ChainGuard.StaleSnapshots(usage, catalog, top, baseLayer);
+        // Which snapshots read Base: locally from their chains' headers, on a remote host from its pools' volumes (a chain
+        // that leaves every pool first is named as unknown).
+        var unknown = new List<string>();
+        var stale = catalog is not null ? ChainGuard.StaleSnapshots(usage, catalog, top, baseLayer)
+            : ChainGuard.StaleSnapshots(usage, pools!, top, baseLayer, dom.Name, unknown);
         if (stale.Count > 0) ctx.Warning(ChainGuard.StaleWarning(top, baseLayer, stale));
+        if (unknown.Count > 0) ctx.Warning(ChainGuard.StaleUnknownWarning(top, baseLayer, unknown));
         return usage;
     }
 

@@ -171,8 +171,58 @@ internal sealed partial class LiveEngine
     /// </summary>
     private void GuardStaleSnapshot(LibvirtDomain dom, string name, SnapshotXmlInfo info, bool force, IOperationContext ctx)
     {
-        if (!dom.Connection.IsLocal || info.CreationTime == default) return;
+        if (info.CreationTime == default) return;
         var taken = info.CreationTime.ToUniversalTime();
+        var written = dom.Connection.IsLocal ? WrittenSinceLocally(info, taken, ctx) : WrittenSinceThroughPools(dom, name, info, taken, ctx);
+        if (written.Count == 0) return;
+        var message = $"Snapshot '{name}' of '{dom.Name}' is stale: it was taken {taken:u}, and the image(s) its disks revert to were written "
+            + $"since ({string.Join(", ", written)}), typically by a block commit into them. Reverting gives disks that hold data written after the snapshot.";
+        if (!force)
+        {
+            throw new KvmSnapshotException(ErrorIds.SnapshotStale, KvmErrorKind.InvalidOperation, name, message + " Nothing was changed.")
+            {
+                RecommendedAction = "Revert to a later snapshot, or use -Force to revert to this one as its images are now.",
+            };
+        }
+        ctx.Warning(message + " Reverting because of -Force.");
+    }
+
+    /// <summary>
+    /// The stale check on a host known through its storage pools (a remote URI): each frozen layer's write time is its
+    /// volume's mtime as the daemon read it at the pools' refresh; no file is opened here. A layer outside every pool
+    /// cannot be checked: a warning names it (never taken as unwritten in silence).
+    /// </summary>
+    private static List<string> WrittenSinceThroughPools(LibvirtDomain dom, string name, SnapshotXmlInfo info, DateTime taken, IOperationContext ctx)
+    {
+        var pools = PoolCatalog.Read(dom.Connection, ctx);
+        var written = new List<string>();
+        var unknown = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var disk in info.Disks.Where(d => d.Snapshot is "internal" or "external"))
+        {
+            var saved = info.DomainDisks.FirstOrDefault(d => d.Target == disk.Disk);
+            if (saved?.Source is not { } image || !saved.IsLocalFile) continue;
+            var chain = pools.ChainFrom(image, _ => { });
+            // The disk's image itself outside every pool: its chain, and so what an internal snapshot's layers below it did, is unknown.
+            if (chain.Layers[0].State == Model.ChainLayerState.NotFollowed) unknown.Add(image);
+            var frozen = disk.Snapshot == "internal" ? chain.Layers.Skip(1) : chain.Layers;
+            foreach (var layer in frozen)
+            {
+                if (layer.State == Model.ChainLayerState.NotFollowed) unknown.Add(layer.Path);
+                if (layer.State != Model.ChainLayerState.Present || pools.Volume(layer.Path)?.ModifiedUtc is not { } modified) continue;
+                if (modified > taken + FreezeSlack) written.Add($"{layer.Path} (written {modified:u})");
+            }
+        }
+        if (unknown.Count > 0)
+        {
+            ctx.Warning($"Whether snapshot '{name}' of '{dom.Name}' is stale cannot be fully checked: {string.Join(", ", unknown)} "
+                + $"{(unknown.Count == 1 ? "is" : "are")} outside every active storage pool of {dom.Connection.Uri}, so when {(unknown.Count == 1 ? "it was" : "they were")} last written is unknown.");
+        }
+        return written;
+    }
+
+    /// <summary>The stale check on this host: the frozen layers' headers and write times, read here.</summary>
+    private List<string> WrittenSinceLocally(SnapshotXmlInfo info, DateTime taken, IOperationContext ctx)
+    {
         var catalog = _images.NewCatalog(ctx);
         var written = new List<string>();
         foreach (var disk in info.Disks.Where(d => d.Snapshot is "internal" or "external"))
@@ -195,17 +245,7 @@ internal sealed partial class LiveEngine
                 if (modified > taken + FreezeSlack) written.Add($"{layer.Path} (written {modified:u})");
             }
         }
-        if (written.Count == 0) return;
-        var message = $"Snapshot '{name}' of '{dom.Name}' is stale: it was taken {taken:u}, and the image(s) its disks revert to were written "
-            + $"since ({string.Join(", ", written)}), typically by a block commit into them. Reverting gives disks that hold data written after the snapshot.";
-        if (!force)
-        {
-            throw new KvmSnapshotException(ErrorIds.SnapshotStale, KvmErrorKind.InvalidOperation, name, message + " Nothing was changed.")
-            {
-                RecommendedAction = "Revert to a later snapshot, or use -Force to revert to this one as its images are now.",
-            };
-        }
-        ctx.Warning(message + " Reverting because of -Force.");
+        return written;
     }
 
     /// <summary>
@@ -216,16 +256,29 @@ internal sealed partial class LiveEngine
     /// </summary>
     private void GuardRevertHarms(LibvirtDomain dom, string name, SnapshotXmlInfo info, bool force, IOperationContext ctx)
     {
-        if (!dom.Connection.IsLocal) return;
-        var targets = info.Disks.Where(d => d.Snapshot == "internal")
+        var images = info.Disks.Where(d => d.Snapshot == "internal")
             .Select(d => info.DomainDisks.FirstOrDefault(x => x.Target == d.Disk))
-            .Where(x => x?.Source is not null && x.IsLocalFile && _images.Exists(x.Source))
-            .Select(x => Path.GetFullPath(x!.Source!))
-            .Distinct(StringComparer.Ordinal)
-            .ToList();
-        if (targets.Count == 0) return;
-        var (usage, catalog) = UsageAround(dom, targets, ctx);
-        var harms = targets.SelectMany(t => ChainGuard.RevertHarms(t, usage, catalog, (dom.Name, name))).ToList();
+            .Where(x => x?.Source is not null && x.IsLocalFile)
+            .Select(x => x!.Source!);
+        List<string> targets;
+        List<string> harms;
+        if (dom.Connection.IsLocal)
+        {
+            targets = images.Where(_images.Exists).Select(Path.GetFullPath).Distinct(StringComparer.Ordinal).ToList();
+            if (targets.Count == 0) return;
+            var (usage, catalog) = UsageAround(dom, targets, ctx);
+            harms = targets.SelectMany(t => ChainGuard.RevertHarms(t, usage, catalog, (dom.Name, name))).ToList();
+        }
+        else
+        {
+            // A remote host: who backs on the image and which external snapshots froze it, from its storage pools; an
+            // image outside every pool is a gap, and a warning names it.
+            targets = images.Distinct(StringComparer.Ordinal).ToList();
+            if (targets.Count == 0) return;
+            var (usage, store) = RemoteUsage(dom, targets, ctx);
+            ChainGuard.WarnAboutGaps(usage, ctx, "images there may back on the image this revert makes writable");
+            harms = targets.SelectMany(t => ChainGuard.RevertHarms(t, usage, store.Pools, (dom.Name, name))).ToList();
+        }
         if (harms.Count == 0) return;
         var message = $"Reverting '{dom.Name}' to the internal snapshot '{name}' makes {string.Join(", ", targets)} writable again, and others depend on it: "
             + string.Join("; ", harms) + ".";

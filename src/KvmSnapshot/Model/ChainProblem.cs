@@ -60,6 +60,8 @@ public sealed class SnapshotChainTestResult
     public string? Domain => Chain.Domain;
     public string? Disk => Chain.Disk;
     public int Depth => Chain.Depth;
+    /// <summary>The libvirt URI of a live chain's host (null for an image file's chain); binds by property name.</summary>
+    public string? ConnectionUri => Chain.ConnectionUri;
     /// <summary>True when no finding has Error severity.</summary>
     public bool Passed
     {

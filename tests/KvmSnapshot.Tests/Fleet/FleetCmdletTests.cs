@@ -1,0 +1,172 @@
+using System;
+using System.IO;
+using System.Linq;
+using System.Management.Automation;
+using System.Xml.Linq;
+using KvmSnapshot.Tests.Hosting;
+using KvmSnapshot.Tests.Live;
+using Xunit;
+
+namespace KvmSnapshot.Tests.Fleet;
+
+/// <summary>
+/// One domain shared by the fleet tests (they only read it, or ask -WhatIf), reached through two URIs of the one
+/// real libvirtd (qemu:///system and qemu+unix:// on its socket) and one URI nothing answers on.
+/// </summary>
+public sealed class FleetDomain : IDisposable
+{
+    public FleetDomain()
+    {
+        Domain = TestDomain.Create("fleet", name: $"kvmsnap-f-{Environment.ProcessId}-fleet-{Guid.NewGuid().ToString("N")[..8]}");
+        using var ps = new PowerShellSession();
+        ps.Run("New-KvmSnapshot -Domain $args[0] -Name f1 -DiskOnly -DiskSpec ('vda,file=' + $args[1]) -ConnectionUri $args[2]",
+            Domain.Name, Domain.File("f1.qcow2"), FleetCmdletTests.Local).AssertNoErrors();
+    }
+
+    public TestDomain Domain { get; }
+
+    public void Dispose() => Domain.Dispose();
+}
+
+[Collection(LibvirtCollection.Name)]
+public sealed class FleetCmdletTests : IClassFixture<FleetDomain>
+{
+    public const string Local = LibvirtDaemonFixture.Uri;
+    public const string Socket = "qemu+unix:///system?socket=/run/libvirt/libvirt-sock";
+    private const string SocketLabel = "qemu+unix:///system";
+    private const string Nowhere = "qemu+unix:///system?socket=/run/kvmsnap-f-nothing-listens.sock";
+
+    private readonly FleetDomain _fleet;
+
+    public FleetCmdletTests(FleetDomain fleet) => _fleet = fleet;
+
+    private PowerShellSession Session()
+    {
+        var ps = new PowerShellSession();
+        ps.SetVariable("d", _fleet.Domain.Name);
+        ps.SetVariable("a", Local);
+        ps.SetVariable("b", Socket);
+        ps.SetVariable("nowhere", Nowhere);
+        return ps;
+    }
+
+    [Theory]
+    [InlineData("Get-KvmSnapshot -Domain $d", "DomainSnapshot")]
+    [InlineData("Get-KvmDomain -Domain $d", "KvmDomain")]
+    [InlineData("Get-KvmDomainDisk -Domain $d -Disk vda", "DomainDisk")]
+    [InlineData("Get-KvmSnapshotChain -Domain $d", "SnapshotChain")]
+    [InlineData("Test-KvmSnapshotChain -Domain $d -SkipImageCheck", "SnapshotChainTestResult")]
+    public void Reads_over_two_URIs_come_in_their_order_with_a_Host_and_one_URI_is_unchanged(string command, string type)
+    {
+        using var ps = Session();
+        var two = ps.Run(command + " -ConnectionUri $a, $b").AssertNoErrors().Output;
+        Assert.Equal(2, two.Count);
+        Assert.Equal(new[] { Local, Socket }, two.Select(o => (string?)o.Properties["ConnectionUri"].Value));
+        Assert.All(two, o => Assert.Equal($"KvmSnapshot.Model.{type}#MultiHost", o.TypeNames[0]));
+        Assert.All(two, o => Assert.Equal($"KvmSnapshot.Model.{type}", o.TypeNames[1]));
+        Assert.All(two, o => Assert.Equal(System.Net.Dns.GetHostName(), o.Properties["Host"]?.Value));
+
+        var one = Assert.Single(ps.Run(command + " -ConnectionUri $b").AssertNoErrors().Output);
+        Assert.Equal($"KvmSnapshot.Model.{type}", one.TypeNames[0]);
+        Assert.Null(one.Properties["Host"]);
+        Assert.Equal(Socket, one.Properties["ConnectionUri"].Value);
+    }
+
+    [Fact]
+    public void A_host_that_does_not_answer_is_an_error_naming_it_and_the_others_objects_still_come()
+    {
+        using var ps = Session();
+        var result = ps.Run("Get-KvmSnapshot -Domain $d -ConnectionUri $a, $nowhere, $b -Verbose");
+        Assert.Null(result.Terminating);
+        Assert.Equal(new[] { Local, Socket }, result.Output.Select(o => (string?)o.Properties["ConnectionUri"].Value));
+        var error = Assert.Single(result.Errors);
+        Assert.StartsWith("ConnectionFailed,", error.FullyQualifiedErrorId, StringComparison.Ordinal);
+        Assert.Contains("kvmsnap-f-nothing-listens.sock", error.ErrorDetails?.Message ?? error.Exception.Message, StringComparison.Ordinal);
+        // Verbose lines say which host they are about.
+        Assert.NotEmpty(result.Verbose);
+        Assert.All(result.Verbose, v => Assert.True(v.StartsWith(Local + ": ", StringComparison.Ordinal) || v.StartsWith(SocketLabel + ": ", StringComparison.Ordinal)
+            || v.StartsWith("qemu+unix:///system: ", StringComparison.Ordinal), v));
+    }
+
+    [Fact]
+    public void A_state_change_over_two_URIs_is_asked_per_host_naming_it_and_WhatIf_changes_nothing()
+    {
+        using var ps = Session();
+        var result = ps.Run("New-KvmSnapshot -Domain $d -Name fleet-w -ConnectionUri $a, $b -WhatIf").AssertNoErrors();
+        Assert.Empty(result.Output);
+        var lines = result.HostText.Split('\n').Where(l => l.StartsWith("What if:", StringComparison.Ordinal)).ToList();
+        Assert.True(lines.Count == 2, result.HostText);
+        Assert.True(lines.Any(l => l.Contains($"{_fleet.Domain.Name} on {Local}\"", StringComparison.Ordinal)), result.HostText);
+        Assert.Contains(lines, l => l.Contains($"{_fleet.Domain.Name} on {SocketLabel}\"", StringComparison.Ordinal));
+        Assert.DoesNotContain("fleet-w", LibvirtDaemonFixture.Virsh("snapshot-list", _fleet.Domain.Name, "--name").StdOut, StringComparison.Ordinal);
+        // One URI: the target is the domain, as before.
+        var one = ps.Run("New-KvmSnapshot -Domain $d -Name fleet-w -ConnectionUri $a -WhatIf").AssertNoErrors();
+        Assert.Contains($"on target \"{_fleet.Domain.Name}\"", one.HostText, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Piped_objects_carry_their_own_URI_into_the_next_cmdlet()
+    {
+        using var ps = Session();
+        var snapshots = ps.Run("Get-KvmDomain -Domain $d -ConnectionUri $a, $b | Get-KvmSnapshot").AssertNoErrors().Output;
+        Assert.Equal(new[] { Local, Socket }, snapshots.Select(o => (string?)o.Properties["ConnectionUri"].Value));
+    }
+
+    [Fact]
+    public void Ctrl_C_stops_every_host_even_one_that_never_answers()
+    {
+        // A loopback port that accepts connections (the kernel's backlog) and never says a word: ssh waits for its banner.
+        var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        try
+        {
+            var port = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
+            using var ps = Session();
+            ps.SetVariable("hung", $"qemu+ssh://root@127.0.0.1:{port}/system?no_verify=1");
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            TimeSpan? pressed = null;
+            var result = ps.RunAndStop("Get-KvmDomain -Domain $d -ConnectionUri $a, $hung", _ =>
+            {
+                if (watch.Elapsed < TimeSpan.FromSeconds(2)) return false;
+                pressed = watch.Elapsed;
+                return true;
+            }, TimeSpan.FromSeconds(60));
+            Assert.NotNull(pressed);
+            // Stopped within the grace time of the stuck host, not when its connection gives up.
+            Assert.InRange((watch.Elapsed - pressed!.Value).TotalSeconds, 0, 8);
+            Assert.IsAssignableFrom<PipelineStoppedException>(result.Terminating);
+            // The host that answered, first in order, is written as soon as it is done (normally before the stop); the
+            // stuck host wrote nothing.
+            Assert.InRange(result.Output.Count, 0, 1);
+            Assert.All(result.Output, o => Assert.Equal(Local, o.Properties["ConnectionUri"].Value));
+        }
+        finally
+        {
+            // Closing the port ends the stuck ssh, and the host thread left behind with it.
+            silent.Stop();
+        }
+    }
+
+    [Fact]
+    public void Every_live_view_has_a_MultiHost_twin_with_a_Host_column_first()
+    {
+        var plain = XDocument.Load(Path.Combine(AppContext.BaseDirectory, "KvmSnapshot.Format.ps1xml")).Descendants("View").ToList();
+        var multi = XDocument.Load(Path.Combine(AppContext.BaseDirectory, "KvmSnapshot.MultiHost.Format.ps1xml")).Descendants("View").ToList();
+        _ = new System.Management.Automation.Runspaces.FormatTable(new[] { Path.Combine(AppContext.BaseDirectory, "KvmSnapshot.MultiHost.Format.ps1xml") });
+        // Every model type with a ConnectionUri property that a cmdlet writes has a twin (a ChainLayer comes inside its chain).
+        var live = typeof(KvmSnapshot.Model.SnapshotChain).Assembly.GetExportedTypes()
+            .Where(t => t.Namespace == "KvmSnapshot.Model" && t.GetProperty("ConnectionUri") is not null && t != typeof(KvmSnapshot.Model.ChainLayer)).Select(t => t.FullName + "#MultiHost").ToHashSet();
+        Assert.Equal(live.OrderBy(x => x), multi.Select(v => v.Descendants("TypeName").Single().Value).OrderBy(x => x));
+        foreach (var twin in multi)
+        {
+            var typeName = twin.Descendants("TypeName").Single().Value;
+            var original = plain.Single(v => v.Descendants("TypeName").Single().Value + "#MultiHost" == typeName);
+            var headers = twin.Descendants("TableColumnHeader").Select(h => h.ToString()).ToList();
+            var items = twin.Descendants("TableColumnItem").Select(h => h.ToString()).ToList();
+            Assert.Equal("Host", XElement.Parse(headers[0]).Value);
+            Assert.Equal("Host", XElement.Parse(items[0]).Value);
+            Assert.Equal(original.Descendants("TableColumnHeader").Select(h => h.ToString()), headers.Skip(1));
+            Assert.Equal(original.Descendants("TableColumnItem").Select(h => h.ToString()), items.Skip(1));
+        }
+    }
+}
