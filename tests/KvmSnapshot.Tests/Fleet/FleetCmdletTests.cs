@@ -17,7 +17,7 @@ public sealed class FleetDomain : IDisposable
 {
     public FleetDomain()
     {
-        Domain = TestDomain.Create("fleet", name: $"kvmsnap-f-{Environment.ProcessId}-fleet-{Guid.NewGuid().ToString("N")[..8]}");
+        Domain = TestDomain.Create("fleet");
         using var ps = new PowerShellSession();
         ps.Run("New-KvmSnapshot -Domain $args[0] -Name f1 -DiskOnly -DiskSpec ('vda,file=' + $args[1]) -ConnectionUri $args[2]",
             Domain.Name, Domain.File("f1.qcow2"), FleetCmdletTests.Local).AssertNoErrors();
@@ -34,7 +34,7 @@ public sealed class FleetCmdletTests : IClassFixture<FleetDomain>
     public const string Local = LibvirtDaemonFixture.Uri;
     public const string Socket = "qemu+unix:///system?socket=/run/libvirt/libvirt-sock";
     private const string SocketLabel = "qemu+unix:///system";
-    private const string Nowhere = "qemu+unix:///system?socket=/run/kvmsnap-f-nothing-listens.sock";
+    private const string Nowhere = "qemu+unix:///system?socket=/run/kvmsnap-t-nothing-listens.sock";
 
     private readonly FleetDomain _fleet;
 
@@ -81,7 +81,7 @@ public sealed class FleetCmdletTests : IClassFixture<FleetDomain>
         Assert.Equal(new[] { Local, Socket }, result.Output.Select(o => (string?)o.Properties["ConnectionUri"].Value));
         var error = Assert.Single(result.Errors);
         Assert.StartsWith("ConnectionFailed,", error.FullyQualifiedErrorId, StringComparison.Ordinal);
-        Assert.Contains("kvmsnap-f-nothing-listens.sock", error.ErrorDetails?.Message ?? error.Exception.Message, StringComparison.Ordinal);
+        Assert.Contains("kvmsnap-t-nothing-listens.sock", error.ErrorDetails?.Message ?? error.Exception.Message, StringComparison.Ordinal);
         // Verbose lines say which host they are about.
         Assert.NotEmpty(result.Verbose);
         Assert.All(result.Verbose, v => Assert.True(v.StartsWith(Local + ": ", StringComparison.Ordinal) || v.StartsWith(SocketLabel + ": ", StringComparison.Ordinal)
