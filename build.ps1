@@ -8,8 +8,10 @@
     Docs    : platyPS 0.14 New-ExternalHelp from docs/help into the module's en-US folder.
     Package : Publish-PSResource of the built module folder into the local PSResourceGet repository folder
               output/repository (KvmSnapshot.<version>.nupkg), ready for Install-PSResource.
-    Test    : the xunit suite (dotnet test), then every file in tests/Pester with Pester 5 in a fresh pwsh against
-              the built module folder. Pester itself comes from NuGet (tools/PesterPackage). Ends with one line
+    Test    : the xunit suite (dotnet test) and every file in tests/Pester with Pester 5, in fresh pwsh processes
+              against the built module folder: the Pester suites that need no libvirt beside xunit, then the help
+              examples beside the other live suites, then the suites that restart libvirtd alone (see the lanes
+              above Invoke-TestTask). Pester itself comes from NuGet (tools/PesterPackage). Ends with one line
               "N passed, M failed, K skipped" that counts both, and fails when anything failed.
 .EXAMPLE
     ./build.ps1 -Task Build, Package, Test
@@ -211,18 +213,31 @@ function Invoke-XunitSuite {
     Read-XunitResult -TrxPath $trx -ExitCode $LASTEXITCODE
 }
 
-function Invoke-PesterSuite {
+# The Pester suites run in lanes: a lane is a fresh pwsh (so the module loaded is the one in output/, the files a
+# user installs, not a copy loaded in this session) that runs its files one after the other. Lanes that use
+# different resources run side by side, which is most of the time saved on two cores, as a suite's time is mostly
+# processes starting and waiting (pwsh, qemu-img, TCG domains booting):
+#   - the suites that need no libvirt (PesterOffline) run beside the xunit suite, whose libvirtd restart tests
+#     would break a suite's live domains;
+#   - then the help examples beside the other suites that use libvirt (each names its domains, pools and files
+#     with its own prefix);
+#   - last, alone, the suites that restart libvirtd (PesterAlone).
+# A new suite that uses libvirt joins the second group by default; list it in PesterOffline only when it never
+# touches libvirt, in PesterAlone when it stops libvirtd.
+$script:PesterOffline = @('KvmSnapshot.BadInput.Tests.ps1', 'KvmSnapshot.Concurrency.Tests.ps1', 'KvmSnapshot.Module.Tests.ps1',
+    'KvmSnapshot.Offline.Tests.ps1', 'KvmSnapshot.Views.Tests.ps1')
+$script:PesterOwnLane = @('KvmSnapshot.Examples.Tests.ps1')
+$script:PesterAlone = @('KvmSnapshot.Faults.Tests.ps1')
+
+function Initialize-PesterLanes {
     if (-not (Test-Path -LiteralPath (Join-Path $moduleDir 'KvmSnapshot.dll'))) { throw "No module in ${moduleDir}: run the Build task first." }
-    $pesterVersion = Install-TestPester
-    $summaryPath = Join-Path $resultsDir 'pester-summary.json'
-    # A fresh pwsh, so the module loaded is the one in output/ (the files a user installs), not a copy loaded in
-    # this session; output/ and the Pester folder go first on its PSModulePath.
+    $script:PesterVersion = Install-TestPester
     $runner = @'
-param($Tests, $PesterVersion, $ResultPath, $SummaryPath)
+param([string] $Tests, $PesterVersion, $ResultPath, $SummaryPath)
 $ErrorActionPreference = 'Stop'
 Import-Module Pester -RequiredVersion $PesterVersion
 $config = New-PesterConfiguration
-$config.Run.Path = $Tests
+$config.Run.Path = @($Tests -split ',')
 $config.Run.PassThru = $true
 $config.Output.Verbosity = 'Detailed'
 $config.TestResult.Enabled = $true
@@ -234,34 +249,103 @@ $result = Invoke-Pester -Configuration $config
     Skipped = $result.SkippedCount
 } | ConvertTo-Json | Set-Content -LiteralPath $SummaryPath
 '@
-    $runnerPath = Join-Path $outputRoot 'run-pester.ps1'
-    Set-Content -LiteralPath $runnerPath -Value $runner
+    $script:PesterRunner = Join-Path $outputRoot 'run-pester.ps1'
+    Set-Content -LiteralPath $script:PesterRunner -Value $runner
+    $files = @(Get-ChildItem -LiteralPath (Join-Path $root 'tests/Pester') -Filter '*.Tests.ps1' | Sort-Object Name)
+    $special = $script:PesterOffline + $script:PesterOwnLane + $script:PesterAlone
+    [pscustomobject]@{
+        Offline  = @($files | Where-Object Name -In $script:PesterOffline)
+        Examples = @($files | Where-Object Name -In $script:PesterOwnLane)
+        Live     = @($files | Where-Object Name -NotIn $special)
+        Alone    = @($files | Where-Object Name -In $script:PesterAlone)
+    }
+}
+
+# Starts one lane; with -Quiet its output goes to artifacts/test-results/<name>.log and is shown when it ends, else
+# to this console as it comes.
+function Start-PesterLane {
+    param([string] $Name, [IO.FileInfo[]] $Files, [switch] $Quiet)
+    $lane = @{ Name = $Name; Files = $Files; Summary = (Join-Path $resultsDir "$Name-summary.json"); Log = (Join-Path $resultsDir "$Name.log")
+        Process = $null; Out = $null; Err = $null }
+    if (-not $Files) { return $lane }
+    Write-Host "==> Pester $script:PesterVersion in a fresh pwsh $($PSVersionTable.PSVersion): $($Files.Name -join ', ')" -ForegroundColor Cyan
     $pwsh = Get-PwshCommand
-    $savedPath = $env:PSModulePath
-    try {
-        $env:PSModulePath = (@($outputRoot, $testModulesDir) + @($savedPath -split [IO.Path]::PathSeparator | Where-Object { $_ })) -join [IO.Path]::PathSeparator
-        Write-Host "==> Pester $pesterVersion (tests/Pester, in a fresh pwsh $($PSVersionTable.PSVersion))" -ForegroundColor Cyan
-        & $pwsh[0] @($pwsh | Select-Object -Skip 1) -NoProfile -NonInteractive -File $runnerPath `
-            -Tests (Join-Path $root 'tests/Pester') -PesterVersion $pesterVersion `
-            -ResultPath (Join-Path $resultsDir 'pester.xml') -SummaryPath $summaryPath | Out-Host
-        $exitCode = $LASTEXITCODE
+    $info = [Diagnostics.ProcessStartInfo]::new($pwsh[0])
+    $arguments = @($pwsh | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-File', $script:PesterRunner,
+        '-Tests', ($Files.FullName -join ','), '-PesterVersion', $script:PesterVersion,
+        '-ResultPath', (Join-Path $resultsDir "$Name.xml"), '-SummaryPath', $lane.Summary)
+    foreach ($a in $arguments) { $info.ArgumentList.Add($a) }
+    $info.UseShellExecute = $false
+    # output/ and the Pester folder go first on its PSModulePath.
+    $info.Environment['PSModulePath'] = (@($outputRoot, $testModulesDir) + @($env:PSModulePath -split [IO.Path]::PathSeparator | Where-Object { $_ })) -join [IO.Path]::PathSeparator
+    if ($Quiet) {
+        $info.RedirectStandardOutput = $true
+        $info.RedirectStandardError = $true
+        $info.StandardOutputEncoding = [Text.UTF8Encoding]::new($false)
+        $info.StandardErrorEncoding = [Text.UTF8Encoding]::new($false)
     }
-    finally {
-        $env:PSModulePath = $savedPath
+    $lane.Process = [Diagnostics.Process]::Start($info)
+    if ($Quiet) {
+        $lane.Out = $lane.Process.StandardOutput.ReadToEndAsync()
+        $lane.Err = $lane.Process.StandardError.ReadToEndAsync()
     }
-    if (-not (Test-Path -LiteralPath $summaryPath)) {
-        return [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0; Note = "the Pester run ended early (exit code $exitCode)" }
+    $lane
+}
+
+# Waits for a lane, shows its log when it was quiet, and returns its counts.
+function Complete-PesterLane {
+    param([hashtable] $Lane)
+    if (-not $Lane.Process) { return [pscustomobject]@{ Passed = 0; Failed = 0; Skipped = 0; Note = '' } }
+    $Lane.Process.WaitForExit()
+    if ($Lane.Out) {
+        $text = $Lane.Out.GetAwaiter().GetResult() + $Lane.Err.GetAwaiter().GetResult()
+        Set-Content -LiteralPath $Lane.Log -Value $text
+        Write-Host "==> Pester output of $($Lane.Files.Name -join ', ') (it ran beside the above; also in $($Lane.Log))" -ForegroundColor Cyan
+        Write-Host $text
     }
-    $counts = Get-Content -Raw -LiteralPath $summaryPath | ConvertFrom-Json
+    if (-not (Test-Path -LiteralPath $Lane.Summary)) {
+        return [pscustomobject]@{ Passed = 0; Failed = 1; Skipped = 0; Note = "the Pester run of $($Lane.Files.Name -join ', ') ended early (exit code $($Lane.Process.ExitCode))" }
+    }
+    $counts = Get-Content -Raw -LiteralPath $Lane.Summary | ConvertFrom-Json
     [pscustomobject]@{ Passed = [int]$counts.Passed; Failed = [int]$counts.Failed; Skipped = [int]$counts.Skipped; Note = '' }
+}
+
+function Join-TestCount {
+    param([object[]] $Counts)
+    $notes = @($Counts | ForEach-Object Note | Where-Object { $_ })
+    [pscustomobject]@{
+        Passed  = [int]($Counts | Measure-Object -Property Passed -Sum).Sum
+        Failed  = [int]($Counts | Measure-Object -Property Failed -Sum).Sum
+        Skipped = [int]($Counts | Measure-Object -Property Skipped -Sum).Sum
+        Note    = $notes -join '; '
+    }
 }
 
 function Invoke-TestTask {
     if (Test-Path -LiteralPath $resultsDir) { Remove-Item -LiteralPath $resultsDir -Recurse -Force }
     $null = New-Item -ItemType Directory -Path $resultsDir -Force
     $results = [ordered]@{}
-    if ($TestSuite -in 'All', 'Xunit') { $results['xunit'] = Invoke-XunitSuite }
-    if ($TestSuite -in 'All', 'Pester') { $results['Pester'] = Invoke-PesterSuite }
+    $runXunit = $TestSuite -in 'All', 'Xunit'
+    $runPester = $TestSuite -in 'All', 'Pester'
+    $pester = @()
+    $offline = $null
+    if ($runPester) {
+        $groups = Initialize-PesterLanes
+        # Beside xunit when it runs, else beside the live suites.
+        if ($runXunit) { $offline = Start-PesterLane -Name 'pester-offline' -Files $groups.Offline -Quiet }
+    }
+    if ($runXunit) { $results['xunit'] = Invoke-XunitSuite }
+    if ($runPester) {
+        if ($offline) { $pester += Complete-PesterLane $offline }
+        $lanes = @(
+            Start-PesterLane -Name 'pester-live' -Files $groups.Live
+            Start-PesterLane -Name 'pester-examples' -Files $groups.Examples -Quiet
+            if (-not $offline) { Start-PesterLane -Name 'pester-offline' -Files $groups.Offline -Quiet }
+        )
+        foreach ($lane in $lanes) { $pester += Complete-PesterLane $lane }
+        $pester += Complete-PesterLane (Start-PesterLane -Name 'pester-alone' -Files $groups.Alone)
+        $results['Pester'] = Join-TestCount $pester
+    }
 
     Write-Host ''
     foreach ($name in $results.Keys) {

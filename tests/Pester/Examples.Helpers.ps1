@@ -228,6 +228,8 @@ function Remove-ExampleWorld {
 
 # Runs the commands in a fresh pwsh in the world's folder, one after the other in one session. Returns, per
 # command, the lines it printed and the errors it wrote ("Verb-Noun: message").
+# The fresh pwsh of an example without answers to type is one started ahead while the example before ran (see
+# Start-SpareExamplePwsh): a new process like any other, that has done nothing but wait for its script's path.
 function Invoke-ExampleCommand {
     param([Parameter(Mandatory)][hashtable] $World, [Parameter(Mandatory)][string[]] $Code, [string[]] $Answers, [string] $ModulePath)
     $body = [Text.StringBuilder]::new()
@@ -242,11 +244,15 @@ function Invoke-ExampleCommand {
     }
     $file = Join-Path $World.Store '.example.ps1'
     Set-Content -LiteralPath $file -Value $body.ToString()
-    $command = Get-ChildPwshCommand
-    $arguments = @($command | Select-Object -Skip 1) + @('-NoProfile')
-    if (-not $Answers) { $arguments += '-NonInteractive' }
-    $arguments += '-File', $file
-    $output = if ($Answers) { $Answers | & $command[0] @arguments 2>&1 } else { & $command[0] @arguments 2>&1 }
+    if ($Answers) {
+        # Answers are typed at prompts: a pwsh started for it, interactive, that reads them from its stdin.
+        $command = Get-ChildPwshCommand
+        $arguments = @($command | Select-Object -Skip 1) + @('-NoProfile', '-File', $file)
+        $output = $Answers | & $command[0] @arguments 2>&1
+    }
+    else {
+        $output = Invoke-SpareExamplePwsh -ScriptPath $file
+    }
     Remove-Item -LiteralPath $file -ErrorAction SilentlyContinue
     $results = @()
     $current = $null
@@ -256,6 +262,60 @@ function Invoke-ExampleCommand {
         if ($line -match '^##ERR (.*)$') { $current.Errors.Add($Matches[1]) } else { $current.Lines.Add($line) }
     }
     , $results
+}
+
+# A fresh, non-interactive pwsh (no profile) that waits for the path of one script on its stdin, runs that script as
+# -File would, and exits. Its stdout and stderr are one pipe (2>&1 in the shell that starts it), so its lines come
+# in the order it wrote them. Started ahead of need: pwsh's start (about a second of CPU) overlaps the work before.
+$script:SpareExamplePwsh = $null
+function Start-SpareExamplePwsh {
+    $runner = Join-Path ([IO.Path]::GetTempPath()) "kvmsnap-t-ex-runner-$PID.ps1"
+    if (-not (Test-Path -LiteralPath $runner)) {
+        Set-Content -LiteralPath $runner -Value @'
+$path = [Console]::In.ReadLine()
+if (-not $path) { exit 2 }
+& $path
+'@
+    }
+    $command = Get-ChildPwshCommand
+    $info = [Diagnostics.ProcessStartInfo]::new('/bin/sh')
+    foreach ($a in @('-c', 'exec "$0" "$@" 2>&1') + $command + @('-NoProfile', '-NonInteractive', '-File', $runner)) { $info.ArgumentList.Add($a) }
+    $info.RedirectStandardInput = $true
+    $info.RedirectStandardOutput = $true
+    $info.UseShellExecute = $false
+    $info.StandardOutputEncoding = [Text.UTF8Encoding]::new($false)
+    $process = [Diagnostics.Process]::Start($info)
+    [pscustomobject]@{ Process = $process; Output = $process.StandardOutput.ReadToEndAsync() }
+}
+
+function Invoke-SpareExamplePwsh {
+    param([Parameter(Mandatory)][string] $ScriptPath)
+    $child = $script:SpareExamplePwsh
+    if (-not $child -or $child.Process.HasExited) { $child = Start-SpareExamplePwsh }
+    $script:SpareExamplePwsh = $null
+    $child.Process.StandardInput.WriteLine($ScriptPath)
+    $child.Process.StandardInput.Close()
+    # The next example's pwsh starts while this one runs.
+    $script:SpareExamplePwsh = Start-SpareExamplePwsh
+    if (-not $child.Process.WaitForExit(600000)) {
+        $child.Process.Kill($true)
+        throw "the example's pwsh did not exit within 10 minutes"
+    }
+    $text = $child.Output.GetAwaiter().GetResult()
+    $child.Process.Dispose()
+    $lines = @($text -split '\r?\n')
+    if ($lines.Count -and $lines[-1] -eq '') { $lines = @($lines | Select-Object -SkipLast 1) }
+    $lines
+}
+
+function Stop-SpareExamplePwsh {
+    $child = $script:SpareExamplePwsh
+    $script:SpareExamplePwsh = $null
+    if ($child -and -not $child.Process.HasExited) {
+        $child.Process.StandardInput.Close()   # it reads no path and exits
+        if (-not $child.Process.WaitForExit(30000)) { $child.Process.Kill($true) }
+    }
+    Remove-Item -LiteralPath (Join-Path ([IO.Path]::GetTempPath()) "kvmsnap-t-ex-runner-$PID.ps1") -ErrorAction SilentlyContinue
 }
 
 # Compares one command's run with what the example shows; returns the differences (none: it matched).

@@ -24,13 +24,6 @@ BeforeAll {
     Import-KvmSnapshotUnderTest
     $Uri = 'qemu:///system'
 
-    function Write-GuestPattern {
-        param([string] $Domain, [string] $Pattern, [string] $Offset, [string] $Length)
-        $hmp = "qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend `"write -P $Pattern $Offset $Length`""
-        $output = (Invoke-Tool virsh '-c', $Uri, 'qemu-monitor-command', $Domain, '--hmp', $hmp) -join "`n"
-        if ($output -match 'error|failed') { throw "guest write failed: $output" }
-    }
-
     # The guest's disk as raw bytes, copied with the domain paused (the reference for a restored point).
     function Copy-GuestView {
         param([string] $Domain, [string] $Image, [string] $To)
@@ -59,9 +52,7 @@ Describe 'Backup-KvmDomain and the backup set cmdlets' -Tag 'Live', 'Backup' -Sk
         $dom = "kvmsnap-pester-bk-$suffix"
         $disk = Join-Path $store 'vda.qcow2'
         Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', $disk, '64M' | Out-Null
-        $xml = "<domain type='qemu'><name>$dom</name><memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os><devices><disk type='file' device='disk'><driver name='qemu' type='qcow2' cache='writethrough'/><source file='$disk'/><target dev='vda' bus='virtio'/></disk></devices></domain>"
-        Set-Content -LiteralPath (Join-Path $store 'dom.xml') -Value $xml
-        Invoke-Tool virsh '-c', $Uri, 'create', (Join-Path $store 'dom.xml') | Out-Null
+        New-TestDomain -Name $dom -DiskPath $disk -XmlPath (Join-Path $store 'dom.xml') -Uri $Uri
         $set = Join-Path $store 'set'
     }
 

@@ -162,6 +162,7 @@ BeforeAll {
 }
 
 AfterAll {
+    Stop-SpareExamplePwsh
     if ($Template) { Remove-Item -LiteralPath $Template -Recurse -Force -ErrorAction SilentlyContinue }
     if ($BackupTemplate) { Remove-Item -LiteralPath $BackupTemplate -Recurse -Force -ErrorAction SilentlyContinue }
 }

@@ -331,23 +331,7 @@ Describe 'Killed sessions and libvirtd restarts during live block jobs (issue 7.
             Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', '-b', "$dir/s1.qcow2", '-F', 'qcow2', "$dir/s2.qcow2" | Out-Null
             Invoke-Tool qemu-io '-f', 'qcow2', '-c', 'write -P 0x63 20M 1M', "$dir/s2.qcow2" | Out-Null
             Invoke-Tool qemu-img 'convert', '-O', 'raw', "$dir/s2.qcow2", "$Root/$name.before.raw" | Out-Null
-            $xml = @"
-<domain type='qemu'>
-  <name>$name</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64'>hvm</type></os>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2' cache='writethrough'/>
-      <source file='$dir/s2.qcow2'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-  </devices>
-</domain>
-"@
-            Set-Content -LiteralPath "$Root/$name.xml" -Value $xml
-            Invoke-Tool virsh '-c', $Uri, 'create', "$Root/$name.xml" | Out-Null
+            New-TestDomain -Name $name -DiskPath "$dir/s2.qcow2" -XmlPath "$Root/$name.xml" -Uri $Uri
             $Domains.Add($name)
             [pscustomobject]@{ Name = $name; Dir = $dir; Before = "$Root/$name.before.raw" }
         }

@@ -32,30 +32,6 @@ BeforeAll {
 
     $Uri = 'qemu:///system'
 
-    # A transient domain that runs under TCG without an OS: enough for snapshots and block jobs on its disk.
-    # cache='writethrough' flushes every guest write, so reading the files with qemu-io -U sees the data.
-    function New-TestDomain {
-        param([string] $Name, [string] $DiskPath)
-        $xml = @"
-<domain type='qemu'>
-  <name>$Name</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64'>hvm</type></os>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2' cache='writethrough'/>
-      <source file='$DiskPath'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-  </devices>
-</domain>
-"@
-        $xmlPath = Join-Path $TestDrive "$Name.xml"
-        Set-Content -LiteralPath $xmlPath -Value $xml
-        Invoke-Tool virsh '-c', $Uri, 'create', $xmlPath | Out-Null
-    }
-
     function Remove-TestDomain {
         param([string] $Name)
         $null = & virsh -c $Uri destroy $Name 2>&1
@@ -64,30 +40,6 @@ BeforeAll {
     function Get-DomainState {
         param([string] $Name)
         ((& virsh -c $Uri domstate $Name 2>$null) -join '').Trim()
-    }
-
-    # Runs a qemu-io command inside the domain's QEMU on the disk the guest sees (HMP qemu-io). libvirt names the
-    # first virtio disk virtio-disk0; with -blockdev its block backend belongs to the virtio-backend child.
-    # qemu-io's own report goes to QEMU's log, not to the monitor: only monitor errors come back here.
-    function Invoke-GuestIo {
-        param([string] $Domain, [string] $Command)
-        $hmp = "qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend `"$Command`""
-        (Invoke-Tool virsh '-c', $Uri, 'qemu-monitor-command', $Domain, '--hmp', $hmp) -join "`n"
-    }
-
-    # Flushes the disk inside QEMU: block jobs write through their own caches, and qcow2 metadata can stay in
-    # QEMU's memory until a flush, so a file read right after a job could miss data the guest already sees.
-    function Sync-GuestDisk {
-        param([string] $Domain)
-        $output = Invoke-GuestIo $Domain 'flush'
-        if ($output -match 'error|failed') { throw "guest flush failed: $output" }
-    }
-
-    function Write-GuestPattern {
-        param([string] $Domain, [string] $Pattern, [string] $Offset, [string] $Length)
-        $output = Invoke-GuestIo $Domain "write -P $Pattern $Offset $Length"
-        if ($output -match 'error|failed') { throw "guest write failed: $output" }
-        Sync-GuestDisk $Domain
     }
 
     # The image vda of the domain writes to, as libvirt reports it (virsh, not the module under test).
@@ -138,14 +90,14 @@ Describe 'KvmSnapshot live cmdlets on qemu:///system' -Tag 'Live' -Skip:(-not $c
         $extDisk = Join-Path $store 'ext-vda.qcow2'
         Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', $extDisk, '64M' | Out-Null
         Invoke-Tool qemu-io '-f', 'qcow2', '-c', 'write -P 0x11 0 1M', $extDisk | Out-Null
-        New-TestDomain -Name $ext -DiskPath $extDisk
+        New-TestDomain -Name $ext -DiskPath $extDisk -XmlPath (Join-Path $TestDrive "$ext.xml")
 
         # Domain for internal snapshots and saved state.
         $int = "kvmsnap-pester-$suffix-int"
         $intDisk = Join-Path $store 'int-vda.qcow2'
         Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', $intDisk, '64M' | Out-Null
         Invoke-Tool qemu-io '-f', 'qcow2', '-c', 'write -P 0x61 0 1M', $intDisk | Out-Null
-        New-TestDomain -Name $int -DiskPath $intDisk
+        New-TestDomain -Name $int -DiskPath $intDisk -XmlPath (Join-Path $TestDrive "$int.xml")
 
         $missingDomain = "kvmsnap-pester-$suffix-missing"
     }
@@ -560,7 +512,7 @@ Describe 'KvmSnapshot live cmdlets on qemu:///system' -Tag 'Live' -Skip:(-not $c
             $rm = "kvmsnap-pester-$suffix-rm"
             $rmDisk = Join-Path $store 'rm-vda.qcow2'
             Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', $rmDisk, '64M' | Out-Null
-            New-TestDomain -Name $rm -DiskPath $rmDisk
+            New-TestDomain -Name $rm -DiskPath $rmDisk -XmlPath (Join-Path $TestDrive "$rm.xml")
         }
 
         AfterAll {
@@ -597,7 +549,7 @@ Describe 'KvmSnapshot live cmdlets on qemu:///system' -Tag 'Live' -Skip:(-not $c
             $wf = "kvmsnap-pester-$suffix-wf"
             $wfDisk = Join-Path $store 'wf-vda.qcow2'
             Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', $wfDisk, '64M' | Out-Null
-            New-TestDomain -Name $wf -DiskPath $wfDisk
+            New-TestDomain -Name $wf -DiskPath $wfDisk -XmlPath (Join-Path $TestDrive "$wf.xml")
             $wfS1 = Join-Path $store 'wf-vda.s1.qcow2'
             $wfMemory = Join-Path $store 'wf-s1.mem'
             $null = New-KvmSnapshot -Domain $wf -Name s1 -MemoryFile $wfMemory -DiskSpec "vda,file=$wfS1" -ConnectionUri $Uri

@@ -67,26 +67,11 @@ Describe 'The live walk over qemu+ssh://, the client blind to the image files' -
         Invoke-Tool virsh '-c', 'qemu:///system', 'pool-create-as', $name, 'dir', '--target', $store | Out-Null
 
         $domainXml = Join-Path $tmp "$name.xml"
-        Set-Content -LiteralPath $domainXml -Value @"
-<domain type='qemu'>
-  <name>$name</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64'>hvm</type></os>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2' cache='writethrough'/>
-      <source file='$guest'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-  </devices>
-</domain>
-"@
-        Invoke-Tool virsh '-c', 'qemu:///system', 'create', $domainXml | Out-Null
+        New-TestDomain -Name $name -DiskPath $guest -XmlPath $domainXml
         # A defined, never started domain on branch.qcow2: its XML names only that image.
         $off = "$name-off"
         $offXml = Join-Path $tmp "$off.xml"
-        Set-Content -LiteralPath $offXml -Value ((Get-Content -Raw -LiteralPath $domainXml).Replace("<name>$name</name>", "<name>$off</name>").Replace($guest, $branch))
+        Set-Content -LiteralPath $offXml -Value (Get-TestDomainXml -Name $off -DiskPath $branch)
         Invoke-Tool virsh '-c', 'qemu:///system', 'define', $offXml | Out-Null
 
         # The client's walk: one child pwsh in its own mount namespace, the image folder hidden under an empty one.
