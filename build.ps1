@@ -204,33 +204,24 @@ function Read-XunitResult {
     [pscustomobject]@{ Passed = [int]$c.passed; Failed = $failed; Skipped = [int]$c.notExecuted; Note = $note }
 }
 
-# The xunit suite in two runs: everything but the libvirtd restart tests (beside the Pester lanes), then those alone
-# (they stop and start the daemon every other suite uses). -Filter is dotnet test's; -NoBuild for the second run.
 function Invoke-XunitSuite {
-    param([string] $Name = 'xunit', [string] $Filter, [switch] $NoBuild)
-    $trx = Join-Path $resultsDir "$Name.trx"
-    Write-Host "==> dotnet test (xunit$(if ($Filter) { ", $Filter" }))" -ForegroundColor Cyan
-    $extra = @()
-    if ($Filter) { $extra += '--filter', $Filter }
-    if ($NoBuild) { $extra += '--no-build' }
-    dotnet test (Join-Path $root 'tests/KvmSnapshot.Tests') -c $Configuration --nologo @extra `
+    $trx = Join-Path $resultsDir 'xunit.trx'
+    Write-Host '==> dotnet test (xunit)' -ForegroundColor Cyan
+    dotnet test (Join-Path $root 'tests/KvmSnapshot.Tests') -c $Configuration --nologo `
         --blame-hang-timeout 10m --blame-hang-dump-type none `
-        --logger "trx;LogFileName=$Name.trx" --results-directory $resultsDir | Out-Host
+        --logger 'trx;LogFileName=xunit.trx' --results-directory $resultsDir | Out-Host
     Read-XunitResult -TrxPath $trx -ExitCode $LASTEXITCODE
 }
-
-# The xunit classes that stop libvirtd: they run after every suite that uses it, with Faults.
-$script:XunitAloneFilter = 'FullyQualifiedName~KvmSnapshot.Tests.Live.LibvirtdRestartTests'
-$script:XunitBesideFilter = 'FullyQualifiedName!~KvmSnapshot.Tests.Live.LibvirtdRestartTests'
 
 # The Pester suites run in lanes: a lane is a fresh pwsh (so the module loaded is the one in output/, the files a
 # user installs, not a copy loaded in this session) that runs its files one after the other. Lanes that use
 # different resources run side by side, which is most of the time saved on two cores, as a suite's time is mostly
 # processes starting and waiting (pwsh, qemu-img, TCG domains booting):
-#   - the suites that need no libvirt (PesterOffline), the help examples, and the other suites that use libvirt
-#     run beside each other and beside the xunit suite without its libvirtd restart tests (each names its domains,
-#     pools and files with its own prefix);
-#   - last, alone, the suites that restart libvirtd: xunit's LibvirtdRestartTests, then PesterAlone.
+#   - the suites that need no libvirt (PesterOffline) run beside the xunit suite, whose libvirtd restart tests
+#     would break a suite's live domains;
+#   - then the help examples beside the other suites that use libvirt (each names its domains, pools and files
+#     with its own prefix);
+#   - last, alone, the suites that restart libvirtd (PesterAlone).
 # A new suite that uses libvirt joins the second group by default; list it in PesterOffline only when it never
 # touches libvirt, in PesterAlone when it stops libvirtd.
 $script:PesterOffline = @('KvmSnapshot.BadInput.Tests.ps1', 'KvmSnapshot.Concurrency.Tests.ps1', 'KvmSnapshot.Module.Tests.ps1',
@@ -337,25 +328,21 @@ function Invoke-TestTask {
     $runXunit = $TestSuite -in 'All', 'Xunit'
     $runPester = $TestSuite -in 'All', 'Pester'
     $pester = @()
-    $xunit = @()
-    $lanes = @()
+    $offline = $null
     if ($runPester) {
         $groups = Initialize-PesterLanes
-        # Quiet (each lane's log is shown when it ends) while another lane or xunit writes to the console.
-        $lanes = @(
-            Start-PesterLane -Name 'pester-offline' -Files $groups.Offline -Quiet
-            Start-PesterLane -Name 'pester-examples' -Files $groups.Examples -Quiet
-            Start-PesterLane -Name 'pester-live' -Files $groups.Live -Quiet:$runXunit
-        )
+        # Beside xunit when it runs, else beside the live suites.
+        if ($runXunit) { $offline = Start-PesterLane -Name 'pester-offline' -Files $groups.Offline -Quiet }
     }
-    if ($runXunit) { $xunit += Invoke-XunitSuite -Name 'xunit' -Filter $script:XunitBesideFilter }
-    foreach ($lane in $lanes) { $pester += Complete-PesterLane $lane }
-    # Alone: the suites that stop libvirtd.
-    if ($runXunit) {
-        $xunit += Invoke-XunitSuite -Name 'xunit-restart' -Filter $script:XunitAloneFilter -NoBuild
-        $results['xunit'] = Join-TestCount $xunit
-    }
+    if ($runXunit) { $results['xunit'] = Invoke-XunitSuite }
     if ($runPester) {
+        if ($offline) { $pester += Complete-PesterLane $offline }
+        $lanes = @(
+            Start-PesterLane -Name 'pester-live' -Files $groups.Live
+            Start-PesterLane -Name 'pester-examples' -Files $groups.Examples -Quiet
+            if (-not $offline) { Start-PesterLane -Name 'pester-offline' -Files $groups.Offline -Quiet }
+        )
+        foreach ($lane in $lanes) { $pester += Complete-PesterLane $lane }
         $pester += Complete-PesterLane (Start-PesterLane -Name 'pester-alone' -Files $groups.Alone)
         $results['Pester'] = Join-TestCount $pester
     }
