@@ -143,30 +143,21 @@ public abstract partial class KvmCmdlet : PSCmdlet, IDisposable
             try { task.Wait(); } catch (AggregateException) { }
             throw;
         }
-        try
-        {
-            return task.GetAwaiter().GetResult();
-        }
-        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
-        {
-            throw new PipelineStoppedException();
-        }
-        catch (KvmSnapshotException e) when (e.ErrorId == ErrorIds.OperationCancelled && _stopping.IsCancellationRequested)
-        {
-            throw new PipelineStoppedException();
-        }
-        catch (Exception e) when (IsUnexpected(e))
-        {
-            throw UnexpectedFailure.Wrap(e);
-        }
+        return StopMapped(() => task.GetAwaiter().GetResult());
     }
 
     /// <summary>RunEngine on a host thread of a fan-out: the work runs right there and reports through the host.</summary>
-    private T RunOnHost<T>(IOperationContext host, Func<IOperationContext, T> work)
+    private T RunOnHost<T>(IOperationContext host, Func<IOperationContext, T> work) => StopMapped(() => work(host));
+
+    /// <summary>
+    /// The engine's end as the pipeline sees it: a cancellation after Ctrl+C is PipelineStoppedException, an exception
+    /// the engine did not mean to throw is mapped by <see cref="UnexpectedFailure"/>.
+    /// </summary>
+    private T StopMapped<T>(Func<T> finish)
     {
         try
         {
-            return work(host);
+            return finish();
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
