@@ -198,8 +198,7 @@ Describe 'Backup-KvmDomain of a shut-off domain' -Tag 'Live', 'Backup' -Skip:(-n
         $offDisk = Join-Path $offStore 'vda.qcow2'
         Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', $offDisk, '32M' | Out-Null
         Invoke-Tool qemu-io '-f', 'qcow2', '-c', 'write -P 0x41 0 4M', $offDisk | Out-Null
-        $xml = "<domain type='qemu'><name>$offDom</name><memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os><devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='$offDisk'/><target dev='vda' bus='virtio'/></disk></devices></domain>"
-        Set-Content -LiteralPath (Join-Path $offStore 'dom.xml') -Value $xml
+        Set-Content -LiteralPath (Join-Path $offStore 'dom.xml') -Value (Get-TestDomainXml -Name $offDom -DiskPath $offDisk)
         Invoke-Tool virsh '-c', $Uri, 'define', (Join-Path $offStore 'dom.xml') | Out-Null
         $offSet = Join-Path $offStore 'set'
     }

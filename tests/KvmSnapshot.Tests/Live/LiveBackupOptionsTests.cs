@@ -22,13 +22,6 @@ public sealed class LiveBackupOptionsTests
     private static readonly LiveEngine Engine = LiveEngine.Default;
     private static readonly BackupSets Sets = BackupSets.Default;
 
-    private static string[] List(string what, TestDomain dom)
-        => LibvirtDaemonFixture.Virsh(what, dom.Name, "--name").EnsureSuccess().StdOut
-            .Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-
-    private static string[] FilesIn(string folder)
-        => Directory.GetFileSystemEntries(folder).Select(Path.GetFileName).OrderBy(f => f, StringComparer.Ordinal).ToArray()!;
-
     [Fact]
     public void Quiesce_without_an_answering_agent_changes_nothing_and_an_offline_incremental_between_live_ones_restores_every_point()
     {
@@ -40,7 +33,7 @@ public sealed class LiveBackupOptionsTests
         var set = dom.File("set");
         var ctx = new RecordingOperationContext();
         var image = dom.ActiveImage();
-        var domainFiles = FilesIn(dom.Dir);
+        var domainFiles = LiveBackupTests.FilesIn(dom.Dir);
         KvmSnapshotException Fails(BackupRequest r) => Assert.ThrowsAny<KvmSnapshotException>(() => Engine.Backup(Uri, r, ctx));
 
         // QEMU's locks on the images it has open are found under the key the wait for closed backup files uses.
@@ -58,12 +51,12 @@ public sealed class LiveBackupOptionsTests
         Assert.Contains(ctx.VerboseMessages, m => m.StartsWith("virDomainFSFreeze", StringComparison.Ordinal));
         Assert.DoesNotContain(ctx.VerboseMessages, m => m.StartsWith("virDomainBackupBegin", StringComparison.Ordinal));
         Assert.False(Directory.Exists(set));
-        Assert.Empty(List("checkpoint-list", dom));
+        Assert.Empty(LiveBackupTests.Checkpoints(dom));
 
         var full = Engine.Backup(Uri, new BackupRequest(dom.Name, set, null, false, false), ctx);
         // The wait for the job's end hears libvirt's job-completed event of the backup.
         Assert.Contains(ctx.VerboseMessages, m => m.Contains("after libvirt's job-completed event", StringComparison.Ordinal));
-        var setFiles = FilesIn(set);
+        var setFiles = LiveBackupTests.FilesIn(set);
         var manifest = File.ReadAllText(Path.Combine(set, "kvmsnap-backup.json"));
 
         // Quiesced incremental, and a quiesced -Method Snapshot backup: typed errors, nothing changed.
@@ -75,11 +68,11 @@ public sealed class LiveBackupOptionsTests
         Assert.Equal(ErrorIds.BackupBandwidthUnsupported, bandwidth.ErrorId);
         Assert.Contains("-Method Snapshot", bandwidth.RecommendedAction, StringComparison.Ordinal);
 
-        Assert.Equal(setFiles, FilesIn(set));
+        Assert.Equal(setFiles, LiveBackupTests.FilesIn(set));
         Assert.Equal(manifest, File.ReadAllText(Path.Combine(set, "kvmsnap-backup.json")));
-        Assert.Equal(new[] { full.Checkpoint! }, List("checkpoint-list", dom));
-        Assert.Empty(List("snapshot-list", dom));
-        Assert.Equal(domainFiles, FilesIn(dom.Dir).Where(f => f != "set").ToArray());
+        Assert.Equal(new[] { full.Checkpoint! }, LiveBackupTests.Checkpoints(dom));
+        Assert.Empty(LiveBackupTests.Snapshots(dom));
+        Assert.Equal(domainFiles, LiveBackupTests.FilesIn(dom.Dir).Where(f => f != "set").ToArray());
         Assert.Equal(image, dom.ActiveImage());
         Assert.Equal("running", dom.State);
         Assert.False(dom.HasBlockJob());
@@ -116,7 +109,7 @@ public sealed class LiveBackupOptionsTests
             Assert.True(Tool.SameContent(reference, Sets.Restore(set, name, null, dom.File($"r-{name}.qcow2"), false, ctx).Path), $"{name} differs from the disk at that moment");
         }
         Assert.All(Sets.Test(set, null, ctx), r => Assert.True(r.Healthy, string.Join("; ", r.Problems)));
-        Assert.Equal(new[] { live.Checkpoint! }, List("checkpoint-list", dom));
+        Assert.Equal(new[] { live.Checkpoint! }, LiveBackupTests.Checkpoints(dom));
         Assert.Equal(image, dom.ActiveImage());
     }
 

@@ -22,15 +22,15 @@ public sealed class LiveBackupTests
     private static readonly LiveEngine Engine = LiveEngine.Default;
     private static readonly BackupSets Sets = BackupSets.Default;
 
-    private static string[] Checkpoints(TestDomain dom)
+    internal static string[] Checkpoints(TestDomain dom)
         => LibvirtDaemonFixture.Virsh("checkpoint-list", dom.Name, "--name").EnsureSuccess().StdOut
             .Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
-    private static string[] Snapshots(TestDomain dom)
+    internal static string[] Snapshots(TestDomain dom)
         => LibvirtDaemonFixture.Virsh("snapshot-list", dom.Name, "--name").EnsureSuccess().StdOut
             .Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
-    private static string[] FilesIn(string folder)
+    internal static string[] FilesIn(string folder)
         => Directory.GetFileSystemEntries(folder).Select(Path.GetFileName).OrderBy(f => f, StringComparer.Ordinal).ToArray()!;
 
     private static void RemoveCheckpoints(TestDomain dom)
