@@ -13,19 +13,9 @@
 param([int] $Runs = 3, [int] $DataMiB = 1024)
 $ErrorActionPreference = 'Stop'
 $root = Resolve-Path (Join-Path $PSScriptRoot '../..')
-$manifest = Get-ChildItem -Path (Join-Path $root 'output/KvmSnapshot/*/KvmSnapshot.psd1') -ErrorAction SilentlyContinue | Select-Object -First 1
-if (-not $manifest) {
-    & (Join-Path $root 'build.ps1') -Task Build | Out-Null
-    $manifest = Get-ChildItem -Path (Join-Path $root 'output/KvmSnapshot/*/KvmSnapshot.psd1') | Select-Object -First 1
-}
-Import-Module $manifest.FullName -Force
+. (Join-Path $PSScriptRoot '../Common.ps1')
+Import-BuiltModule -Root $root
 $uri = 'qemu:///system'
-
-function Get-Median([double[]] $Values) {
-    $sorted = $Values | Sort-Object
-    $n = $sorted.Count
-    if ($n % 2) { $sorted[($n - 1) / 2] } else { ($sorted[$n / 2 - 1] + $sorted[$n / 2]) / 2 }
-}
 function Invoke-Checked { param([string] $Tool, [string[]] $Arguments) $out = & $Tool @Arguments 2>&1; if ($LASTEXITCODE) { throw "$Tool $Arguments failed: $out" }; $out }
 
 # Its own folder one level down, so the module's "who uses these images" scan sees only this disk.

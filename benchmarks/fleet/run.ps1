@@ -20,18 +20,8 @@ $root = Resolve-Path (Join-Path $PSScriptRoot '../..')
 $local = 'qemu:///system'
 
 & bash (Join-Path $root 'scripts/setup-libvirt.sh') | Out-Null
-$manifest = Get-ChildItem -Path (Join-Path $root 'output/KvmSnapshot/*/KvmSnapshot.psd1') -ErrorAction SilentlyContinue | Select-Object -First 1
-if (-not $manifest) {
-    & (Join-Path $root 'build.ps1') -Task Build | Out-Null
-    $manifest = Get-ChildItem -Path (Join-Path $root 'output/KvmSnapshot/*/KvmSnapshot.psd1') | Select-Object -First 1
-}
-Import-Module $manifest.FullName -Force
-
-function Get-Median([double[]] $Values) {
-    $sorted = $Values | Sort-Object
-    $n = $sorted.Count
-    if ($n % 2) { $sorted[($n - 1) / 2] } else { ($sorted[$n / 2 - 1] + $sorted[$n / 2]) / 2 }
-}
+. (Join-Path $PSScriptRoot '../Common.ps1')
+Import-BuiltModule -Root $root
 
 $name = "kvmsnap-f-bench-$PID"
 $work = Join-Path ([IO.Path]::GetTempPath()) $name

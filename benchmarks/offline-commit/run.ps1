@@ -11,18 +11,8 @@
 param([int] $Runs = 5, [int] $DataMiB = 1024)
 $ErrorActionPreference = 'Stop'
 $root = Resolve-Path (Join-Path $PSScriptRoot '../..')
-$manifest = Get-ChildItem -Path (Join-Path $root 'output/KvmSnapshot/*/KvmSnapshot.psd1') -ErrorAction SilentlyContinue | Select-Object -First 1
-if (-not $manifest) {
-    & (Join-Path $root 'build.ps1') -Task Build | Out-Null
-    $manifest = Get-ChildItem -Path (Join-Path $root 'output/KvmSnapshot/*/KvmSnapshot.psd1') | Select-Object -First 1
-}
-Import-Module $manifest.FullName -Force
-
-function Get-Median([double[]] $Values) {
-    $sorted = $Values | Sort-Object
-    $n = $sorted.Count
-    if ($n % 2) { $sorted[($n - 1) / 2] } else { ($sorted[$n / 2 - 1] + $sorted[$n / 2]) / 2 }
-}
+. (Join-Path $PSScriptRoot '../Common.ps1')
+Import-BuiltModule -Root $root
 function Invoke-Checked { param([string] $Tool, [string[]] $Arguments) & $Tool @Arguments | Out-Null; if ($LASTEXITCODE) { throw "$Tool $Arguments failed" } }
 
 # Its own folder, so the module's "who uses these images" scan sees only this chain and its copies.
