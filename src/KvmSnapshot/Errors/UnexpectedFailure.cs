@@ -29,6 +29,10 @@ internal static class UnexpectedFailure
         // .NET on Linux puts the errno in HResult: 28 is ENOSPC (a file the module writes itself).
         IOException { HResult: LibC.ENOSPC } => new KvmSnapshotException(ErrorIds.DiskFull, KvmErrorKind.ResourceUnavailable, null,
             $"The file system is full: {e.Message}", e),
+        // A file the engine had seen went away before it was opened (another session deleted a merged layer): a
+        // missing image, typed as such, not an unexpected error.
+        FileNotFoundException f => new KvmSnapshotException(ErrorIds.DiskImageNotFound, KvmErrorKind.ObjectNotFound, f.FileName,
+            $"A file went away while the command worked on it: {e.Message}", e),
         UnauthorizedAccessException => new KvmSnapshotException(ErrorIds.UnexpectedError, KvmErrorKind.PermissionDenied, null, e.Message, e),
         _ => new KvmSnapshotException(ErrorIds.UnexpectedError, KvmErrorKind.NotSpecified, null, $"{e.Message} ({e.GetType().FullName})", e),
     };

@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using System.Management.Automation;
 using KvmSnapshot.Cmdlets;
+using KvmSnapshot.Errors;
 using KvmSnapshot.Tests.Hosting;
 using Xunit;
 
@@ -70,5 +71,19 @@ public sealed class UnexpectedErrorTests
         Assert.Equal(category, error.CategoryInfo.Category);
         Assert.Contains(text, error.Exception.Message, StringComparison.Ordinal);
         Assert.Single(result.Output);
+    }
+
+    [Fact]
+    public void A_file_that_went_away_under_the_engine_is_DiskImageNotFound_naming_it()
+    {
+        var missing = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"kvmsnap-t-gone-{Guid.NewGuid():N}.qcow2");
+        var e = Assert.Throws<System.IO.FileNotFoundException>(() => System.IO.File.OpenRead(missing));
+
+        var mapped = UnexpectedFailure.Wrap(e);
+
+        Assert.Equal(ErrorIds.DiskImageNotFound, mapped.ErrorId);
+        Assert.Equal(KvmErrorKind.ObjectNotFound, mapped.Category);
+        Assert.Equal(missing, mapped.Target);
+        Assert.Same(e, mapped.InnerException);
     }
 }
