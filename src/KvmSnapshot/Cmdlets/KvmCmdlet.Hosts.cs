@@ -48,7 +48,7 @@ public abstract partial class KvmCmdlet
             return;
         }
         var pump = new HostPump();
-        var runs = hosts.Select(uri => new HostRun(uri, pump, _stopping.Token) { Cmdlet = this }).ToList();
+        var runs = hosts.Select(uri => new HostRun(uri, pump, _stopping.Token) { Cmdlet = this, VerboseWanted = VerboseWanted }).ToList();
         var byUri = runs.ToDictionary(r => r.Uri ?? "", StringComparer.Ordinal);
         Exception? failure = null;
         var fanOut = new Thread(() =>
@@ -301,7 +301,10 @@ public abstract partial class KvmCmdlet
             return record;
         }
 
-        public void Verbose(string message) => Pump.Post(() => Cmdlet?.WriteVerboseRaw($"{Label}: {message}"));
+        public void Verbose(string message)
+        {
+            if (VerboseWanted) Pump.Post(() => Cmdlet?.WriteVerboseRaw($"{Label}: {message}"));
+        }
 
         public void Warning(string message) => Pump.Post(() => Cmdlet?.WriteWarningRaw($"{Label}: {message}"));
 
@@ -325,6 +328,9 @@ public abstract partial class KvmCmdlet
 
         /// <summary>The cmdlet whose pipeline thread writes this host's reports.</summary>
         public KvmCmdlet? Cmdlet { get; set; }
+
+        /// <summary>The cmdlet's <see cref="KvmCmdlet.VerboseWanted"/>, decided on the pipeline thread before the fan-out.</summary>
+        public bool VerboseWanted { get; init; }
     }
 
     private void WriteVerboseRaw(string text) => base.WriteVerbose(text);
