@@ -44,9 +44,11 @@ public abstract partial class KvmCmdlet
         if (hosts.Count == 1)
         {
             _singleHostUri = hosts[0];
-            body();
+            WithConnectTimeout(() => { body(); return true; });
             return;
         }
+        // Read here, on the pipeline thread; every host thread opens its connection under it.
+        var connectTimeout = ConnectTimeout();
         var pump = new HostPump();
         var runs = hosts.Select(uri => new HostRun(uri, pump, _stopping.Token) { Cmdlet = this }).ToList();
         var byUri = runs.ToDictionary(r => r.Uri ?? "", StringComparer.Ordinal);
@@ -62,7 +64,7 @@ public abstract partial class KvmCmdlet
                     try
                     {
                         // An error goes to the host's output; what TryRun does not catch (a stop) ends the fan-out.
-                        TryRun(body);
+                        Libvirt.LibvirtConnection.WithOpenTimeout(connectTimeout, () => TryRun(body));
                     }
                     finally
                     {

@@ -148,6 +148,49 @@ public sealed class FleetCmdletTests : IClassFixture<FleetDomain>
     }
 
     [Fact]
+    public void A_host_that_accepts_and_never_answers_is_an_error_after_the_connect_timeout_and_the_others_objects_still_come()
+    {
+        // A loopback listener that accepts (the kernel's backlog completes the handshake) and never says a word, as in
+        // the Ctrl+C test: ssh waits for a banner that never comes and libvirt's open never returns by itself.
+        var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        try
+        {
+            var port = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
+            var hung = $"qemu+ssh://root@127.0.0.1:{port}/system?no_verify=1";
+            using var ps = Session();
+            ps.SetVariable("hung", hung);
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            var result = ps.Run("$KvmSnapshotConnectTimeout = 1.5; Get-KvmDomain -Domain $d -ConnectionUri $a, $hung, $b");
+            Assert.InRange(watch.Elapsed.TotalSeconds, 1.5, 20);
+            Assert.Null(result.Terminating);
+            Assert.Equal(new[] { Local, Socket }, result.Output.Select(o => (string?)o.Properties["ConnectionUri"].Value));
+            var error = Assert.Single(result.Errors);
+            Assert.StartsWith("ConnectionFailed,", error.FullyQualifiedErrorId, StringComparison.Ordinal);
+            Assert.Equal(ErrorCategory.ConnectionError, error.CategoryInfo.Category);
+            var message = error.ErrorDetails?.Message ?? error.Exception.Message;
+            Assert.Contains($"127.0.0.1:{port}", message, StringComparison.Ordinal);
+            Assert.Contains("no answer within 1.5 s", message, StringComparison.Ordinal);
+
+            // A value that is no timeout: a (statement-)terminating typed error before any host is asked, and one
+            // for a single host too.
+            foreach (var (bad, uris) in new[] { ("'soon'", "$a, $b"), ("-5", "$a, $b"), ("[datetime]::Now", "$a") })
+            {
+                var refused = ps.Run($"$KvmSnapshotConnectTimeout = {bad}; Get-KvmDomain -Domain $d -ConnectionUri {uris}; 'after'");
+                Assert.Equal(new object[] { "after" }, refused.Output.Select(o => o.BaseObject));
+                var record = Assert.Single(refused.Errors);
+                Assert.StartsWith("ConnectTimeoutInvalid,", record.FullyQualifiedErrorId, StringComparison.Ordinal);
+                Assert.Equal(ErrorCategory.InvalidArgument, record.CategoryInfo.Category);
+            }
+        }
+        finally
+        {
+            // Closing the port ends ssh, and the open left behind with it.
+            silent.Stop();
+        }
+    }
+
+    [Fact]
     public void Every_live_view_has_a_MultiHost_twin_with_a_Host_column_first()
     {
         var plain = XDocument.Load(Path.Combine(AppContext.BaseDirectory, "KvmSnapshot.Format.ps1xml")).Descendants("View").ToList();
