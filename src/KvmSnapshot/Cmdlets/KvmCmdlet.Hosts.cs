@@ -44,7 +44,16 @@ public abstract partial class KvmCmdlet
         if (hosts.Count == 1)
         {
             _singleHostUri = hosts[0];
-            WithConnectTimeout(() => { body(); return true; });
+            // An object of a multi-host call keeps its pipeline multi-host: what it leads to gets the Host column too.
+            _inputHost = InputIsMultiHost() ? HostNames.Of(hosts[0]) : null;
+            try
+            {
+                WithConnectTimeout(() => { body(); return true; });
+            }
+            finally
+            {
+                _inputHost = null;
+            }
             return;
         }
         // Read here, on the pipeline thread; every host thread opens its connection under it.
@@ -154,14 +163,25 @@ public abstract partial class KvmCmdlet
     protected new void WriteObject(object? sendToPipeline)
     {
         if (_hostRun.Value is { } run) run.Hold(() => base.WriteObject(run.Tag(sendToPipeline)));
-        else base.WriteObject(sendToPipeline);
+        else base.WriteObject(_inputHost is { } host ? Tag(sendToPipeline, host) : sendToPipeline);
     }
 
     protected new void WriteObject(object? sendToPipeline, bool enumerateCollection)
     {
         if (_hostRun.Value is not { } run)
         {
-            base.WriteObject(sendToPipeline, enumerateCollection);
+            if (_inputHost is { } host && enumerateCollection && LanguagePrimitives.GetEnumerable(sendToPipeline) is IEnumerable list)
+            {
+                base.WriteObject(list.Cast<object?>().Select(o => Tag(o, host)).ToList(), enumerateCollection: true);
+            }
+            else if (_inputHost is { } single)
+            {
+                base.WriteObject(Tag(sendToPipeline, single));
+            }
+            else
+            {
+                base.WriteObject(sendToPipeline, enumerateCollection);
+            }
             return;
         }
         if (!enumerateCollection || LanguagePrimitives.GetEnumerable(sendToPipeline) is not IEnumerable items)
@@ -282,17 +302,8 @@ public abstract partial class KvmCmdlet
             foreach (var write in held) write();
         }
 
-        /// <summary>A model object gets the Host property and a '#MultiHost' type name first (the views with a Host column).</summary>
-        public object? Tag(object? item)
-        {
-            if (item is null) return null;
-            var wrapped = PSObject.AsPSObject(item);
-            if (wrapped.BaseObject.GetType().Namespace != typeof(Model.SnapshotChain).Namespace) return item;
-            var first = wrapped.TypeNames.Count > 0 ? wrapped.TypeNames[0] : wrapped.BaseObject.GetType().FullName!;
-            if (!first.EndsWith(MultiHostSuffix, StringComparison.Ordinal)) wrapped.TypeNames.Insert(0, first + MultiHostSuffix);
-            if (wrapped.Properties["Host"] is null) wrapped.Properties.Add(new PSNoteProperty("Host", HostName));
-            return wrapped;
-        }
+        /// <summary>See <see cref="KvmCmdlet.Tag(object?, string)"/>.</summary>
+        public object? Tag(object? item) => KvmCmdlet.Tag(item, HostName);
 
         /// <summary>An error among several hosts says which host (a connection failure's message may already).</summary>
         public ErrorRecord Named(ErrorRecord record)
@@ -327,6 +338,45 @@ public abstract partial class KvmCmdlet
 
         /// <summary>The cmdlet whose pipeline thread writes this host's reports.</summary>
         public KvmCmdlet? Cmdlet { get; set; }
+    }
+
+    /// <summary>A model object gets the Host property and a '#MultiHost' type name first (the views with a Host column).</summary>
+    private static object? Tag(object? item, string hostName)
+    {
+        if (item is null) return null;
+        var wrapped = PSObject.AsPSObject(item);
+        if (wrapped.BaseObject.GetType().Namespace != typeof(Model.SnapshotChain).Namespace) return item;
+        var first = wrapped.TypeNames.Count > 0 ? wrapped.TypeNames[0] : wrapped.BaseObject.GetType().FullName!;
+        if (!first.EndsWith(MultiHostSuffix, StringComparison.Ordinal)) wrapped.TypeNames.Insert(0, first + MultiHostSuffix);
+        if (wrapped.Properties["Host"] is null) wrapped.Properties.Add(new PSNoteProperty("Host", hostName));
+        return wrapped;
+    }
+
+    /// <summary>The Host of this record's output when its input object came from a multi-host call; null otherwise.</summary>
+    private string? _inputHost;
+
+    /// <summary>
+    /// PowerShell's record of the object the pipeline handed this command (InternalCommand.CurrentPipelineObject,
+    /// internal since PowerShell 1.0: a cmdlet that binds only by property name has no public way to see the object
+    /// its values came from). Read by reflection once; if a PowerShell lacks it, output is simply not tagged.
+    /// </summary>
+    private static readonly System.Reflection.PropertyInfo? CurrentPipelineObject = typeof(Cmdlet).BaseType?
+        .GetProperty("CurrentPipelineObject", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic);
+
+    /// <summary>True when this record's pipeline input is an object of a multi-host call (its '#MultiHost' type name).</summary>
+    private bool InputIsMultiHost()
+    {
+        object? input;
+        try
+        {
+            input = CurrentPipelineObject?.GetValue(this);
+        }
+        catch (Exception e) when (e is System.Reflection.TargetInvocationException or InvalidOperationException)
+        {
+            return false;
+        }
+        return input is PSObject { BaseObject: not null } item && item != System.Management.Automation.Internal.AutomationNull.Value
+            && item.TypeNames.Any(t => t.EndsWith(MultiHostSuffix, StringComparison.Ordinal));
     }
 
     private void WriteVerboseRaw(string text) => base.WriteVerbose(text);

@@ -110,6 +110,20 @@ public sealed class FleetCmdletTests : IClassFixture<FleetDomain>
         using var ps = Session();
         var snapshots = ps.Run("Get-KvmDomain -Domain $d -ConnectionUri $a, $b | Get-KvmSnapshot").AssertNoErrors().Output;
         Assert.Equal(new[] { Local, Socket }, snapshots.Select(o => (string?)o.Properties["ConnectionUri"].Value));
+        // Input of a multi-host call keeps the pipeline multi-host: the Host column's type name and the Host.
+        Assert.All(snapshots, o => Assert.Equal("KvmSnapshot.Model.DomainSnapshot#MultiHost", o.TypeNames[0]));
+        Assert.All(snapshots, o => Assert.Equal(System.Net.Dns.GetHostName(), o.Properties["Host"]?.Value));
+        // ...through two cmdlets, and through several records of one (each domain object is a record).
+        var chains = ps.Run("Get-KvmDomain -Domain $d -ConnectionUri $a, $b | Get-KvmDomainDisk | Get-KvmSnapshotChain").AssertNoErrors().Output;
+        Assert.Equal(2, chains.Count);
+        Assert.All(chains, o => Assert.Equal("KvmSnapshot.Model.SnapshotChain#MultiHost", o.TypeNames[0]));
+
+        // Input of one host, or given as arguments: no Host.
+        var one = Assert.Single(ps.Run("Get-KvmDomain -Domain $d -ConnectionUri $a | Get-KvmSnapshot").AssertNoErrors().Output);
+        Assert.Equal("KvmSnapshot.Model.DomainSnapshot", one.TypeNames[0]);
+        Assert.Null(one.Properties["Host"]);
+        var named = Assert.Single(ps.Run("$x = Get-KvmDomain -Domain $d -ConnectionUri $a, $b; Get-KvmSnapshot -Domain $x[0].Domain -ConnectionUri $x[0].ConnectionUri").AssertNoErrors().Output);
+        Assert.Null(named.Properties["Host"]);
     }
 
     [Fact]
