@@ -18,8 +18,8 @@ namespace KvmSnapshot.Cmdlets;
 /// thread of <see cref="HostFanOut"/> (-ThrottleLimit at a time), with <see cref="HostUri"/> naming that host. What it
 /// writes is held per host and written on the pipeline thread in the URIs' order (each host as soon as it and the
 /// hosts before it are done); verbose, warnings and progress go out at once, prefixed with the host; ShouldProcess
-/// and path resolution are asked on the pipeline thread while the host thread waits, so prompts come one at a time
-/// and every host that was confirmed goes on at once. One URI runs the record code directly on the pipeline thread,
+/// and path resolution are asked on the pipeline thread while the host thread waits, so prompts come one at a time,
+/// in the URIs' order (<see cref="QuestionTurns"/>), and every host that was confirmed goes on at once. One URI runs the record code directly on the pipeline thread,
 /// exactly as before.
 /// </summary>
 public abstract partial class KvmCmdlet
@@ -59,7 +59,9 @@ public abstract partial class KvmCmdlet
         // Read here, on the pipeline thread; every host thread opens its connection under it.
         var connectTimeout = ConnectTimeout();
         var pump = new HostPump();
-        var runs = hosts.Select(uri => new HostRun(uri, pump, _stopping.Token) { Cmdlet = this }).ToList();
+        var turns = new QuestionTurns();
+        var runs = hosts.Select((uri, index) => new HostRun(uri, pump, _stopping.Token) { Cmdlet = this, Index = index, Turns = turns }).ToList();
+        turns.Runs = runs;
         var byUri = runs.ToDictionary(r => r.Uri ?? "", StringComparer.Ordinal);
         Exception? failure = null;
         var fanOut = new Thread(() =>
@@ -101,6 +103,8 @@ public abstract partial class KvmCmdlet
             foreach (var report in pump.Reports(_stopping.Token))
             {
                 report?.Invoke();
+                // A question waits for its turn; a host's report (its first question, its end) may give the next one its turn.
+                turns.AnswerInTurn();
                 while (flushed < runs.Count && runs[flushed].Done) runs[flushed++].Flush();
             }
             fanOut.Join();
@@ -132,16 +136,20 @@ public abstract partial class KvmCmdlet
     /// <summary>How long a stop waits for the hosts to leave their work valid (an aborted block job, a finished call).</summary>
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(5);
 
-    /// <summary>Runs <paramref name="ask"/> on the pipeline thread (directly when already there) and returns its answer.</summary>
-    private T OnPipelineThread<T>(Func<T> ask)
+    /// <summary>
+    /// Runs <paramref name="ask"/> on the pipeline thread (directly when already there) and returns its answer. A
+    /// confirmation (<paramref name="inTurn"/>) is asked in the hosts' URI order: see <see cref="QuestionTurns"/>.
+    /// </summary>
+    private T OnPipelineThread<T>(Func<T> ask, bool inTurn = false)
     {
         if (_hostRun.Value is not { } run) return ask();
         var answer = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        run.Pump.Post(() =>
+        void Answer()
         {
             try { answer.SetResult(ask()); }
             catch (Exception e) { answer.SetException(e); }
-        });
+        }
+        run.Pump.Post(inTurn ? () => run.Turns!.Wait(run, Answer) : Answer);
         try
         {
             answer.Task.Wait(_stopping.Token);
@@ -216,7 +224,7 @@ public abstract partial class KvmCmdlet
         if (_hostRun.Value is null) return base.ShouldProcess(target, action);
         // Named here: on the pipeline thread no host is current.
         var named = OnHost(target);
-        return OnPipelineThread(() => base.ShouldProcess(named, action));
+        return OnPipelineThread(() => base.ShouldProcess(named, action), inTurn: true);
     }
 
     /// <summary>The queue the pipeline thread works through while hosts run: reports, questions, "a host is done" (null).</summary>
@@ -285,6 +293,15 @@ public abstract partial class KvmCmdlet
         public string HostName { get; }
 
         public volatile bool Done;
+
+        /// <summary>The host's place in the URIs' order.</summary>
+        public int Index { get; init; }
+
+        /// <summary>The fan-out's confirmation order.</summary>
+        public QuestionTurns? Turns { get; init; }
+
+        /// <summary>Set on the pipeline thread once a confirmation of this host was asked.</summary>
+        public bool Asked { get; set; }
 
         public void Hold(Action write)
         {

@@ -105,6 +105,30 @@ public sealed class FleetCmdletTests : IClassFixture<FleetDomain>
     }
 
     [Fact]
+    public void Confirmations_come_in_the_URIs_order_when_the_first_host_plans_last()
+    {
+        // The first URI reaches the real daemon through a relay that holds back each answer 100 ms: it plans last.
+        using var slow = new KvmSnapshot.Tests.Infrastructure.SlowSocketRelay(TimeSpan.FromMilliseconds(100));
+        using var ps = Session();
+        ps.SetVariable("slow", slow.Uri);
+        var d = _fleet.Domain.Name;
+
+        var whatIf = ps.Run("New-KvmSnapshot -Domain $d -Name fleet-o -ConnectionUri $slow, $a -WhatIf").AssertNoErrors();
+        var lines = whatIf.HostText.Split('\n').Where(l => l.StartsWith("What if:", StringComparison.Ordinal)).ToList();
+        Assert.True(lines.Count == 2, whatIf.HostText);
+        Assert.Contains($"{d} on {SocketLabel}\"", lines[0], StringComparison.Ordinal);
+        Assert.Contains($"{d} on {Local}\"", lines[1], StringComparison.Ordinal);
+
+        // -Confirm, answered No: the prompts in the same order, and nothing made.
+        ps.Host.Recorder.ChoiceAnswer = 2;
+        ps.Run("New-KvmSnapshot -Domain $d -Name fleet-o -ConnectionUri $slow, $a -Confirm").AssertNoErrors();
+        Assert.Equal(2, ps.Host.Recorder.Prompts.Count);
+        Assert.Contains($"{d} on {SocketLabel}\"", ps.Host.Recorder.Prompts[0], StringComparison.Ordinal);
+        Assert.Contains($"{d} on {Local}\"", ps.Host.Recorder.Prompts[1], StringComparison.Ordinal);
+        Assert.DoesNotContain("fleet-o", LibvirtDaemonFixture.Virsh("snapshot-list", d, "--name").StdOut, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Piped_objects_carry_their_own_URI_into_the_next_cmdlet()
     {
         using var ps = Session();
