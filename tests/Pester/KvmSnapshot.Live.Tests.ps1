@@ -128,6 +128,22 @@ Describe 'KvmSnapshot live cmdlets on qemu:///system' -Tag 'Live' -Skip:(-not $c
             Get-KvmDomainDisk $ext 'sd*' -ConnectionUri $Uri | Should -BeNullOrEmpty
         }
 
+        It 'keeps the Host column through a pipeline that started on several hosts, and adds none for one' {
+            # Two URIs of the one daemon: the objects of the first cmdlet carry #MultiHost, so the second's do too.
+            $socket = 'qemu+unix:///system?socket=/run/libvirt/libvirt-sock'
+            $disks = @(Get-KvmDomain -Domain $ext -ConnectionUri $Uri, $socket | Get-KvmDomainDisk)
+            $disks | Should -HaveCount 2
+            $disks.ConnectionUri | Should -Be @($Uri, $socket)
+            $disks | ForEach-Object { $_.PSObject.TypeNames[0] | Should -Be 'KvmSnapshot.Model.DomainDisk#MultiHost' }
+            $disks.Host | Should -Be @([Net.Dns]::GetHostName(), [Net.Dns]::GetHostName())
+            $header = ($disks | Format-Table | Out-String -Width 200).Split("`n") | Where-Object { $_ -match '\S' } | Select-Object -First 1
+            $header | Should -Match '^Host\s+Domain\s+Disk\s'
+            $one = Get-KvmDomain -Domain $ext -ConnectionUri $Uri | Get-KvmDomainDisk
+            $one.PSObject.TypeNames[0] | Should -Be 'KvmSnapshot.Model.DomainDisk'
+            $one.PSObject.Properties['Host'] | Should -BeNullOrEmpty
+            ($one | Format-Table | Out-String -Width 200).Split("`n") | Where-Object { $_ -match '\S' } | Select-Object -First 1 | Should -Match '^Domain\s+Disk\s'
+        }
+
         It 'uses $env:LIBVIRT_DEFAULT_URI when -ConnectionUri is omitted' {
             $saved = $env:LIBVIRT_DEFAULT_URI
             try {

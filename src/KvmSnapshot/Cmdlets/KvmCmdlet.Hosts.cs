@@ -18,8 +18,8 @@ namespace KvmSnapshot.Cmdlets;
 /// thread of <see cref="HostFanOut"/> (-ThrottleLimit at a time), with <see cref="HostUri"/> naming that host. What it
 /// writes is held per host and written on the pipeline thread in the URIs' order (each host as soon as it and the
 /// hosts before it are done); verbose, warnings and progress go out at once, prefixed with the host; ShouldProcess
-/// and path resolution are asked on the pipeline thread while the host thread waits, so prompts come one at a time
-/// and every host that was confirmed goes on at once. One URI runs the record code directly on the pipeline thread,
+/// and path resolution are asked on the pipeline thread while the host thread waits, so prompts come one at a time,
+/// in the URIs' order (<see cref="QuestionTurns"/>), and every host that was confirmed goes on at once. One URI runs the record code directly on the pipeline thread,
 /// exactly as before.
 /// </summary>
 public abstract partial class KvmCmdlet
@@ -44,11 +44,24 @@ public abstract partial class KvmCmdlet
         if (hosts.Count == 1)
         {
             _singleHostUri = hosts[0];
-            body();
+            // An object of a multi-host call keeps its pipeline multi-host: what it leads to gets the Host column too.
+            _inputHost = InputIsMultiHost() ? HostNames.Of(hosts[0]) : null;
+            try
+            {
+                WithConnectTimeout(() => { body(); return true; });
+            }
+            finally
+            {
+                _inputHost = null;
+            }
             return;
         }
+        // Read here, on the pipeline thread; every host thread opens its connection under it.
+        var connectTimeout = ConnectTimeout();
         var pump = new HostPump();
-        var runs = hosts.Select(uri => new HostRun(uri, pump, _stopping.Token) { Cmdlet = this, VerboseWanted = VerboseWanted }).ToList();
+        var turns = new QuestionTurns();
+        var runs = hosts.Select((uri, index) => new HostRun(uri, pump, _stopping.Token) { Cmdlet = this, Index = index, Turns = turns, VerboseWanted = VerboseWanted }).ToList();
+        turns.Runs = runs;
         var byUri = runs.ToDictionary(r => r.Uri ?? "", StringComparer.Ordinal);
         Exception? failure = null;
         var fanOut = new Thread(() =>
@@ -62,7 +75,7 @@ public abstract partial class KvmCmdlet
                     try
                     {
                         // An error goes to the host's output; what TryRun does not catch (a stop) ends the fan-out.
-                        TryRun(body);
+                        Libvirt.LibvirtConnection.WithOpenTimeout(connectTimeout, () => TryRun(body));
                     }
                     finally
                     {
@@ -90,6 +103,8 @@ public abstract partial class KvmCmdlet
             foreach (var report in pump.Reports(_stopping.Token))
             {
                 report?.Invoke();
+                // A question waits for its turn; a host's report (its first question, its end) may give the next one its turn.
+                turns.AnswerInTurn();
                 while (flushed < runs.Count && runs[flushed].Done) runs[flushed++].Flush();
             }
             fanOut.Join();
@@ -121,16 +136,20 @@ public abstract partial class KvmCmdlet
     /// <summary>How long a stop waits for the hosts to leave their work valid (an aborted block job, a finished call).</summary>
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(5);
 
-    /// <summary>Runs <paramref name="ask"/> on the pipeline thread (directly when already there) and returns its answer.</summary>
-    private T OnPipelineThread<T>(Func<T> ask)
+    /// <summary>
+    /// Runs <paramref name="ask"/> on the pipeline thread (directly when already there) and returns its answer. A
+    /// confirmation (<paramref name="inTurn"/>) is asked in the hosts' URI order: see <see cref="QuestionTurns"/>.
+    /// </summary>
+    private T OnPipelineThread<T>(Func<T> ask, bool inTurn = false)
     {
         if (_hostRun.Value is not { } run) return ask();
         var answer = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        run.Pump.Post(() =>
+        void Answer()
         {
             try { answer.SetResult(ask()); }
             catch (Exception e) { answer.SetException(e); }
-        });
+        }
+        run.Pump.Post(inTurn ? () => run.Turns!.Wait(run, Answer) : Answer);
         try
         {
             answer.Task.Wait(_stopping.Token);
@@ -152,14 +171,25 @@ public abstract partial class KvmCmdlet
     protected new void WriteObject(object? sendToPipeline)
     {
         if (_hostRun.Value is { } run) run.Hold(() => base.WriteObject(run.Tag(sendToPipeline)));
-        else base.WriteObject(sendToPipeline);
+        else base.WriteObject(_inputHost is { } host ? Tag(sendToPipeline, host) : sendToPipeline);
     }
 
     protected new void WriteObject(object? sendToPipeline, bool enumerateCollection)
     {
         if (_hostRun.Value is not { } run)
         {
-            base.WriteObject(sendToPipeline, enumerateCollection);
+            if (_inputHost is { } host && enumerateCollection && LanguagePrimitives.GetEnumerable(sendToPipeline) is IEnumerable list)
+            {
+                base.WriteObject(list.Cast<object?>().Select(o => Tag(o, host)).ToList(), enumerateCollection: true);
+            }
+            else if (_inputHost is { } single)
+            {
+                base.WriteObject(Tag(sendToPipeline, single));
+            }
+            else
+            {
+                base.WriteObject(sendToPipeline, enumerateCollection);
+            }
             return;
         }
         if (!enumerateCollection || LanguagePrimitives.GetEnumerable(sendToPipeline) is not IEnumerable items)
@@ -194,7 +224,7 @@ public abstract partial class KvmCmdlet
         if (_hostRun.Value is null) return base.ShouldProcess(target, action);
         // Named here: on the pipeline thread no host is current.
         var named = OnHost(target);
-        return OnPipelineThread(() => base.ShouldProcess(named, action));
+        return OnPipelineThread(() => base.ShouldProcess(named, action), inTurn: true);
     }
 
     /// <summary>The queue the pipeline thread works through while hosts run: reports, questions, "a host is done" (null).</summary>
@@ -264,6 +294,15 @@ public abstract partial class KvmCmdlet
 
         public volatile bool Done;
 
+        /// <summary>The host's place in the URIs' order.</summary>
+        public int Index { get; init; }
+
+        /// <summary>The fan-out's confirmation order.</summary>
+        public QuestionTurns? Turns { get; init; }
+
+        /// <summary>Set on the pipeline thread once a confirmation of this host was asked.</summary>
+        public bool Asked { get; set; }
+
         public void Hold(Action write)
         {
             lock (_held) _held.Add(write);
@@ -280,17 +319,8 @@ public abstract partial class KvmCmdlet
             foreach (var write in held) write();
         }
 
-        /// <summary>A model object gets the Host property and a '#MultiHost' type name first (the views with a Host column).</summary>
-        public object? Tag(object? item)
-        {
-            if (item is null) return null;
-            var wrapped = PSObject.AsPSObject(item);
-            if (wrapped.BaseObject.GetType().Namespace != typeof(Model.SnapshotChain).Namespace) return item;
-            var first = wrapped.TypeNames.Count > 0 ? wrapped.TypeNames[0] : wrapped.BaseObject.GetType().FullName!;
-            if (!first.EndsWith(MultiHostSuffix, StringComparison.Ordinal)) wrapped.TypeNames.Insert(0, first + MultiHostSuffix);
-            if (wrapped.Properties["Host"] is null) wrapped.Properties.Add(new PSNoteProperty("Host", HostName));
-            return wrapped;
-        }
+        /// <summary>See <see cref="KvmCmdlet.Tag(object?, string)"/>.</summary>
+        public object? Tag(object? item) => KvmCmdlet.Tag(item, HostName);
 
         /// <summary>An error among several hosts says which host (a connection failure's message may already).</summary>
         public ErrorRecord Named(ErrorRecord record)
@@ -331,6 +361,45 @@ public abstract partial class KvmCmdlet
 
         /// <summary>The cmdlet's <see cref="KvmCmdlet.VerboseWanted"/>, decided on the pipeline thread before the fan-out.</summary>
         public bool VerboseWanted { get; init; }
+    }
+
+    /// <summary>A model object gets the Host property and a '#MultiHost' type name first (the views with a Host column).</summary>
+    private static object? Tag(object? item, string hostName)
+    {
+        if (item is null) return null;
+        var wrapped = PSObject.AsPSObject(item);
+        if (wrapped.BaseObject.GetType().Namespace != typeof(Model.SnapshotChain).Namespace) return item;
+        var first = wrapped.TypeNames.Count > 0 ? wrapped.TypeNames[0] : wrapped.BaseObject.GetType().FullName!;
+        if (!first.EndsWith(MultiHostSuffix, StringComparison.Ordinal)) wrapped.TypeNames.Insert(0, first + MultiHostSuffix);
+        if (wrapped.Properties["Host"] is null) wrapped.Properties.Add(new PSNoteProperty("Host", hostName));
+        return wrapped;
+    }
+
+    /// <summary>The Host of this record's output when its input object came from a multi-host call; null otherwise.</summary>
+    private string? _inputHost;
+
+    /// <summary>
+    /// PowerShell's record of the object the pipeline handed this command (InternalCommand.CurrentPipelineObject,
+    /// internal since PowerShell 1.0: a cmdlet that binds only by property name has no public way to see the object
+    /// its values came from). Read by reflection once; if a PowerShell lacks it, output is simply not tagged.
+    /// </summary>
+    private static readonly System.Reflection.PropertyInfo? CurrentPipelineObject = typeof(Cmdlet).BaseType?
+        .GetProperty("CurrentPipelineObject", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic);
+
+    /// <summary>True when this record's pipeline input is an object of a multi-host call (its '#MultiHost' type name).</summary>
+    private bool InputIsMultiHost()
+    {
+        object? input;
+        try
+        {
+            input = CurrentPipelineObject?.GetValue(this);
+        }
+        catch (Exception e) when (e is System.Reflection.TargetInvocationException or InvalidOperationException)
+        {
+            return false;
+        }
+        return input is PSObject { BaseObject: not null } item && item != System.Management.Automation.Internal.AutomationNull.Value
+            && item.TypeNames.Any(t => t.EndsWith(MultiHostSuffix, StringComparison.Ordinal));
     }
 
     private void WriteVerboseRaw(string text) => base.WriteVerbose(text);

@@ -127,9 +127,10 @@ public abstract partial class KvmCmdlet : PSCmdlet, IDisposable
     {
         if (_hostRun.Value is { } host) return RunOnHost(host, work);
         using var context = new PumpedOperationContext(_stopping.Token, VerboseWanted);
+        var connectTimeout = ConnectTimeout();
         var task = Task.Run(() =>
         {
-            try { return work(context); }
+            try { return Libvirt.LibvirtConnection.WithOpenTimeout(connectTimeout, () => work(context)); }
             finally { context.Finish(); }
         });
         try

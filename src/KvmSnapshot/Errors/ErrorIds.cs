@@ -123,4 +123,6 @@ internal static class ErrorIds
     public const string QuiesceFailed = "QuiesceFailed";
     /// <summary>-Bandwidth with a backup path that cannot limit its rate (libvirt's push backup job; the offline incremental's qemu-img rebase).</summary>
     public const string BackupBandwidthUnsupported = "BackupBandwidthUnsupported";
+    /// <summary>$KvmSnapshotConnectTimeout holds no number of seconds or TimeSpan, or a negative one; nothing was done.</summary>
+    public const string ConnectTimeoutInvalid = "ConnectTimeoutInvalid";
 }

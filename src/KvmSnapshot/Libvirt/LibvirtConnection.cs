@@ -2,6 +2,7 @@ using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Threading;
+using System.Threading.Tasks;
 using KvmSnapshot.Errors;
 using KvmSnapshot.Libvirt.Native;
 
@@ -90,7 +91,7 @@ internal sealed class LibvirtConnection : IDisposable
         {
             if (Pool.TryGetValue(key, out pooled) && TryLease(pooled, trace) is { } leased) return leased;
             trace?.Invoke(LibvirtCall.Format("virConnectOpen", ("name", uri)));
-            var handle = Virt.ConnectOpen(uri);
+            var handle = Open(key, uri);
             PooledConnection connection;
             try
             {
@@ -106,6 +107,84 @@ internal sealed class LibvirtConnection : IDisposable
             Pool[key] = connection;
             return new LibvirtConnection(connection);
         }
+    }
+
+    /// <summary>How long opening a connection may take when the caller set nothing (<see cref="WithOpenTimeout"/>).</summary>
+    public static readonly TimeSpan DefaultOpenTimeout = TimeSpan.FromSeconds(30);
+
+    private static readonly AsyncLocal<TimeSpan?> OpenTimeoutOfCaller = new();
+
+    /// <summary>Opens under way, per pool key: one left behind by a timeout is picked up by the next Get, not repeated.</summary>
+    private static readonly ConcurrentDictionary<string, Task<ConnectHandle>> Opening = new(StringComparer.Ordinal);
+
+    /// <summary>The limit on opening a connection for the current caller; <see cref="Timeout.InfiniteTimeSpan"/>: none.</summary>
+    public static TimeSpan OpenTimeout => OpenTimeoutOfCaller.Value ?? DefaultOpenTimeout;
+
+    /// <summary>Runs <paramref name="work"/> with <paramref name="timeout"/> as <see cref="OpenTimeout"/> (null: the default).</summary>
+    public static T WithOpenTimeout<T>(TimeSpan? timeout, Func<T> work)
+    {
+        var previous = OpenTimeoutOfCaller.Value;
+        OpenTimeoutOfCaller.Value = timeout;
+        try
+        {
+            return work();
+        }
+        finally
+        {
+            OpenTimeoutOfCaller.Value = previous;
+        }
+    }
+
+    /// <summary>
+    /// virConnectOpen on a thread of its own, waited for at most <see cref="OpenTimeout"/>. libvirt's remote
+    /// transports have no connect timeout of their own (ssh waits for a banner a silent host never sends), and the
+    /// call cannot be interrupted: after the timeout it is left to finish on its thread, ConnectionFailed names the
+    /// URI and the limit, and the next open of that URI waits for the same call instead of starting another.
+    /// </summary>
+    private static ConnectHandle Open(string key, string? uri)
+    {
+        var timeout = OpenTimeout;
+        // A call left behind that failed meanwhile is forgotten: this open tries again.
+        if (Opening.TryGetValue(key, out var left) && left.IsFaulted) Opening.TryRemove(new KeyValuePair<string, Task<ConnectHandle>>(key, left));
+        var opening = Opening.GetOrAdd(key, _ => StartOpen(uri));
+        bool done;
+        try
+        {
+            done = opening.Wait(timeout);
+        }
+        catch (AggregateException)
+        {
+            done = true;
+        }
+        if (!done)
+        {
+            var limit = timeout.TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
+            throw new KvmSnapshotException(ErrorIds.ConnectionFailed, KvmErrorKind.ConnectionError, uri ?? "(libvirt default URI)",
+                $"Cannot connect to libvirt at '{uri ?? "(libvirt default URI)"}': no answer within {limit} s (the connection timeout, $KvmSnapshotConnectTimeout).")
+            {
+                RecommendedAction = "Check that the host and its libvirtd answer (ssh, the port, a firewall that accepts and drops), or give slow hosts more time: $KvmSnapshotConnectTimeout = <seconds> (0: no limit).",
+            };
+        }
+        Opening.TryRemove(new KeyValuePair<string, Task<ConnectHandle>>(key, opening));
+        return opening.GetAwaiter().GetResult();
+    }
+
+    private static Task<ConnectHandle> StartOpen(string? uri)
+    {
+        var result = new TaskCompletionSource<ConnectHandle>(TaskCreationOptions.RunContinuationsAsynchronously);
+        // A thread of its own, not the pool's: a call to a silent host may never return.
+        new Thread(() =>
+        {
+            try
+            {
+                result.SetResult(Virt.ConnectOpen(uri));
+            }
+            catch (Exception e)
+            {
+                result.SetException(e);
+            }
+        }) { IsBackground = true, Name = "KvmSnapshot connect" }.Start();
+        return result.Task;
     }
 
     /// <summary>A lease on <paramref name="pooled"/> when it is still usable; evicts it when it is not.</summary>

@@ -207,7 +207,21 @@ internal sealed partial class OfflineEngine
     {
         if (check is not null)
         {
-            var outcome = check.Verify(_qemuImg, receiverChain, ctx);
+            MergedDataCheck.Outcome outcome;
+            try
+            {
+                outcome = check.Verify(_qemuImg, receiverChain, ctx);
+            }
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+            {
+                // A merged layer the check reads the data from went away after the data step: another session
+                // finished the same merge and removed it (-RemoveMergedLayers). The chain changed under this
+                // operation, as RequireUnchanged says before the data step; re-point nothing.
+                var file = (e as FileNotFoundException)?.FileName ?? e.Message;
+                throw new KvmSnapshotException(ErrorIds.ChainLayerNotFound, KvmErrorKind.InvalidOperation, file,
+                    $"The chain changed while the merge ran: '{file}', a layer whose data was merged into '{receiverChain[0].Path}', was removed "
+                    + "(by another session?) before the merged data could be verified. This command re-pointed nothing; check the chain with Test-KvmSnapshotChain.", e);
+            }
             if (outcome != MergedDataCheck.Outcome.CannotTell)
             {
                 ctx.Verbose(outcome == MergedDataCheck.Outcome.Same

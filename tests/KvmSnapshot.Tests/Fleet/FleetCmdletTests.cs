@@ -105,11 +105,49 @@ public sealed class FleetCmdletTests : IClassFixture<FleetDomain>
     }
 
     [Fact]
+    public void Confirmations_come_in_the_URIs_order_when_the_first_host_plans_last()
+    {
+        // The first URI reaches the real daemon through a relay that holds back each answer 100 ms: it plans last.
+        using var slow = new KvmSnapshot.Tests.Infrastructure.SlowSocketRelay(TimeSpan.FromMilliseconds(100));
+        using var ps = Session();
+        ps.SetVariable("slow", slow.Uri);
+        var d = _fleet.Domain.Name;
+
+        var whatIf = ps.Run("New-KvmSnapshot -Domain $d -Name fleet-o -ConnectionUri $slow, $a -WhatIf").AssertNoErrors();
+        var lines = whatIf.HostText.Split('\n').Where(l => l.StartsWith("What if:", StringComparison.Ordinal)).ToList();
+        Assert.True(lines.Count == 2, whatIf.HostText);
+        Assert.Contains($"{d} on {SocketLabel}\"", lines[0], StringComparison.Ordinal);
+        Assert.Contains($"{d} on {Local}\"", lines[1], StringComparison.Ordinal);
+
+        // -Confirm, answered No: the prompts in the same order, and nothing made.
+        ps.Host.Recorder.ChoiceAnswer = 2;
+        ps.Run("New-KvmSnapshot -Domain $d -Name fleet-o -ConnectionUri $slow, $a -Confirm").AssertNoErrors();
+        Assert.Equal(2, ps.Host.Recorder.Prompts.Count);
+        Assert.Contains($"{d} on {SocketLabel}\"", ps.Host.Recorder.Prompts[0], StringComparison.Ordinal);
+        Assert.Contains($"{d} on {Local}\"", ps.Host.Recorder.Prompts[1], StringComparison.Ordinal);
+        Assert.DoesNotContain("fleet-o", LibvirtDaemonFixture.Virsh("snapshot-list", d, "--name").StdOut, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Piped_objects_carry_their_own_URI_into_the_next_cmdlet()
     {
         using var ps = Session();
         var snapshots = ps.Run("Get-KvmDomain -Domain $d -ConnectionUri $a, $b | Get-KvmSnapshot").AssertNoErrors().Output;
         Assert.Equal(new[] { Local, Socket }, snapshots.Select(o => (string?)o.Properties["ConnectionUri"].Value));
+        // Input of a multi-host call keeps the pipeline multi-host: the Host column's type name and the Host.
+        Assert.All(snapshots, o => Assert.Equal("KvmSnapshot.Model.DomainSnapshot#MultiHost", o.TypeNames[0]));
+        Assert.All(snapshots, o => Assert.Equal(System.Net.Dns.GetHostName(), o.Properties["Host"]?.Value));
+        // ...through two cmdlets, and through several records of one (each domain object is a record).
+        var chains = ps.Run("Get-KvmDomain -Domain $d -ConnectionUri $a, $b | Get-KvmDomainDisk | Get-KvmSnapshotChain").AssertNoErrors().Output;
+        Assert.Equal(2, chains.Count);
+        Assert.All(chains, o => Assert.Equal("KvmSnapshot.Model.SnapshotChain#MultiHost", o.TypeNames[0]));
+
+        // Input of one host, or given as arguments: no Host.
+        var one = Assert.Single(ps.Run("Get-KvmDomain -Domain $d -ConnectionUri $a | Get-KvmSnapshot").AssertNoErrors().Output);
+        Assert.Equal("KvmSnapshot.Model.DomainSnapshot", one.TypeNames[0]);
+        Assert.Null(one.Properties["Host"]);
+        var named = Assert.Single(ps.Run("$x = Get-KvmDomain -Domain $d -ConnectionUri $a, $b; Get-KvmSnapshot -Domain $x[0].Domain -ConnectionUri $x[0].ConnectionUri").AssertNoErrors().Output);
+        Assert.Null(named.Properties["Host"]);
     }
 
     [Fact]
@@ -143,6 +181,49 @@ public sealed class FleetCmdletTests : IClassFixture<FleetDomain>
         finally
         {
             // Closing the port ends the stuck ssh, and the host thread left behind with it.
+            silent.Stop();
+        }
+    }
+
+    [Fact]
+    public void A_host_that_accepts_and_never_answers_is_an_error_after_the_connect_timeout_and_the_others_objects_still_come()
+    {
+        // A loopback listener that accepts (the kernel's backlog completes the handshake) and never says a word, as in
+        // the Ctrl+C test: ssh waits for a banner that never comes and libvirt's open never returns by itself.
+        var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        try
+        {
+            var port = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
+            var hung = $"qemu+ssh://root@127.0.0.1:{port}/system?no_verify=1";
+            using var ps = Session();
+            ps.SetVariable("hung", hung);
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            var result = ps.Run("$KvmSnapshotConnectTimeout = 1.5; Get-KvmDomain -Domain $d -ConnectionUri $a, $hung, $b");
+            Assert.InRange(watch.Elapsed.TotalSeconds, 1.5, 20);
+            Assert.Null(result.Terminating);
+            Assert.Equal(new[] { Local, Socket }, result.Output.Select(o => (string?)o.Properties["ConnectionUri"].Value));
+            var error = Assert.Single(result.Errors);
+            Assert.StartsWith("ConnectionFailed,", error.FullyQualifiedErrorId, StringComparison.Ordinal);
+            Assert.Equal(ErrorCategory.ConnectionError, error.CategoryInfo.Category);
+            var message = error.ErrorDetails?.Message ?? error.Exception.Message;
+            Assert.Contains($"127.0.0.1:{port}", message, StringComparison.Ordinal);
+            Assert.Contains("no answer within 1.5 s", message, StringComparison.Ordinal);
+
+            // A value that is no timeout: a (statement-)terminating typed error before any host is asked, and one
+            // for a single host too.
+            foreach (var (bad, uris) in new[] { ("'soon'", "$a, $b"), ("-5", "$a, $b"), ("[datetime]::Now", "$a") })
+            {
+                var refused = ps.Run($"$KvmSnapshotConnectTimeout = {bad}; Get-KvmDomain -Domain $d -ConnectionUri {uris}; 'after'");
+                Assert.Equal(new object[] { "after" }, refused.Output.Select(o => o.BaseObject));
+                var record = Assert.Single(refused.Errors);
+                Assert.StartsWith("ConnectTimeoutInvalid,", record.FullyQualifiedErrorId, StringComparison.Ordinal);
+                Assert.Equal(ErrorCategory.InvalidArgument, record.CategoryInfo.Category);
+            }
+        }
+        finally
+        {
+            // Closing the port ends ssh, and the open left behind with it.
             silent.Stop();
         }
     }

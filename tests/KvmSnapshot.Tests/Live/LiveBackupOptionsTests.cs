@@ -142,4 +142,57 @@ public sealed class LiveBackupOptionsTests
         Assert.DoesNotContain(File.ReadLines("/proc/locks"), l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries).Contains(key));
         Assert.True(holder.WaitForExit(10_000));
     }
+
+    /// <summary>A shell that opens <paramref name="file"/> for reading (no lock) and sleeps with it open.</summary>
+    private static Process HoldOpen(string file, string seconds)
+        => Process.Start(new ProcessStartInfo("bash", new[] { "-c", "exec 3<\"$1\"; sleep \"$2\"", "hold", file, seconds }))!;
+
+    private static void WaitUntilHeld(Process holder, string file)
+    {
+        var ids = new[] { KvmSnapshot.Chains.HostFile.Describe(file).Identity }.ToHashSet();
+        var seen = Stopwatch.StartNew();
+        while (!KvmSnapshot.Chains.FileHolders.Find(ids).Contains(holder.Id))
+        {
+            Assert.False(holder.HasExited || seen.Elapsed > TimeSpan.FromSeconds(10), "the holder never showed the file among its descriptors");
+            System.Threading.Thread.Sleep(5);
+        }
+    }
+
+    [Fact]
+    public void The_wait_for_the_backup_files_to_close_sees_a_process_that_holds_one_open_without_any_lock()
+    {
+        using var dir = new TempDirectory("bk-fd");
+        var file = dir.File("001-full.vda.qcow2");
+        File.WriteAllText(file, "x");
+        var renamed = dir.File("001-full.vda.qcow2.moved");
+        var ctx = new RecordingOperationContext();
+        var key = LiveEngine.LockKey(KvmSnapshot.Chains.HostFile.Describe(file).Identity);
+
+        // An open descriptor and no lock, as QEMU with file locking off holds an image: /proc/locks has nothing to see.
+        using (var holder = HoldOpen(file, "0.4"))
+        {
+            WaitUntilHeld(holder, file);
+            Assert.DoesNotContain(File.ReadLines("/proc/locks"), l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries).Contains(key));
+            LiveEngine.WaitForTargetsClosed("kvmsnap-b-none", new[] { file }, ctx, watchLocks: false);
+            Assert.True(holder.HasExited, "the wait returned while the process still had the file open");
+            Assert.Contains(ctx.VerboseMessages, m => m.Contains($"(process {holder.Id}) closed the backup files", StringComparison.Ordinal));
+        }
+
+        // Held past the limit: BackupFailed naming the process; the file is recognised by device and inode, not by name.
+        using var stuck = HoldOpen(file, "30");
+        try
+        {
+            WaitUntilHeld(stuck, file);
+            File.Move(file, renamed);
+            var error = Assert.Throws<KvmSnapshotException>(() =>
+                LiveEngine.WaitForTargetsClosed("kvmsnap-b-none", new[] { renamed }, ctx, watchLocks: false, timeout: TimeSpan.FromMilliseconds(300)));
+            Assert.Equal(ErrorIds.BackupFailed, error.ErrorId);
+            Assert.Contains($"process {stuck.Id} still holds its files open after 0.3 s", error.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            stuck.Kill();
+            stuck.WaitForExit(10_000);
+        }
+    }
 }

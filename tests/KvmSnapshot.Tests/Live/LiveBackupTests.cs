@@ -110,10 +110,15 @@ public sealed class LiveBackupTests
 
         // Retention: the newest incremental needs its whole chain, so nothing goes until a new full backup starts a new one.
         Assert.Empty(Sets.Remove(set, 1, ctx));
-        Engine.Backup(Uri, new BackupRequest(dom.Name, set, null, false, false), ctx);
+        // These two wait for QEMU to close the backup files by its open descriptors alone, as where QEMU takes no
+        // file locks: the checksum recorded is the closed file's, and the backup restores byte-exact.
+        var lockBlind = new LiveEngine { WatchTargetLocks = false };
+        lockBlind.Backup(Uri, new BackupRequest(dom.Name, set, null, false, false), ctx);
         dom.GuestWrite("vda", 0x44, "3M", "1M");
         var refD = dom.SnapshotGuestView("vda", dom.File("D.raw"));
-        Engine.Backup(Uri, new BackupRequest(dom.Name, set, null, true, false), ctx);
+        var inc3 = lockBlind.Backup(Uri, new BackupRequest(dom.Name, set, null, true, false), ctx);
+        var recorded = BackupManifest.Load(set).Backups.Single(b => b.Name == inc3.Name).Files.Single();
+        Assert.Equal(recorded.Sha256, BackupManifest.Sha256Of(Path.Combine(set, recorded.File)));
         Assert.Equal(new[] { "001-full", "002-incremental", "003-incremental" }, Sets.PlanRemove(set, 2).Select(b => b.Name));
         Assert.Equal(new[] { "001-full", "002-incremental", "003-incremental" }, Sets.Remove(set, 1, ctx).Select(b => b.Name));
         Assert.Equal(new[] { "004-full.vda.qcow2", "005-incremental.vda.qcow2", "kvmsnap-backup.json" }, FilesIn(set));

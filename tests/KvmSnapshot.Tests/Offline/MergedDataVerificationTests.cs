@@ -74,6 +74,27 @@ public sealed class MergedDataVerificationTests
     }
 
     [Fact]
+    public void Commit_whose_merged_layer_is_removed_after_the_data_step_is_ChainLayerNotFound_naming_it_and_repoints_nothing()
+    {
+        // What the Concurrency suite's two_sessions_commit_and_remove_the_merged_layer_at_once once met: the other
+        // session's -RemoveMergedLayers deleted the layer between this commit's data step and its verification, which
+        // reads the merged data from it (MergedDataCheck.Compare opens it).
+        using var dir = new TempDirectory("mdv");
+        var (top, layer, _, before) = Chain(dir);
+        var ctx = new RecordingOperationContext();
+        var engine = new OfflineEngine { AfterDataStep = _ => { File.Copy(layer, layer + ".kept"); File.Delete(layer); } };
+
+        var error = Assert.Throws<KvmSnapshotException>(() => engine.Commit(engine.PlanCommit(new CommitRequest { Path = top, Top = layer }, ctx), ctx));
+
+        Assert.Equal(ErrorIds.ChainLayerNotFound, error.ErrorId);
+        Assert.Equal(KvmErrorKind.InvalidOperation, error.Category);
+        Assert.Contains($"'{layer}', a layer whose data was merged", error.Message, System.StringComparison.Ordinal);
+        File.Move(layer + ".kept", layer);
+        Assert.Equal("layer.qcow2", BackingOf(top));
+        OfflineAssert.SameContent(before, top);
+    }
+
+    [Fact]
     public void Commit_catches_a_zeroed_range_that_was_overwritten_after_the_data_step()
     {
         using var dir = new TempDirectory("mdv");

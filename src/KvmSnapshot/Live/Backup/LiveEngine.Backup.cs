@@ -136,7 +136,7 @@ internal sealed partial class LiveEngine
                     if (plan.Quiesce) Thaw(dom, ctx);
                 }
                 WaitForBackupJob(dom, activity, ended, ctx);
-                WaitForTargetsClosed(dom.Name, plan.Targets.Select(t => t.File), ctx);
+                WaitForTargetsClosed(dom.Name, plan.Targets.Select(t => t.File), ctx, WatchTargetLocks);
                 if (plan.Targets.Count > 0 && request.Compress)
                 {
                     foreach (var t in plan.Targets) Recompress(t, ctx);

@@ -156,36 +156,58 @@ internal sealed partial class LiveEngine
     private static readonly TimeSpan TargetCloseTimeout = TimeSpan.FromSeconds(60);
 
     /// <summary>
+    /// Whether the wait for closed backup files also reads /proc/locks (true), or relies on the processes' open
+    /// descriptors alone (false; what the wait sees where QEMU takes no locks, kept so tests can prove it).
+    /// </summary>
+    public bool WatchTargetLocks { get; init; } = true;
+
+    /// <summary>
     /// Waits until QEMU closed the backup job's target files. The job's end (the job-completed event, and even
     /// virDomainGetJobInfo's "none") comes before libvirt detaches the targets from QEMU, and QEMU writes the
     /// qcow2's last metadata (L2 tables, refcounts) when it closes them: a file checksummed before that changes
-    /// afterwards. QEMU holds an OFD lock on every image it opens, so a target is closed once /proc/locks lists no
-    /// lock on its device and inode. Without /proc/locks or the files' identities nothing is waited for.
+    /// afterwards. A target is closed once no process of this host has it open (<see cref="FileHolders"/>, by
+    /// device and inode through /proc/&lt;pid&gt;/fd: this does not depend on QEMU's file locking, which can be off)
+    /// and, when <paramref name="watchLocks"/>, /proc/locks lists no lock on it either. Without the files' identities
+    /// nothing is waited for. After <paramref name="timeout"/> (60 s): BackupFailed.
     /// </summary>
-    internal static void WaitForTargetsClosed(string domain, IEnumerable<string> files, IOperationContext ctx)
+    internal static void WaitForTargetsClosed(string domain, IEnumerable<string> files, IOperationContext ctx,
+        bool watchLocks = true, TimeSpan? timeout = null)
     {
-        var keys = files.Select(f => HostFile.Describe(Path.GetFullPath(f)))
+        var identities = files.Select(f => HostFile.Describe(Path.GetFullPath(f)))
             .Where(f => f.IdentityProblem is null && f.Identity.FallbackPath is null)
-            .Select(f => LockKey(f.Identity))
-            .ToHashSet(StringComparer.Ordinal);
-        if (keys.Count == 0 || !File.Exists("/proc/locks")) return;
+            .Select(f => f.Identity)
+            .ToHashSet();
+        if (identities.Count == 0) return;
+        var keys = watchLocks && File.Exists("/proc/locks")
+            ? identities.Select(LockKey).ToHashSet(StringComparer.Ordinal)
+            : new HashSet<string>(StringComparer.Ordinal);
+        var limit = timeout ?? TargetCloseTimeout;
         var clock = Stopwatch.StartNew();
+        // Every process is looked at once; afterwards only those that held a target (QEMU), which only close them.
+        var holders = FileHolders.Find(identities);
+        var seen = holders;
         var waited = false;
         while (true)
         {
-            var locked = File.ReadLines("/proc/locks").Any(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Any(keys.Contains));
-            if (!locked)
+            var locked = keys.Count > 0 && File.ReadLines("/proc/locks").Any(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Any(keys.Contains));
+            if (!locked && holders.Count == 0)
             {
-                if (waited) ctx.Verbose(FormattableString.Invariant($"QEMU closed the backup files of {domain} {clock.Elapsed.TotalMilliseconds:0.0} ms after the job ended."));
+                if (waited)
+                {
+                    var by = seen.Count > 0 ? $" (process {string.Join(", ", seen)})" : "";
+                    ctx.Verbose(FormattableString.Invariant($"QEMU{by} closed the backup files of {domain} {clock.Elapsed.TotalMilliseconds:0.0} ms after the job ended."));
+                }
                 return;
             }
-            if (clock.Elapsed > TargetCloseTimeout)
+            if (clock.Elapsed > limit)
             {
+                var who = holders.Count > 0 ? $"process {string.Join(", ", holders)} still holds its files open" : "its files are still locked";
                 throw new KvmSnapshotException(ErrorIds.BackupFailed, KvmErrorKind.InvalidResult, domain,
-                    $"The backup job of {domain} ended, but QEMU still holds its files open after {TargetCloseTimeout.TotalSeconds:0} s; the backup was abandoned (its files and checkpoint are removed).");
+                    FormattableString.Invariant($"The backup job of {domain} ended, but {who} after {limit.TotalSeconds:0.#} s; the backup was abandoned (its files and checkpoint are removed)."));
             }
             Thread.Sleep(10);
             waited = true;
+            if (holders.Count > 0) holders = FileHolders.Find(identities, holders);
         }
     }
 
