@@ -9,8 +9,10 @@ namespace KvmSnapshot.Chains;
 /// Which file a path names, independent of the path's spelling (symlinks, "..", hard links): device and inode.
 /// <see cref="FallbackPath"/> is set only when the identity could not be read (see <see cref="HostFileFacts.IdentityProblem"/>):
 /// such a file is then compared by its full path, and a second name of it is not recognised.
+/// A class, not a struct (issue 8): the dictionaries and sets keyed by it are then shared generic code that the
+/// ReadyToRun image holds, instead of instantiations over a value type that the JIT compiles on every first call.
 /// </summary>
-internal readonly record struct FileIdentity(ulong Device, ulong Inode, string? FallbackPath)
+internal sealed record FileIdentity(ulong Device, ulong Inode, string? FallbackPath)
 {
     public bool IsByPath => FallbackPath is not null;
 

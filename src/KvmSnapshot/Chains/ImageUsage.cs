@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics.CodeAnalysis;
 using System.IO;
 using System.Linq;
 using KvmSnapshot.Engine;
@@ -160,11 +161,10 @@ internal sealed class ImageUsage
         }
     }
 
-    private bool TryIdentity(string path, out FileIdentity identity)
+    private bool TryIdentity(string path, [MaybeNullWhen(false)] out FileIdentity identity)
     {
-        var found = _identity(path);
-        identity = found ?? default;
-        return found is not null;
+        identity = _identity(path);
+        return identity is not null;
     }
 
     private static FileIdentity? LocalIdentity(string path)

@@ -60,7 +60,7 @@ public abstract partial class KvmCmdlet
         var connectTimeout = ConnectTimeout();
         var pump = new HostPump();
         var turns = new QuestionTurns();
-        var runs = hosts.Select((uri, index) => new HostRun(uri, pump, _stopping.Token) { Cmdlet = this, Index = index, Turns = turns }).ToList();
+        var runs = hosts.Select((uri, index) => new HostRun(uri, pump, _stopping.Token) { Cmdlet = this, Index = index, Turns = turns, VerboseWanted = VerboseWanted }).ToList();
         turns.Runs = runs;
         var byUri = runs.ToDictionary(r => r.Uri ?? "", StringComparer.Ordinal);
         Exception? failure = null;
@@ -331,7 +331,10 @@ public abstract partial class KvmCmdlet
             return record;
         }
 
-        public void Verbose(string message) => Pump.Post(() => Cmdlet?.WriteVerboseRaw($"{Label}: {message}"));
+        public void Verbose(string message)
+        {
+            if (VerboseWanted) Pump.Post(() => Cmdlet?.WriteVerboseRaw($"{Label}: {message}"));
+        }
 
         public void Warning(string message) => Pump.Post(() => Cmdlet?.WriteWarningRaw($"{Label}: {message}"));
 
@@ -355,6 +358,9 @@ public abstract partial class KvmCmdlet
 
         /// <summary>The cmdlet whose pipeline thread writes this host's reports.</summary>
         public KvmCmdlet? Cmdlet { get; set; }
+
+        /// <summary>The cmdlet's <see cref="KvmCmdlet.VerboseWanted"/>, decided on the pipeline thread before the fan-out.</summary>
+        public bool VerboseWanted { get; init; }
     }
 
     /// <summary>A model object gets the Host property and a '#MultiHost' type name first (the views with a Host column).</summary>

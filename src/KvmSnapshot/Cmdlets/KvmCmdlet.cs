@@ -126,7 +126,7 @@ public abstract partial class KvmCmdlet : PSCmdlet, IDisposable
     private protected T RunEngine<T>(Func<IOperationContext, T> work)
     {
         if (_hostRun.Value is { } host) return RunOnHost(host, work);
-        using var context = new PumpedOperationContext(_stopping.Token);
+        using var context = new PumpedOperationContext(_stopping.Token, VerboseWanted);
         var connectTimeout = ConnectTimeout();
         var task = Task.Run(() =>
         {
@@ -319,13 +319,21 @@ public abstract partial class KvmCmdlet : PSCmdlet, IDisposable
     {
         private readonly BlockingCollection<Action<Cmdlet>> _reports = new();
         private readonly ConcurrentDictionary<string, int> _activityIds = new();
+        private readonly bool _verbose;
         private int _nextActivityId = 1;
 
-        public PumpedOperationContext(CancellationToken cancellation) => Cancellation = cancellation;
+        public PumpedOperationContext(CancellationToken cancellation, bool verbose)
+        {
+            Cancellation = cancellation;
+            _verbose = verbose;
+        }
 
         public CancellationToken Cancellation { get; }
 
-        public void Verbose(string message) => Post(c => c.WriteVerbose(message));
+        public void Verbose(string message)
+        {
+            if (_verbose) Post(c => c.WriteVerbose(message));
+        }
 
         public void Warning(string message) => Post(c => c.WriteWarning(message));
 

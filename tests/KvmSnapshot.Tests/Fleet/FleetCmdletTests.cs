@@ -250,4 +250,21 @@ public sealed class FleetCmdletTests : IClassFixture<FleetDomain>
             Assert.Equal(original.Descendants("TableColumnItem").Select(h => h.ToString()), items.Skip(1));
         }
     }
+
+    [Fact]
+    public void The_engines_reports_come_as_WriteVerbose_would_show_them_and_are_dropped_otherwise()
+    {
+        // Reports are dropped where they are made when Write-Verbose would drop them (issue 8: one per snapshot was
+        // queued to the pipeline thread for nothing); -Verbose, -Verbose:$false and $VerbosePreference decide as before.
+        using var ps = Session();
+        static bool Xml(string v) => v.Contains("virDomainSnapshotGetXMLDesc(", StringComparison.Ordinal);
+        Assert.Empty(ps.Run("Get-KvmSnapshot -Domain $d -ConnectionUri $a").AssertNoErrors().Verbose);
+        Assert.Contains(ps.Run("Get-KvmSnapshot -Domain $d -ConnectionUri $a -Verbose").AssertNoErrors().Verbose, Xml);
+        Assert.Contains(ps.Run("$VerbosePreference = 'Continue'; Get-KvmSnapshot -Domain $d -ConnectionUri $a").AssertNoErrors().Verbose, Xml);
+        Assert.Empty(ps.Run("$VerbosePreference = 'Continue'; Get-KvmSnapshot -Domain $d -ConnectionUri $a -Verbose:$false").AssertNoErrors().Verbose);
+        Assert.Empty(ps.Run("$VerbosePreference = 'SilentlyContinue'; Get-KvmSnapshot -Domain $d -ConnectionUri $a, $b").AssertNoErrors().Verbose);
+        var both = ps.Run("$VerbosePreference = 'Continue'; Get-KvmSnapshot -Domain $d -ConnectionUri $a, $b").AssertNoErrors().Verbose;
+        Assert.Contains(both, v => v.StartsWith(Local + ": ", StringComparison.Ordinal) && Xml(v));
+        Assert.Contains(both, v => v.StartsWith(SocketLabel + ": ", StringComparison.Ordinal) && Xml(v));
+    }
 }
