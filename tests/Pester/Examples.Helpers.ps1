@@ -1,7 +1,8 @@
 # Dot-sourced by KvmSnapshot.Examples.Tests.ps1; not a test file itself. Reads the examples of docs/help, builds the
 # world they are written for, runs them in a fresh pwsh and compares what they print with what they show.
 #
-# THE EXAMPLES' WORLD. The examples are written for one host; each example runs in a fresh copy of it:
+# THE EXAMPLES' WORLD. The examples are written for one host; each example runs in a copy of it (a fresh one, or
+# the one shared by the examples that only read: see EXAMPLES THAT ONLY READ below):
 #   folder   /var/lib/libvirt/images, /vm, /srv/img(s)    -> a new scratch folder (the current location too)
 #            /var/lib/libvirt/save, /tmp, /backup, /srv/import -> save, tmp, backup, import below it
 #   images   base.qcow2 <- guest1.qcow2 <- snap1.qcow2 <- active.qcow2   (guest1 holds internal snapshots test-1, test-2)

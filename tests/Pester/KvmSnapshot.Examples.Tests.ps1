@@ -2,9 +2,11 @@
 <#
     Pester 5 suite: every example in docs/help/*.md runs, so an example that does not work fails the suite.
     The about topic's examples (### titles, no prompts) run too, as one script each, checked for errors only.
-    Each example's code runs in a fresh pwsh in a fresh copy of the examples' world (real qcow2 files from qemu-img,
-    transient TCG domains on qemu:///system named kvmsnap-t-ex…), after the explicit placeholder substitution that
-    Examples.Helpers.ps1 describes at its top. It must write no error it does not show, and print the lines it shows.
+    Each example's code runs in a fresh pwsh in a copy of the examples' world (real qcow2 files from qemu-img, TCG
+    domains on qemu:///system named kvmsnap-t-ex…), after the explicit placeholder substitution that
+    Examples.Helpers.ps1 describes at its top. The copy is fresh for every example that may change it; the examples
+    that only read it (decided by a rule and checked after each, see Test-ExampleReadsOnly) share one per set of
+    domains. It must write no error it does not show, and print the lines it shows.
 
     Examples that cannot run as written are in $SkipList below, each with its reason; the list is tested to stay small
     and to name only examples that exist. Per-example state beyond the common world (a block job, a snapshot, a
