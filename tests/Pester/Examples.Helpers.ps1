@@ -247,7 +247,8 @@ function Remove-ExampleWorld {
 # tearing them down) is most of an example's time, so the examples that only read it run in one built once per set of
 # domains and kept for the run. Which examples only read is decided by a rule, not a list: no setup of their own
 # (no Before, no Answers), and every command their code calls (found by the parser, in script blocks too) is a
-# KvmSnapshot cmdlet that reads (Get-Kvm*, Test-Kvm*, Format-Kvm*) or one of $ReadingCommands. And it is checked:
+# KvmSnapshot cmdlet that reads (Get-Kvm*, Test-Kvm*, Format-Kvm*, or any called with -WhatIf) or one of
+# $ReadingCommands. And it is checked:
 # the world's state (every file's path, size and write time; each domain's state, snapshots, checkpoints, disks and
 # block jobs, as virsh reports them) is taken before and after such an example, and an example that changed it fails
 # (and the world is not used again). Every other example gets a fresh world, as before.
@@ -264,7 +265,10 @@ function Test-ExampleReadsOnly {
         foreach ($command in $ast.FindAll({ param($a) $a -is [Management.Automation.Language.CommandAst] }, $true)) {
             $name = $command.GetCommandName()
             if (-not $name) { return $false }   # & $something: not known to read
-            if ($name -notmatch '^(Get|Test|Format)-Kvm\w+$' -and $name -notin $script:ReadingCommands) { return $false }
+            # A KvmSnapshot cmdlet called with -WhatIf only says what it would do.
+            $whatIf = $name -like '*-Kvm*' -and @($command.CommandElements | Where-Object {
+                    $_ -is [Management.Automation.Language.CommandParameterAst] -and $_.ParameterName -eq 'WhatIf' -and -not $_.Argument }).Count -gt 0
+            if ($name -notmatch '^(Get|Test|Format)-Kvm\w+$' -and $name -notin $script:ReadingCommands -and -not $whatIf) { return $false }
         }
     }
     $true
