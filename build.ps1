@@ -225,7 +225,7 @@ function Invoke-XunitSuite {
 # A new suite that uses libvirt joins the second group by default; list it in PesterOffline only when it never
 # touches libvirt, in PesterAlone when it stops libvirtd.
 $script:PesterOffline = @('KvmSnapshot.BadInput.Tests.ps1', 'KvmSnapshot.Concurrency.Tests.ps1', 'KvmSnapshot.Module.Tests.ps1',
-    'KvmSnapshot.Offline.Tests.ps1', 'KvmSnapshot.Views.Tests.ps1')
+    'KvmSnapshot.Offline.Tests.ps1', 'KvmSnapshot.OfflineFaults.Tests.ps1', 'KvmSnapshot.Views.Tests.ps1')
 $script:PesterOwnLane = @('KvmSnapshot.Examples.Tests.ps1')
 $script:PesterAlone = @('KvmSnapshot.Faults.Tests.ps1')
 

@@ -1,7 +1,8 @@
 # Dot-sourced by KvmSnapshot.Examples.Tests.ps1; not a test file itself. Reads the examples of docs/help, builds the
 # world they are written for, runs them in a fresh pwsh and compares what they print with what they show.
 #
-# THE EXAMPLES' WORLD. The examples are written for one host; each example runs in a fresh copy of it:
+# THE EXAMPLES' WORLD. The examples are written for one host; each example runs in a copy of it (a fresh one, or
+# the one shared by the examples that only read: see EXAMPLES THAT ONLY READ below):
 #   folder   /var/lib/libvirt/images, /vm, /srv/img(s)    -> a new scratch folder (the current location too)
 #            /var/lib/libvirt/save, /tmp, /backup, /srv/import -> save, tmp, backup, import below it
 #   images   base.qcow2 <- guest1.qcow2 <- snap1.qcow2 <- active.qcow2   (guest1 holds internal snapshots test-1, test-2)
@@ -24,6 +25,8 @@
 
 $script:DomainPlaceholders = 'web1', 'web2', 'web3', 'db1'
 $script:WorldCount = 0
+# Domains defined and started, and worlds built, this run (reported at its end).
+$script:DomainsStarted = 0
 
 # The examples of every help page: one object per "### Example N: title" section, with its commands and the lines
 # each shows.
@@ -186,19 +189,25 @@ function New-ExampleWorld {
         db1  = @(, @('vda', 'db1.qcow2', 'qcow2'))
     }
     try {
-    foreach ($name in $Domains) {
-        $disksXml = foreach ($d in $disks[$name]) {
-            "<disk type='file' device='disk'><driver name='qemu' type='$($d[2])' cache='writethrough'/><source file='$(Join-Path $store $d[1])'/><target dev='$($d[0])' bus='virtio'/></disk>"
+        # One virsh process defines and starts them all ("define a.xml; start a; define b.xml; …"). virsh goes on after
+        # a command that failed and exits with the last one's code, so its output is searched for errors.
+        $commands = foreach ($name in $Domains) {
+            $disksXml = foreach ($d in $disks[$name]) {
+                "<disk type='file' device='disk'><driver name='qemu' type='$($d[2])' cache='writethrough'/><source file='$(Join-Path $store $d[1])'/><target dev='$($d[0])' bus='virtio'/></disk>"
+            }
+            $xml = "<domain type='qemu'><name>$($world.Domains[$name])</name><memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os><devices>$($disksXml -join '')</devices></domain>"
+            $xmlPath = Join-Path $store "$name.xml"
+            Set-Content -LiteralPath $xmlPath -Value $xml
+            # Persistent, as most domains are (reverting an external snapshot needs a definition to rewrite).
+            $world.Created.Add($world.Domains[$name])
+            "define $xmlPath; start $($world.Domains[$name])"
         }
-        $xml = "<domain type='qemu'><name>$($world.Domains[$name])</name><memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os><devices>$($disksXml -join '')</devices></domain>"
-        $xmlPath = Join-Path $store "$name.xml"
-        Set-Content -LiteralPath $xmlPath -Value $xml
-        # Persistent, as most domains are (reverting an external snapshot needs a definition to rewrite).
-        Invoke-WorldTool virsh '-c', 'qemu:///system', 'define', $xmlPath
-        $world.Created.Add($world.Domains[$name])
-        Invoke-WorldTool virsh '-c', 'qemu:///system', 'start', $world.Domains[$name]
-        Remove-Item -LiteralPath $xmlPath
-    }
+        if ($commands) {
+            $output = & virsh -c qemu:///system ($commands -join '; ') 2>&1
+            if ($LASTEXITCODE -ne 0 -or ($output -match '^error:')) { throw "virsh $($commands -join '; ') failed: $($output -join [Environment]::NewLine)" }
+            $script:DomainsStarted += @($commands).Count
+        }
+        foreach ($name in $Domains) { Remove-Item -LiteralPath (Join-Path $store "$name.xml") }
     }
     catch {
         Remove-ExampleWorld $world
@@ -209,21 +218,78 @@ function New-ExampleWorld {
 
 function Remove-ExampleWorld {
     param([hashtable] $World)
-    foreach ($name in $World.Created) {
-        foreach ($snapshot in (& virsh -c qemu:///system snapshot-list $name --name 2>$null) | Where-Object { $_ }) {
-            $null = & virsh -c qemu:///system snapshot-delete $name $snapshot --metadata 2>&1
-        }
-        # libvirtd is shared and sometimes restarted: try again before leaving a domain behind.
-        for ($try = 0; $try -lt 10; $try++) {
-            $null = & virsh -c qemu:///system destroy $name 2>&1
-            $null = & virsh -c qemu:///system undefine $name --snapshots-metadata --checkpoints-metadata --managed-save 2>&1
-            $null = & virsh -c qemu:///system domstate $name 2>&1
-            if ($LASTEXITCODE -ne 0) { break }
-            Start-Sleep -Seconds 2
+    if ($World.Created.Count) {
+        # One virsh process destroys and undefines them all; one more lists what is left. Only a domain still there
+        # (a snapshot's metadata that undefine refused, a libvirtd that was restarting) is gone after one by one.
+        $commands = foreach ($name in $World.Created) { "destroy $name; undefine $name --snapshots-metadata --checkpoints-metadata --managed-save" }
+        $null = & virsh -c qemu:///system ($commands -join '; ') 2>&1
+        $left = @(& virsh -c qemu:///system list --all --name 2>&1 | Where-Object { $_ -in $World.Created })
+        if ($LASTEXITCODE -ne 0) { $left = @($World.Created) }
+        foreach ($name in $left) {
+            foreach ($snapshot in (& virsh -c qemu:///system snapshot-list $name --name 2>$null) | Where-Object { $_ }) {
+                $null = & virsh -c qemu:///system snapshot-delete $name $snapshot --metadata 2>&1
+            }
+            # libvirtd is shared and sometimes restarted: try again before leaving a domain behind.
+            for ($try = 0; $try -lt 10; $try++) {
+                $null = & virsh -c qemu:///system destroy $name 2>&1
+                $null = & virsh -c qemu:///system undefine $name --snapshots-metadata --checkpoints-metadata --managed-save 2>&1
+                $null = & virsh -c qemu:///system domstate $name 2>&1
+                if ($LASTEXITCODE -ne 0) { break }
+                Start-Sleep -Seconds 2
+            }
         }
     }
     # Domains restored from a saved state (Restore-KvmDomainState) come back under the same names.
     Remove-Item -LiteralPath $World.Store -Recurse -Force -ErrorAction SilentlyContinue
+}
+
+# EXAMPLES THAT ONLY READ share a world. Building a world (copying the files, defining and starting its TCG domains,
+# tearing them down) is most of an example's time, so the examples that only read it run in one built once per set of
+# domains and kept for the run. Which examples only read is decided by a rule, not a list: no setup of their own
+# (no Before, no Answers), and every command their code calls (found by the parser, in script blocks too) is a
+# KvmSnapshot cmdlet that reads (Get-Kvm*, Test-Kvm*, Format-Kvm*, or any called with -WhatIf) or one of
+# $ReadingCommands. And it is checked:
+# the world's state (every file's path, size and write time; each domain's state, snapshots, checkpoints, disks and
+# block jobs, as virsh reports them) is taken before and after such an example, and an example that changed it fails
+# (and the world is not used again). Every other example gets a fresh world, as before.
+$script:ReadingCommands = @('Where-Object', 'ForEach-Object', 'Select-Object', 'Sort-Object', 'Measure-Object', 'Group-Object',
+    'Out-Null', 'Out-String', 'Format-Table', 'Format-List', 'Get-ChildItem', 'Get-Date', 'Describe', 'It', 'Should')
+
+function Test-ExampleReadsOnly {
+    param([Parameter(Mandatory)][string[]] $Code, [hashtable] $Settings = @{})
+    if ($Settings.Before -or $Settings.Answers) { return $false }
+    foreach ($c in $Code) {
+        $errors = $null
+        $ast = [Management.Automation.Language.Parser]::ParseInput($c, [ref]$null, [ref]$errors)
+        if ($errors) { return $false }
+        foreach ($command in $ast.FindAll({ param($a) $a -is [Management.Automation.Language.CommandAst] }, $true)) {
+            $name = $command.GetCommandName()
+            if (-not $name) { return $false }   # & $something: not known to read
+            # A KvmSnapshot cmdlet called with -WhatIf only says what it would do.
+            $whatIf = $name -like '*-Kvm*' -and @($command.CommandElements | Where-Object {
+                    $_ -is [Management.Automation.Language.CommandParameterAst] -and $_.ParameterName -eq 'WhatIf' -and -not $_.Argument }).Count -gt 0
+            if ($name -notmatch '^(Get|Test|Format)-Kvm\w+$' -and $name -notin $script:ReadingCommands -and -not $whatIf) { return $false }
+        }
+    }
+    $true
+}
+
+# What a shared world must still be after an example ran in it (see above).
+function Get-ExampleWorldState {
+    param([Parameter(Mandatory)][hashtable] $World)
+    $files = foreach ($item in Get-ChildItem -LiteralPath $World.Store -Recurse -Force | Sort-Object FullName) {
+        $size = if ($item -is [IO.FileInfo]) { $item.Length } else { '-' }
+        '{0} {1} {2}' -f $item.FullName.Substring($World.Store.Length), $size, $item.LastWriteTimeUtc.Ticks
+    }
+    $domains = @()
+    if ($World.Created.Count) {
+        $commands = foreach ($name in $World.Created) {
+            "domstate $name; snapshot-list $name --name; checkpoint-list $name --name; domblklist $name; domjobinfo $name"
+            foreach ($disk in 'vda', 'vdb') { "blockjob $name $disk --info" }
+        }
+        $domains = & virsh -c qemu:///system ($commands -join '; ') 2>&1 | ForEach-Object { "$_" }
+    }
+    (@($files) + @($domains)) -join "`n"
 }
 
 # Runs the commands in a fresh pwsh in the world's folder, one after the other in one session. Returns, per
@@ -253,7 +319,7 @@ function Invoke-ExampleCommand {
     else {
         $output = Invoke-SpareExamplePwsh -ScriptPath $file
     }
-    Remove-Item -LiteralPath $file -ErrorAction SilentlyContinue
+    Remove-Item -LiteralPath $file -Force -ErrorAction SilentlyContinue   # -Force: a dot file is hidden
     $results = @()
     $current = $null
     foreach ($line in @($output | ForEach-Object { "$_" })) {

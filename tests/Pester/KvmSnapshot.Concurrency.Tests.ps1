@@ -45,12 +45,17 @@ BeforeAll {
         Invoke-Tool qemu-img 'convert', '-O', 'raw', (Join-Path $Directory 'top.qcow2'), (Join-Path $Directory 'before.raw') | Out-Null
     }
 
-    # The script one racer runs: for each trial, wait for its start instant, run the operation, print the outcome.
+    # The script one racer runs: imports the module, says so (its ready file), waits for the go file that holds the
+    # first trial's start instant (UTC ticks); then for each trial, waits for its start instant (one every 2.5 s),
+    # runs the operation, prints the outcome.
     function Get-RacerScript {
-        param([object[]] $Schedule, [string] $Which)
+        param([object[]] $Schedule, [string] $Which, [string] $ReadyFile, [string] $GoFile)
         $lines = @(
             "Import-Module $(ConvertTo-PSLiteral $ModuleManifest) -ErrorAction Stop"
             'function Wait-Until([datetime] $At) { while ([datetime]::UtcNow -lt $At) { Start-Sleep -Milliseconds 2 } }'
+            "Set-Content -LiteralPath $(ConvertTo-PSLiteral $ReadyFile) -Value ready"
+            "while (-not (Test-Path -LiteralPath $(ConvertTo-PSLiteral $GoFile))) { Start-Sleep -Milliseconds 10 }"
+            "`$start = [datetime]::new([long](Get-Content -LiteralPath $(ConvertTo-PSLiteral $GoFile) -Raw).Trim(), [DateTimeKind]::Utc)"
         )
         foreach ($trial in $Schedule) {
             $op = $trial[$Which]
@@ -61,7 +66,7 @@ BeforeAll {
                 'pull' { "`$null = Invoke-KvmBlockPull -Path $top -Confirm:`$false -ErrorAction Stop" }
                 'pull-base' { "`$null = Invoke-KvmBlockPull -Path $top -Base base.qcow2 -Confirm:`$false -ErrorAction Stop" }
             }
-            $lines += "Wait-Until ([datetime]::Parse('$($trial.At.ToString('o'))').ToUniversalTime())"
+            $lines += "Wait-Until (`$start.AddSeconds($(2.5 * ($trial.Id - 1))))"
             $lines += "try { $command; '##RESULT $($trial.Id) OK' } catch { '##RESULT $($trial.Id) ' + `$_.FullyQualifiedErrorId + ' ' + (`$_.Exception.Message -replace '\s+', ' ') }"
         }
         $lines -join "`n"
@@ -94,13 +99,25 @@ BeforeAll {
                 @{ Id = $id; Fault = $pair.Fault; Directory = $directory; A = $pair.A; B = $pair.B }
             }
         }
-        # Both processes need a few seconds to start and import the module; then one trial every 2.5 s.
-        $start = [datetime]::UtcNow.AddSeconds(10)
-        foreach ($trial in $schedule) { $trial.At = $start.AddSeconds(2.5 * ($trial.Id - 1)) }
+        # Both processes start and import the module; once both say so (their ready files), the go file gives them
+        # the first trial's instant, shortly after; then one trial every 2.5 s.
+        $go = Join-Path $TestDrive 'racers.go'
+        $ready = @((Join-Path $TestDrive 'racer-A.ready'), (Join-Path $TestDrive 'racer-B.ready'))
         $racers = @(
-            Start-Racer -Script (Get-RacerScript $schedule 'A') -Name 'racer-A'
-            Start-Racer -Script (Get-RacerScript $schedule 'B') -Name 'racer-B'
+            Start-Racer -Script (Get-RacerScript $schedule 'A' $ready[0] $go) -Name 'racer-A'
+            Start-Racer -Script (Get-RacerScript $schedule 'B' $ready[1] $go) -Name 'racer-B'
         )
+        $deadline = [datetime]::UtcNow.AddSeconds(120)
+        while (@($ready | Where-Object { -not (Test-Path -LiteralPath $_) }).Count -gt 0) {
+            if ([datetime]::UtcNow -gt $deadline -or @($racers | Where-Object { $_.Process.HasExited }).Count -gt 0) {
+                foreach ($racer in $racers) { if (-not $racer.Process.HasExited) { $racer.Process.Kill($true) } }
+                throw "the racers did not both import the module within 120 s: $(@($racers | ForEach-Object { $_.Stdout.Result + $_.Stderr.Result }) -join ' | ')"
+            }
+            Start-Sleep -Milliseconds 20
+        }
+        # Written whole, then renamed into place, so a racer never reads it half written.
+        Set-Content -LiteralPath "$go.tmp" -Value ([datetime]::UtcNow.AddSeconds(0.5).Ticks)
+        Move-Item -LiteralPath "$go.tmp" -Destination $go
         foreach ($racer in $racers) {
             if (-not $racer.Process.WaitForExit(300000)) { $racer.Process.Kill($true); throw 'a racer did not finish within 5 minutes' }
         }

@@ -2,9 +2,11 @@
 <#
     Pester 5 suite: every example in docs/help/*.md runs, so an example that does not work fails the suite.
     The about topic's examples (### titles, no prompts) run too, as one script each, checked for errors only.
-    Each example's code runs in a fresh pwsh in a fresh copy of the examples' world (real qcow2 files from qemu-img,
-    transient TCG domains on qemu:///system named kvmsnap-t-ex…), after the explicit placeholder substitution that
-    Examples.Helpers.ps1 describes at its top. It must write no error it does not show, and print the lines it shows.
+    Each example's code runs in a fresh pwsh in a copy of the examples' world (real qcow2 files from qemu-img, TCG
+    domains on qemu:///system named kvmsnap-t-ex…), after the explicit placeholder substitution that
+    Examples.Helpers.ps1 describes at its top. The copy is fresh for every example that may change it; the examples
+    that only read it (decided by a rule and checked after each, see Test-ExampleReadsOnly) share one per set of
+    domains. It must write no error it does not show, and print the lines it shows.
 
     Examples that cannot run as written are in $SkipList below, each with its reason; the list is tested to stay small
     and to name only examples that exist. Per-example state beyond the common world (a block job, a snapshot, a
@@ -52,6 +54,8 @@ BeforeAll {
     $Uri = 'qemu:///system'
     $Template = Join-Path ([IO.Path]::GetTempPath()) "kvmsnap-t-ex$Run-template"
     New-ExampleTemplate -Path $Template
+    # The worlds of the examples that only read, one per set of domains (see Test-ExampleReadsOnly).
+    $SharedWorlds = @{}
 
     # An active commit of web1's vda that has mirrored everything and waits for its pivot.
     function Start-ReadyCommit {
@@ -163,6 +167,8 @@ BeforeAll {
 
 AfterAll {
     Stop-SpareExamplePwsh
+    if ($SharedWorlds) { foreach ($w in @($SharedWorlds.Values)) { Remove-ExampleWorld $w } }
+    Write-Host "Examples: $script:WorldCount worlds built, $script:DomainsStarted domains defined and started"
     if ($Template) { Remove-Item -LiteralPath $Template -Recurse -Force -ErrorAction SilentlyContinue }
     if ($BackupTemplate) { Remove-Item -LiteralPath $BackupTemplate -Recurse -Force -ErrorAction SilentlyContinue }
 }
@@ -186,11 +192,31 @@ Describe 'The examples in docs/help' -Tag 'Examples' -Skip:(-not $canRun) {
         $text = ($Code -join "`n")
         $domains = @('web1', 'web2', 'db1' | Where-Object { $text -match "(?<![\w./-])$_(?![\w./-])" })
         if ($settings.ContainsKey('Domains')) { $domains = @($settings.Domains) }
-        $world = New-ExampleWorld -Run $Run -Example ([pscustomobject]@{ Key = $Key }) -Domains $domains -Template $Template
+        # An example that only reads runs in the world its domains share with others (Examples.Helpers.ps1 says
+        # how that is decided and checked); any other in a fresh one.
+        $shared = Test-ExampleReadsOnly -Code @($commands.Code) -Settings $settings
+        if ($shared) {
+            $sharedKey = (@($domains | Sort-Object) -join ' ')
+            if (-not $SharedWorlds.ContainsKey($sharedKey)) {
+                $SharedWorlds[$sharedKey] = New-ExampleWorld -Run $Run -Example ([pscustomobject]@{ Key = "shared $sharedKey" }) -Domains $domains -Template $Template
+            }
+            $world = $SharedWorlds[$sharedKey]
+            $stateBefore = Get-ExampleWorldState $world
+        }
+        else {
+            $world = New-ExampleWorld -Run $Run -Example ([pscustomobject]@{ Key = $Key }) -Domains $domains -Template $Template
+        }
+        $changed = $null
         try {
             if ($settings.Before) { & $settings.Before $world }
             $code = @($commands | ForEach-Object { Convert-ExampleText $_.Code $world })
             $results = Invoke-ExampleCommand -World $world -Code $code -Answers $settings.Answers -ModulePath $ModulePath
+            if ($shared) {
+                $stateAfter = Get-ExampleWorldState $world
+                if ($stateAfter -ne $stateBefore) {
+                    $changed = Compare-Object @($stateBefore -split "`n") @($stateAfter -split "`n") | ForEach-Object { "$($_.SideIndicator) $($_.InputObject)" }
+                }
+            }
             $results.Count | Should -Be $commands.Count -Because "every command ran (the child pwsh printed $($results.Count) of $($commands.Count) markers)"
             $problems = for ($n = 0; $n -lt $commands.Count; $n++) {
                 $shown = @($commands[$n].Shown | ForEach-Object { Convert-ExampleText $_ $world })
@@ -198,9 +224,15 @@ Describe 'The examples in docs/help' -Tag 'Examples' -Skip:(-not $canRun) {
                 if ($differences) { "command $($n + 1): $($commands[$n].Code)"; $differences }
             }
             $problems -join "`n" | Should -BeNullOrEmpty
+            $changed -join "`n" | Should -BeNullOrEmpty -Because 'an example that only reads (it ran in a world shared with others) must leave the world as it found it; if it is meant to change it, the rule in Examples.Helpers.ps1 must not count it as reading'
         }
         finally {
-            Remove-ExampleWorld $world
+            if (-not $shared) { Remove-ExampleWorld $world }
+            elseif ($changed -or -not $results) {
+                # Not used again: the next example of these domains gets a new one.
+                $SharedWorlds.Remove($sharedKey)
+                Remove-ExampleWorld $world
+            }
         }
     }
 }

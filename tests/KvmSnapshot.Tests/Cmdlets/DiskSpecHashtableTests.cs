@@ -13,9 +13,28 @@ namespace KvmSnapshot.Tests.Cmdlets;
 /// that file) or mode (internal, external, no, manual). Bad keys and values are InvalidDiskSpec before libvirt is asked.
 /// </summary>
 [Collection(LibvirtCollection.Name)]
-public sealed class DiskSpecHashtableTests
+public sealed class DiskSpecHashtableTests : IClassFixture<DiskSpecHashtableTests.BadSpecDomain>
 {
     private const string Uri = LibvirtDaemonFixture.Uri;
+    private readonly BadSpecDomain _badSpec;
+
+    public DiskSpecHashtableTests(BadSpecDomain badSpec) => _badSpec = badSpec;
+
+    /// <summary>
+    /// The one domain the bad -DiskSpec cases share (a domain each cost a TCG start and teardown): each refusal is
+    /// checked to change nothing, so the next case finds it as the first did.
+    /// </summary>
+    public sealed class BadSpecDomain : IDisposable
+    {
+        private readonly Lazy<TestDomain> _domain = new(() => QcowAndRaw("dsbad"));
+
+        public TestDomain Domain => _domain.Value;
+
+        public void Dispose()
+        {
+            if (_domain.IsValueCreated) _domain.Value.Dispose();
+        }
+    }
 
     private static PowerShellSession Session()
     {
@@ -70,7 +89,7 @@ public sealed class DiskSpecHashtableTests
     [InlineData("42", "-DiskSpec takes strings in virsh's form")]
     public void Bad_keys_and_values_are_InvalidDiskSpec_and_change_nothing(string spec, string message)
     {
-        using var dom = QcowAndRaw("dsbad");
+        var dom = _badSpec.Domain;
         using var ps = Session();
         var before = Tool.HashTree(dom.Dir);
 
