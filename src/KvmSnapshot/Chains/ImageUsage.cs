@@ -106,7 +106,7 @@ internal sealed class ImageUsage
             .ToList();
 
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        var scan = StoreScan.Run(distinct, ctx, catalog, entryBudget);
+        var scan = StoreScan.Run(distinct, ctx, catalog, entryBudget, missingRootsAreEmpty: true);
         var usage = new ImageUsage(scan, libvirt, distinct.Select(r => r.Item1).ToList());
         usage.AddLibvirtChains(catalog);
         ctx.Verbose($"Checked who uses the images: {scan.Images.Count} images under {string.Join(", ", usage.ScannedRoots)}; "

@@ -56,7 +56,11 @@ internal sealed class StoreScan
     /// <paramref name="entryBudget"/> directory entries are looked at in all; what the budget left out is listed in
     /// <see cref="Incomplete"/>.
     /// </summary>
-    public static StoreScan Run(IEnumerable<(string Directory, int MaxDepth)> roots, IOperationContext ctx, ImageCatalog? catalog = null, long entryBudget = long.MaxValue)
+    /// <paramref name="missingRootsAreEmpty"/>: a root that does not exist (any more) is scanned as empty instead of
+    /// being an error, for roots the user did not name (the folders around a chain, which another session may remove
+    /// between their listing and the scan: nothing in a removed folder can use an image any more).
+    public static StoreScan Run(IEnumerable<(string Directory, int MaxDepth)> roots, IOperationContext ctx, ImageCatalog? catalog = null,
+        long entryBudget = long.MaxValue, bool missingRootsAreEmpty = false)
     {
         var scan = new StoreScan(catalog ?? new ImageCatalog(ctx), entryBudget);
         foreach (var (directory, depth) in roots)
@@ -64,6 +68,11 @@ internal sealed class StoreScan
             var full = Path.GetFullPath(directory);
             if (!Directory.Exists(full))
             {
+                if (missingRootsAreEmpty && !File.Exists(full))
+                {
+                    ctx.Verbose($"'{full}' is gone (removed while the check ran): nothing in it can use an image.");
+                    continue;
+                }
                 if (File.Exists(full))
                 {
                     throw new KvmSnapshotException(ErrorIds.DiskImageNotFound, KvmErrorKind.InvalidArgument, full,

@@ -40,6 +40,31 @@ public sealed class StoreScanTests
     }
 
     [Fact]
+    public void A_root_removed_before_the_scan_is_an_error_when_named_and_empty_for_the_usage_checks()
+    {
+        // The usage checks (ImageUsage.Scan) list the folders around a chain, then scan them; another session can
+        // remove one in between (seen in the Examples suite: a whole Remove-KvmOrphanImage failed with "The directory
+        // ... does not exist" for a folder it had not been asked about).
+        using var dir = new TempDirectory("sc");
+        Tool.CreateQcow2(dir.File("base.qcow2"), "1M");
+        Tool.CreateQcow2(dir.File("top.qcow2"), null, "base.qcow2");
+        var gone = Path.Combine(dir.Path, "removed-meanwhile");
+        var roots = new[] { (dir.Path, 0), (gone, 1) };
+
+        var error = Assert.Throws<KvmSnapshot.Errors.KvmSnapshotException>(() => StoreScan.Run(roots, new RecordingOperationContext()));
+        Assert.Equal("DiskImageNotFound", error.ErrorId);
+        Assert.Contains("removed-meanwhile", error.Message);
+
+        var ctx = new RecordingOperationContext();
+        var scan = StoreScan.Run(roots, ctx, missingRootsAreEmpty: true);
+        Assert.Equal(new[] { dir.File("base.qcow2"), dir.File("top.qcow2") }, scan.ScannedImages.Select(n => n.Path).OrderBy(p => p, StringComparer.Ordinal));
+        Assert.Equal(new[] { dir.File("top.qcow2") }, scan.UsersOf(scan.ScannedImages.Single(n => n.Path.EndsWith("base.qcow2"))));
+        // A file where a folder was is not silently skipped: that is not a removed folder.
+        File.WriteAllText(gone, "a file now");
+        Assert.Throws<KvmSnapshot.Errors.KvmSnapshotException>(() => StoreScan.Run(roots, new RecordingOperationContext(), missingRootsAreEmpty: true));
+    }
+
+    [Fact]
     public void Raw_backing_files_count_when_named_even_without_an_image_extension_and_outside_the_directory()
     {
         using var outside = new TempDirectory("sc");
