@@ -10,6 +10,19 @@ function Get-ChildPwshCommand {
     , @($process)
 }
 
+# Starts a fresh, non-interactive pwsh (no profile) on the script file $File with stdout and stderr redirected, and
+# returns the process; the caller reads its streams, waits for it or kills it.
+function Start-ChildPwshProcess {
+    param([Parameter(Mandatory)][string] $File)
+    $command = Get-ChildPwshCommand
+    $psi = [Diagnostics.ProcessStartInfo]::new($command[0])
+    foreach ($a in @($command | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-File', $File)) { $psi.ArgumentList.Add($a) }
+    $psi.RedirectStandardOutput = $true
+    $psi.RedirectStandardError = $true
+    $psi.UseShellExecute = $false
+    [Diagnostics.Process]::Start($psi)
+}
+
 # Runs $Script in a fresh, non-interactive pwsh (no profile, plain-text output) with the given environment
 # variables set for it; returns its exit code and everything it printed (stdout and stderr) as lines.
 function Invoke-ChildPwsh {

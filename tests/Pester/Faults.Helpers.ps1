@@ -31,13 +31,7 @@ function Start-ChildPwsh {
     param([string] $Script)
     $file = Join-Path $TestDrive ('child-' + [guid]::NewGuid().ToString('n') + '.ps1')
     Set-Content -LiteralPath $file -Value ("`$PSStyle.OutputRendering = 'PlainText'`n" + $Script)
-    $command = Get-ChildPwshCommand
-    $psi = [Diagnostics.ProcessStartInfo]::new($command[0])
-    foreach ($a in @($command | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-File', $file)) { $psi.ArgumentList.Add($a) }
-    $psi.RedirectStandardOutput = $true
-    $psi.RedirectStandardError = $true
-    $psi.UseShellExecute = $false
-    $process = [Diagnostics.Process]::Start($psi)
+    $process = Start-ChildPwshProcess -File $file
     [pscustomobject]@{
         Process = $process
         Pending = $process.StandardOutput.ReadLineAsync()

@@ -76,13 +76,7 @@ BeforeAll {
         param([string] $Script, [string] $Name)
         $file = Join-Path $TestDrive "$Name.ps1"
         Set-Content -LiteralPath $file -Value $Script
-        $command = Get-ChildPwshCommand
-        $psi = [Diagnostics.ProcessStartInfo]::new($command[0])
-        foreach ($a in @($command | Select-Object -Skip 1) + @('-NoProfile', '-NonInteractive', '-File', $file)) { $psi.ArgumentList.Add($a) }
-        $psi.RedirectStandardOutput = $true
-        $psi.RedirectStandardError = $true
-        $psi.UseShellExecute = $false
-        $process = [Diagnostics.Process]::Start($psi)
+        $process = Start-ChildPwshProcess -File $file
         [pscustomobject]@{ Process = $process; Stdout = $process.StandardOutput.ReadToEndAsync(); Stderr = $process.StandardError.ReadToEndAsync() }
     }
 
