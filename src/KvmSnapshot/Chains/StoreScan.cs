@@ -68,15 +68,15 @@ internal sealed class StoreScan
             var full = Path.GetFullPath(directory);
             if (!Directory.Exists(full))
             {
-                if (missingRootsAreEmpty && !File.Exists(full))
-                {
-                    ctx.Verbose($"'{full}' is gone (removed while the check ran): nothing in it can use an image.");
-                    continue;
-                }
                 if (File.Exists(full))
                 {
                     throw new KvmSnapshotException(ErrorIds.DiskImageNotFound, KvmErrorKind.InvalidArgument, full,
                         $"'{full}' is a file; a store scan needs a directory.");
+                }
+                if (missingRootsAreEmpty)
+                {
+                    ctx.Verbose($"'{full}' is gone (removed while the check ran): nothing in it can use an image.");
+                    continue;
                 }
                 throw new KvmSnapshotException(ErrorIds.DiskImageNotFound, KvmErrorKind.ObjectNotFound, full,
                     $"The directory '{full}' does not exist.");
