@@ -178,18 +178,10 @@ public abstract partial class KvmCmdlet
     {
         if (_hostRun.Value is not { } run)
         {
-            if (_inputHost is { } host && enumerateCollection && LanguagePrimitives.GetEnumerable(sendToPipeline) is IEnumerable list)
-            {
+            if (_inputHost is not { } host) base.WriteObject(sendToPipeline, enumerateCollection);
+            else if (enumerateCollection && LanguagePrimitives.GetEnumerable(sendToPipeline) is IEnumerable list)
                 base.WriteObject(list.Cast<object?>().Select(o => Tag(o, host)).ToList(), enumerateCollection: true);
-            }
-            else if (_inputHost is { } single)
-            {
-                base.WriteObject(Tag(sendToPipeline, single));
-            }
-            else
-            {
-                base.WriteObject(sendToPipeline, enumerateCollection);
-            }
+            else base.WriteObject(Tag(sendToPipeline, host));
             return;
         }
         if (!enumerateCollection || LanguagePrimitives.GetEnumerable(sendToPipeline) is not IEnumerable items)
