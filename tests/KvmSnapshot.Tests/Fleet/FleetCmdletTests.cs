@@ -40,6 +40,30 @@ public sealed class FleetCmdletTests : IClassFixture<FleetDomain>
 
     public FleetCmdletTests(FleetDomain fleet) => _fleet = fleet;
 
+    /// <summary>
+    /// A loopback port that accepts connections (the kernel's backlog completes the handshake) and never says a word,
+    /// as the qemu+ssh:// host <see cref="Uri"/>: ssh waits for a banner that never comes, so libvirt's open never
+    /// returns by itself. Disposing closes the port, which ends the stuck ssh and the open left behind with it.
+    /// </summary>
+    private sealed class SilentHost : IDisposable
+    {
+        private readonly System.Net.Sockets.TcpListener _listener;
+
+        private SilentHost()
+        {
+            _listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+            _listener.Start();
+        }
+
+        public static SilentHost Start() => new();
+
+        public int Port => ((System.Net.IPEndPoint)_listener.LocalEndpoint).Port;
+
+        public string Uri => $"qemu+ssh://root@127.0.0.1:{Port}/system?no_verify=1";
+
+        public void Dispose() => _listener.Stop();
+    }
+
     private PowerShellSession Session()
     {
         var ps = new PowerShellSession();
@@ -153,78 +177,54 @@ public sealed class FleetCmdletTests : IClassFixture<FleetDomain>
     [Fact]
     public void Ctrl_C_stops_every_host_even_one_that_never_answers()
     {
-        // A loopback port that accepts connections (the kernel's backlog) and never says a word: ssh waits for its banner.
-        var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        silent.Start();
-        try
+        using var silent = SilentHost.Start();
+        using var ps = Session();
+        ps.SetVariable("hung", silent.Uri);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        TimeSpan? pressed = null;
+        var result = ps.RunAndStop("Get-KvmDomain -Domain $d -ConnectionUri $a, $hung", _ =>
         {
-            var port = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
-            using var ps = Session();
-            ps.SetVariable("hung", $"qemu+ssh://root@127.0.0.1:{port}/system?no_verify=1");
-            var watch = System.Diagnostics.Stopwatch.StartNew();
-            TimeSpan? pressed = null;
-            var result = ps.RunAndStop("Get-KvmDomain -Domain $d -ConnectionUri $a, $hung", _ =>
-            {
-                if (watch.Elapsed < TimeSpan.FromSeconds(2)) return false;
-                pressed = watch.Elapsed;
-                return true;
-            }, TimeSpan.FromSeconds(60));
-            Assert.NotNull(pressed);
-            // Stopped within the grace time of the stuck host, not when its connection gives up.
-            Assert.InRange((watch.Elapsed - pressed!.Value).TotalSeconds, 0, 8);
-            Assert.IsAssignableFrom<PipelineStoppedException>(result.Terminating);
-            // The host that answered, first in order, is written as soon as it is done (normally before the stop); the
-            // stuck host wrote nothing.
-            Assert.InRange(result.Output.Count, 0, 1);
-            Assert.All(result.Output, o => Assert.Equal(Local, o.Properties["ConnectionUri"].Value));
-        }
-        finally
-        {
-            // Closing the port ends the stuck ssh, and the host thread left behind with it.
-            silent.Stop();
-        }
+            if (watch.Elapsed < TimeSpan.FromSeconds(2)) return false;
+            pressed = watch.Elapsed;
+            return true;
+        }, TimeSpan.FromSeconds(60));
+        Assert.NotNull(pressed);
+        // Stopped within the grace time of the stuck host, not when its connection gives up.
+        Assert.InRange((watch.Elapsed - pressed!.Value).TotalSeconds, 0, 8);
+        Assert.IsAssignableFrom<PipelineStoppedException>(result.Terminating);
+        // The host that answered, first in order, is written as soon as it is done (normally before the stop); the
+        // stuck host wrote nothing.
+        Assert.InRange(result.Output.Count, 0, 1);
+        Assert.All(result.Output, o => Assert.Equal(Local, o.Properties["ConnectionUri"].Value));
     }
 
     [Fact]
     public void A_host_that_accepts_and_never_answers_is_an_error_after_the_connect_timeout_and_the_others_objects_still_come()
     {
-        // A loopback listener that accepts (the kernel's backlog completes the handshake) and never says a word, as in
-        // the Ctrl+C test: ssh waits for a banner that never comes and libvirt's open never returns by itself.
-        var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        silent.Start();
-        try
-        {
-            var port = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
-            var hung = $"qemu+ssh://root@127.0.0.1:{port}/system?no_verify=1";
-            using var ps = Session();
-            ps.SetVariable("hung", hung);
-            var watch = System.Diagnostics.Stopwatch.StartNew();
-            var result = ps.Run("$KvmSnapshotConnectTimeout = 1.5; Get-KvmDomain -Domain $d -ConnectionUri $a, $hung, $b");
-            Assert.InRange(watch.Elapsed.TotalSeconds, 1.5, 20);
-            Assert.Null(result.Terminating);
-            Assert.Equal(new[] { Local, Socket }, result.Output.Select(o => (string?)o.Properties["ConnectionUri"].Value));
-            var error = Assert.Single(result.Errors);
-            Assert.StartsWith("ConnectionFailed,", error.FullyQualifiedErrorId, StringComparison.Ordinal);
-            Assert.Equal(ErrorCategory.ConnectionError, error.CategoryInfo.Category);
-            var message = error.ErrorDetails?.Message ?? error.Exception.Message;
-            Assert.Contains($"127.0.0.1:{port}", message, StringComparison.Ordinal);
-            Assert.Contains("no answer within 1.5 s", message, StringComparison.Ordinal);
+        using var silent = SilentHost.Start();
+        using var ps = Session();
+        ps.SetVariable("hung", silent.Uri);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var result = ps.Run("$KvmSnapshotConnectTimeout = 1.5; Get-KvmDomain -Domain $d -ConnectionUri $a, $hung, $b");
+        Assert.InRange(watch.Elapsed.TotalSeconds, 1.5, 20);
+        Assert.Null(result.Terminating);
+        Assert.Equal(new[] { Local, Socket }, result.Output.Select(o => (string?)o.Properties["ConnectionUri"].Value));
+        var error = Assert.Single(result.Errors);
+        Assert.StartsWith("ConnectionFailed,", error.FullyQualifiedErrorId, StringComparison.Ordinal);
+        Assert.Equal(ErrorCategory.ConnectionError, error.CategoryInfo.Category);
+        var message = error.ErrorDetails?.Message ?? error.Exception.Message;
+        Assert.Contains($"127.0.0.1:{silent.Port}", message, StringComparison.Ordinal);
+        Assert.Contains("no answer within 1.5 s", message, StringComparison.Ordinal);
 
-            // A value that is no timeout: a (statement-)terminating typed error before any host is asked, and one
-            // for a single host too.
-            foreach (var (bad, uris) in new[] { ("'soon'", "$a, $b"), ("-5", "$a, $b"), ("[datetime]::Now", "$a") })
-            {
-                var refused = ps.Run($"$KvmSnapshotConnectTimeout = {bad}; Get-KvmDomain -Domain $d -ConnectionUri {uris}; 'after'");
-                Assert.Equal(new object[] { "after" }, refused.Output.Select(o => o.BaseObject));
-                var record = Assert.Single(refused.Errors);
-                Assert.StartsWith("ConnectTimeoutInvalid,", record.FullyQualifiedErrorId, StringComparison.Ordinal);
-                Assert.Equal(ErrorCategory.InvalidArgument, record.CategoryInfo.Category);
-            }
-        }
-        finally
+        // A value that is no timeout: a (statement-)terminating typed error before any host is asked, and one
+        // for a single host too.
+        foreach (var (bad, uris) in new[] { ("'soon'", "$a, $b"), ("-5", "$a, $b"), ("[datetime]::Now", "$a") })
         {
-            // Closing the port ends ssh, and the open left behind with it.
-            silent.Stop();
+            var refused = ps.Run($"$KvmSnapshotConnectTimeout = {bad}; Get-KvmDomain -Domain $d -ConnectionUri {uris}; 'after'");
+            Assert.Equal(new object[] { "after" }, refused.Output.Select(o => o.BaseObject));
+            var record = Assert.Single(refused.Errors);
+            Assert.StartsWith("ConnectTimeoutInvalid,", record.FullyQualifiedErrorId, StringComparison.Ordinal);
+            Assert.Equal(ErrorCategory.InvalidArgument, record.CategoryInfo.Category);
         }
     }
 
