@@ -76,3 +76,10 @@ function Write-GuestPattern {
     if ($output -match 'error|failed') { throw "guest write failed: $output" }
     Sync-GuestDisk $Domain -Uri $Uri
 }
+
+# qemu-img compare: 0 = the guest-visible contents are identical (1 = they differ, 2+ = an error).
+function Test-SameGuestView {
+    param([string] $Reference, [string] $Image)
+    $null = & qemu-img compare -U $Reference $Image 2>&1
+    $LASTEXITCODE -eq 0
+}

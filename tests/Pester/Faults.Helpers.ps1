@@ -3,13 +3,6 @@
 # commit or pull). The caller sets $ModuleManifest (the module the child imports) and, for the kill trials, $Random.
 # Not a test file itself.
 
-# qemu-img compare: 0 = the guest-visible contents are identical (1 = they differ, 2+ = an error).
-function Test-SameGuestView {
-    param([string] $Reference, [string] $Image)
-    $null = & qemu-img compare -U $Reference $Image 2>&1
-    $LASTEXITCODE -eq 0
-}
-
 # The chain as qemu-img itself reports it (file names, active first): the oracle the module's view is checked against.
 function Get-QemuImgChain {
     param([string] $Path)

@@ -32,12 +32,6 @@ BeforeAll {
         finally { Invoke-Tool virsh '-c', $Uri, 'resume', $Domain | Out-Null }
     }
 
-    function Test-SameContent {
-        param([string] $A, [string] $B)
-        $null = & qemu-img compare -U $A $B 2>&1
-        $LASTEXITCODE -eq 0
-    }
-
     function Get-Checkpoint {
         param([string] $Domain)
         @((& virsh -c $Uri checkpoint-list $Domain --name 2>$null) | Where-Object { $_.Trim() })
@@ -89,7 +83,7 @@ Describe 'Backup-KvmDomain and the backup set cmdlets' -Tag 'Live', 'Backup' -Sk
         foreach ($point in 'A', 'B', 'C') {
             $restored = $listed[$i] | Restore-KvmBackup -Destination (Join-Path $store "restored-$point.qcow2") -Confirm:$false -ErrorAction Stop
             $restored.Backup | Should -Be $listed[$i].Name
-            Test-SameContent (Join-Path $store "$point.raw") $restored.Path | Should -BeTrue -Because "point $point"
+            Test-SameGuestView (Join-Path $store "$point.raw") $restored.Path | Should -BeTrue -Because "point $point"
             $i++
         }
         Test-KvmBackup -Path $set -Quiet | Should -BeTrue
@@ -107,7 +101,7 @@ Describe 'Backup-KvmDomain and the backup set cmdlets' -Tag 'Live', 'Backup' -Sk
         Copy-GuestView $dom $disk (Join-Path $store 'now.raw')
         $b = Backup-KvmDomain $dom $set3 -Method Snapshot -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop
         ($b.Method, $b.Checkpoint) | Should -Be @('Snapshot', $null)
-        Test-SameContent (Join-Path $store 'now.raw') $b.Files[0] | Should -BeTrue
+        Test-SameGuestView (Join-Path $store 'now.raw') $b.Files[0] | Should -BeTrue
         ((& virsh -c $Uri domblklist $dom) -match '^\s*vda\s') -replace '^\s*vda\s+', '' | ForEach-Object Trim | Should -Be $disk
         @(Get-ChildItem -LiteralPath $store -Filter '*kvmsnap-backup-*') | Should -BeNullOrEmpty
         Get-Checkpoint $dom | Should -Be $checkpoints -Because 'it makes no checkpoint, and the other set''s stays'
@@ -185,7 +179,7 @@ Describe 'Backup-KvmDomain and the backup set cmdlets' -Tag 'Live', 'Backup' -Sk
         $inc = Backup-KvmDomain $dom $set4 -Incremental -ConnectionUri $Uri -Confirm:$false -ErrorAction Stop
         $inc.Parent | Should -Be $full.Name
         $restored = $inc | Restore-KvmBackup -Destination (Join-Path $store 'restored-D.qcow2') -Confirm:$false -ErrorAction Stop
-        Test-SameContent (Join-Path $store 'D.raw') $restored.Path | Should -BeTrue
+        Test-SameGuestView (Join-Path $store 'D.raw') $restored.Path | Should -BeTrue
     }
 }
 
@@ -222,7 +216,7 @@ Describe 'Backup-KvmDomain of a shut-off domain' -Tag 'Live', 'Backup' -Skip:(-n
         ($inc.Kind, $inc.Parent, $inc.Method) | Should -Be @('Incremental', $full.Name, 'Copy')
         $inc.BytesCopied | Should -BeLessThan (1MB)
         $restored = Restore-KvmBackup -Path $offSet -Destination (Join-Path $offStore 'restored.qcow2') -Confirm:$false -ErrorAction Stop
-        Test-SameContent (Join-Path $offStore 'B.raw') $restored.Path | Should -BeTrue
+        Test-SameGuestView (Join-Path $offStore 'B.raw') $restored.Path | Should -BeTrue
         Test-KvmBackup -Path $offSet -Quiet | Should -BeTrue
     }
 }
