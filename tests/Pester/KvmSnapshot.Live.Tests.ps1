@@ -664,7 +664,7 @@ Import-Module $(ConvertTo-PSLiteral $manifest)
 `$mine = foreach (`$line in (& virt-admin srv-clients-list libvirtd)) {
     `$id = (`$line.Trim() -split '\s+')[0]
     if (`$id -notmatch '^\d+$') { continue }
-    if ((& virt-admin client-info libvirtd `$id) -match "^unix_process_id\s*:\s*`$PID\s*$") { `$id }
+    if ((& virt-admin client-info libvirtd `$id 2>`$null) -match "^unix_process_id\s*:\s*`$PID\s*$") { `$id } # a client gone meanwhile is not this one
 }
 foreach (`$id in `$mine) { `$null = & virt-admin client-disconnect libvirtd `$id }
 "dropped=`$(@(`$mine).Count)"
