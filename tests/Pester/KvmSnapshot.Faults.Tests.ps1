@@ -94,16 +94,17 @@ Describe 'Killed sessions and libvirtd restarts during live block jobs (issue 7.
             }
         }
 
-        # In the background: once the block job on the domain's vda has made progress, stop libvirtd by its PID with
-        # $Signal and start it again the way scripts/setup-libvirt.sh does. Returns the bash process.
+        # In the background: once the block job on the domain's vda has made progress (-Now: at once), stop libvirtd by
+        # its PID with $Signal and start it again the way scripts/setup-libvirt.sh does. Returns the bash process.
         function Start-LibvirtdRestart {
-            param([string] $Domain, [string] $Signal)
+            param([string] $Domain, [string] $Signal, [switch] $Now)
             $script = @'
 set -euo pipefail
-dom="$1"; sig="$2"; repo="$3"
+dom="$1"; sig="$2"; repo="$3"; now="$4"
 pid=$(cat /run/libvirtd.pid)
 [[ "$(cat /proc/$pid/comm)" == libvirtd ]] || { echo "/run/libvirtd.pid is not libvirtd" >&2; exit 1; }
 for i in $(seq 1 300); do
+    [[ "$now" == now ]] && break
     virsh -c qemu:///system blockjob "$dom" vda --info 2>&1 | grep -Eq '\[ *[1-9][0-9]* %\]' && break
     sleep 0.1
 done
@@ -120,7 +121,7 @@ bash "$repo/scripts/setup-libvirt.sh" >/dev/null
 echo restarted
 '@
             $psi = [Diagnostics.ProcessStartInfo]::new('bash')
-            foreach ($a in '-c', $script, 'restart', $Domain, $Signal, $Repo) { $psi.ArgumentList.Add($a) }
+            foreach ($a in '-c', $script, 'restart', $Domain, $Signal, $Repo, $(if ($Now) { 'now' } else { 'wait' })) { $psi.ArgumentList.Add($a) }
             $psi.RedirectStandardOutput = $true
             $psi.UseShellExecute = $false
             [Diagnostics.Process]::Start($psi)
@@ -206,6 +207,34 @@ echo restarted
         @((Get-KvmSnapshotChain -Domain $dom.Name -Disk vda).Layers | ForEach-Object { Split-Path -Leaf $_.Path }) -join ' <- ' | Should -Be 's2.qcow2 <- base.qcow2'
         Test-GuestViewIntact $dom | Should -BeTrue
         @(Get-ChildItem -LiteralPath $dom.Dir -File | ForEach-Object Name | Sort-Object) -join ',' | Should -Be 'base.qcow2,s1.qcow2,s2.qcow2'
+    }
+
+    It 'libvirtd restart between two listings of a session that only listed: the second Get-KvmSnapshot works on a new connection' {
+        # A session that never needed events holds a lean connection (no event loop, so no close callback from it):
+        # its next lease must find the connection dead by asking libvirtd, and open another.
+        $dom = New-ChainDomain 'rslist'
+        $go = Join-Path $Root "$($dom.Name).go"
+        $child = Start-ChildPwsh -Script @"
+Import-Module $(ConvertTo-PSLiteral (Join-Path (Get-Module KvmSnapshot).ModuleBase 'KvmSnapshot.psd1'))
+`$ErrorActionPreference = 'Stop'
+"##LISTED `$(@(Get-KvmSnapshot -Domain $(ConvertTo-PSLiteral $dom.Name) -ConnectionUri $(ConvertTo-PSLiteral $Uri)).Count)"
+while (-not (Test-Path -LiteralPath $(ConvertTo-PSLiteral $go))) { Start-Sleep -Milliseconds 100 }
+"##AGAIN `$(@(Get-KvmSnapshot -Domain $(ConvertTo-PSLiteral $dom.Name) -ConnectionUri $(ConvertTo-PSLiteral $Uri)).Count)"
+"@
+        try {
+            Read-ChildUntil $child '##LISTED' | Should -BeTrue
+            $restart = Start-LibvirtdRestart $dom.Name 'TERM' -Now
+            $restart.WaitForExit(120000) | Should -BeTrue
+            $restart.StandardOutput.ReadToEnd() | Should -Match 'restarted'
+            $null = New-Item -ItemType File -Path $go
+            Read-ChildUntil $child '##AGAIN' | Should -BeTrue
+        }
+        finally {
+            if (-not $child.Process.HasExited) { Stop-ChildHard $child }
+        }
+        # The domain has no snapshots: what counts is that both listings reached libvirtd without an error.
+        $child.Lines | Should -Contain '##LISTED 0'
+        $child.Lines | Should -Contain '##AGAIN 0'
     }
 
     It 'libvirtd SIGKILL during a waiting live pull: Invoke-KvmBlockPull reconnects and finishes, guest data intact' {

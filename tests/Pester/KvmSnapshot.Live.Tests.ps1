@@ -646,4 +646,36 @@ Describe 'KvmSnapshot live cmdlets on qemu:///system' -Tag 'Live' -Skip:(-not $c
             Get-ActiveImage $wf | Should -Be $wfS1
         }
     }
+
+    Context 'A connection libvirtd drops under a session that never needed events' {
+        BeforeAll {
+            . (Join-Path $PSScriptRoot 'ChildPwsh.ps1')
+        }
+
+        It 'lists the snapshots again on a fresh connection after libvirtd closed the lean one' {
+            # A fresh pwsh that only lists holds a lean connection (no event loop, so no close callback from the
+            # loop): the next lease's question must find it dead and open another. libvirtd is made to close this
+            # child's connections only (virt-admin client-disconnect, what its restart does to a client).
+            $manifest = Join-Path (Get-Module KvmSnapshot).ModuleBase 'KvmSnapshot.psd1'
+            $script = @"
+Import-Module $(ConvertTo-PSLiteral $manifest)
+`$ErrorActionPreference = 'Stop'
+`$before = @(Get-KvmSnapshot -Domain $(ConvertTo-PSLiteral $int) -ConnectionUri $(ConvertTo-PSLiteral $Uri)).Count
+`$mine = foreach (`$line in (& virt-admin srv-clients-list libvirtd)) {
+    `$id = (`$line.Trim() -split '\s+')[0]
+    if (`$id -notmatch '^\d+$') { continue }
+    if ((& virt-admin client-info libvirtd `$id 2>`$null) -match "^unix_process_id\s*:\s*`$PID\s*$") { `$id } # a client gone meanwhile is not this one
+}
+foreach (`$id in `$mine) { `$null = & virt-admin client-disconnect libvirtd `$id }
+"dropped=`$(@(`$mine).Count)"
+`$after = @(Get-KvmSnapshot -Domain $(ConvertTo-PSLiteral $int) -ConnectionUri $(ConvertTo-PSLiteral $Uri)).Count
+"before=`$before after=`$after"
+"@
+            $run = Invoke-ChildPwsh -Script $script
+            $run.ExitCode | Should -Be 0 -Because $run.Text
+            $run.Text | Should -Match 'dropped=[1-9]'
+            $run.Text | Should -Match 'before=(\d+) after=\1\b'
+            $run.Text | Should -Not -Match 'error|exception'
+        }
+    }
 }

@@ -21,20 +21,25 @@ internal sealed class JobCompletedSignal : IDisposable
     private readonly ConnectHandle _connection;
     private readonly int _operation;
     private readonly int _callbackId;
+    private readonly IDisposable? _owner;
     private long _timestamp;
     private int _disposed;
 
-    private JobCompletedSignal(ConnectHandle connection, DomainHandle domain, int operation, string target)
+    private JobCompletedSignal(ConnectHandle connection, DomainHandle domain, int operation, string target, IDisposable? owner)
     {
+        _owner = owner;
         _connection = connection;
         _operation = operation;
         _callbackId = Virt.ConnectDomainEventRegisterAnyForDomain(connection, domain, DomainEventId.JobCompleted, CallbackPointer,
             NativeCallbacks.Opaque(this), NativeCallbacks.FreeOpaquePointer, target);
     }
 
-    /// <summary>Registers for the domain's job-completed events of <paramref name="operation"/>.</summary>
-    public static JobCompletedSignal Register(ConnectHandle connection, DomainHandle domain, int operation, string target)
-        => new(connection, domain, operation, target);
+    /// <summary>
+    /// Registers for the domain's job-completed events of <paramref name="operation"/>; <paramref name="owner"/>
+    /// (what holds <paramref name="connection"/> open, or null) is disposed with the registration.
+    /// </summary>
+    public static JobCompletedSignal Register(ConnectHandle connection, DomainHandle domain, int operation, string target, IDisposable? owner)
+        => new(connection, domain, operation, target, owner);
 
     public bool IsSet => _ended.IsSet;
 
@@ -49,6 +54,7 @@ internal sealed class JobCompletedSignal : IDisposable
         // libvirt frees the opaque once it will not call back; a late callback finds no receiver. The wait handle
         // is left to the GC, so a callback in flight never touches a disposed one.
         Virt.ConnectDomainEventDeregisterAny(_connection, _callbackId);
+        _owner?.Dispose();
     }
 
     private static unsafe IntPtr CallbackPointer

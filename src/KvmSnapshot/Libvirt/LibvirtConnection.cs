@@ -14,13 +14,23 @@ namespace KvmSnapshot.Libvirt;
 /// call. A connection found dead, or closed by libvirt (the close callback: libvirtd went away), is evicted from the
 /// pool, never closed under a user: it is closed when its last lease is released, and the next <see cref="Get"/>
 /// opens a fresh one.
+/// A local URI's connection is opened without libvirt's event loop while no caller has needed events yet (a lean
+/// connection: its calls cost less than half the client CPU); a caller that needs events (block jobs, the backup's
+/// job-completed event) asks <see cref="Get"/> for them and gets a connection opened after the loop was registered,
+/// and so does every remote URI (keepalive runs on the loop). A lean connection hears of a dead or restarted
+/// libvirtd only through a call, so each lease of it first asks the daemon one question (virConnectGetLibVersion);
+/// a connection that does not answer is evicted and a fresh one opened, as the close callback does for the others.
 /// </summary>
 internal sealed class LibvirtConnection : IDisposable
 {
     /// <summary>Environment variable libvirt itself reads for the default URI.</summary>
     public const string DefaultUriVariable = "LIBVIRT_DEFAULT_URI";
 
+    /// <summary>Connections opened with the event loop, per URI.</summary>
     private static readonly ConcurrentDictionary<string, PooledConnection> Pool = new(StringComparer.Ordinal);
+
+    /// <summary>Local connections opened before the event loop existed, per URI; they serve callers that need no events.</summary>
+    private static readonly ConcurrentDictionary<string, PooledConnection> LeanPool = new(StringComparer.Ordinal);
     private static readonly ConcurrentDictionary<string, object> OpenLocks = new(StringComparer.Ordinal);
 
     private readonly PooledConnection _shared;
@@ -36,7 +46,11 @@ internal sealed class LibvirtConnection : IDisposable
 
     public ConnectHandle Handle => _shared.Handle;
 
+    /// <summary>This connection's block job events; only a connection that <see cref="ReceivesEvents"/> is sent any.</summary>
     public BlockJobEventHub Events => _shared.Events;
+
+    /// <summary>True when the connection was opened with the event loop (<see cref="Get"/> with events): libvirt sends it events.</summary>
+    public bool ReceivesEvents => _shared.ReceivesEvents;
 
     /// <summary>The pooled connection this lease is on; two leases on one connection share it.</summary>
     internal PooledConnection Shared => _shared;
@@ -79,23 +93,47 @@ internal sealed class LibvirtConnection : IDisposable
         return string.IsNullOrWhiteSpace(env) ? null : env;
     }
 
-    /// <summary>A lease on the pooled connection for <paramref name="connectionUri"/>, opened or reopened as needed.</summary>
-    public static LibvirtConnection Get(string? connectionUri, Action<string>? trace = null)
+    /// <summary>
+    /// A lease on the pooled connection for <paramref name="connectionUri"/>, opened or reopened as needed; with
+    /// <paramref name="events"/>, on a connection that <see cref="ReceivesEvents"/> (the event loop is registered
+    /// first). Without, a local URI gets the lean connection while one is open or can still be opened.
+    /// </summary>
+    public static LibvirtConnection Get(string? connectionUri, Action<string>? trace = null, bool events = false)
     {
         LibvirtRuntime.EnsureInitialized();
         var uri = EffectiveUri(connectionUri);
         var key = uri ?? string.Empty;
-        if (Pool.TryGetValue(key, out var pooled) && TryLease(pooled, trace) is { } fast) return fast;
-
-        lock (OpenLocks.GetOrAdd(key, _ => new object()))
+        if (!events && IsLocalUri(key))
         {
-            if (Pool.TryGetValue(key, out pooled) && TryLease(pooled, trace) is { } leased) return leased;
+            if (LeanPool.TryGetValue(key, out var lean) && TryLease(lean, trace) is { } fastLean) return fastLean;
+            if (!LibvirtRuntime.HasEventLoop)
+            {
+                var opened = GetOrOpen(LeanPool, key, uri, trace, receivesEvents: false);
+                if (opened.IsLocal) return opened;
+                // libvirt's own default URI named a remote host: that needs keepalive, so the loop.
+                opened.Shared.Evict();
+                opened.Dispose();
+            }
+        }
+        LibvirtRuntime.EnsureEventLoop();
+        return GetOrOpen(Pool, key, uri, trace, receivesEvents: true);
+    }
+
+    private static LibvirtConnection GetOrOpen(ConcurrentDictionary<string, PooledConnection> pool, string key, string? uri, Action<string>? trace, bool receivesEvents)
+    {
+        if (pool.TryGetValue(key, out var pooled) && TryLease(pooled, trace) is { } fast) return fast;
+
+        // Lean and evented opens of one URI neither share a lock nor an open left behind by a timeout.
+        var openKey = (receivesEvents ? "events:" : "lean:") + key;
+        lock (OpenLocks.GetOrAdd(openKey, _ => new object()))
+        {
+            if (pool.TryGetValue(key, out pooled) && TryLease(pooled, trace) is { } leased) return leased;
             trace?.Invoke(LibvirtCall.Format("virConnectOpen", ("name", uri)));
-            var handle = Open(key, uri);
+            var handle = Open(openKey, uri);
             PooledConnection connection;
             try
             {
-                connection = new PooledConnection(key, uri, handle);
+                connection = new PooledConnection(pool, key, uri, handle, receivesEvents);
             }
             catch
             {
@@ -104,7 +142,7 @@ internal sealed class LibvirtConnection : IDisposable
             }
             // One reference is the pool's, one this lease's.
             connection.TryAddRef();
-            Pool[key] = connection;
+            pool[key] = connection;
             return new LibvirtConnection(connection);
         }
     }
@@ -191,7 +229,7 @@ internal sealed class LibvirtConnection : IDisposable
     private static LibvirtConnection? TryLease(PooledConnection pooled, Action<string>? trace)
     {
         if (!pooled.TryAddRef()) return null; // its last user just closed it
-        if (pooled.IsAlive) return new LibvirtConnection(pooled);
+        if (pooled.IsAlive && (pooled.ReceivesEvents || pooled.Answers())) return new LibvirtConnection(pooled);
         trace?.Invoke($"libvirt connection to '{pooled.Uri}' is dead; reopening ({pooled.ClosedReason ?? "it no longer answers"})");
         pooled.Evict();
         pooled.Release();
@@ -203,6 +241,7 @@ internal sealed class LibvirtConnection : IDisposable
     {
         var key = EffectiveUri(connectionUri) ?? string.Empty;
         if (Pool.TryGetValue(key, out var c)) c.Evict();
+        if (LeanPool.TryGetValue(key, out var lean)) lean.Evict();
     }
 
     /// <summary>Another lease on the same connection, for an object that may outlive this lease.</summary>
@@ -230,6 +269,7 @@ internal sealed class LibvirtConnection : IDisposable
     /// </summary>
     internal sealed class PooledConnection
     {
+        private readonly ConcurrentDictionary<string, PooledConnection> _pool;
         private readonly string _key;
         private readonly int _eventCallbackId = -1;
         private readonly bool _closeCallbackRegistered;
@@ -239,28 +279,35 @@ internal sealed class LibvirtConnection : IDisposable
         private int _evicted;
         private volatile string? _closedReason;
 
-        public PooledConnection(string key, string? requestedUri, ConnectHandle handle)
+        public PooledConnection(ConcurrentDictionary<string, PooledConnection> pool, string key, string? requestedUri, ConnectHandle handle, bool receivesEvents)
         {
+            _pool = pool;
             _key = key;
+            ReceivesEvents = receivesEvents;
             RequestedUri = requestedUri;
             Handle = handle;
             Uri = Virt.ConnectGetUri(handle, requestedUri);
             Events = new BlockJobEventHub(Uri);
             _libVersion = new Lazy<ulong>(() => Virt.ConnectGetLibVersion(Handle, Uri), LazyThreadSafetyMode.ExecutionAndPublication);
-            try
+            if (receivesEvents)
             {
-                // A dead peer then shows as !IsAlive within ~15 s instead of hanging the next call.
-                Virt.ConnectSetKeepAlive(handle, 5, 3, Uri);
+                try
+                {
+                    // A dead peer then shows as !IsAlive within ~15 s instead of hanging the next call.
+                    Virt.ConnectSetKeepAlive(handle, 5, 3, Uri);
+                }
+                catch (KvmSnapshotException)
+                {
+                    // Drivers without keepalive (test:///, local drivers) refuse it; liveness checks still work there.
+                }
+                // libvirt frees both opaques through NativeCallbacks.FreeOpaque once it will never use them again
+                // (deregistration, or the connection's end), so a callback in flight on the event thread never sees a
+                // freed handle.
+                _eventCallbackId = Virt.ConnectDomainEventRegisterAny(handle, DomainEventId.BlockJob2, BlockJobEventHub.CallbackPointer,
+                    NativeCallbacks.Opaque(Events), NativeCallbacks.FreeOpaquePointer, Uri);
             }
-            catch (KvmSnapshotException)
-            {
-                // Drivers without keepalive (test:///, local drivers) refuse it; liveness checks still work there.
-            }
-            // libvirt frees both opaques through NativeCallbacks.FreeOpaque once it will never use them again
-            // (deregistration, or the connection's end), so a callback in flight on the event thread never sees a
-            // freed handle.
-            _eventCallbackId = Virt.ConnectDomainEventRegisterAny(handle, DomainEventId.BlockJob2, BlockJobEventHub.CallbackPointer,
-                NativeCallbacks.Opaque(Events), NativeCallbacks.FreeOpaquePointer, Uri);
+            // On a lean connection libvirt runs the close callback on the thread of the call that found the socket
+            // closed, so the pool still learns of it (besides the question each lease asks).
             _closeOpaque = NativeCallbacks.Opaque(this);
             _closeCallbackRegistered = Virt.ConnectRegisterCloseCallback(handle, NativeCallbacks.ClosePointer,
                 _closeOpaque, NativeCallbacks.FreeOpaquePointer, Uri);
@@ -270,6 +317,7 @@ internal sealed class LibvirtConnection : IDisposable
         public string Uri { get; }
         public ConnectHandle Handle { get; }
         public BlockJobEventHub Events { get; }
+        public bool ReceivesEvents { get; }
         public ulong LibVersion => _libVersion.Value;
 
         /// <summary>Why libvirt closed the connection (the close callback's reason); null while it was not.</summary>
@@ -281,6 +329,23 @@ internal sealed class LibvirtConnection : IDisposable
         public bool IsClosed => Volatile.Read(ref _refs) == 0;
 
         public bool IsAlive => _closedReason is null && !Handle.IsClosed && Virt.ConnectIsAlive(Handle);
+
+        /// <summary>
+        /// One round trip (virConnectGetLibVersion) on a lean connection, which has no event loop to notice that
+        /// libvirtd went away or restarted: false when the daemon does not answer on it.
+        /// </summary>
+        public bool Answers()
+        {
+            try
+            {
+                Virt.ConnectGetLibVersion(Handle, Uri);
+                return true;
+            }
+            catch (KvmSnapshotException)
+            {
+                return false;
+            }
+        }
 
         public bool TryAddRef()
         {
@@ -301,7 +366,7 @@ internal sealed class LibvirtConnection : IDisposable
         public void Evict()
         {
             if (Interlocked.Exchange(ref _evicted, 1) != 0) return;
-            Pool.TryRemove(new KeyValuePair<string, PooledConnection>(_key, this));
+            _pool.TryRemove(new KeyValuePair<string, PooledConnection>(_key, this));
             Release();
         }
 

@@ -32,7 +32,18 @@ internal sealed partial class LibvirtDomain
     public JobCompletedSignal WatchBackupJobEnd()
     {
         Trace(LibvirtCall.Format("virConnectDomainEventRegisterAny", ("dom", Name), ("eventID", DomainEventId.JobCompleted)));
-        return JobCompletedSignal.Register(Connection.Handle, Handle, JobCompletedSignal.BackupOperation, Name);
+        if (Connection.ReceivesEvents) return JobCompletedSignal.Register(Connection.Handle, Handle, JobCompletedSignal.BackupOperation, Name, owner: null);
+        // A lean connection is sent no events: watch through the domain on one that is, held as long as the watch.
+        var watched = Lookup(LibvirtConnection.Get(Connection.RequestedUri, Trace, events: true), Name, Trace);
+        try
+        {
+            return JobCompletedSignal.Register(watched.Connection.Handle, watched.Handle, JobCompletedSignal.BackupOperation, Name, owner: watched);
+        }
+        catch
+        {
+            watched.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Polled for progress and completion; not traced each time.</summary>

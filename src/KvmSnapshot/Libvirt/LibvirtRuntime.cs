@@ -5,21 +5,41 @@ using KvmSnapshot.Libvirt.Native;
 namespace KvmSnapshot.Libvirt;
 
 /// <summary>
-/// One-time process setup before the first connection: virInitialize, a silent error handler, and libvirt's default
-/// event loop driven by a dedicated background thread. Events (block job completion) and keepalive both need the
-/// loop, and it must be registered before a connection is opened for that connection to use it.
+/// One-time process setup: virInitialize and a silent error handler before the first connection, and libvirt's
+/// default event loop, driven by a dedicated background thread, on the first real need for it. Events (block job
+/// completion, the backup's job-completed event) and keepalive need the loop, and a connection uses it only when the
+/// loop was registered before the connection was opened. The loop is not free: every call on a connection that uses
+/// it wakes the loop thread (libvirt moves the socket's watch off the loop for the call and back), which more than
+/// doubled the client CPU of 1,000 snapshot XML calls (docs/architecture.md, "Speed"); so connections that need no
+/// events are opened before it exists (<see cref="LibvirtConnection.Get"/>).
 /// </summary>
 internal static class LibvirtRuntime
 {
-    private static readonly Lazy<Thread> EventThread = new(Start, LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly Lazy<bool> Library = new(Initialize, LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly Lazy<Thread> EventThread = new(StartEventLoop, LazyThreadSafetyMode.ExecutionAndPublication);
 
     /// <summary>Throws LibvirtNotAvailable (cached) when libvirt cannot be loaded.</summary>
-    public static void EnsureInitialized() => _ = EventThread.Value;
+    public static void EnsureInitialized() => _ = Library.Value;
 
-    private static Thread Start()
+    /// <summary>Registers the event loop (once); connections opened from then on use it.</summary>
+    public static void EnsureEventLoop()
+    {
+        EnsureInitialized();
+        _ = EventThread.Value;
+    }
+
+    /// <summary>True once the event loop is registered: every connection opened from then on uses it.</summary>
+    public static bool HasEventLoop => EventThread.IsValueCreated;
+
+    private static bool Initialize()
     {
         Virt.Initialize();
         Virt.SilenceErrorPrinting();
+        return true;
+    }
+
+    private static Thread StartEventLoop()
+    {
         Virt.EventRegisterDefaultImpl();
         var thread = new Thread(RunEventLoop) { IsBackground = true, Name = "libvirt event loop" };
         thread.Start();

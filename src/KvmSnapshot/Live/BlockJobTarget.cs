@@ -53,7 +53,8 @@ internal sealed class LibvirtBlockJobTarget : IBlockJobTarget, IDisposable
         _original = domain;
         Domain = domain;
         _disk = disk;
-        _events = domain.Connection.Events.Subscribe(domain.Name, disk);
+        if (domain.Connection.ReceivesEvents) _events = domain.Connection.Events.Subscribe(domain.Name, disk);
+        else (_events, Domain) = Attach(); // a lean connection is sent no events: watch through one that is
     }
 
     /// <summary>The domain the job is watched through: the one given, or the one a reconnect opened.</summary>
@@ -78,23 +79,28 @@ internal sealed class LibvirtBlockJobTarget : IBlockJobTarget, IDisposable
 
     public void Reconnect()
     {
-        var connection = LibvirtConnection.Get(Domain.Connection.RequestedUri, Domain.Trace);
+        var (events, domain) = Attach();
+        _events.Dispose();
+        if (!ReferenceEquals(Domain, _original)) Domain.Dispose(); // the caller disposes the domain it gave
+        _events = events;
+        Domain = domain;
+    }
+
+    /// <summary>The job's domain on a pooled connection that receives events, subscribed to the disk's events.</summary>
+    private (BlockJobSubscription Events, LibvirtDomain Domain) Attach()
+    {
+        var connection = LibvirtConnection.Get(Domain.Connection.RequestedUri, Domain.Trace, events: true);
         // Subscribe before looking at the job again, so nothing that happens from here on is missed.
         var events = connection.Events.Subscribe(Domain.Name, _disk);
-        LibvirtDomain domain;
         try
         {
-            domain = LibvirtDomain.Lookup(connection, Domain.Name, Domain.Trace);
+            return (events, LibvirtDomain.Lookup(connection, Domain.Name, Domain.Trace));
         }
         catch
         {
             events.Dispose();
             throw;
         }
-        _events.Dispose();
-        if (!ReferenceEquals(Domain, _original)) Domain.Dispose(); // the caller disposes the domain it gave
-        _events = events;
-        Domain = domain;
     }
 
     public void Dispose()

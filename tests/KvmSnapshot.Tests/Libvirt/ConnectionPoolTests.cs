@@ -21,8 +21,9 @@ public sealed class ConnectionPoolTests
     [Fact]
     public void An_evicted_connection_stays_usable_by_its_lease_and_closes_with_the_last_one()
     {
-        var lease = LibvirtConnection.Get(TestUri);
+        var lease = LibvirtConnection.Get(TestUri, events: true); // the connection with an event registration
         var shared = lease.Shared;
+        Assert.True(lease.ReceivesEvents);
         var other = lease.AddLease();
         var freedBefore = NativeCallbacks.FreedByLibvirt;
         Assert.True(NativeCallbacks.HoldsOpaqueFor(shared.Events));
@@ -32,7 +33,7 @@ public sealed class ConnectionPoolTests
         Assert.True(shared.IsEvicted);
         Assert.False(shared.IsClosed);
         using (var dom = lease.LookupDomain("test", null)) Assert.Equal("test", Virt.DomainGetName(dom)); // no ObjectDisposedException
-        using (var fresh = LibvirtConnection.Get(TestUri)) Assert.NotSame(shared, fresh.Shared);
+        using (var fresh = LibvirtConnection.Get(TestUri, events: true)) Assert.NotSame(shared, fresh.Shared);
         lease.Dispose();
         lease.Dispose(); // a lease is released once
         Assert.False(shared.IsClosed);

@@ -72,6 +72,23 @@ public sealed class SnapshotXmlSummaryTests
         """,
         // The smallest document libvirt accepts back.
         "<domainsnapshot><name>bare</name></domainsnapshot>",
+        // Elements named domain nested in the definition's <metadata> (and in the inactive one's): the text cut must
+        // take the whole definition, or leave a document the reader refuses (then the full parse reads it).
+        """
+        <domainsnapshot><name>meta</name><state>shutoff</state><parent><name>p0</name></parent>
+          <disks><disk name='vda' snapshot='internal'/></disks>
+          <domain type='kvm'><name>m</name><metadata><domain xmlns='urn:x'><name>inner</name></domain></metadata></domain>
+          <inactiveDomain type='kvm'><metadata><domain xmlns='urn:x'><state>no</state></domain></metadata></inactiveDomain>
+          <active>0</active>
+        </domainsnapshot>
+        """,
+        // A comment that looks like the definition's start tag, before the fields: the reader refuses the cut.
+        """
+        <domainsnapshot><name>c1</name><!-- <domain type='x'> --><state>paused</state>
+          <creationTime>1700000100</creationTime><disks><disk name='vda' snapshot='internal'/></disks>
+          <domain type='qemu'><name>d</name></domain>
+        </domainsnapshot>
+        """,
     };
 
     [Theory]
@@ -95,6 +112,18 @@ public sealed class SnapshotXmlSummaryTests
 
         Assert.Equal(("sn2", "before the <upgrade> & reboot", "sn1"), (summary.Name, summary.Description, summary.Parent));
         Assert.Equal(new[] { "vda:external:/vm/web1.sn2", "vdb:external:/dev/vg/web1-sn2", "vdc:no" }, summary.Disks.Select(d => d.ToString()));
+    }
+
+    [Fact]
+    public void The_saved_domain_definition_is_cut_before_reading_and_the_snapshots_fields_stay()
+    {
+        var cut = SnapshotXml.WithoutSavedDomain(ExternalDiskOnly);
+
+        Assert.DoesNotContain("web1</name>", cut, System.StringComparison.Ordinal);
+        Assert.DoesNotContain("<domain ", cut, System.StringComparison.Ordinal);
+        Assert.StartsWith(ExternalDiskOnly[..ExternalDiskOnly.IndexOf("<domain ", System.StringComparison.Ordinal)], cut, System.StringComparison.Ordinal);
+        Assert.EndsWith("</domainsnapshot>", cut.TrimEnd(), System.StringComparison.Ordinal);
+        Assert.Equal("<domainsnapshot><name>bare</name></domainsnapshot>", SnapshotXml.WithoutSavedDomain("<domainsnapshot><name>bare</name></domainsnapshot>"));
     }
 
     [Fact]

@@ -51,7 +51,8 @@ public sealed class LiveConnectionTests
     public void Libvirtd_closing_the_connection_evicts_it_and_the_next_Get_opens_a_working_one()
     {
         LibvirtConnection.PooledConnection closed;
-        using (var first = LibvirtConnection.Get(Uri))
+        // A connection that receives events: its close callback runs on the event loop as soon as libvirtd closes it.
+        using (var first = LibvirtConnection.Get(Uri, events: true))
         {
             closed = first.Shared;
             Assert.True(first.IsAlive);
@@ -63,7 +64,7 @@ public sealed class LiveConnectionTests
         WaitFor(() => closed.ClosedReason is not null, TimeSpan.FromSeconds(10), "the close callback did not run");
         WaitFor(() => closed.IsEvicted && closed.IsClosed, TimeSpan.FromSeconds(10), "the closed connection was not evicted and closed");
         Assert.Contains("end of file", closed.ClosedReason, StringComparison.Ordinal);
-        using var second = LibvirtConnection.Get(Uri);
+        using var second = LibvirtConnection.Get(Uri, events: true);
         Assert.NotSame(closed, second.Shared);
         Assert.True(second.IsAlive);
         Assert.Equal(closed.Uri, second.Uri);
@@ -76,7 +77,7 @@ public sealed class LiveConnectionTests
     public void A_lease_taken_before_libvirtd_closed_the_connection_fails_as_a_libvirt_error_not_a_disposed_object()
     {
         using var dom = TestDomain.Create("lease");
-        using var lease = LibvirtConnection.Get(Uri);
+        using var lease = LibvirtConnection.Get(Uri, events: true);
         Assert.True(DaemonClients.DisconnectThisProcess() >= 1);
         WaitFor(() => lease.Shared.IsEvicted, TimeSpan.FromSeconds(10), "the connection was not evicted");
 

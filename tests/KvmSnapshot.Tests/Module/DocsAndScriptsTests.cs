@@ -88,6 +88,7 @@ public sealed class DocsAndScriptsTests : IClassFixture<DocsAndScriptsTests.Benc
     [Theory]
     [InlineData("offline/OfflineBenchmark.csproj")]
     [InlineData("live/LiveBenchmark.csproj")]
+    [InlineData("snapshots/stages/StagesBenchmark.csproj")]
     public void EveryBenchmarkBuilds(string project)
     {
         var result = Tool.Run("dotnet", "build", Repo.PathOf("benchmarks", project), "-c", "Release", "--nologo", "-v", "quiet", "--artifacts-path", _artifacts.Folder.Path);
