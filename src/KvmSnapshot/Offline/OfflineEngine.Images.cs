@@ -176,7 +176,7 @@ internal sealed partial class OfflineEngine
         if (clusterSize is not null) options.Add($"cluster_size={clusterSize}");
         if (preallocation is not null && format == ImageFormatProbe.Qcow2) options.Add($"preallocation={preallocation}");
         var joined = options.Count > 0 ? string.Join(",", options) : null;
-        var inputs = (format, size, joined, allocated);
+        var inputs = (format, size, joined, preallocation);
         if (earlier?.MeasuredInputs is { } known && known.Equals(inputs)) return DiskSpace.For(full, earlier.RequiredBytes, earlier.Basis, inputs);
         var measure = _qemuImg.Measure(null, null, size, format, joined, ctx);
         return DiskSpace.For(full, allocated ? measure.FullyAllocated : measure.Required,
