@@ -21,6 +21,12 @@ internal sealed class SpaceEstimate
     public required long AvailableBytes { get; init; }
     /// <summary>Where the number comes from, in words (qemu-img measure, allocated size of the merged layers…).</summary>
     public required string Basis { get; init; }
+    /// <summary>
+    /// What was measured when the number is a pure function of its inputs (New-KvmDiskImage: format, size, options),
+    /// so that the create can reuse the -WhatIf estimate's number instead of asking qemu-img the same question again;
+    /// null when the number depends on files that may change.
+    /// </summary>
+    public object? MeasuredInputs { get; init; }
 
     public bool Fits => RequiredBytes <= AvailableBytes;
 
@@ -63,10 +69,10 @@ internal static class DiskSpace
         }
     }
 
-    public static SpaceEstimate For(string fileInDirectory, long requiredBytes, string basis)
+    public static SpaceEstimate For(string fileInDirectory, long requiredBytes, string basis, object? measuredInputs = null)
     {
         var directory = Path.GetDirectoryName(Path.GetFullPath(fileInDirectory)) ?? "/";
-        return new SpaceEstimate { Directory = directory, RequiredBytes = requiredBytes, AvailableBytes = Available(directory), Basis = basis };
+        return new SpaceEstimate { Directory = directory, RequiredBytes = requiredBytes, AvailableBytes = Available(directory), Basis = basis, MeasuredInputs = measuredInputs };
     }
 
     /// <summary>

@@ -81,7 +81,7 @@ public sealed class NewKvmDiskImageCommand : KvmCmdlet
         {
             var space = RunEngine(ctx => OfflineEngine.Default.EstimateCreate(request, ctx));
             if (!ShouldProcess(path, action + SpaceEstimate.ActionSuffix(space))) return;
-            WriteObject(RunEngine(ctx => OfflineEngine.Default.CreateImage(request, ctx)));
+            WriteObject(RunEngine(ctx => OfflineEngine.Default.CreateImage(request, ctx, space)));
         });
     }
 }

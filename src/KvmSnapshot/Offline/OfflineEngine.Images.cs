@@ -14,7 +14,8 @@ namespace KvmSnapshot.Offline;
 internal sealed partial class OfflineEngine
 {
     /// <summary>New-KvmDiskImage.</summary>
-    public DiskImage CreateImage(NewImageRequest request, IOperationContext ctx)
+    /// <param name="estimated">The cmdlet's <see cref="EstimateCreate"/> of the same request: its qemu-img measure is reused when it measured the same format, size and options (free space is read again).</param>
+    public DiskImage CreateImage(NewImageRequest request, IOperationContext ctx, SpaceEstimate? estimated = null)
     {
         var full = ImageValidation.NewImage(request.Path);
         var format = ImageValidation.Format(request.Format, full);
@@ -45,7 +46,7 @@ internal sealed partial class OfflineEngine
         }
 
         var space = CreateSpace(full, format, request.Size ?? _qemuImg.Info(backing!, backingFormat, ctx).VirtualSize,
-            request.ClusterSize, request.Preallocation, ctx);
+            request.ClusterSize, request.Preallocation, ctx, estimated);
         if (!request.SkipSpaceCheck) space.Require(full, "create the image");
         try
         {
@@ -162,17 +163,24 @@ internal sealed partial class OfflineEngine
         return DiskSpace.For(destination, measure.Required, "qemu-img measure of the flattened source");
     }
 
-    /// <summary>qemu-img measure --size: a sparse raw file needs nothing, qcow2 its metadata; preallocation falloc/full the whole size.</summary>
-    private SpaceEstimate CreateSpace(string full, string format, long size, int? clusterSize, string? preallocation, IOperationContext ctx)
+    /// <summary>
+    /// qemu-img measure --size: a sparse raw file needs nothing, qcow2 its metadata; preallocation falloc/full the
+    /// whole size. The number depends only on format, size and options, so an <paramref name="earlier"/> estimate of
+    /// the same inputs (the -WhatIf text's) gives it without a second qemu-img measure; free space is read anew.
+    /// </summary>
+    private SpaceEstimate CreateSpace(string full, string format, long size, int? clusterSize, string? preallocation, IOperationContext ctx, SpaceEstimate? earlier = null)
     {
         var allocated = preallocation is "falloc" or "full";
         if (format == ImageFormatProbe.Raw && !allocated) return DiskSpace.For(full, 0, "a sparse raw file");
         var options = new List<string>();
         if (clusterSize is not null) options.Add($"cluster_size={clusterSize}");
         if (preallocation is not null && format == ImageFormatProbe.Qcow2) options.Add($"preallocation={preallocation}");
-        var measure = _qemuImg.Measure(null, null, size, format, options.Count > 0 ? string.Join(",", options) : null, ctx);
+        var joined = options.Count > 0 ? string.Join(",", options) : null;
+        var inputs = (format, size, joined, preallocation);
+        if (earlier?.MeasuredInputs is { } known && known.Equals(inputs)) return DiskSpace.For(full, earlier.RequiredBytes, earlier.Basis, inputs);
+        var measure = _qemuImg.Measure(null, null, size, format, joined, ctx);
         return DiskSpace.For(full, allocated ? measure.FullyAllocated : measure.Required,
-            allocated ? $"qemu-img measure, preallocation={preallocation}" : "qemu-img measure");
+            allocated ? $"qemu-img measure, preallocation={preallocation}" : "qemu-img measure", inputs);
     }
 
     /// <summary>The full path of an existing, readable backing file with a whole chain; its format is checked or probed.</summary>

@@ -18,8 +18,34 @@ namespace KvmSnapshot.Tests.Cmdlets;
 /// work or stops with a typed ErrorId; no file it was not asked to change changes, nothing a name says runs, and
 /// the guest-visible data stays what it was (qemu-img compare).
 /// </summary>
-public sealed class BadNameTests
+public sealed class BadNameTests : IClassFixture<BadNameTests.ExpectedView>
 {
+    private readonly ExpectedView _expected;
+
+    public BadNameTests(ExpectedView expected) => _expected = expected;
+
+    /// <summary>
+    /// What every case's chain reads as, written byte by byte from the three patterns the cases write (no qemu
+    /// involved): base 0x01 at 0-3 MiB, mid 0x02 at 1-4 MiB, top 0x03 at 2-3 MiB, of 8 MiB. Made once per class
+    /// run; each case compares its copy, its committed chain and its pulled image with it.
+    /// </summary>
+    public sealed class ExpectedView : IDisposable
+    {
+        public ExpectedView()
+        {
+            const int MiB = 1 << 20;
+            var bytes = new byte[8 * MiB];
+            Array.Fill(bytes, (byte)0x01, 0, 3 * MiB);
+            Array.Fill(bytes, (byte)0x02, 1 * MiB, 3 * MiB);
+            Array.Fill(bytes, (byte)0x03, 2 * MiB, 1 * MiB);
+            File.WriteAllBytes(Raw, bytes);
+        }
+
+        public string Raw { get; } = Path.Combine(Path.GetTempPath(), $"kvmsnap-badname-{Guid.NewGuid():n}.raw");
+
+        public void Dispose() => File.Delete(Raw);
+    }
+
     public static IEnumerable<object[]> Names() => new[]
     {
         new object[] { "spaces", "sp ace .qcow2" },
@@ -75,57 +101,50 @@ public sealed class BadNameTests
         Tool.WritePattern(mid, 0x02, "1M", "3M");
         ps.Run("New-KvmDiskImage -Path $args[0] -BackingFile $args[1] -RelativeBackingFile", top, mid).AssertNoErrors();
         Tool.WritePattern(top, 0x03, "2M", "1M");
-        var before = Path.Combine(Path.GetTempPath(), $"kvmsnap-badname-{Guid.NewGuid():n}.raw");
-        Tool.Run("qemu-img", "convert", "-U", "-O", "raw", top, before).EnsureSuccess();
-        try
+        // The guest view is checked against the patterns' bytes (ExpectedView), after the copy, the commit and the pull.
+        var expected = _expected.Raw;
+        // Reading: the exact files qemu-img opens, under their exact names.
+        var image = ps.Run("Get-KvmDiskImage -Path $args[0]", baseImage).AssertNoErrors().Single<DiskImage>();
+        Assert.Equal(baseImage, image.Path);
+        var chain = ps.Run("Get-KvmSnapshotChain -Path $args[0]", top).AssertNoErrors().Single<SnapshotChain>();
+        Assert.Equal(new[] { top, mid, baseImage }, chain.Layers.Select(l => l.Path).ToArray());
+        Assert.Equal(QemuChain(top), chain.Layers.Select(l => HostFile.Describe(l.Path).Identity).ToList());
+        Assert.True(ps.Run("Test-KvmSnapshotChain -Path $args[0] -Quiet", top).AssertNoErrors().Single<bool>(), fault);
+        Assert.Contains(ps.Run("Get-KvmSnapshotChain -Directory $args[0]", dir.Path).AssertNoErrors().All<SnapshotChain>(), c => c.Path == top && c.Depth == 3);
+
+        // Internal snapshots named by the same text: made, listed, applied and deleted, or refused as a bad name.
+        var created = ps.Run("New-KvmSnapshot -Path $args[0] -Name $args[1]", top, name);
+        AssertTyped(created, "New-KvmSnapshot");
+        if (created.Errors.Count == 0)
         {
-            // Reading: the exact files qemu-img opens, under their exact names.
-            var image = ps.Run("Get-KvmDiskImage -Path $args[0]", baseImage).AssertNoErrors().Single<DiskImage>();
-            Assert.Equal(baseImage, image.Path);
-            var chain = ps.Run("Get-KvmSnapshotChain -Path $args[0]", top).AssertNoErrors().Single<SnapshotChain>();
-            Assert.Equal(new[] { top, mid, baseImage }, chain.Layers.Select(l => l.Path).ToArray());
-            Assert.Equal(QemuChain(top), chain.Layers.Select(l => HostFile.Describe(l.Path).Identity).ToList());
-            Assert.True(ps.Run("Test-KvmSnapshotChain -Path $args[0] -Quiet", top).AssertNoErrors().Single<bool>(), fault);
-            Assert.Contains(ps.Run("Get-KvmSnapshotChain -Directory $args[0]", dir.Path).AssertNoErrors().All<SnapshotChain>(), c => c.Path == top && c.Depth == 3);
-
-            // Internal snapshots named by the same text: made, listed, applied and deleted, or refused as a bad name.
-            var created = ps.Run("New-KvmSnapshot -Path $args[0] -Name $args[1]", top, name);
-            AssertTyped(created, "New-KvmSnapshot");
-            if (created.Errors.Count == 0)
-            {
-                Assert.Contains(ps.Run("Get-KvmSnapshot -Path $args[0]", top).AssertNoErrors().All<InternalSnapshot>(), s => s.Name == name);
-                ps.Run("Restore-KvmSnapshot -Path $args[0] -Name $args[1] -Confirm:$false", top, name).AssertNoErrors();
-                ps.Run("Remove-KvmSnapshot -Path $args[0] -Name $args[1] -Confirm:$false", top, name).AssertNoErrors();
-                Assert.Empty(ps.Run("Get-KvmSnapshot -Path $args[0]", top).AssertNoErrors().Output);
-            }
-            else
-            {
-                Assert.Equal($"{ErrorIds.InvalidSnapshotName},KvmSnapshot.Cmdlets.NewKvmSnapshotCommand", created.SingleError().FullyQualifiedErrorId);
-            }
-
-            // A copy under an odd name, then the chain shortened by commit and by pull.
-            var copy = dir.File(name[..^1] + "c");
-            ps.Run("Convert-KvmDiskImage -Path $args[0] -Destination $args[1]", top, copy).AssertNoErrors();
-            Assert.True(Tool.SameContent(before, copy), $"{fault}: the converted copy");
-            File.Delete(copy);
-
-            var committed = ps.Run("Invoke-KvmBlockCommit -Path $args[0] -Top $args[1] -Confirm:$false", top, mid).AssertNoErrors().Single<SnapshotChain>();
-            Assert.Equal(new[] { top, baseImage }, committed.Layers.Select(l => l.Path).ToArray());
-            Assert.Equal(QemuChain(top), committed.Layers.Select(l => HostFile.Describe(l.Path).Identity).ToList());
-            Assert.True(Tool.SameContent(before, top), $"{fault}: after the commit");
-
-            var pulled = ps.Run("Invoke-KvmBlockPull -Path $args[0] -Confirm:$false", top).AssertNoErrors().Single<SnapshotChain>();
-            Assert.Equal(1, pulled.Depth);
-            Assert.True(Tool.SameContent(before, top), $"{fault}: after the pull");
-
-            // Only the files the test made; nothing a name said ran here or in the working directory.
-            Assert.Equal(new[] { baseImage, mid, top }.OrderBy(f => f, StringComparer.Ordinal), Directory.GetFiles(dir.Path).OrderBy(f => f, StringComparer.Ordinal));
-            Assert.False(File.Exists(Path.Combine(cwd, "pwned")) || File.Exists(Path.Combine(cwd, "pwned2")));
+            Assert.Contains(ps.Run("Get-KvmSnapshot -Path $args[0]", top).AssertNoErrors().All<InternalSnapshot>(), s => s.Name == name);
+            ps.Run("Restore-KvmSnapshot -Path $args[0] -Name $args[1] -Confirm:$false", top, name).AssertNoErrors();
+            ps.Run("Remove-KvmSnapshot -Path $args[0] -Name $args[1] -Confirm:$false", top, name).AssertNoErrors();
+            Assert.Empty(ps.Run("Get-KvmSnapshot -Path $args[0]", top).AssertNoErrors().Output);
         }
-        finally
+        else
         {
-            File.Delete(before);
+            Assert.Equal($"{ErrorIds.InvalidSnapshotName},KvmSnapshot.Cmdlets.NewKvmSnapshotCommand", created.SingleError().FullyQualifiedErrorId);
         }
+
+        // A copy under an odd name, then the chain shortened by commit and by pull.
+        var copy = dir.File(name[..^1] + "c");
+        ps.Run("Convert-KvmDiskImage -Path $args[0] -Destination $args[1]", top, copy).AssertNoErrors();
+        Assert.True(Tool.SameContent(expected, copy), $"{fault}: the converted copy");
+        File.Delete(copy);
+
+        var committed = ps.Run("Invoke-KvmBlockCommit -Path $args[0] -Top $args[1] -Confirm:$false", top, mid).AssertNoErrors().Single<SnapshotChain>();
+        Assert.Equal(new[] { top, baseImage }, committed.Layers.Select(l => l.Path).ToArray());
+        Assert.Equal(QemuChain(top), committed.Layers.Select(l => HostFile.Describe(l.Path).Identity).ToList());
+        Assert.True(Tool.SameContent(expected, top), $"{fault}: after the commit");
+
+        var pulled = ps.Run("Invoke-KvmBlockPull -Path $args[0] -Confirm:$false", top).AssertNoErrors().Single<SnapshotChain>();
+        Assert.Equal(1, pulled.Depth);
+        Assert.True(Tool.SameContent(expected, top), $"{fault}: after the pull");
+
+        // Only the files the test made; nothing a name said ran here or in the working directory.
+        Assert.Equal(new[] { baseImage, mid, top }.OrderBy(f => f, StringComparer.Ordinal), Directory.GetFiles(dir.Path).OrderBy(f => f, StringComparer.Ordinal));
+        Assert.False(File.Exists(Path.Combine(cwd, "pwned")) || File.Exists(Path.Combine(cwd, "pwned2")));
     }
 
     [Fact]

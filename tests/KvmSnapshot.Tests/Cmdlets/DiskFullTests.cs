@@ -191,8 +191,11 @@ public sealed class DiskFullTests : IDisposable
         Assert.Equal(before, Hashes());
         OfflineAssert.SameContent(expected, neighbour);
 
-        // A sparse image needs only its metadata: not refused.
-        _ps.Run("New-KvmDiskImage -Path $args[0] -Size 1GB", _fs.File("sparse.qcow2")).AssertNoErrors();
+        // A sparse image needs only its metadata: not refused. The -WhatIf estimate's qemu-img measure is the one the
+        // create checks: one measure per image, not one for the text and one for the check.
+        var sparse = _ps.Run("New-KvmDiskImage -Path $args[0] -Size 1GB -Verbose", _fs.File("sparse.qcow2")).AssertNoErrors();
+        Assert.Single(sparse.Verbose, v => v.Contains("qemu-img measure ", StringComparison.Ordinal));
+        Assert.Single(sparse.Verbose, v => v.Contains("qemu-img create ", StringComparison.Ordinal));
     }
 
     [Theory]
