@@ -5,7 +5,7 @@
       commit: Invoke-KvmBlockCommit -Path top -Top layer   vs  qemu-img commit -d layer + qemu-img rebase -u top
       pull:   Invoke-KvmBlockPull -Path top -Base base     vs  qemu-img rebase -b base top (safe rebase)
     Chain: base (2 GiB virtual, empty) <- layer (1 GiB of data) <- top (active, empty). Each run works on fresh
-    copies; one warm-up round is not counted. Prints medians and ratios (goal: <= 1.15).
+    copies; one warm-up round is not counted. Prints each run's figures, then medians and ratios (goal: <= 1.15).
     Run:  dotnet pwsh -NoProfile -File benchmarks/offline-commit/run.ps1 [-Runs 5] [-DataMiB 1024]
 #>
 param([int] $Runs = 5, [int] $DataMiB = 1024)
@@ -53,6 +53,11 @@ try {
     $rows = foreach ($pair in @(('commit', 'ModuleCommit', 'QemuCommit', 'qemu-img commit -d + rebase -u'), ('pull -Base', 'ModulePull', 'QemuPull', 'qemu-img rebase (safe)'))) {
         $m = Get-Median $times[$pair[1]]; $q = Get-Median $times[$pair[2]]
         [pscustomobject]@{ Work = "offline $($pair[0]) of a $DataMiB MiB layer"; KvmSnapshotMs = [math]::Round($m, 0); Alternative = $pair[3]; AlternativeMs = [math]::Round($q, 0); Ratio = [math]::Round($m / $q, 2) }
+    }
+    "Per run (ms): KvmSnapshot / alternative = ratio"
+    for ($r = 0; $r -lt $Runs; $r++) {
+        $c = $times.ModuleCommit[$r]; $qc = $times.QemuCommit[$r]; $p = $times.ModulePull[$r]; $qp = $times.QemuPull[$r]
+        '  run {0}: commit {1:N0} / {2:N0} = {3:N2}   pull {4:N0} / {5:N0} = {6:N2}' -f ($r + 1), $c, $qc, ($c / $qc), $p, $qp, ($p / $qp)
     }
     "Medians of $Runs runs after one warm-up; goal: ratio <= 1.15, verified before the overlay is re-pointed"
     $rows | Format-Table -AutoSize | Out-String -Width 200
