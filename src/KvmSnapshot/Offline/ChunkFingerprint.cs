@@ -49,6 +49,8 @@ internal static class ChunkFingerprint
         return z ^ (z >> 31);
     }
 
+    // Fully optimised from the first call: this loop is the whole cost, and tier-0 code of it is many times slower.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static UInt128 Of(ReadOnlySpan<byte> data)
     {
         if (!IsSupported) throw new PlatformNotSupportedException("ChunkFingerprint needs AVX2.");
