@@ -14,14 +14,17 @@ namespace KvmSnapshot.Offline;
 /// <summary>
 /// Verifies a commit or pull by what it moved: before the data step, <c>qemu-img map</c> of the view that includes
 /// the merged layers records every guest range those layers hold (data at an offset in a layer's file, or zeros);
-/// after it, the map of the image that received the data says where each range reads from now, and the bytes of
-/// both places are compared (two threads, the data read straight from the files). Ranges the merged layers did not
-/// hold are not read: the data step does not write them. Only formats whose map offsets are file offsets take part
-/// (qcow2 without an external data file or encryption, and raw); anything else (compressed data, a range whose place
-/// is unknown) makes <see cref="Capture"/> or <see cref="Verify"/> answer "cannot tell", and the caller falls back
-/// to comparing the whole images with qemu-img compare. It never reports a match it did not read.
+/// while the data step runs, <see cref="StartReading"/> fingerprints that data in 4 MiB chunks on a thread of its own
+/// (the merged layers are not written by the data step); after it, the map of the image that received the data says
+/// where each range reads from now, and those bytes are read (two threads) and must match the fingerprints, the zero
+/// ranges must read as zeros. Ranges the merged layers did not hold are not read: the data step does not write them.
+/// Only formats whose map offsets are file offsets take part (qcow2 without an external data file or encryption, and
+/// raw); anything else (compressed data, a range whose place is unknown) makes <see cref="Capture"/> or
+/// <see cref="Verify"/> answer "cannot tell", and the caller falls back to comparing the whole images with qemu-img
+/// compare. It never reports a match it did not read; a mismatch is confirmed and located by reading the merged bytes
+/// again. Without AVX2 (no fingerprints) both sides are read after the data step.
 /// </summary>
-internal sealed class MergedDataCheck
+internal sealed class MergedDataCheck : IDisposable
 {
     /// <summary>A guest range of a view: its data at <see cref="Offset"/> in <see cref="File"/>, or zeros when File is null.</summary>
     private readonly record struct Piece(long Start, long Length, string? File, long Offset);
@@ -30,13 +33,26 @@ internal sealed class MergedDataCheck
 
     private readonly IReadOnlyList<Piece> _merged;
 
-    private MergedDataCheck(IReadOnlyList<Piece> merged) => _merged = merged;
+    private readonly List<Piece> _chunks;
+    private readonly Dictionary<string, (long Length, DateTime Written)> _stamps = new(StringComparer.Ordinal);
+    private UInt128[]? _fingerprints;
+    private Task? _reading;
+    private CancellationTokenSource? _stop;
+
+    private MergedDataCheck(IReadOnlyList<Piece> merged)
+    {
+        _merged = merged;
+        _chunks = Chunks(merged);
+    }
 
     /// <summary>Bytes of guest data the merged layers hold (what the check reads twice).</summary>
     public long DataBytes => _merged.Where(p => p.File is not null).Sum(p => p.Length);
 
     /// <summary>Where the first difference was found, for the error message.</summary>
     public long? DifferenceAt { get; private set; }
+
+    /// <summary>Why the check failed when no guest offset says it (a merged layer written during the data step).</summary>
+    public string? Reason { get; private set; }
 
     /// <summary>
     /// Maps <paramref name="view"/> (a layer of <paramref name="chain"/>, whose view includes the merged layers) and
@@ -80,24 +96,20 @@ internal sealed class MergedDataCheck
             now.Add(piece.Value);
         }
 
-        var work = new List<(Piece Before, Piece Now)>();
         var j = 0;
         foreach (var before in _merged)
         {
             var end = before.Start + before.Length;
             while (j < now.Count && now[j].Start + now[j].Length <= before.Start) j++;
             var covered = before.Start;
-            for (var k = j; k < now.Count && now[k].Start < end; k++)
+            for (var k = j; k < now.Count && now[k].Start < end && covered < end; k++)
             {
-                var from = Math.Max(before.Start, now[k].Start);
-                var to = Math.Min(end, now[k].Start + now[k].Length);
-                if (from > covered) return Outcome.CannotTell; // a hole in the receiver's map
-                work.Add((Slice(before, from, to), Slice(now[k], from, to)));
-                covered = to;
+                if (now[k].Start > covered) return Outcome.CannotTell; // a hole in the receiver's map
+                covered = Math.Min(end, now[k].Start + now[k].Length);
             }
             if (covered < end) return Outcome.CannotTell;
         }
-        return Compare(work, ctx) ? Outcome.Same : Outcome.Different;
+        return Compare(now, ctx) ? Outcome.Same : Outcome.Different;
     }
 
     private static bool Mappable(ChainLayer layer)
@@ -130,41 +142,155 @@ internal sealed class MergedDataCheck
 
     private const int Chunk = 4 * 1024 * 1024;
 
-    /// <summary>Reads both sides of every pair in chunks, two at a time, and stops at the first difference.</summary>
-    private bool Compare(IReadOnlyList<(Piece Before, Piece Now)> work, IOperationContext ctx)
+    /// <summary>The merged ranges cut into chunks of at most <see cref="Chunk"/> bytes, each inside one piece.</summary>
+    private static List<Piece> Chunks(IEnumerable<Piece> pieces)
     {
-        var chunks = new List<(Piece Before, Piece Now)>();
-        foreach (var (before, now) in work)
+        var chunks = new List<Piece>();
+        foreach (var piece in pieces)
         {
-            for (var at = before.Start; at < before.Start + before.Length; at += Chunk)
+            for (var at = piece.Start; at < piece.Start + piece.Length; at += Chunk)
             {
-                var to = Math.Min(before.Start + before.Length, at + Chunk);
-                chunks.Add((Slice(before, at, to), Slice(now, at, to)));
+                chunks.Add(Slice(piece, at, Math.Min(piece.Start + piece.Length, at + Chunk)));
             }
         }
+        return chunks;
+    }
+
+    /// <summary>
+    /// Starts fingerprinting the merged data on a thread of its own, for the data step to run beside it: the merged
+    /// layers are only read by the data step (qemu-img commit -d and a safe rebase write into the receiving image),
+    /// so what this reads is what the data step reads. Each file's size and modification time are noted first;
+    /// <see cref="Verify"/> fails the check when one changed by then. Without AVX2 it does nothing and the check
+    /// reads both sides after the data step.
+    /// </summary>
+    public void StartReading(IOperationContext ctx)
+    {
+        if (!ChunkFingerprint.IsSupported || _reading is not null) return;
+        var files = _chunks.Select(c => c.File).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
+        if (files.Count == 0) return;
+        foreach (var file in files) _stamps[file] = Stamp(file) ?? throw new FileNotFoundException($"'{file}' does not exist.", file);
+        _fingerprints = new UInt128[_chunks.Count];
+        _stop = CancellationTokenSource.CreateLinkedTokenSource(ctx.Cancellation);
+        var token = _stop.Token;
+        _reading = Task.Factory.StartNew(() => Fingerprint(files, token), token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    }
+
+    private void Fingerprint(IReadOnlyList<string> files, CancellationToken token)
+    {
+        var handles = Open(files);
+        try
+        {
+            var buffer = new byte[Chunk];
+            for (var i = 0; i < _chunks.Count; i++)
+            {
+                token.ThrowIfCancellationRequested();
+                if (_chunks[i].File is null) continue;
+                _fingerprints![i] = ChunkFingerprint.Of(Read(handles, _chunks[i], buffer.AsSpan(0, (int)_chunks[i].Length)));
+            }
+        }
+        finally
+        {
+            foreach (var h in handles.Values) h.Dispose();
+        }
+    }
+
+    private static (long Length, DateTime Written)? Stamp(string file)
+    {
+        var info = new FileInfo(file);
+        return info.Exists ? (info.Length, info.LastWriteTimeUtc) : null;
+    }
+
+    private static Dictionary<string, SafeFileHandle> Open(IEnumerable<string> files)
+    {
         var handles = new Dictionary<string, SafeFileHandle>(StringComparer.Ordinal);
         try
         {
-            foreach (var file in chunks.SelectMany(c => new[] { c.Before.File, c.Now.File }).OfType<string>().Distinct(StringComparer.Ordinal))
+            foreach (var file in files) handles[file] = File.OpenHandle(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            return handles;
+        }
+        catch
+        {
+            foreach (var h in handles.Values) h.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Stops the fingerprinting thread (when the data step failed or was cancelled) and waits for it.</summary>
+    public void Dispose()
+    {
+        if (_reading is null) return;
+        _stop!.Cancel();
+        try
+        {
+            _reading.Wait();
+        }
+        catch (AggregateException)
+        {
+            // Its failure, if any, was reported by Verify or does not matter any more: the operation failed before it.
+        }
+        _stop.Dispose();
+        _reading = null;
+    }
+
+    /// <summary>
+    /// Reads, two chunks at a time, what the receiver holds at each merged chunk and compares it with the merged data:
+    /// with its fingerprint taken while the data step ran (the merged bytes are read again only to say where a
+    /// mismatch starts), or without one with the merged bytes read now. Zero ranges must read as zeros. Stops at the
+    /// first difference.
+    /// </summary>
+    private bool Compare(IReadOnlyList<Piece> now, IOperationContext ctx)
+    {
+        if (_reading is not null)
+        {
+            try
             {
-                handles[file] = File.OpenHandle(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+                _reading.Wait(ctx.Cancellation);
             }
+            catch (AggregateException e) when (e.InnerExceptions.Count == 1)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+            }
+            foreach (var (file, stamp) in _stamps)
+            {
+                var current = Stamp(file) ?? throw new FileNotFoundException($"'{file}' does not exist any more.", file);
+                if (current != stamp)
+                {
+                    Reason = $"'{file}', a merged layer, was written while the data step ran (size or modification time changed)";
+                    return false;
+                }
+            }
+        }
+        var files = _chunks.Select(c => c.File).Concat(now.Select(p => p.File)).OfType<string>().Distinct(StringComparer.Ordinal);
+        var handles = Open(files);
+        try
+        {
             long differenceAt = long.MaxValue;
             using var buffers = new ThreadLocal<(byte[] A, byte[] B)>(() => (new byte[Chunk], new byte[Chunk]));
-            Parallel.ForEach(chunks, new ParallelOptions { MaxDegreeOfParallelism = 2, CancellationToken = ctx.Cancellation }, (chunk, state) =>
+            Parallel.For(0, _chunks.Count, new ParallelOptions { MaxDegreeOfParallelism = 2, CancellationToken = ctx.Cancellation }, (i, state) =>
             {
                 var (a, b) = buffers.Value;
-                var length = (int)chunk.Before.Length;
-                var left = Read(handles, chunk.Before, a.AsSpan(0, length));
-                var right = Read(handles, chunk.Now, b.AsSpan(0, length));
-                // Index of the first byte that differs, or -1.
-                var at = left.IsEmpty && right.IsEmpty ? -1
-                    : left.IsEmpty ? right.IndexOfAnyExcept((byte)0)
-                    : right.IsEmpty ? left.IndexOfAnyExcept((byte)0)
-                    : left.CommonPrefixLength(right) is var common && common < length ? common : -1;
+                var chunk = _chunks[i];
+                var length = (int)chunk.Length;
+                var right = ReadGuest(handles, now, chunk.Start, b.AsSpan(0, length));
+                int at;
+                if (chunk.File is null)
+                {
+                    at = right.IndexOfAnyExcept((byte)0);
+                }
+                else if (_fingerprints is { } fingerprints && ChunkFingerprint.Of(right) == fingerprints[i])
+                {
+                    at = -1;
+                }
+                else
+                {
+                    var left = Read(handles, chunk, a.AsSpan(0, length));
+                    at = left.CommonPrefixLength(right) is var common && common < length ? common
+                        // Same bytes now, yet not what was fingerprinted: the merged layer changed under the check.
+                        : _fingerprints is not null ? 0 : -1;
+                }
                 if (at >= 0)
                 {
-                    InterlockedMin(ref differenceAt, chunk.Before.Start + at);
+                    InterlockedMin(ref differenceAt, chunk.Start + at);
                     state.Stop();
                 }
             });
@@ -177,11 +303,31 @@ internal sealed class MergedDataCheck
         }
     }
 
-    /// <summary>The piece's bytes (empty for a zero piece); bytes past the end of the file read as zeros, as QEMU reads them.</summary>
-    private static ReadOnlySpan<byte> Read(Dictionary<string, SafeFileHandle> handles, Piece piece, Span<byte> buffer)
+    /// <summary>The guest bytes at <paramref name="start"/> as <paramref name="now"/> places them (sorted, covering the range).</summary>
+    private static Span<byte> ReadGuest(Dictionary<string, SafeFileHandle> handles, IReadOnlyList<Piece> now, long start, Span<byte> buffer)
     {
-        if (piece.File is null) return ReadOnlySpan<byte>.Empty;
-        var handle = handles[piece.File];
+        var end = start + buffer.Length;
+        int lo = 0, hi = now.Count;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) / 2;
+            if (now[mid].Start + now[mid].Length <= start) lo = mid + 1; else hi = mid;
+        }
+        for (var k = lo; k < now.Count && now[k].Start < end; k++)
+        {
+            var from = Math.Max(start, now[k].Start);
+            var to = Math.Min(end, now[k].Start + now[k].Length);
+            var target = buffer.Slice((int)(from - start), (int)(to - from));
+            var piece = Slice(now[k], from, to);
+            if (piece.File is null) target.Clear(); else Read(handles, piece, target);
+        }
+        return buffer;
+    }
+
+    /// <summary>The data piece's bytes; bytes past the end of the file read as zeros, as QEMU reads them.</summary>
+    private static Span<byte> Read(Dictionary<string, SafeFileHandle> handles, Piece piece, Span<byte> buffer)
+    {
+        var handle = handles[piece.File!];
         var done = 0;
         while (done < buffer.Length)
         {

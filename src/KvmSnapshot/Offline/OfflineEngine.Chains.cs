@@ -79,7 +79,7 @@ internal sealed partial class OfflineEngine
     }
 
     /// <summary>
-    /// qemu-img commit -p -d -b base top; verify (qemu-img compare top base); then rebase -u the overlay above. With
+    /// qemu-img commit -p -d -b base top (the merged data fingerprinted beside it); verify the base against it; then rebase -u the overlay above. With
     /// RemoveMergedLayers, the merged layers nothing uses any more are deleted afterwards, unless
     /// <paramref name="deferRemoval"/>: then the result's Removal says which may go and the caller deletes them one by one.
     /// </summary>
@@ -90,7 +90,8 @@ internal sealed partial class OfflineEngine
         var baseLayer = plan.Base;
 
         // What the merged layers hold, mapped before the data step: the verification reads only that.
-        var check = MergedDataCheck.Capture(_qemuImg, plan.Chain, top, top.Position, baseLayer.Position, ctx);
+        using var check = MergedDataCheck.Capture(_qemuImg, plan.Chain, top, top.Position, baseLayer.Position, ctx);
+        check?.StartReading(ctx);
         // -d keeps Top's clusters: if anything below goes wrong, everything above Top still reads as before.
         _qemuImg.Commit(top.Path, top.Format!, baseLayer.Path, ctx);
         AfterDataStep?.Invoke(baseLayer.Path);
@@ -180,7 +181,8 @@ internal sealed partial class OfflineEngine
                 : plan.Base.Path;
         }
         var end = plan.Base?.Position ?? plan.Chain.Depth;
-        var check = MergedDataCheck.Capture(_qemuImg, plan.Chain, target, 1, end, ctx);
+        using var check = MergedDataCheck.Capture(_qemuImg, plan.Chain, target, 1, end, ctx);
+        check?.StartReading(ctx);
         _qemuImg.Rebase(target.Path, target.Format!, name, plan.Base?.Format, unsafeRebase: false, ctx);
         AfterDataStep?.Invoke(target.Path);
 
@@ -208,6 +210,7 @@ internal sealed partial class OfflineEngine
         if (check is not null)
         {
             MergedDataCheck.Outcome outcome;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             try
             {
                 outcome = check.Verify(_qemuImg, receiverChain, ctx);
@@ -225,7 +228,8 @@ internal sealed partial class OfflineEngine
             if (outcome != MergedDataCheck.Outcome.CannotTell)
             {
                 ctx.Verbose(outcome == MergedDataCheck.Outcome.Same
-                    ? $"Verified the {check.DataBytes} bytes of merged data against '{receiverChain[0].Path}' (qemu-img map, then the bytes of both)."
+                    ? $"Verified the {check.DataBytes} bytes of merged data against '{receiverChain[0].Path}' (qemu-img map, then its bytes against the merged data's) in {clock.ElapsedMilliseconds} ms."
+                    : check.Reason is { } reason ? $"The merged data cannot be verified in '{receiverChain[0].Path}': {reason}."
                     : $"The merged data differs in '{receiverChain[0].Path}' at guest offset {check.DifferenceAt}.");
                 return outcome == MergedDataCheck.Outcome.Same;
             }

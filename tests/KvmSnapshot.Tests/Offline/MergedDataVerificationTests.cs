@@ -110,6 +110,28 @@ public sealed class MergedDataVerificationTests
     }
 
     [Fact]
+    public void Commit_whose_merged_layer_is_written_after_it_was_read_fails_the_check_and_repoints_nothing()
+    {
+        // The merged data is fingerprinted while qemu-img commit runs; a write to the merged layer after that (here
+        // between the data step and the verification) could make the base miss it, so the check must not pass.
+        using var dir = new TempDirectory("mdv");
+        var (top, layer, baseImage, _) = Chain(dir);
+        var ctx = new RecordingOperationContext();
+        var engine = new OfflineEngine { AfterDataStep = _ => Tool.WritePattern(layer, 0x33, "2M", "4k") };
+
+        var error = Assert.Throws<KvmSnapshotException>(() => engine.Commit(engine.PlanCommit(new CommitRequest { Path = top, Top = layer }, ctx), ctx));
+
+        Assert.Equal(ErrorIds.DiskImageContentMismatch, error.ErrorId);
+        if (ChunkFingerprint.IsSupported)
+        {
+            Assert.Contains(ctx.VerboseMessages, m => m.Contains($"'{layer}', a merged layer, was written while the data step ran", System.StringComparison.Ordinal));
+        }
+        Assert.Equal("layer.qcow2", BackingOf(top));
+        Assert.True(Tool.ReadsPattern(top, 0x33, "2M", "4k"), "the overlay still reads the layer's newest data");
+        Assert.True(Tool.ReadsPattern(baseImage, 0x5a, "2M", "4k"), "the base holds what the commit read");
+    }
+
+    [Fact]
     public void Pull_verifies_by_the_map_and_catches_data_damaged_after_the_data_step()
     {
         using var dir = new TempDirectory("mdv");
