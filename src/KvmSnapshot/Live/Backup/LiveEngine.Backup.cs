@@ -275,6 +275,19 @@ internal sealed partial class LiveEngine
     /// <see cref="ProgressInterval"/> for the progress bar, and a job found gone ends the wait too (an event lost with
     /// the connection). Then the finished job's outcome is read. Cancelling aborts the job (virDomainAbortJob).
     /// </summary>
+    /// <summary>
+    /// What a full copy of a disk needs: qemu-img measure of its chain; for a running domain at least the bytes its
+    /// active image has allocated on disk, because QEMU writes a guest's data clusters at once but may keep the qcow2
+    /// metadata that maps them in memory until a flush, so a measure of the file alone can miss data the backup copies.
+    /// </summary>
+    private static long MeasureFull(string source, string? format, bool live, IOperationContext ctx)
+    {
+        var measured = QemuImgCommands.Default.Measure(source, format, null, "qcow2", null, ctx).Required;
+        if (!live) return measured;
+        var allocated = HostFile.Describe(Path.GetFullPath(source)).AllocatedBytes ?? 0;
+        return Math.Max(measured, allocated);
+    }
+
     private void WaitForBackupJob(LibvirtDomain dom, string activity, JobCompletedSignal? ended, IOperationContext ctx)
     {
         using var abort = ctx.Cancellation.Register(() => AbortQuietly(dom));
@@ -499,7 +512,7 @@ internal sealed partial class LiveEngine
             targets.Add(new BackupTarget(d, file, backing, info.VirtualSize));
             required += request.Incremental && live
                 ? (changed!.TryGetValue(d.Target, out var bytes) ? bytes : info.VirtualSize) + LiveSpace.OverlayBytes
-                : QemuImgCommands.Default.Measure(d.Source, d.Format, null, "qcow2", null, ctx).Required;
+                : MeasureFull(d.Source!, d.Format, live, ctx);
         }
         var space = new SpaceEstimate
         {
@@ -507,7 +520,8 @@ internal sealed partial class LiveEngine
             RequiredBytes = required,
             AvailableBytes = DiskSpace.Available(Directory.Exists(folder) ? folder : NearestExisting(folder)),
             Basis = request.Incremental && live ? "the bytes changed since the last checkpoint"
-                : request.Incremental ? "qemu-img measure of the disks (at most the whole disks differ from the last backup)" : "qemu-img measure of the disks",
+                : request.Incremental ? "qemu-img measure of the disks (at most the whole disks differ from the last backup)"
+                : live ? "qemu-img measure of the disks, at least the allocated size of each running disk's active image" : "qemu-img measure of the disks",
         };
         return new BackupPlan
         {
