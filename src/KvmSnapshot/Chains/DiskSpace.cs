@@ -86,11 +86,17 @@ internal static class DiskSpace
         var names = new List<string>();
         foreach (var layer in layers.Where(l => l.State == ChainLayerState.Present))
         {
-            var full = Path.GetFullPath(layer.Path);
-            total += HostFile.Describe(full).AllocatedBytes ?? (File.Exists(full) ? new FileInfo(full).Length : 0);
+            total += AllocatedBytes(layer.Path);
             names.Add(layer.Name);
         }
         return For(destination, total, $"the allocated size of {string.Join(", ", names)}");
+    }
+
+    /// <summary>The bytes <paramref name="path"/> has allocated on disk (st_blocks); its length when that cannot be read; 0 when it does not exist.</summary>
+    public static long AllocatedBytes(string path)
+    {
+        var full = Path.GetFullPath(path);
+        return HostFile.Describe(full).AllocatedBytes ?? (File.Exists(full) ? new FileInfo(full).Length : 0);
     }
 
     public static string Format(long bytes)

@@ -270,12 +270,6 @@ internal sealed partial class LiveEngine
     }
 
     /// <summary>
-    /// Waits for the backup job to end: the wait wakes when libvirt's job-completed event for the domain's backup
-    /// comes (<paramref name="ended"/>, registered before the job started); between events the job is read every
-    /// <see cref="ProgressInterval"/> for the progress bar, and a job found gone ends the wait too (an event lost with
-    /// the connection). Then the finished job's outcome is read. Cancelling aborts the job (virDomainAbortJob).
-    /// </summary>
-    /// <summary>
     /// What a full copy of a disk needs: qemu-img measure of its chain; for a running domain at least the bytes its
     /// active image has allocated on disk, because QEMU writes a guest's data clusters at once but may keep the qcow2
     /// metadata that maps them in memory until a flush, so a measure of the file alone can miss data the backup copies.
@@ -283,11 +277,15 @@ internal sealed partial class LiveEngine
     private static long MeasureFull(string source, string? format, bool live, IOperationContext ctx)
     {
         var measured = QemuImgCommands.Default.Measure(source, format, null, "qcow2", null, ctx).Required;
-        if (!live) return measured;
-        var allocated = HostFile.Describe(Path.GetFullPath(source)).AllocatedBytes ?? 0;
-        return Math.Max(measured, allocated);
+        return live ? Math.Max(measured, DiskSpace.AllocatedBytes(source)) : measured;
     }
 
+    /// <summary>
+    /// Waits for the backup job to end: the wait wakes when libvirt's job-completed event for the domain's backup
+    /// comes (<paramref name="ended"/>, registered before the job started); between events the job is read every
+    /// <see cref="ProgressInterval"/> for the progress bar, and a job found gone ends the wait too (an event lost with
+    /// the connection). Then the finished job's outcome is read. Cancelling aborts the job (virDomainAbortJob).
+    /// </summary>
     private void WaitForBackupJob(LibvirtDomain dom, string activity, JobCompletedSignal? ended, IOperationContext ctx)
     {
         using var abort = ctx.Cancellation.Register(() => AbortQuietly(dom));
