@@ -46,16 +46,18 @@ internal sealed record ImageHeaderFacts
         var readStart = DateTime.UtcNow;
         // The stamp is taken before the content is read: a change during the read makes the next stamp differ. With a
         // cache, the one statx both answers the lookup and, on a miss, stands for the read.
-        HostFileFacts? described = null;
-        if (cache is not null)
+        var file = HostFile.Describe(path);
+        if (cache?.Lookup(path, file) is { } hit) return hit with { File = file };
+        // statx follows symbolic links as these checks do: when it answered, its type settles them without asking again.
+        if (file.Stamp is { } stamp)
         {
-            var current = HostFile.Describe(path);
-            if (cache.Lookup(path, current) is { } hit) return hit with { File = current };
-            described = current;
+            if ((stamp.Mode & 0xF000) == 0x4000) return new ImageHeaderFacts(path) { IsDirectory = true };
         }
-        if (Directory.Exists(path)) return new ImageHeaderFacts(path) { IsDirectory = true };
-        if (!System.IO.File.Exists(path)) return new ImageHeaderFacts(path) { Missing = true };
-        var file = described ?? HostFile.Describe(path);
+        else
+        {
+            if (Directory.Exists(path)) return new ImageHeaderFacts(path) { IsDirectory = true };
+            if (!System.IO.File.Exists(path)) return new ImageHeaderFacts(path) { Missing = true };
+        }
         var facts = ReadContent(path, file);
         cache?.Store(facts, readStart);
         return facts;
@@ -63,11 +65,12 @@ internal sealed record ImageHeaderFacts
 
     private static ImageHeaderFacts ReadContent(string path, HostFileFacts file)
     {
-        FileStream stream;
+        Stream stream;
         try
         {
-            // Never blocks on a FIFO, never takes a lock a running QEMU would notice.
-            stream = ImageFile.OpenForRead(path);
+            // Never blocks on a FIFO, never takes a lock a running QEMU would notice; a regular file (most of a
+            // store) is read with the fewest system calls.
+            stream = (file.Stamp?.IsRegularFile == true ? ImageFile.OpenRegularForRead(path) : null) ?? ImageFile.OpenForRead(path);
         }
         catch (KvmSnapshotException e)
         {

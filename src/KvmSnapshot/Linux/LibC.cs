@@ -15,6 +15,9 @@ internal static unsafe partial class LibC
     /// <summary>AT_FDCWD: a relative path is resolved against the working directory.</summary>
     public const int AtFdCwd = -100;
 
+    /// <summary>AT_EMPTY_PATH: with an empty path, statx describes the open file dirFd itself.</summary>
+    public const int AtEmptyPath = 0x1000;
+
     /// <summary>errno ENOSPC on Linux; .NET on Linux puts the errno of a failed write in IOException.HResult.</summary>
     public const int ENOSPC = 28;
 

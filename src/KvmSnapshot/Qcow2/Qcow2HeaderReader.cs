@@ -55,7 +55,7 @@ internal static class Qcow2HeaderReader
             throw file.Malformed($"cluster_bits is {clusterBits}; qcow2 clusters are 2^{Qcow2Layout.MinClusterBits} to 2^{Qcow2Layout.MaxClusterBits} bytes");
         }
         var clusterSize = 1 << (int)clusterBits;
-        var firstCluster = new FirstCluster(file, clusterSize, file.ReadAt(0, Math.Min(clusterSize, file.Length), "the first cluster"));
+        var firstCluster = new FirstCluster(file, clusterSize);
 
         ulong incompatible = 0, compatible = 0, autoclear = 0;
         uint refcountOrder = 4, headerLength = Qcow2Layout.HeaderV2Length;
@@ -306,16 +306,25 @@ internal static class Qcow2HeaderReader
 
     private static ulong U64(ReadOnlySpan<byte> header, int offset) => BinaryPrimitives.ReadUInt64BigEndian(header[offset..]);
 
-    /// <summary>The first cluster in memory; slices say whether a structure leaves the cluster or the file.</summary>
+    /// <summary>
+    /// The first cluster, read as far as the structures asked for reach: the header, its extensions and the backing
+    /// file name usually end within the first 4 KiB, and a cluster can be 2 MiB. Slices say whether a structure leaves
+    /// the cluster or the file, as if the whole cluster had been read.
+    /// </summary>
     private sealed class FirstCluster
     {
-        private readonly byte[] _data;
+        /// <summary>What is read at first; more is read when a slice reaches past it.</summary>
+        internal const int InitialRead = 4096;
 
-        public FirstCluster(BoundedImageReader file, int clusterSize, byte[] data)
+        private readonly long _readable;
+        private byte[] _data;
+
+        public FirstCluster(BoundedImageReader file, int clusterSize)
         {
             File = file;
             ClusterSize = clusterSize;
-            _data = data;
+            _readable = Math.Min(clusterSize, file.Length);
+            _data = file.ReadAt(0, Math.Min(_readable, InitialRead), "the first cluster");
         }
 
         public BoundedImageReader File { get; }
@@ -328,11 +337,23 @@ internal static class Qcow2HeaderReader
             {
                 throw File.Malformed($"{what} at offset 0x{offset:x} ({length} bytes) extends beyond the first cluster ({ClusterSize} bytes), where qcow2 keeps it");
             }
-            if (offset + length > (ulong)_data.Length)
+            if (offset + length > (ulong)_readable)
             {
                 throw File.Malformed($"{what} at offset 0x{offset:x} ({length} bytes) lies past the end of the file ({File.Length} bytes); the image is truncated");
             }
+            if (offset + length > (ulong)_data.Length) Grow((long)(offset + length));
             return _data.AsSpan((int)offset, (int)length);
+        }
+
+        /// <summary>Reads on to at least <paramref name="end"/> (whole 4 KiB pages, at least doubling, never past the cluster or the file).</summary>
+        private void Grow(long end)
+        {
+            var pages = (end + InitialRead - 1) / InitialRead * InitialRead;
+            var size = Math.Min(_readable, Math.Max(pages, 2L * _data.Length));
+            var more = new byte[size];
+            _data.CopyTo(more, 0);
+            File.ReadAt((ulong)_data.Length, more.AsSpan(_data.Length), "the first cluster");
+            _data = more;
         }
     }
 }

@@ -58,6 +58,7 @@ public sealed class Qcow2ReaderAgreementTests
             Assert.Equal(q.GetProperty("vm-state-size").GetInt64(), s.VmStateSize);
             Assert.Equal(q.Property("icount")?.GetInt64(), s.InstructionCount);
         }
+        AssertScanReadsHeaderAlike(path);
     }
 
     private static string Prefix(string value, int maxBytes)
@@ -126,6 +127,33 @@ public sealed class Qcow2ReaderAgreementTests
         Assert.Equal("base.img", image.BackingFile);
         Assert.Equal(backingFormat, image.BackingFormat);
         Assert.Equal(32L * 1024 * 1024, image.VirtualSize);
+        AssertAgreesWithQemu(image, overlay);
+    }
+
+    /// <summary>
+    /// The first cluster is read only as far as the header's structures reach (4 KiB first): a backing file name that
+    /// qemu finds across that boundary, or deep in a 2 MiB cluster, is read as qemu reads it, by both header paths.
+    /// </summary>
+    [Theory]
+    [InlineData("compat=1.1", 4090)]
+    [InlineData("compat=1.1", 8192)]
+    [InlineData("compat=0.10", 4095)]
+    [InlineData("compat=1.1,cluster_size=2M", 1048576 + 3)]
+    public void Backing_file_name_beyond_the_first_read_is_found_where_qemu_finds_it(string options, int offset)
+    {
+        using var dir = new TempDirectory("q2far");
+        var basePath = dir.File("base.qcow2");
+        Tool.CreateQcow2(basePath, "32M");
+        var overlay = dir.File("overlay.qcow2");
+        Tool.Run("qemu-img", "create", "-q", "-f", "qcow2", "-o", options, "-b", basePath, "-F", "qcow2", overlay, "32M").EnsureSuccess();
+        var name = System.Text.Encoding.UTF8.GetBytes(basePath);
+        WriteBytes(overlay, offset, name);
+        WriteU64(overlay, 8, (ulong)offset);
+
+        var image = Qcow2Reader.Read(overlay);
+
+        Assert.Equal(basePath, image.BackingFile);
+        Assert.Equal(basePath, QemuInfo(overlay).GetProperty("backing-filename").GetString());
         AssertAgreesWithQemu(image, overlay);
     }
 

@@ -110,8 +110,47 @@ internal static class Qcow2TestImage
         Assert.Equal(path, rejected.Target);
         Assert.Contains(path, rejected.Message, StringComparison.Ordinal);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"took {clock.Elapsed}");
+        AssertScanReadsHeaderAlike(path);
         Assert.Equal(before, hashFile ? Tool.Sha256(path) : null);
         return rejected;
+    }
+
+    /// <summary>
+    /// A store scan reads headers through its own path (<see cref="KvmSnapshot.Chains.ImageHeaderFacts"/>: one statx,
+    /// one open and one read for a regular file, the first cluster read only as far as needed): it must accept and
+    /// reject exactly what the reader of the header alone does, with the same error.
+    /// </summary>
+    public static void AssertScanReadsHeaderAlike(string path)
+    {
+        if (!File.Exists(path)) return;
+        var alone = Record.Exception(() => Qcow2Reader.Read(path, includeSnapshots: false));
+        var facts = KvmSnapshot.Chains.ImageHeaderFacts.Read(path);
+        if (facts.OpenError is not null || facts.ProbeError is not null)
+        {
+            Assert.IsType<KvmSnapshotException>(alone);
+            return;
+        }
+        if (facts.Content != "qcow2")
+        {
+            var notQcow2 = Assert.IsType<KvmSnapshotException>(alone);
+            Assert.Equal(ErrorIds.DiskImageNotQcow2, notQcow2.ErrorId);
+            return;
+        }
+        if (alone is null)
+        {
+            Assert.Null(facts.Qcow2Error);
+            var image = Assert.IsType<Qcow2Image>(facts.Qcow2);
+            var expected = Qcow2Reader.Read(path, includeSnapshots: false);
+            Assert.Equal(expected.BackingFile, image.BackingFile);
+            Assert.Equal(expected.BackingFormat, image.BackingFormat);
+            Assert.Equal(expected.ExternalDataFile, image.ExternalDataFile);
+            Assert.Equal(expected.VirtualSize, image.VirtualSize);
+            return;
+        }
+        var scanned = Assert.IsType<KvmSnapshotException>(facts.Qcow2Error);
+        var direct = Assert.IsType<KvmSnapshotException>(alone);
+        Assert.Equal(direct.ErrorId, scanned.ErrorId);
+        Assert.Equal(direct.Message, scanned.Message);
     }
 
     /// <summary>One hand-built snapshot table entry (the fixed part, extra data, id and name, padded to 8 bytes).</summary>
