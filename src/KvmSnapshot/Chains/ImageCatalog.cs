@@ -22,7 +22,8 @@ namespace KvmSnapshot.Chains;
 /// </summary>
 internal sealed class ImageCatalog
 {
-    private readonly Dictionary<(string Path, string? Format, bool Specified), ImageNode?> _nodes = new();
+    // Keyed by a class, not a (path, format, specified) tuple: generic code over a value type is compiled at first use.
+    private readonly Dictionary<NodeKey, ImageNode?> _nodes = new();
     private readonly ConcurrentDictionary<string, ImageHeaderFacts> _prefetched = new(StringComparer.Ordinal);
     private readonly IOperationContext _ctx;
     private readonly QemuImgCommands _qemuImg;
@@ -64,15 +65,15 @@ internal sealed class ImageCatalog
     /// </summary>
     public ImageNode? Get(string fullPath, string? recordedFormat)
     {
-        if (_nodes.TryGetValue((fullPath, recordedFormat, false), out var known)) return known;
+        if (_nodes.TryGetValue(new NodeKey(fullPath, recordedFormat, false), out var known)) return known;
         // A store scan reads every file by content first; a backing format that agrees with the content needs no second read.
-        if (recordedFormat is not null && _nodes.TryGetValue((fullPath, null, false), out var byContent)
+        if (recordedFormat is not null && _nodes.TryGetValue(new NodeKey(fullPath, null, false), out var byContent)
             && byContent is not null && byContent.State == ChainLayerState.Present && byContent.Format == recordedFormat)
         {
             return byContent;
         }
         var node = Read(fullPath, recordedFormat, specified: false);
-        _nodes[(fullPath, recordedFormat, false)] = node;
+        _nodes[new NodeKey(fullPath, recordedFormat, false)] = node;
         return node;
     }
 
@@ -81,9 +82,9 @@ internal sealed class ImageCatalog
     public ImageNode? GetAs(string fullPath, string? format, FormatSource source = FormatSource.Specified)
     {
         if (format is null) return Get(fullPath, null);
-        if (_nodes.TryGetValue((fullPath, format, true), out var known)) return known;
+        if (_nodes.TryGetValue(new NodeKey(fullPath, format, true), out var known)) return known;
         var node = Read(fullPath, format, specified: true, specifiedBy: source);
-        _nodes[(fullPath, format, true)] = node;
+        _nodes[new NodeKey(fullPath, format, true)] = node;
         return node;
     }
 
@@ -93,12 +94,12 @@ internal sealed class ImageCatalog
     /// </summary>
     public ImageNode? GetIfContent(string fullPath, Func<string, bool> accept)
     {
-        if (_nodes.TryGetValue((fullPath, null, false), out var known))
+        if (_nodes.TryGetValue(new NodeKey(fullPath, null, false), out var known))
         {
             return known is not null && (accept(known.ContentFormat ?? known.Format) || known.FormatSource == FormatSource.Libvirt) ? known : null;
         }
         var node = Read(fullPath, null, specified: false, accept);
-        if (node is not null) _nodes[(fullPath, null, false)] = node;
+        if (node is not null) _nodes[new NodeKey(fullPath, null, false)] = node;
         return node;
     }
 
@@ -112,18 +113,14 @@ internal sealed class ImageCatalog
         var todo = new List<string>(paths.Count);
         foreach (var path in paths)
         {
-            if (!_nodes.ContainsKey((path, null, false))) todo.Add(path);
+            if (!_nodes.ContainsKey(new NodeKey(path, null, false))) todo.Add(path);
         }
         if (todo.Count < PrefetchMinimum || parallelism < 2)
         {
             return; // a few files: reading them in turn costs less than starting threads
         }
-        try
-        {
-            Parallel.ForEach(todo, new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = cancellation },
-                path => _prefetched[path] = ImageHeaderFacts.Read(path, SessionCache));
-        }
-        catch (OperationCanceledException)
+        var cache = SessionCache;
+        if (!Concurrently.For(todo.Count, parallelism, i => _prefetched[todo[i]] = ImageHeaderFacts.Read(todo[i], cache), cancellation))
         {
             throw new KvmSnapshotException(ErrorIds.OperationCancelled, KvmErrorKind.OperationStopped, null, "The store scan was cancelled.");
         }
@@ -249,4 +246,6 @@ internal sealed class ImageCatalog
             Problem = problem,
             Error = error,
         };
+
+    private sealed record NodeKey(string Path, string? Format, bool Specified);
 }

@@ -29,15 +29,46 @@ internal sealed class KnownFormats
     {
         var known = new KnownFormats();
         // The domain's own definition first; a snapshot's saved definition may describe an older use of the file.
-        foreach (var r in references.References
-                     .Where(r => r.Format is not null && r.Kind is not ImageReferenceKind.SnapshotMemory)
-                     .OrderBy(r => r.Kind))
+        foreach (var r in InKindOrder(references.References))
         {
             var entry = (r.Format!, r.Describe());
             known._byPath.TryAdd(r.Path, entry);
             if (File.Exists(r.Path)) known._byFile.TryAdd(HostFile.Describe(r.Path).Identity, entry);
         }
         return known;
+    }
+
+    /// <summary>
+    /// The references that record a format (memory state files aside), ordered by kind and otherwise as listed: what
+    /// OrderBy(r => r.Kind) gives, without its generic code over an enum key, which is compiled on a first call.
+    /// </summary>
+    private static List<ImageReference> InKindOrder(IReadOnlyList<ImageReference> references)
+    {
+        var ordered = new List<ImageReference>(references.Count);
+        foreach (var kind in KindOrder)
+        {
+            foreach (var r in references)
+            {
+                if (r.Kind == kind && r.Format is not null) ordered.Add(r);
+            }
+        }
+        return ordered;
+    }
+
+    /// <summary>Every kind but SnapshotMemory (a memory state file is no disk image), in the enum's order.</summary>
+    private static readonly ImageReferenceKind[] KindOrder = KindsWithFormats();
+
+    private static ImageReferenceKind[] KindsWithFormats()
+    {
+        // An array, not a List: generic code over a value type is compiled on a first call.
+        var all = (ImageReferenceKind[])Enum.GetValues(typeof(ImageReferenceKind));
+        var kinds = new ImageReferenceKind[all.Length - 1];
+        var n = 0;
+        foreach (var kind in all)
+        {
+            if (kind != ImageReferenceKind.SnapshotMemory) kinds[n++] = kind;
+        }
+        return kinds;
     }
 
     /// <summary>The recorded format of the file at <paramref name="fullPath"/> by its name (no system call).</summary>

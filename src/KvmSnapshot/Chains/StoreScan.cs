@@ -49,7 +49,12 @@ internal sealed class StoreScan
 
     /// <summary>Scans <paramref name="directories"/> (and their subdirectories when <paramref name="recurse"/>).</summary>
     public static StoreScan Run(IEnumerable<string> directories, bool recurse, IOperationContext ctx, ImageCatalog? catalog = null)
-        => Run(directories.Select(d => (d, recurse ? int.MaxValue : 0)), ctx, catalog);
+    {
+        // Not through the tuple overload: a store scan's first call should compile no generic code over value types.
+        var roots = new List<ScanRoot>();
+        foreach (var directory in directories) roots.Add(new ScanRoot(directory, recurse ? int.MaxValue : 0));
+        return Run(roots, ctx, catalog, long.MaxValue, missingRootsAreEmpty: false);
+    }
 
     /// <summary>
     /// Scans each root down to <c>MaxDepth</c> levels of subdirectories (0: the directory only). At most
@@ -61,6 +66,16 @@ internal sealed class StoreScan
     /// between their listing and the scan: nothing in a removed folder can use an image any more).
     public static StoreScan Run(IEnumerable<(string Directory, int MaxDepth)> roots, IOperationContext ctx, ImageCatalog? catalog = null,
         long entryBudget = long.MaxValue, bool missingRootsAreEmpty = false)
+    {
+        var list = new List<ScanRoot>();
+        foreach (var (directory, depth) in roots) list.Add(new ScanRoot(directory, depth));
+        return Run(list, ctx, catalog, entryBudget, missingRootsAreEmpty);
+    }
+
+    /// <summary>A directory to scan and how many levels of subdirectories below it (0: the directory only).</summary>
+    private sealed record ScanRoot(string Directory, int MaxDepth);
+
+    private static StoreScan Run(List<ScanRoot> roots, IOperationContext ctx, ImageCatalog? catalog, long entryBudget, bool missingRootsAreEmpty)
     {
         var scan = new StoreScan(catalog ?? new ImageCatalog(ctx), entryBudget);
         foreach (var (directory, depth) in roots)
@@ -151,6 +166,8 @@ internal sealed class StoreScan
         }
     }
 
+    private sealed record PendingDirectory(string Path, int Depth);
+
     /// <summary>
     /// Regular files and symlinks to files, sorted. Recursion never enters a symlinked directory, so a link back up
     /// the tree cannot make the walk endless.
@@ -159,9 +176,10 @@ internal sealed class StoreScan
     {
         var files = new List<string>();
         var links = new List<string>();
-        var options = new EnumerationOptions { IgnoreInaccessible = true, AttributesToSkip = 0, RecurseSubdirectories = false };
-        var pending = new Stack<(string Dir, int Depth)>();
-        pending.Push((root, 0));
+        var directories = new List<string>();
+        // Of a class, not of (directory, depth) tuples: generic code over a value type is compiled at first use.
+        var pending = new Stack<PendingDirectory>();
+        pending.Push(new PendingDirectory(root, 0));
         while (pending.Count > 0)
         {
             var (dir, depth) = pending.Pop();
@@ -170,10 +188,11 @@ internal sealed class StoreScan
                 _incomplete.Add($"'{dir}' was not scanned: the scan's limit of directory entries was reached");
                 continue;
             }
-            IEnumerable<FileSystemInfo> entries;
+            directories.Clear();
             try
             {
-                entries = new DirectoryInfo(dir).EnumerateFileSystemInfos("*", options).ToList();
+                // From each directory entry's own type (d_type): no stat per file.
+                _entriesLeft -= Linux.DirectoryEntries.Read(dir, files, links, directories);
             }
             catch (DirectoryNotFoundException)
             {
@@ -186,17 +205,11 @@ internal sealed class StoreScan
                 _incomplete.Add($"'{dir}' could not be listed: {e.Message}");
                 continue;
             }
-            foreach (var entry in entries)
+            if (depth >= maxDepth) continue;
+            foreach (var subdirectory in directories)
             {
-                _entriesLeft--;
-                // From the directory entry itself (d_type), no readlink per file.
-                var isLink = (entry.Attributes & FileAttributes.ReparsePoint) != 0;
-                if (entry is DirectoryInfo)
-                {
-                    if (depth < maxDepth && !isLink) pending.Push((entry.FullName, depth + 1));
-                    continue;
-                }
-                (isLink ? links : files).Add(entry.FullName);
+                // Symbolic links to directories are not among them: a link back up the tree cannot make the walk endless.
+                pending.Push(new PendingDirectory(subdirectory, depth + 1));
             }
         }
         files.Sort(StringComparer.Ordinal);

@@ -112,8 +112,7 @@ internal sealed class HostImageReferences
         // at once on the one connection, which libvirt's client and daemon serve concurrently (the daemon takes up
         // to five calls of one client at a time). The answer is assembled in the order of the names.
         var perDomain = new (List<ImageReference> Found, string? Gap)[names.Length];
-        System.Threading.Tasks.Parallel.For(0, names.Length, new System.Threading.Tasks.ParallelOptions { MaxDegreeOfParallelism = DomainsInFlight },
-            i => perDomain[i] = CollectDomainWithRetry(connection, names[i], quiet));
+        KvmSnapshot.Engine.Concurrently.For(names.Length, DomainsInFlight, i => perDomain[i] = CollectDomainWithRetry(connection, names[i], quiet));
         foreach (var (found, gap) in perDomain)
         {
             references.AddRange(found);

@@ -31,6 +31,24 @@ internal static unsafe partial class LibC
     [LibraryImport(Name, EntryPoint = "realpath", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial IntPtr RealPath(string path, IntPtr resolved);
 
+    /// <summary>pread(2): at most count bytes at offset; -1 on failure (errno).</summary>
+    [LibraryImport(Name, EntryPoint = "pread", SetLastError = true)]
+    public static partial nint PRead(SafeHandle fd, byte* buffer, nint count, long offset);
+
+    /// <summary>AT_SYMLINK_NOFOLLOW: statx describes a symbolic link itself.</summary>
+    public const int AtSymlinkNoFollow = 0x100;
+
+    /// <summary>opendir(3); IntPtr.Zero on failure (errno).</summary>
+    [LibraryImport(Name, EntryPoint = "opendir", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial IntPtr OpenDir(string path);
+
+    /// <summary>readdir(3): the next struct dirent (64-bit layout on every 64-bit Linux libc), IntPtr.Zero at the end or on an error (errno, cleared before the call).</summary>
+    [LibraryImport(Name, EntryPoint = "readdir", SetLastError = true)]
+    public static partial IntPtr ReadDir(IntPtr dir);
+
+    [LibraryImport(Name, EntryPoint = "closedir")]
+    public static partial int CloseDir(IntPtr dir);
+
     /// <summary>statx(2) (glibc 2.28, Linux 4.11): follows symlinks with flags 0.</summary>
     [LibraryImport(Name, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Statx(int dirFd, string path, int flags, StatxMask mask, out StatxBuffer buffer);

@@ -13,6 +13,8 @@ internal static partial class ImageFile
     /// file name fit in it for images qemu-img makes, and every format probe looks at less.</summary>
     internal const int RegularPrefix = 4096;
 
+    private const int EIntr = 4;
+
     /// <summary>
     /// <see cref="OpenForRead"/> for a path that statx has just shown to be a regular file (a store scan reads
     /// thousands): one open(2) and one statx of the open file instead of FileStream's checks and position queries, and
@@ -88,7 +90,7 @@ internal static partial class ImageFile
             if (_prefixCount < 0)
             {
                 _prefix = ArrayPool<byte>.Shared.Rent(RegularPrefix);
-                _prefixCount = RandomAccess.Read(_handle, _prefix.AsSpan(0, RegularPrefix), 0);
+                _prefixCount = ReadAt(_prefix.AsSpan(0, RegularPrefix), 0);
             }
             int read;
             if (_position < _prefixCount)
@@ -102,10 +104,27 @@ internal static partial class ImageFile
             }
             else
             {
-                read = RandomAccess.Read(_handle, buffer, _position);
+                read = ReadAt(buffer, _position);
             }
             _position += read;
             return read;
+        }
+
+        /// <summary>pread(2) itself: RandomAccess.Read would first ask the kernel whether a handle it did not open can seek.</summary>
+        private unsafe int ReadAt(Span<byte> buffer, long offset)
+        {
+            fixed (byte* pointer = buffer)
+            {
+                while (true)
+                {
+                    var read = LibC.PRead(_handle, pointer, buffer.Length, offset);
+                    if (read >= 0) return (int)read;
+                    var errno = Marshal.GetLastPInvokeError();
+                    if (errno == EIntr) continue;
+                    // As FileStream reports a failed read (EIO from a failing disk or a vanished NFS server).
+                    throw new IOException($"{Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})", errno);
+                }
+            }
         }
 
         public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));

@@ -117,6 +117,41 @@ public sealed class StoreScanTests
         Assert.Equal(new[] { chain.Active.Path }, chain.Base.ReferencedBy);
     }
 
+    /// <summary>
+    /// The listing reads each entry's type from the directory itself (readdir's d_type): what it keeps and leaves
+    /// must be what a stat of every entry would have told. Hidden files and odd names are images like any other; a
+    /// FIFO is not read (and does not hang the scan); a dangling link is no image; a link to an image outside is
+    /// followed once; a link to a directory is never entered; subdirectories only with recursion, to any depth.
+    /// </summary>
+    [Fact]
+    public void The_listing_sorts_entries_by_their_own_type_as_stat_would()
+    {
+        using var dir = new TempDirectory("sc");
+        using var outside = new TempDirectory("sc-out");
+        Tool.CreateQcow2(dir.File(".hidden.qcow2"), "1M");
+        Tool.CreateQcow2(dir.File("with space ünïcode.qcow2"), "1M");
+        Tool.Run("mkfifo", dir.File("pipe.qcow2")).EnsureSuccess();
+        File.CreateSymbolicLink(dir.File("dangling.qcow2"), dir.File("nothing-here.qcow2"));
+        Tool.CreateQcow2(outside.File("far.qcow2"), "1M");
+        File.CreateSymbolicLink(dir.File("far-link.qcow2"), outside.File("far.qcow2"));
+        Directory.CreateDirectory(outside.File("linked"));
+        Tool.CreateQcow2(outside.File("linked/behind-dir-link.qcow2"), "1M");
+        Directory.CreateSymbolicLink(dir.File("dir-link"), outside.File("linked"));
+        Directory.CreateDirectory(dir.File("a/b/c"));
+        Tool.CreateQcow2(dir.File("a/b/c/deep.qcow2"), "1M");
+
+        var flat = StoreScan.Run(new[] { dir.Path }, false, new RecordingOperationContext());
+        var deep = StoreScan.Run(new[] { dir.Path }, true, new RecordingOperationContext());
+
+        Assert.Equal(new[] { ".hidden.qcow2", "far-link.qcow2", "with space ünïcode.qcow2" },
+            flat.ScannedImages.Select(n => Path.GetFileName(n.Path)).Order(StringComparer.Ordinal));
+        Assert.Equal(new[] { ".hidden.qcow2", "deep.qcow2", "far-link.qcow2", "with space ünïcode.qcow2" },
+            deep.ScannedImages.Select(n => Path.GetFileName(n.Path)).Order(StringComparer.Ordinal));
+        Assert.Empty(flat.Incomplete);
+        Assert.Empty(deep.Incomplete);
+        Assert.DoesNotContain(deep.Images, n => n.Path.Contains("behind-dir-link", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void A_thousand_images_scan_in_well_under_two_seconds_without_a_subprocess()
     {
