@@ -15,7 +15,9 @@ namespace KvmSnapshot.Libvirt;
 /// </summary>
 internal static unsafe class NativeCallbacks
 {
-    private static readonly ConcurrentDictionary<IntPtr, object> Live = new();
+    // Keyed by the boxed number, not by IntPtr: a ConcurrentDictionary over a value-type key is generic code the
+    // runtime compiles on first use (several milliseconds of a first call), one over object keys is precompiled.
+    private static readonly ConcurrentDictionary<object, object> Live = new();
     private static long _next;
     private static long _freedByLibvirt;
 
@@ -39,7 +41,7 @@ internal static unsafe class NativeCallbacks
     public static IntPtr Opaque(object receiver)
     {
         var p = (IntPtr)Interlocked.Increment(ref _next);
-        Live[p] = receiver;
+        Live[p] = receiver; // boxed: IntPtr's Equals and GetHashCode compare the number
         return p;
     }
 

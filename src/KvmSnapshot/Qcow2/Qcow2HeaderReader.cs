@@ -1,4 +1,5 @@
 using System;
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.Text;
@@ -55,7 +56,7 @@ internal static class Qcow2HeaderReader
             throw file.Malformed($"cluster_bits is {clusterBits}; qcow2 clusters are 2^{Qcow2Layout.MinClusterBits} to 2^{Qcow2Layout.MaxClusterBits} bytes");
         }
         var clusterSize = 1 << (int)clusterBits;
-        var firstCluster = new FirstCluster(file, clusterSize);
+        using var firstCluster = new FirstCluster(file, clusterSize);
 
         ulong incompatible = 0, compatible = 0, autoclear = 0;
         uint refcountOrder = 4, headerLength = Qcow2Layout.HeaderV2Length;
@@ -311,26 +312,35 @@ internal static class Qcow2HeaderReader
     /// file name usually end within the first 4 KiB, and a cluster can be 2 MiB. Slices say whether a structure leaves
     /// the cluster or the file, as if the whole cluster had been read.
     /// </summary>
-    private sealed class FirstCluster
+    private sealed class FirstCluster : IDisposable
     {
         /// <summary>What is read at first; more is read when a slice reaches past it.</summary>
         internal const int InitialRead = 4096;
 
         private readonly long _readable;
-        private byte[] _data;
+        // Rented, not allocated: a store scan reads thousands of headers, and nothing parsed from the cluster keeps a
+        // reference into it (names and extensions are copied out), so it goes back to the pool when the read ends.
+        private byte[] _buffer;
+        private int _length;
 
         public FirstCluster(BoundedImageReader file, int clusterSize)
         {
             File = file;
             ClusterSize = clusterSize;
             _readable = Math.Min(clusterSize, file.Length);
-            _data = file.ReadAt(0, Math.Min(_readable, InitialRead), "the first cluster");
+            _length = (int)Math.Min(_readable, InitialRead);
+            _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(_length, 1));
+            file.ReadAt(0, _buffer.AsSpan(0, _length), "the first cluster");
         }
 
         public BoundedImageReader File { get; }
 
         public int ClusterSize { get; }
 
+        /// <summary>
+        /// The bytes at <paramref name="offset"/>. Valid only until the next Slice: one that reads on moves the data to a
+        /// bigger buffer and returns the old one to the pool, so use each span before asking for another.
+        /// </summary>
         public ReadOnlySpan<byte> Slice(ulong offset, ulong length, string what)
         {
             if (offset > (ulong)ClusterSize || length > (ulong)ClusterSize - offset)
@@ -341,19 +351,29 @@ internal static class Qcow2HeaderReader
             {
                 throw File.Malformed($"{what} at offset 0x{offset:x} ({length} bytes) lies past the end of the file ({File.Length} bytes); the image is truncated");
             }
-            if (offset + length > (ulong)_data.Length) Grow((long)(offset + length));
-            return _data.AsSpan((int)offset, (int)length);
+            if (offset + length > (ulong)_length) Grow((long)(offset + length));
+            return _buffer.AsSpan((int)offset, (int)length);
         }
 
         /// <summary>Reads on to at least <paramref name="end"/> (whole 4 KiB pages, at least doubling, never past the cluster or the file).</summary>
         private void Grow(long end)
         {
             var pages = (end + InitialRead - 1) / InitialRead * InitialRead;
-            var size = Math.Min(_readable, Math.Max(pages, 2L * _data.Length));
-            var more = new byte[size];
-            _data.CopyTo(more, 0);
-            File.ReadAt((ulong)_data.Length, more.AsSpan(_data.Length), "the first cluster");
-            _data = more;
+            var size = (int)Math.Min(_readable, Math.Max(pages, 2L * _length));
+            var more = ArrayPool<byte>.Shared.Rent(size);
+            _buffer.AsSpan(0, _length).CopyTo(more);
+            File.ReadAt((ulong)_length, more.AsSpan(_length, size - _length), "the first cluster");
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = more;
+            _length = size;
+        }
+
+        public void Dispose()
+        {
+            var buffer = _buffer;
+            _buffer = Array.Empty<byte>();
+            _length = 0;
+            if (buffer.Length > 0) ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 }
