@@ -1,5 +1,6 @@
 using System;
 using System.Runtime.InteropServices;
+using System.Threading;
 
 namespace KvmSnapshot.Linux;
 
@@ -20,6 +21,42 @@ internal static unsafe partial class LibC
 
     /// <summary>errno ENOSPC on Linux; .NET on Linux puts the errno of a failed write in IOException.HResult.</summary>
     public const int ENOSPC = 28;
+
+    private static int _entryPointsResolved;
+
+    /// <summary>
+    /// Calls every function here once, harmlessly, so that the runtime has looked each one up. The first call of a
+    /// P/Invoke asks the dynamic linker (dlsym), and glibc makes that wait while another thread is inside dlopen:
+    /// loading libvirt (some 60 libraries, 10-20 ms) would otherwise stall a store scan's first statx for that long.
+    /// <see cref="Libvirt.Native.LibvirtLibrary"/> calls this before it loads libvirt. Failures are left to the
+    /// callers, which report them where they need the function.
+    /// </summary>
+    public static void ResolveEntryPoints()
+    {
+        if (Interlocked.Exchange(ref _entryPointsResolved, 1) != 0) return;
+        try
+        {
+            Statx(AtFdCwd, "/", 0, StatxMask.Type, out _);
+            var dir = OpenDir("/");
+            if (dir != IntPtr.Zero)
+            {
+                ReadDir(dir);
+                CloseDir(dir);
+            }
+            var fd = Open("/", 0x80000); // O_RDONLY | O_CLOEXEC
+            if (fd >= 0)
+            {
+                using var handle = new Microsoft.Win32.SafeHandles.SafeFileHandle((IntPtr)fd, ownsHandle: true);
+                byte none;
+                PRead(handle, &none, 0, 0); // EISDIR: only the lookup matters
+            }
+            var real = RealPath("/", IntPtr.Zero);
+            Free(real); // free(NULL) is a no-op
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+        }
+    }
 
     [LibraryImport(Name, EntryPoint = "free")]
     public static partial void Free(IntPtr ptr);

@@ -70,7 +70,12 @@ internal static class LibvirtLibrary
         if (_load is { } done) return done;
         lock (Gate)
         {
-            _load ??= TryLoad(Environment.GetEnvironmentVariable(PathVariable));
+            if (_load is null)
+            {
+                // While libvirt's dlopen runs, every other thread's first P/Invoke waits for it (see ResolveEntryPoints).
+                Linux.LibC.ResolveEntryPoints();
+                _load = TryLoad(Environment.GetEnvironmentVariable(PathVariable));
+            }
             return _load;
         }
     }
