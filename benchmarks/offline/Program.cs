@@ -1,6 +1,6 @@
 // Offline store-scan benchmark (issue 8, goal 3).
 //
-//   dotnet run --project benchmarks/offline --artifacts-path /tmp/art-bench -c Release -- [chains] [depth] [templates] [largeChains]
+//   dotnet run --project benchmarks/offline --artifacts-path /tmp/art-bench -c Release -- [chains] [depth] [templates] [largeChains] [processes]
 //
 // Builds stores of qcow2 images in a temp folder (default: 1,000 images = 20 shared templates + 100 chains of 10
 // layers, relative backing names, templates and guests in separate folders; and 10,000 images = 1,000 chains of 10).
@@ -8,9 +8,11 @@
 // those with its backing name rewritten in place (same length), which is a valid qcow2 overlay (`qemu-img check`
 // runs on a sample) and takes milliseconds instead of a qemu-img process per image. Then measures, in one run:
 //   A. the first Get-KvmSnapshotChain -Directory after Import-Module in a fresh real pwsh (module from output/),
-//      and the median of five later calls in that session;
+//      and the median of five later calls in that session; [processes] fresh processes of each pwsh (default 5), in
+//      turn, and the median of each figure;
 //   B. OfflineEngine.ScanStore in this process: first call and median of five more;
-//   C. one `qemu-img info --backing-chain -U --output=json` per leaf, the way a script would do it (1,000 store);
+//   C. one `qemu-img info --backing-chain -U --output=json` per leaf, the way a script would do it (1,000 store),
+//      three times, the median;
 // checks that all see the same chains, prints the times and ratios, and removes the stores.
 using System;
 using System.Collections.Concurrent;
@@ -28,6 +30,7 @@ var chains = ArgOr(0, 100);
 var depth = ArgOr(1, 10);
 var templates = ArgOr(2, 20);
 var largeChains = ArgOr(3, 1000);
+var processes = Math.Max(1, ArgOr(4, 5));
 var repo = FindRepo();
 
 var small = Store.Build(chains, depth, templates);
@@ -43,15 +46,29 @@ try
 
     var (firstMs, laterMs, forest) = TimeScans(() => engine.ScanStore(small.Root, recurse: true, ctx));
     var (largeFirst, largeLater, largeForest) = large is null ? (0, 0, null) : TimeScans(() => engine.ScanStore(large.Root, recurse: true, ctx));
-    var pwsh = PwshScans(repo, small.Root, large?.Root, ["pwsh"]);
+    // A first call is one sample per process, and a 2-core machine's noise is of its size: several fresh processes,
+    // the two pwsh builds in turn, and the median of each figure.
     // The same pwsh compiled ReadyToRun, as Microsoft's packages ship it (the dotnet tool's assemblies are IL-only).
     var r2rPwsh = ReadyToRunPwsh(repo);
-    var pwshR2r = r2rPwsh is null ? null : PwshScans(repo, small.Root, large?.Root, [r2rPwsh]);
+    var toolRuns = new List<(double First, double Later, double LargeFirst, double LargeLater, double FirstCpu)>();
+    var r2rRuns = new List<(double First, double Later, double LargeFirst, double LargeLater, double FirstCpu)>();
+    for (var i = 0; i < processes; i++)
+    {
+        if (PwshScans(repo, small.Root, large?.Root, ["pwsh"]) is { } t) toolRuns.Add(t);
+        if (r2rPwsh is not null && PwshScans(repo, small.Root, large?.Root, [r2rPwsh]) is { } r) r2rRuns.Add(r);
+    }
+    var pwsh = MedianRow(toolRuns);
+    var pwshR2r = MedianRow(r2rRuns);
 
-    var qemuImg = Stopwatch.StartNew();
+    // The loop three times, the median (the first also warms the page cache for qemu-img's libraries).
+    var loops = new List<double>();
     var viaQemuImg = new Dictionary<string, string[]>(StringComparer.Ordinal);
-    foreach (var leaf in small.Leaves) viaQemuImg[leaf] = QemuImgChain(leaf);
-    qemuImg.Stop();
+    for (var i = 0; i < 3; i++)
+    {
+        var qemuImg = Stopwatch.StartNew();
+        foreach (var leaf in small.Leaves) viaQemuImg[leaf] = QemuImgChain(leaf);
+        loops.Add(qemuImg.Elapsed.TotalMilliseconds);
+    }
 
     // Both must describe the same forest, or the comparison means nothing.
     if (forest.Count != small.Leaves.Count) throw new InvalidOperationException($"ScanStore found {forest.Count} chains, expected {small.Leaves.Count}");
@@ -65,10 +82,10 @@ try
         throw new InvalidOperationException($"the large store scanned as {largeForest.Count} chains, expected {large.Leaves.Count} of {depth}");
     }
 
-    var loopMs = qemuImg.Elapsed.TotalMilliseconds;
-    Console.WriteLine(F($"qemu-img info --backing-chain loop, {small.Images} images: {loopMs,9:F1} ms  ({small.Leaves.Count} calls)"));
+    var loopMs = Median(loops);
+    Console.WriteLine(F($"qemu-img info --backing-chain loop, {small.Images} images: {loopMs,9:F1} ms  ({small.Leaves.Count} calls; median of 3 loops: {string.Join(", ", loops.Select(l => l.ToString("F0", CultureInfo.InvariantCulture)))} ms)"));
     Console.WriteLine();
-    Console.WriteLine("| scan | images | first call | later calls (median of 5) | ratio first / later against the qemu-img loop |");
+    Console.WriteLine(F($"| scan | images | first call (real pwsh: median of {processes} fresh processes) | later calls (median of 5{(processes > 1 ? ", then of the processes" : "")}) | ratio first / later against the qemu-img loop |"));
     Console.WriteLine("|---|---|---|---|---|");
     foreach (var (row, label) in new[] { (pwsh, "pwsh of the dotnet tool (IL-only)"), (pwshR2r, "the same pwsh, ReadyToRun as Microsoft ships it") })
     {
@@ -154,6 +171,14 @@ static string? ReadyToRunPwsh(string repo)
     if (p.ExitCode == 0 && File.Exists(path)) return path;
     Console.WriteLine("(no ReadyToRun copy of pwsh: benchmarks/r2r-pwsh.sh failed; only the dotnet tool's row)");
     return null;
+}
+
+// The median of each figure over the fresh processes (null when none ran).
+static (double First, double Later, double LargeFirst, double LargeLater, double FirstCpu)? MedianRow(List<(double First, double Later, double LargeFirst, double LargeLater, double FirstCpu)> runs)
+{
+    if (runs.Count == 0) return null;
+    return (Median(runs.Select(r => r.First).ToList()), Median(runs.Select(r => r.Later).ToList()), Median(runs.Select(r => r.LargeFirst).ToList()),
+        Median(runs.Select(r => r.LargeLater).ToList()), Median(runs.Select(r => r.FirstCpu).ToList()));
 }
 
 static string FindRepo()
