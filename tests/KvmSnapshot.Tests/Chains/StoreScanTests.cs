@@ -127,6 +127,60 @@ public sealed class StoreScanTests
     public void The_listing_sorts_entries_by_their_own_type_as_stat_would()
     {
         using var dir = new TempDirectory("sc");
+        AssertListingSortsByType(dir.Path);
+    }
+
+    /// <summary>
+    /// Some file systems give readdir no entry types (DT_UNKNOWN): ext4 made without its filetype feature, older XFS,
+    /// some network file systems. The listing then asks statx about each entry and must come to the same result.
+    /// </summary>
+    [Fact]
+    public void The_listing_asks_about_each_entry_where_the_file_system_gives_no_types()
+    {
+        using var work = new TempDirectory("sc-untyped");
+        var image = work.File("untyped.ext4");
+        var mountPoint = work.File("mnt");
+        Directory.CreateDirectory(mountPoint);
+        Tool.Run("truncate", "-s", "32M", image).EnsureSuccess();
+        Tool.Run("mkfs.ext4", "-q", "-F", "-O", "^filetype", image).EnsureSuccess();
+        Tool.Run("mount", "-o", "loop", image, mountPoint).EnsureSuccess();
+        try
+        {
+            var store = Path.Combine(mountPoint, "store");
+            Directory.CreateDirectory(store);
+            File.WriteAllText(Path.Combine(store, "probe"), "");
+            Assert.Equal(0, EntryType(store, "probe")); // the premise: DT_UNKNOWN here
+            File.Delete(Path.Combine(store, "probe"));
+            AssertListingSortsByType(store);
+        }
+        finally
+        {
+            if (Tool.Run("umount", mountPoint).ExitCode != 0) Tool.Run("umount", "-l", mountPoint);
+        }
+    }
+
+    /// <summary>readdir's d_type for <paramref name="name"/> in <paramref name="directory"/> (0: DT_UNKNOWN).</summary>
+    private static int EntryType(string directory, string name)
+    {
+        var dir = KvmSnapshot.Linux.LibC.OpenDir(directory);
+        Assert.NotEqual(IntPtr.Zero, dir);
+        try
+        {
+            for (var entry = KvmSnapshot.Linux.LibC.ReadDir(dir); entry != IntPtr.Zero; entry = KvmSnapshot.Linux.LibC.ReadDir(dir))
+            {
+                if (System.Runtime.InteropServices.Marshal.PtrToStringUTF8(entry + 19) == name) return System.Runtime.InteropServices.Marshal.ReadByte(entry, 18);
+            }
+        }
+        finally
+        {
+            KvmSnapshot.Linux.LibC.CloseDir(dir);
+        }
+        throw new InvalidOperationException($"'{name}' is not in '{directory}'");
+    }
+
+    private static void AssertListingSortsByType(string root)
+    {
+        var dir = new Rooted(root);
         using var outside = new TempDirectory("sc-out");
         Tool.CreateQcow2(dir.File(".hidden.qcow2"), "1M");
         Tool.CreateQcow2(dir.File("with space ünïcode.qcow2"), "1M");
@@ -150,6 +204,11 @@ public sealed class StoreScanTests
         Assert.Empty(flat.Incomplete);
         Assert.Empty(deep.Incomplete);
         Assert.DoesNotContain(deep.Images, n => n.Path.Contains("behind-dir-link", StringComparison.Ordinal));
+    }
+
+    private sealed record Rooted(string Path)
+    {
+        public string File(string name) => System.IO.Path.Combine(Path, name);
     }
 
     [Fact]
