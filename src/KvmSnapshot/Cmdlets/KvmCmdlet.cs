@@ -151,8 +151,8 @@ public abstract partial class KvmCmdlet : PSCmdlet, IDisposable
     }
 
     /// <summary>
-    /// Ctrl+C left a worker in a call that does not return (written to the host directly: the pipeline is stopping
-    /// and takes no more records).
+    /// Ctrl+C left a worker in a call that does not return. WriteWarning would throw (the pipeline is stopping); the
+    /// host's UI takes it, and PowerShell puts it on the warning stream of the stopped command.
     /// </summary>
     private void WarnLeftBehind()
     {
