@@ -18,6 +18,7 @@ namespace KvmSnapshot.Tests.Infrastructure;
 /// back the replies to one procedure while the others pass (a slow call on a daemon that still answers).
 /// Reach it as <see cref="Uri"/> (qemu+unix:///system?socket=…, a local URI: a lean connection in a process without
 /// libvirt's event loop). Disposing closes the sockets, which ends any call still waiting on them, and the folder.
+/// Self-contained (the Pester suite compiles this file with Add-Type).
 /// </summary>
 public sealed class FreezableLibvirtRelay : IDisposable
 {
@@ -32,7 +33,7 @@ public sealed class FreezableLibvirtRelay : IDisposable
 
     private readonly Socket _listener = new(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
     private readonly CancellationTokenSource _stop = new();
-    private readonly TempDirectory _dir = new("relay");
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("kvmsnap-relay-");
     private readonly ConcurrentBag<Socket> _sockets = new();
     private readonly ConcurrentDictionary<int, int> _replies = new();
     private readonly ManualResetEventSlim _running = new(true);
@@ -44,7 +45,7 @@ public sealed class FreezableLibvirtRelay : IDisposable
 
     public FreezableLibvirtRelay()
     {
-        Path = _dir.File("libvirt-sock");
+        Path = System.IO.Path.Combine(_dir.FullName, "libvirt-sock");
         _listener.Bind(new UnixDomainSocketEndPoint(Path));
         _listener.Listen(16);
         // Threads of its own, blocking: the module's callers under test block pool threads, and a relay that needed
@@ -197,56 +198,6 @@ public sealed class FreezableLibvirtRelay : IDisposable
         _stop.Cancel();
         _listener.Dispose();
         foreach (var socket in _sockets) socket.Dispose();
-        _dir.Dispose();
+        try { _dir.Delete(recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
-}
-
-/// <summary>
-/// Relays whose lean connection (opened without libvirt's event loop) exists: once any test of the process needed
-/// events (block jobs), every connection opened afterwards uses the loop, so the hang tests, which need lean
-/// connections, get theirs from here. <see cref="Prepare"/> runs before the first test (the collection orderer, when
-/// the run includes <see cref="LeanConnectionHangCollection"/>); each test takes one relay and disposes it.
-/// </summary>
-public static class LeanRelays
-{
-    private static readonly ConcurrentQueue<FreezableLibvirtRelay> Ready = new();
-
-    public static void Prepare(int count)
-    {
-        for (var i = 0; i < count; i++)
-        {
-            var relay = new FreezableLibvirtRelay();
-            try
-            {
-                // The lease is returned at once; the connection stays pooled for the test that takes the relay.
-                using var lease = KvmSnapshot.Libvirt.LibvirtConnection.Get(relay.Uri);
-                if (lease.ReceivesEvents) throw new InvalidOperationException("libvirt's event loop already runs: no lean connection can be opened");
-            }
-            catch
-            {
-                relay.Dispose();
-                throw;
-            }
-            Ready.Enqueue(relay);
-        }
-    }
-
-    /// <summary>A relay with a pooled lean connection; opens one now when none was prepared (then the test checks it is lean).</summary>
-    public static FreezableLibvirtRelay Take()
-    {
-        if (Ready.TryDequeue(out var relay)) return relay;
-        relay = new FreezableLibvirtRelay();
-        using var _ = KvmSnapshot.Libvirt.LibvirtConnection.Get(relay.Uri);
-        return relay;
-    }
-}
-
-/// <summary>
-/// The tests that make a libvirtd stop answering: alone (they shorten the watchdog's limits, which are process-wide),
-/// after the parallel collections.
-/// </summary>
-[Xunit.CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class LeanConnectionHangCollection
-{
-    public const string Name = "lean connection hang";
 }

@@ -52,6 +52,28 @@ public sealed class LeanConnectionHangTests
         return lease.Shared;
     }
 
+    /// <summary>
+    /// Runs <paramref name="call"/> on a thread of its own and waits at most <paramref name="bound"/>: a call that would
+    /// hang (the defect under test) fails the test instead of hanging the run. Returns the call's result or exception.
+    /// </summary>
+    private static (T? Result, Exception? Error) Bounded<T>(Func<T> call, TimeSpan bound)
+    {
+        var done = new TaskCompletionSource<(T?, Exception?)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        new Thread(() =>
+        {
+            try { done.SetResult((call(), null)); }
+            catch (Exception e) { done.SetResult((default, e)); }
+        }) { IsBackground = true, Name = "bounded test call" }.Start();
+        if (!done.Task.Wait(bound)) Assert.Fail($"the call did not end within {bound.TotalSeconds} s");
+        return done.Task.Result;
+    }
+
+    private static KvmSnapshotException BoundedFailure<T>(Func<T> call, TimeSpan bound)
+    {
+        var (_, error) = Bounded(call, bound);
+        return Assert.IsType<KvmSnapshotException>(error);
+    }
+
     /// <summary>A connection given up on closes once the call left behind returns, natively too, and only then.</summary>
     private static void AssertClosesAfterResume(FreezableLibvirtRelay relay, LibvirtConnection.PooledConnection shared)
     {
@@ -70,7 +92,7 @@ public sealed class LeanConnectionHangTests
         relay.FreezeOnRequest(FreezableLibvirtRelay.ListAllDomains);
 
         var clock = Stopwatch.StartNew();
-        var e = Assert.Throws<KvmSnapshotException>(() => EngineWork.Run(_ => LiveEngine.Default.GetDomainNames(relay.Uri), CancellationToken.None));
+        var e = BoundedFailure(() => EngineWork.Run(_ => LiveEngine.Default.GetDomainNames(relay.Uri), CancellationToken.None), TimeSpan.FromSeconds(3) + Slack);
         clock.Stop();
 
         Assert.True(relay.IsFrozen, "the call never reached the relay");
@@ -98,7 +120,7 @@ public sealed class LeanConnectionHangTests
 
         // Any caller, not only engine work run by a cmdlet.
         var clock = Stopwatch.StartNew();
-        var e = Assert.Throws<KvmSnapshotException>(() => LiveEngine.Default.GetDomainNames(relay.Uri));
+        var e = BoundedFailure(() => LiveEngine.Default.GetDomainNames(relay.Uri), TimeSpan.FromSeconds(2) + Slack);
         clock.Stop();
 
         Assert.Equal(ErrorIds.ConnectionFailed, e.ErrorId);
@@ -127,9 +149,10 @@ public sealed class LeanConnectionHangTests
         var questionsBefore = relay.RepliesForwarded(FreezableLibvirtRelay.GetLibVersion);
 
         var clock = Stopwatch.StartNew();
-        var names = EngineWork.Run(_ => LiveEngine.Default.GetDomainNames(relay.Uri), CancellationToken.None);
+        var (names, error) = Bounded(() => EngineWork.Run(_ => LiveEngine.Default.GetDomainNames(relay.Uri), CancellationToken.None), TimeSpan.FromSeconds(4) + Slack);
         clock.Stop();
 
+        Assert.Null(error);
         Assert.NotNull(names);
         Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(4) + Slack);
         // The lease's question, then the watchdog's: at least two while the reply was held (one per 0.5 s quiet).
@@ -151,11 +174,12 @@ public sealed class LeanConnectionHangTests
         relay.FreezeOnRequest(FreezableLibvirtRelay.ListAllDomains);
 
         var clock = Stopwatch.StartNew();
-        var result = ps.Run("Get-KvmDomain -ConnectionUri $relay");
+        var (result, error) = Bounded(() => ps.Run("Get-KvmDomain -ConnectionUri $relay"), TimeSpan.FromSeconds(3) + Slack);
         clock.Stop();
 
         Assert.True(relay.IsFrozen, "the call never reached the relay");
-        var record = result.Errors.Count > 0 ? Assert.Single(result.Errors) : (result.Terminating as IContainsErrorRecord)?.ErrorRecord;
+        Assert.Null(error);
+        var record = result!.Errors.Count > 0 ? Assert.Single(result.Errors) : (result.Terminating as IContainsErrorRecord)?.ErrorRecord;
         Assert.NotNull(record);
         Assert.StartsWith(ErrorIds.ConnectionFailed, record!.FullyQualifiedErrorId, StringComparison.Ordinal);
         Assert.Equal(ErrorCategory.ConnectionError, record.CategoryInfo.Category);
