@@ -166,8 +166,12 @@ public abstract partial class KvmCmdlet : PSCmdlet, IDisposable
         }
     }
 
-    /// <summary>RunEngine on a host thread of a fan-out: the work runs right there and reports through the host.</summary>
-    private T RunOnHost<T>(IOperationContext host, Func<IOperationContext, T> work) => StopMapped(() => work(host));
+    /// <summary>
+    /// RunEngine on a host thread of a fan-out: the work reports through the host, on a worker of its own (an
+    /// <see cref="EngineWork"/>) so that a libvirtd that stops answering is that host's ConnectionFailed, and Ctrl+C
+    /// leaves a worker stuck in its call behind after the grace instead of holding the fan-out.
+    /// </summary>
+    private T RunOnHost<T>(IOperationContext host, Func<IOperationContext, T> work) => StopMapped(() => EngineWork.Run(_ => work(host), host.Cancellation));
 
     /// <summary>
     /// The engine's end as the pipeline sees it: a cancellation after Ctrl+C is PipelineStoppedException, an exception

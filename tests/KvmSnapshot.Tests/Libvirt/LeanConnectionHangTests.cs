@@ -190,6 +190,29 @@ public sealed class LeanConnectionHangTests
     }
 
     [Fact]
+    public void Among_several_hosts_the_one_whose_libvirtd_stops_answering_is_an_error_naming_it_and_the_other_answers()
+    {
+        using var relay = LeanRelays.Take();
+        using var limits = new Limits(quietSeconds: 1, answerSeconds: 2);
+        LeanConnectionOf(relay);
+        using var ps = new PowerShellSession();
+        ps.SetVariable("relay", relay.Uri);
+        ps.SetVariable("local", Live.LibvirtDaemonFixture.Uri);
+        relay.FreezeOnRequest(FreezableLibvirtRelay.ListAllDomains);
+
+        var (result, error) = Bounded(() => ps.Run("Get-KvmDomain -ConnectionUri $local, $relay"), TimeSpan.FromSeconds(3) + Slack);
+
+        Assert.Null(error);
+        Assert.True(relay.IsFrozen, "the call never reached the relay");
+        Assert.Null(result!.Terminating);
+        var record = Assert.Single(result.Errors);
+        Assert.StartsWith(ErrorIds.ConnectionFailed, record.FullyQualifiedErrorId, StringComparison.Ordinal);
+        Assert.Contains(relay.Uri, record.Exception.Message, StringComparison.Ordinal);
+        // Whatever domains the real daemon has came, from the host that answered only.
+        Assert.All(result.Output, o => Assert.Equal(Live.LibvirtDaemonFixture.Uri, o.Properties["ConnectionUri"].Value));
+    }
+
+    [Fact]
     public void Ctrl_C_gives_the_prompt_back_while_a_call_waits_on_a_libvirtd_that_stopped_answering()
     {
         using var relay = LeanRelays.Take();
