@@ -25,16 +25,18 @@ namespace KvmSnapshot.Libvirt;
 /// a connection that answers with an error (a closed socket: libvirtd restarted) is evicted and a fresh one opened,
 /// as the close callback does for the others.
 /// A lean connection has no keepalive either (it needs the loop), so a libvirtd that stops answering without closing
-/// its socket (stopped with SIGSTOP, a deadlocked driver) would hang its calls forever. Instead: the lease's question
-/// is asked on the connection's own probe thread and waited for at most <see cref="LeanConnectionWatchdog.AnswerLimit"/>
-/// (15 s); and while a lean connection is leased, <see cref="LeanConnectionWatchdog"/> asks the same question after
-/// every <see cref="LeanConnectionWatchdog.QuietTime"/> (5 s) without an answer. A question not answered in time marks
-/// the connection silent: it is evicted, the asker gets ConnectionFailed ("did not answer within N s", nothing done),
-/// and each <see cref="EngineWork"/> holding a lease on it is abandoned with ConnectionFailed (its call's outcome
-/// unknown), so its caller returns while the call stays blocked on its thread. That thread, ending whenever libvirtd
-/// answers, only releases its lease; the native close of a silent connection runs on a thread of its own (it waits
-/// for the daemon too). The listing pays nothing per call for this: one probe-thread hop per lease, one round trip
-/// per 5 s of a lease held (what keepalive costs the evented connections).
+/// its socket (stopped with SIGSTOP, a deadlocked driver) would hang its calls forever. Instead, a question not
+/// answered within <see cref="LeanConnectionWatchdog.AnswerLimit"/> (15 s) marks the connection silent: it is
+/// evicted, and each <see cref="EngineWork"/> holding a lease on it is abandoned with ConnectionFailed (its caller
+/// returns; the call stays blocked on its thread, its outcome unknown). The lease's question is asked by the lease
+/// itself when the caller is engine work (every cmdlet): the watchdog judges it, and a work abandoned while asking
+/// learns that nothing was done. Other callers ask on the connection's probe thread and wait at most the limit. While
+/// a lean connection is leased, <see cref="LeanConnectionWatchdog"/> asks the same question after every
+/// <see cref="LeanConnectionWatchdog.QuietTime"/> (5 s) without an answer, which finds a call in flight on a daemon
+/// that stopped answering. A thread left blocked, ending whenever libvirtd answers, only releases its lease; the
+/// native close of a silent connection runs on a thread of its own (it waits for the daemon too). The listing pays
+/// nothing per call for this, and a lease no more than a lock and a list entry; a lease held for long pays one
+/// round trip per 5 s (what keepalive costs the evented connections).
 /// </summary>
 internal sealed class LibvirtConnection : IDisposable, IWorkResource
 {
@@ -64,6 +66,9 @@ internal sealed class LibvirtConnection : IDisposable, IWorkResource
 
     /// <summary>The engine work this lean lease was taken for (null: none, or an evented connection).</summary>
     internal EngineWork? Work => _work;
+
+    /// <summary>True while this lease asks the lease's question (<see cref="TryLeaseInWork"/>): nothing was done yet.</summary>
+    internal volatile bool Asking;
 
     /// <summary>See <see cref="IWorkResource.IsSilent"/>: a lean connection whose daemon left a question unanswered.</summary>
     bool IWorkResource.IsSilent => _shared.IsSilentNow();
@@ -264,6 +269,7 @@ internal sealed class LibvirtConnection : IDisposable, IWorkResource
     private static LibvirtConnection? TryLease(PooledConnection pooled, Action<string>? trace)
     {
         if (!pooled.TryAddRef()) return null; // its last user just closed it
+        if (!pooled.ReceivesEvents && EngineWork.Current is { } work) return TryLeaseInWork(pooled, work, trace);
         bool usable;
         try
         {
@@ -278,6 +284,40 @@ internal sealed class LibvirtConnection : IDisposable, IWorkResource
         trace?.Invoke($"libvirt connection to '{pooled.Uri}' is dead; reopening ({pooled.ClosedReason ?? "it no longer answers"})");
         pooled.Evict();
         pooled.Release();
+        return null;
+    }
+
+    /// <summary>
+    /// <see cref="TryLease"/> of a lean connection for engine work (<paramref name="pooled"/> already referenced): the
+    /// question is asked right here, with no hop to the probe thread, by a lease the work already holds; a question
+    /// the daemon leaves unanswered for <see cref="LeanConnectionWatchdog.AnswerLimit"/> is the watchdog's to judge,
+    /// and it abandons the work (its caller gets ConnectionFailed, nothing done). A question answered after that
+    /// gives the abandoned work no lease: it ends.
+    /// </summary>
+    private static LibvirtConnection? TryLeaseInWork(PooledConnection pooled, EngineWork work, Action<string>? trace)
+    {
+        var lease = new LibvirtConnection(pooled);
+        bool usable;
+        try
+        {
+            lease.Asking = true;
+            usable = pooled.IsAlive && pooled.AnswersHere();
+            lease.Asking = false;
+        }
+        catch
+        {
+            lease.Dispose();
+            throw;
+        }
+        if (work.AbandonedBecause is not null)
+        {
+            lease.Dispose();
+            throw new OperationCanceledException("abandoned: libvirtd did not answer in time", work.Cancellation);
+        }
+        if (usable) return lease;
+        trace?.Invoke($"libvirt connection to '{pooled.Uri}' is dead; reopening ({pooled.ClosedReason ?? "it no longer answers"})");
+        lease.Dispose();
+        pooled.Evict();
         return null;
     }
 
@@ -333,6 +373,8 @@ internal sealed class LibvirtConnection : IDisposable, IWorkResource
         private volatile string? _closedReason;
         private string? _silentReason;
         private long _busySince;
+        private int _questionsHere;
+        private long _questionsHereSince;
 
         public PooledConnection(ConcurrentDictionary<string, PooledConnection> pool, string key, string? requestedUri, ConnectHandle handle, bool receivesEvents)
         {
@@ -447,6 +489,26 @@ internal sealed class LibvirtConnection : IDisposable, IWorkResource
         }
 
         /// <summary>
+        /// The lease's question asked on the caller's thread (engine work, whose caller the watchdog can release): true
+        /// when answered, false when libvirt says the connection is broken. The watchdog judges a question left
+        /// unanswered (<see cref="CheckLiveness"/>).
+        /// </summary>
+        public bool AnswersHere()
+        {
+            if (Interlocked.Increment(ref _questionsHere) == 1) Interlocked.Exchange(ref _questionsHereSince, Stopwatch.GetTimestamp());
+            try
+            {
+                var answered = Ask();
+                _probe!.Answered();
+                return answered;
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _questionsHere);
+            }
+        }
+
+        /// <summary>
         /// The watchdog's look at a lean connection (<paramref name="now"/>: a Stopwatch timestamp): leased and without
         /// an answer for <see cref="LeanConnectionWatchdog.QuietTime"/>, it is asked a question; a question unanswered
         /// for <see cref="LeanConnectionWatchdog.AnswerLimit"/> marks it silent.
@@ -460,6 +522,16 @@ internal sealed class LibvirtConnection : IDisposable, IWorkResource
                 return;
             }
             if (_busySince == 0) _busySince = now;
+            // A lease's question asked on its caller's thread: silent once the daemon answered nothing for the limit.
+            if (Volatile.Read(ref _questionsHere) > 0)
+            {
+                var quiet = Stopwatch.GetElapsedTime(Math.Max(_probe.LastAnswer, Interlocked.Read(ref _questionsHereSince)), now);
+                if (quiet >= LeanConnectionWatchdog.AnswerLimit)
+                {
+                    MarkSilent(quiet);
+                    return;
+                }
+            }
             if (_probe.InFlight is not { } question)
             {
                 var quietSince = Math.Max(_probe.LastAnswer, _busySince);
@@ -493,7 +565,7 @@ internal sealed class LibvirtConnection : IDisposable, IWorkResource
             if (Interlocked.CompareExchange(ref _silentReason, reason, null) is not null) return;
             LibvirtConnection[] leases;
             lock (_leases) leases = _leases.ToArray();
-            foreach (var lease in leases) lease.Work?.Abandon(NotAnswering(callInFlight: true, quiet));
+            foreach (var lease in leases) lease.Work?.Abandon(NotAnswering(callInFlight: !lease.Asking, quiet));
             Evict();
         }
 

@@ -19,7 +19,7 @@ namespace KvmSnapshot.Tests.Infrastructure;
 public sealed class LiveFirstCollectionOrderer : ITestCollectionOrderer
 {
     /// <summary>One per test of the hang collection that needs a lean connection.</summary>
-    private const int HangRelayCount = 6;
+    private const int HangRelayCount = 8;
 
     public IEnumerable<ITestCollection> OrderTestCollections(IEnumerable<ITestCollection> testCollections)
     {

@@ -190,6 +190,32 @@ public sealed class LeanConnectionHangTests
     }
 
     [Fact]
+    public void A_command_to_a_libvirtd_that_stopped_answering_fails_within_the_limit_having_done_nothing()
+    {
+        using var relay = LeanRelays.Take();
+        // The lease's question, asked by the cmdlet's engine work on its own thread, is what waits here.
+        using var limits = new Limits(quietSeconds: 600, answerSeconds: 2);
+        var shared = LeanConnectionOf(relay);
+        using var ps = new PowerShellSession();
+        ps.SetVariable("relay", relay.Uri);
+        relay.Freeze();
+
+        var clock = Stopwatch.StartNew();
+        var (result, error) = Bounded(() => ps.Run("Get-KvmDomain -ConnectionUri $relay"), TimeSpan.FromSeconds(2) + Slack);
+        clock.Stop();
+
+        Assert.Null(error);
+        var record = result!.Errors.Count > 0 ? Assert.Single(result.Errors) : (result.Terminating as IContainsErrorRecord)?.ErrorRecord;
+        Assert.NotNull(record);
+        Assert.StartsWith(ErrorIds.ConnectionFailed, record!.FullyQualifiedErrorId, StringComparison.Ordinal);
+        Assert.Contains(relay.Uri, record.Exception.Message, StringComparison.Ordinal);
+        Assert.Contains("Nothing was done", record.Exception.Message, StringComparison.Ordinal);
+        Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(1.9), TimeSpan.FromSeconds(2) + Slack);
+        Assert.True(shared.IsEvicted);
+        AssertClosesAfterResume(relay, shared);
+    }
+
+    [Fact]
     public void Among_several_hosts_the_one_whose_libvirtd_stops_answering_is_an_error_naming_it_and_the_other_answers()
     {
         using var relay = LeanRelays.Take();
