@@ -26,10 +26,20 @@ internal static class LeanConnectionWatchdog
     public static readonly TimeSpan DefaultAnswerLimit = TimeSpan.FromSeconds(15);
 
     /// <summary>How long a leased lean connection may go without an answer from its daemon before it is asked a question.</summary>
-    internal static TimeSpan QuietTime { get; set; } = DefaultQuietTime;
+    internal static TimeSpan QuietTime => DefaultQuietTime;
 
     /// <summary>How long a question (the watchdog's, or the one each lease asks first) may go unanswered.</summary>
-    internal static TimeSpan AnswerLimit { get; set; } = DefaultAnswerLimit;
+    internal static TimeSpan AnswerLimit => DefaultAnswerLimit;
+
+    /// <summary>
+    /// Shorter limits for one URI (the tests' relays), so that tests need not wait 20 s each and do not change the
+    /// limits of connections other tests use at the same time.
+    /// </summary>
+    internal static readonly ConcurrentDictionary<string, (TimeSpan Quiet, TimeSpan Answer)> LimitsForTests = new(StringComparer.Ordinal);
+
+    /// <summary>The limits of a connection opened for <paramref name="requestedUri"/>.</summary>
+    internal static (TimeSpan Quiet, TimeSpan Answer) LimitsFor(string? requestedUri)
+        => !LimitsForTests.IsEmpty && requestedUri is not null && LimitsForTests.TryGetValue(requestedUri, out var limits) ? limits : (QuietTime, AnswerLimit);
 
     /// <summary>How old an unanswered question must be before a stopped caller takes its connection for silent (<see cref="EngineWork"/>).</summary>
     internal static readonly TimeSpan SilentAfterStop = TimeSpan.FromSeconds(1);
@@ -79,7 +89,9 @@ internal static class LeanConnectionWatchdog
     {
         get
         {
-            var fifth = QuietTime / 5;
+            var quiet = QuietTime;
+            foreach (var limits in LimitsForTests.Values) quiet = limits.Quiet < quiet ? limits.Quiet : quiet;
+            var fifth = quiet / 5;
             return fifth < TimeSpan.FromMilliseconds(50) ? TimeSpan.FromMilliseconds(50) : fifth > TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : fifth;
         }
     }

@@ -415,6 +415,12 @@ internal sealed class LibvirtConnection : IDisposable, IWorkResource
             }
         }
 
+        /// <summary>This connection's <see cref="LeanConnectionWatchdog.QuietTime"/> (a test may set its own per URI).</summary>
+        private TimeSpan QuietTime => LeanConnectionWatchdog.LimitsFor(RequestedUri).Quiet;
+
+        /// <summary>This connection's <see cref="LeanConnectionWatchdog.AnswerLimit"/> (a test may set its own per URI).</summary>
+        private TimeSpan AnswerLimit => LeanConnectionWatchdog.LimitsFor(RequestedUri).Answer;
+
         /// <summary>The URI to name in messages: the one asked for (a relay's socket), else libvirt's.</summary>
         private string Named => string.IsNullOrEmpty(RequestedUri) ? Uri : RequestedUri;
 
@@ -480,7 +486,7 @@ internal sealed class LibvirtConnection : IDisposable, IWorkResource
         public bool Answers()
         {
             var question = _probe!.Ask();
-            var left = LeanConnectionWatchdog.AnswerLimit - question.Age;
+            var left = AnswerLimit - question.Age;
             var answered = question.Answer.Task.IsCompleted
                 || left > TimeSpan.Zero && question.Answer.Task.Wait((int)Math.Ceiling(left.TotalMilliseconds), EngineWork.Current?.Cancellation ?? CancellationToken.None);
             if (answered) return question.Answer.Task.Result;
@@ -526,7 +532,7 @@ internal sealed class LibvirtConnection : IDisposable, IWorkResource
             if (Volatile.Read(ref _questionsHere) > 0)
             {
                 var quiet = Stopwatch.GetElapsedTime(Math.Max(_probe.LastAnswer, Interlocked.Read(ref _questionsHereSince)), now);
-                if (quiet >= LeanConnectionWatchdog.AnswerLimit)
+                if (quiet >= AnswerLimit)
                 {
                     MarkSilent(quiet);
                     return;
@@ -535,11 +541,11 @@ internal sealed class LibvirtConnection : IDisposable, IWorkResource
             if (_probe.InFlight is not { } question)
             {
                 var quietSince = Math.Max(_probe.LastAnswer, _busySince);
-                if (Stopwatch.GetElapsedTime(quietSince, now) >= LeanConnectionWatchdog.QuietTime) _probe.Ask();
+                if (Stopwatch.GetElapsedTime(quietSince, now) >= QuietTime) _probe.Ask();
                 return;
             }
             var waited = Stopwatch.GetElapsedTime(question.Asked, now);
-            if (waited >= LeanConnectionWatchdog.AnswerLimit) MarkSilent(Stopwatch.GetElapsedTime(Math.Max(_probe.LastAnswer, _busySince), now));
+            if (waited >= AnswerLimit) MarkSilent(Stopwatch.GetElapsedTime(Math.Max(_probe.LastAnswer, _busySince), now));
         }
 
         /// <summary>
@@ -572,7 +578,7 @@ internal sealed class LibvirtConnection : IDisposable, IWorkResource
         /// <summary>ConnectionFailed for a daemon that stopped answering, naming the URI and the limit.</summary>
         internal KvmSnapshotException NotAnswering(bool callInFlight, TimeSpan quiet)
         {
-            var limit = Seconds(LeanConnectionWatchdog.AnswerLimit);
+            var limit = Seconds(AnswerLimit);
             var message = callInFlight
                 ? $"libvirt at '{Named}' stopped answering: libvirtd did not answer for {Seconds(quiet)} s, nor a liveness check within {limit} s; the call in progress was abandoned."
                 : $"libvirt at '{Named}' does not answer: libvirtd did not answer a liveness check within {limit} s. Nothing was done.";

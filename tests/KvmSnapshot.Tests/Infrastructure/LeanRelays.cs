@@ -13,6 +13,12 @@ public static class LeanRelays
 {
     private static readonly ConcurrentQueue<FreezableLibvirtRelay> Ready = new();
 
+    /// <summary>Why <see cref="Prepare"/> failed, when it did (for the tests' messages).</summary>
+    public static string? PrepareFailure { get; set; }
+
+    /// <summary>How many prepared relays are left.</summary>
+    public static int Left => Ready.Count;
+
     public static void Prepare(int count)
     {
         for (var i = 0; i < count; i++)
@@ -44,10 +50,10 @@ public static class LeanRelays
 }
 
 /// <summary>
-/// The tests that make a libvirtd stop answering: alone (they shorten the watchdog's limits, which are process-wide),
-/// after the parallel collections.
+/// The tests that make a libvirtd stop answering. Ordered first of all (LiveFirstCollectionOrderer), beside the live
+/// collection: their relays' lean connections, prepared before any test, only need to live until then.
 /// </summary>
-[Xunit.CollectionDefinition(Name, DisableParallelization = true)]
+[Xunit.CollectionDefinition(Name)]
 public sealed class LeanConnectionHangCollection
 {
     public const string Name = "lean connection hang";

@@ -18,7 +18,7 @@ namespace KvmSnapshot.Tests.Libvirt;
 /// A local libvirtd that stops answering without closing its socket (SIGSTOP, a deadlocked driver), played by a relay
 /// to the real daemon that stops forwarding: lean connections (no event loop, so no keepalive) end their calls with
 /// ConnectionFailed within the watchdog's limits, a slow call on a daemon that still answers is left alone, and Ctrl+C
-/// gives the prompt back. The limits are shortened per test (process-wide: the collection runs alone).
+/// gives the prompt back. The limits are shortened per test, for the test's relay only.
 /// </summary>
 [Collection(LeanConnectionHangCollection.Name)]
 public sealed class LeanConnectionHangTests
@@ -26,29 +26,26 @@ public sealed class LeanConnectionHangTests
     /// <summary>Slack for a loaded machine on top of a limit.</summary>
     private static readonly TimeSpan Slack = TimeSpan.FromSeconds(20);
 
+    /// <summary>Shorter watchdog limits for one relay's URI (the others' connections keep theirs).</summary>
     private sealed class Limits : IDisposable
     {
-        private readonly TimeSpan _quiet = LeanConnectionWatchdog.QuietTime;
-        private readonly TimeSpan _answer = LeanConnectionWatchdog.AnswerLimit;
+        private readonly string _uri;
 
-        public Limits(double quietSeconds, double answerSeconds)
+        public Limits(FreezableLibvirtRelay relay, double quietSeconds, double answerSeconds)
         {
-            LeanConnectionWatchdog.QuietTime = TimeSpan.FromSeconds(quietSeconds);
-            LeanConnectionWatchdog.AnswerLimit = TimeSpan.FromSeconds(answerSeconds);
+            _uri = relay.Uri;
+            LeanConnectionWatchdog.LimitsForTests[_uri] = (TimeSpan.FromSeconds(quietSeconds), TimeSpan.FromSeconds(answerSeconds));
         }
 
-        public void Dispose()
-        {
-            LeanConnectionWatchdog.QuietTime = _quiet;
-            LeanConnectionWatchdog.AnswerLimit = _answer;
-        }
+        public void Dispose() => LeanConnectionWatchdog.LimitsForTests.TryRemove(_uri, out _);
     }
 
     /// <summary>The relay's pooled connection, checked to be lean (no keepalive: the case under test).</summary>
     private static LibvirtConnection.PooledConnection LeanConnectionOf(FreezableLibvirtRelay relay)
     {
         using var lease = LibvirtConnection.Get(relay.Uri);
-        Assert.False(lease.ReceivesEvents, "the relay's connection uses libvirt's event loop (keepalive): the test needs a lean one");
+        Assert.False(lease.ReceivesEvents, "the relay's connection uses libvirt's event loop (keepalive): the test needs a lean one "
+            + $"(prepared relays left: {LeanRelays.Left}; preparing failed: {LeanRelays.PrepareFailure ?? "no"}; a libvirtd restart closes them)");
         return lease.Shared;
     }
 
@@ -87,7 +84,7 @@ public sealed class LeanConnectionHangTests
     public void A_call_in_flight_when_libvirtd_stops_answering_ends_with_ConnectionFailed_within_the_limit()
     {
         using var relay = LeanRelays.Take();
-        using var limits = new Limits(quietSeconds: 1, answerSeconds: 2);
+        using var limits = new Limits(relay, quietSeconds: 1, answerSeconds: 2);
         var shared = LeanConnectionOf(relay);
         relay.FreezeOnRequest(FreezableLibvirtRelay.ListAllDomains);
 
@@ -114,7 +111,7 @@ public sealed class LeanConnectionHangTests
     {
         using var relay = LeanRelays.Take();
         // The watchdog stays out of it: the lease's own question has the limit.
-        using var limits = new Limits(quietSeconds: 600, answerSeconds: 2);
+        using var limits = new Limits(relay, quietSeconds: 600, answerSeconds: 2);
         var shared = LeanConnectionOf(relay);
         relay.Freeze();
 
@@ -141,7 +138,7 @@ public sealed class LeanConnectionHangTests
     public void A_long_call_on_a_daemon_that_still_answers_is_not_abandoned()
     {
         using var relay = LeanRelays.Take();
-        using var limits = new Limits(quietSeconds: 0.5, answerSeconds: 1);
+        using var limits = new Limits(relay, quietSeconds: 0.5, answerSeconds: 1);
         var shared = LeanConnectionOf(relay);
         // The reply to the listing comes 4 s late, while the daemon answers everything else at once: the watchdog's
         // questions on the same connection are answered meanwhile, so nothing is given up on.
@@ -167,7 +164,7 @@ public sealed class LeanConnectionHangTests
     public void Get_KvmDomain_through_a_libvirtd_that_stops_answering_is_a_ConnectionFailed_error_naming_the_URI()
     {
         using var relay = LeanRelays.Take();
-        using var limits = new Limits(quietSeconds: 1, answerSeconds: 2);
+        using var limits = new Limits(relay, quietSeconds: 1, answerSeconds: 2);
         LeanConnectionOf(relay);
         using var ps = new PowerShellSession();
         ps.SetVariable("relay", relay.Uri);
@@ -194,7 +191,7 @@ public sealed class LeanConnectionHangTests
     {
         using var relay = LeanRelays.Take();
         // The lease's question, asked by the cmdlet's engine work on its own thread, is what waits here.
-        using var limits = new Limits(quietSeconds: 600, answerSeconds: 2);
+        using var limits = new Limits(relay, quietSeconds: 600, answerSeconds: 2);
         var shared = LeanConnectionOf(relay);
         using var ps = new PowerShellSession();
         ps.SetVariable("relay", relay.Uri);
@@ -219,7 +216,7 @@ public sealed class LeanConnectionHangTests
     public void Among_several_hosts_the_one_whose_libvirtd_stops_answering_is_an_error_naming_it_and_the_other_answers()
     {
         using var relay = LeanRelays.Take();
-        using var limits = new Limits(quietSeconds: 1, answerSeconds: 2);
+        using var limits = new Limits(relay, quietSeconds: 1, answerSeconds: 2);
         LeanConnectionOf(relay);
         using var ps = new PowerShellSession();
         ps.SetVariable("relay", relay.Uri);
@@ -243,7 +240,7 @@ public sealed class LeanConnectionHangTests
     {
         using var relay = LeanRelays.Take();
         // Long limits: only Ctrl+C can end the call here.
-        using var limits = new Limits(quietSeconds: 600, answerSeconds: 600);
+        using var limits = new Limits(relay, quietSeconds: 600, answerSeconds: 600);
         LeanConnectionOf(relay);
         using var ps = new PowerShellSession();
         ps.SetVariable("relay", relay.Uri);
