@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Concurrent;
+using System.Threading;
 
 namespace KvmSnapshot.Tests.Infrastructure;
 
@@ -19,8 +20,28 @@ public static class LeanRelays
     /// <summary>How many prepared relays are left.</summary>
     public static int Left => Ready.Count;
 
+    private static readonly System.Threading.ManualResetEventSlim Finished = new(false);
+    private static int _prepared;
+
+    /// <summary>
+    /// For tests that make libvirtd drop every connection of this process (DaemonClients), which would close the
+    /// relays' upstream sockets too: waits until the hang collection ended when its relays were prepared.
+    /// </summary>
+    public static void WaitUntilHangTestsEnded()
+    {
+        if (Volatile.Read(ref _prepared) != 0) Finished.Wait(TimeSpan.FromMinutes(3));
+    }
+
+    /// <summary>The hang collection ended: its spare relays are closed, and the tests waiting for it go on.</summary>
+    public static void HangTestsEnded()
+    {
+        while (Ready.TryDequeue(out var spare)) spare.Dispose();
+        Finished.Set();
+    }
+
     public static void Prepare(int count)
     {
+        Volatile.Write(ref _prepared, 1);
         for (var i = 0; i < count; i++)
         {
             var relay = new FreezableLibvirtRelay();
@@ -51,10 +72,17 @@ public static class LeanRelays
 
 /// <summary>
 /// The tests that make a libvirtd stop answering. Ordered first of all (LiveFirstCollectionOrderer), beside the live
-/// collection: their relays' lean connections, prepared before any test, only need to live until then.
+/// collection: their relays' lean connections, prepared before any test, only need to live until then. The relays are
+/// in this process, so a test that makes libvirtd drop this process's connections waits for this collection's end.
 /// </summary>
 [Xunit.CollectionDefinition(Name)]
-public sealed class LeanConnectionHangCollection
+public sealed class LeanConnectionHangCollection : Xunit.ICollectionFixture<LeanConnectionHangCollection.End>
 {
     public const string Name = "lean connection hang";
+
+    /// <summary>Disposed when the collection ended: see <see cref="LeanRelays.HangTestsEnded"/>.</summary>
+    public sealed class End : IDisposable
+    {
+        public void Dispose() => LeanRelays.HangTestsEnded();
+    }
 }
