@@ -18,11 +18,15 @@ internal static class DomainPatterns
 {
     public static bool IsPattern(string name) => WildcardPattern.ContainsWildcardCharacters(name);
 
-    /// <summary>The domains <paramref name="name"/> stands for, sorted; the name itself when it is no pattern.</summary>
-    public static IReadOnlyList<string> Resolve(string? connectionUri, string name)
+    /// <summary>
+    /// The domains <paramref name="name"/> stands for, sorted; the name itself when it is no pattern. The listing runs
+    /// through <paramref name="runEngine"/> (the cmdlet's RunEngine: Ctrl+C and a libvirtd that stops answering end
+    /// it like any engine call).
+    /// </summary>
+    public static IReadOnlyList<string> Resolve(string? connectionUri, string name, Func<Func<Engine.IOperationContext, IReadOnlyList<string>>, IReadOnlyList<string>> runEngine)
     {
         if (!IsPattern(name)) return new[] { name };
-        var all = LiveEngine.Default.GetDomainNames(connectionUri);
+        var all = runEngine(_ => LiveEngine.Default.GetDomainNames(connectionUri));
         if (all.Contains(name, StringComparer.Ordinal)) return new[] { name };
         var pattern = new WildcardPattern(name, WildcardOptions.IgnoreCase);
         return all.Where(pattern.IsMatch).ToList();
@@ -33,10 +37,11 @@ internal static class DomainPatterns
     /// <paramref name="tryRun"/> (the cmdlet's TryRun: an error is written for that domain and the others go on). A
     /// domain a pattern listed that is gone when it is read (a transient domain stopped) is skipped silently.
     /// </summary>
-    public static void ForEach(string? connectionUri, string name, Func<Action, bool> tryRun, Action<string> work)
+    public static void ForEach(string? connectionUri, string name, Func<Action, bool> tryRun,
+        Func<Func<Engine.IOperationContext, IReadOnlyList<string>>, IReadOnlyList<string>> runEngine, Action<string> work)
     {
         IReadOnlyList<string> domains = Array.Empty<string>();
-        if (!tryRun(() => domains = Resolve(connectionUri, name))) return;
+        if (!tryRun(() => domains = Resolve(connectionUri, name, runEngine))) return;
         var listed = IsPattern(name) && !(domains.Count == 1 && domains[0] == name);
         foreach (var domain in domains)
         {

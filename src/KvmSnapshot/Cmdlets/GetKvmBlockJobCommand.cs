@@ -26,7 +26,7 @@ public sealed class GetKvmBlockJobCommand : KvmDomainCmdlet
     protected override void ProcessHostRecord()
     {
         var (disk, keep) = DomainPatterns.Disk(Disk);
-        DomainPatterns.ForEach(HostUri, Domain, TryRun,
+        DomainPatterns.ForEach(HostUri, Domain, TryRun, RunEngine,
             domain => WriteObject(System.Linq.Enumerable.Where(RunEngine(ctx => LiveEngine.Default.GetBlockJobs(HostUri, domain, disk, ctx)), j => keep(j.Disk)), enumerateCollection: true));
     }
 }

@@ -29,7 +29,7 @@ public sealed class GetKvmDomainCommand : KvmDomainCmdlet
     {
         foreach (var name in Domain ?? new[] { "*" })
         {
-            DomainPatterns.ForEach(HostUri, name, TryRun, domain => WriteObject(RunEngine(ctx => LiveEngine.Default.GetDomain(HostUri, domain, ctx))));
+            DomainPatterns.ForEach(HostUri, name, TryRun, RunEngine, domain => WriteObject(RunEngine(ctx => LiveEngine.Default.GetDomain(HostUri, domain, ctx))));
         }
     }
 }

@@ -27,7 +27,7 @@ public sealed class GetKvmDomainDiskCommand : KvmDomainCmdlet
     {
         foreach (var name in Domain)
         {
-            DomainPatterns.ForEach(HostUri, name, TryRun, domain =>
+            DomainPatterns.ForEach(HostUri, name, TryRun, RunEngine, domain =>
             {
                 var disks = RunEngine(ctx => LiveEngine.Default.GetDisks(HostUri, domain, ctx));
                 var patterns = (Disk ?? new[] { "*" }).Select(d => new WildcardPattern(d, WildcardOptions.IgnoreCase)).ToList();

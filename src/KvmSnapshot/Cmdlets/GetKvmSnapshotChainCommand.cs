@@ -95,7 +95,7 @@ public sealed class GetKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
     protected override void ProcessDomain()
     {
         var (disk, keep) = DomainPatterns.Disk(Disk);
-        DomainPatterns.ForEach(HostUri, Domain, TryRun,
+        DomainPatterns.ForEach(HostUri, Domain, TryRun, RunEngine,
             domain => WriteObject(RunEngine(ctx => LiveEngine.Default.GetChains(HostUri, domain, disk, ctx)).Where(c => keep(c.Disk)), enumerateCollection: true));
     }
 

@@ -66,7 +66,7 @@ public sealed class GetKvmSnapshotCommand : KvmPathOrDomainCmdlet
     {
         // Over a domain pattern, a snapshot name that one of the domains lacks is no error.
         var reportMissing = !DomainPatterns.IsPattern(Domain);
-        DomainPatterns.ForEach(HostUri, Domain, TryRun,
+        DomainPatterns.ForEach(HostUri, Domain, TryRun, RunEngine,
             domain => Emit(RunEngine(ctx => LiveEngine.Default.GetSnapshots(HostUri, domain, null, Current, ctx)), s => s.Name, domain, reportMissing));
     }
 

@@ -5,7 +5,6 @@ using System.IO;
 using System.Linq;
 using System.Management.Automation;
 using System.Threading;
-using System.Threading.Tasks;
 using KvmSnapshot.Engine;
 using KvmSnapshot.Errors;
 
@@ -14,7 +13,10 @@ namespace KvmSnapshot.Cmdlets;
 /// <summary>
 /// Base of every KvmSnapshot cmdlet. Engine work runs on a worker thread while the pipeline thread pumps its
 /// reports (Write-Verbose/Write-Progress/Write-Warning may only be called from the pipeline thread);
-/// Ctrl+C (StopProcessing) cancels the engine's token, which kills a qemu-img child or aborts a block job.
+/// Ctrl+C (StopProcessing) cancels the engine's token, which kills a qemu-img child or aborts a block job. The worker
+/// is an <see cref="EngineWork"/>: when it sits in a call to a libvirtd that stopped answering, the libvirt layer
+/// abandons it with ConnectionFailed, and Ctrl+C gives the prompt back after a short grace; see
+/// <see cref="EngineWork.Run{T}"/>.
 /// </summary>
 public abstract partial class KvmCmdlet : PSCmdlet, IDisposable
 {
@@ -122,33 +124,54 @@ public abstract partial class KvmCmdlet : PSCmdlet, IDisposable
         static string Quote(string text) => "'" + text.Replace("'", "''", StringComparison.Ordinal) + "'";
     }
 
-    /// <summary>Runs <paramref name="work"/> off the pipeline thread and relays its reports until it ends.</summary>
+    /// <summary>
+    /// Runs <paramref name="work"/> off the pipeline thread and relays its reports until it ends, it is abandoned (its
+    /// libvirtd stopped answering: ConnectionFailed), or, after Ctrl+C, it had its grace (<see cref="EngineWork.Run{T}"/>).
+    /// </summary>
     private protected T RunEngine<T>(Func<IOperationContext, T> work)
     {
         if (_hostRun.Value is { } host) return RunOnHost(host, work);
-        using var context = new PumpedOperationContext(_stopping.Token, VerboseWanted);
         var connectTimeout = ConnectTimeout();
-        var task = Task.Run(() =>
-        {
-            try { return Libvirt.LibvirtConnection.WithOpenTimeout(connectTimeout, () => work(context)); }
-            finally { context.Finish(); }
-        });
+        var engineWork = EngineWork.Create(_stopping.Token);
+        var context = new PumpedOperationContext(engineWork.Cancellation, VerboseWanted);
         try
         {
-            context.Pump(this);
+            return StopMapped(() => engineWork.Run(() =>
+            {
+                try { return Libvirt.LibvirtConnection.WithOpenTimeout(connectTimeout, () => work(context)); }
+                finally { context.WorkerFinished(); }
+            }, wake => context.Pump(this, wake), WarnLeftBehind));
         }
-        catch
+        finally
         {
-            // The pipeline stopped while a report was written: stop the engine too and let it leave things valid.
-            _stopping.Cancel();
-            try { task.Wait(); } catch (AggregateException) { }
-            throw;
+            // A worker left behind (abandoned, or stuck after Ctrl+C) may still report: the queue stays, its reports dropped.
+            context.Finish();
+            if (context.WorkerEnded) context.Dispose();
         }
-        return StopMapped(() => task.GetAwaiter().GetResult());
     }
 
-    /// <summary>RunEngine on a host thread of a fan-out: the work runs right there and reports through the host.</summary>
-    private T RunOnHost<T>(IOperationContext host, Func<IOperationContext, T> work) => StopMapped(() => work(host));
+    /// <summary>
+    /// Ctrl+C left a worker in a call that does not return. WriteWarning would throw (the pipeline is stopping); the
+    /// host's UI takes it, and PowerShell puts it on the warning stream of the stopped command.
+    /// </summary>
+    private void WarnLeftBehind()
+    {
+        try
+        {
+            Host?.UI?.WriteWarningLine("The stopped command's libvirt call did not return (libvirtd does not answer); it was left running in the background. Its outcome is unknown until libvirtd answers again.");
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A host without a UI: nothing to tell.
+        }
+    }
+
+    /// <summary>
+    /// RunEngine on a host thread of a fan-out: the work reports through the host, on a worker of its own (an
+    /// <see cref="EngineWork"/>) so that a libvirtd that stops answering is that host's ConnectionFailed, and Ctrl+C
+    /// leaves a worker stuck in its call behind after the grace instead of holding the fan-out.
+    /// </summary>
+    private T RunOnHost<T>(IOperationContext host, Func<IOperationContext, T> work) => StopMapped(() => EngineWork.Run(_ => work(host), host.Cancellation));
 
     /// <summary>
     /// The engine's end as the pipeline sees it: a cancellation after Ctrl+C is PipelineStoppedException, an exception
@@ -354,11 +377,27 @@ public abstract partial class KvmCmdlet : PSCmdlet, IDisposable
             Post(c => c.WriteProgress(record));
         }
 
-        public void Finish() => _reports.CompleteAdding();
+        private int _workerEnded;
 
-        public void Pump(Cmdlet cmdlet)
+        /// <summary>No more reports are taken (the worker ended, or was left behind).</summary>
+        public void Finish()
         {
-            foreach (var report in _reports.GetConsumingEnumerable())
+            try { _reports.CompleteAdding(); } catch (ObjectDisposedException) { }
+        }
+
+        /// <summary>The worker's own end: no report can come after it.</summary>
+        public void WorkerFinished()
+        {
+            Interlocked.Exchange(ref _workerEnded, 1);
+            Finish();
+        }
+
+        public bool WorkerEnded => Volatile.Read(ref _workerEnded) != 0;
+
+        /// <summary>Writes the reports until the worker finished or <paramref name="wake"/> is cancelled (OperationCanceledException).</summary>
+        public void Pump(Cmdlet cmdlet, CancellationToken wake)
+        {
+            foreach (var report in _reports.GetConsumingEnumerable(wake))
             {
                 report(cmdlet);
             }
@@ -368,7 +407,8 @@ public abstract partial class KvmCmdlet : PSCmdlet, IDisposable
 
         private void Post(Action<Cmdlet> report)
         {
-            try { _reports.Add(report); } catch (InvalidOperationException) { /* finished: late report dropped */ }
+            // Finished (a worker left behind after a stop or an abandonment): its late reports are dropped.
+            try { _reports.Add(report); } catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException) { }
         }
     }
 }

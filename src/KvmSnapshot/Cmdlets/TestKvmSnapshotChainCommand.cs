@@ -86,7 +86,7 @@ public sealed class TestKvmSnapshotChainCommand : KvmPathOrDomainCmdlet
     protected override void ProcessDomain()
     {
         var (disk, keep) = DomainPatterns.Disk(Disk);
-        DomainPatterns.ForEach(HostUri, Domain, work => { var ok = TryRun(work); Passed(ok); return ok; }, domain =>
+        DomainPatterns.ForEach(HostUri, Domain, work => { var ok = TryRun(work); Passed(ok); return ok; }, RunEngine, domain =>
         {
             var chains = RunEngine(ctx => LiveEngine.Default.GetChains(HostUri, domain, disk, ctx)).Where(c => keep(c.Disk)).ToList();
             Test(() => chains, null);

@@ -1,8 +1,11 @@
 using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
 using System.Threading;
 using System.Threading.Tasks;
+using KvmSnapshot.Engine;
 using KvmSnapshot.Errors;
 using KvmSnapshot.Libvirt.Native;
 
@@ -19,9 +22,23 @@ namespace KvmSnapshot.Libvirt;
 /// job-completed event) asks <see cref="Get"/> for them and gets a connection opened after the loop was registered,
 /// and so does every remote URI (keepalive runs on the loop). A lean connection hears of a dead or restarted
 /// libvirtd only through a call, so each lease of it first asks the daemon one question (virConnectGetLibVersion);
-/// a connection that does not answer is evicted and a fresh one opened, as the close callback does for the others.
+/// a connection that answers with an error (a closed socket: libvirtd restarted) is evicted and a fresh one opened,
+/// as the close callback does for the others.
+/// A lean connection has no keepalive either (it needs the loop), so a libvirtd that stops answering without closing
+/// its socket (stopped with SIGSTOP, a deadlocked driver) would hang its calls forever. Instead, a question not
+/// answered within <see cref="LeanConnectionWatchdog.AnswerLimit"/> (15 s) marks the connection silent: it is
+/// evicted, and each <see cref="EngineWork"/> holding a lease on it is abandoned with ConnectionFailed (its caller
+/// returns; the call stays blocked on its thread, its outcome unknown). The lease's question is asked by the lease
+/// itself when the caller is engine work (every cmdlet): the watchdog judges it, and a work abandoned while asking
+/// learns that nothing was done. Other callers ask on the connection's probe thread and wait at most the limit. While
+/// a lean connection is leased, <see cref="LeanConnectionWatchdog"/> asks the same question after every
+/// <see cref="LeanConnectionWatchdog.QuietTime"/> (5 s) without an answer, which finds a call in flight on a daemon
+/// that stopped answering. A thread left blocked, ending whenever libvirtd answers, only releases its lease; the
+/// native close of a silent connection runs on a thread of its own (it waits for the daemon too). The listing pays
+/// nothing per call for this, and a lease no more than a lock and a list entry; a lease held for long pays one
+/// round trip per 5 s (what keepalive costs the evented connections).
 /// </summary>
-internal sealed class LibvirtConnection : IDisposable
+internal sealed class LibvirtConnection : IDisposable, IWorkResource
 {
     /// <summary>Environment variable libvirt itself reads for the default URI.</summary>
     public const string DefaultUriVariable = "LIBVIRT_DEFAULT_URI";
@@ -34,9 +51,27 @@ internal sealed class LibvirtConnection : IDisposable
     private static readonly ConcurrentDictionary<string, object> OpenLocks = new(StringComparer.Ordinal);
 
     private readonly PooledConnection _shared;
+    private readonly EngineWork? _work;
     private int _released;
 
-    private LibvirtConnection(PooledConnection shared) => _shared = shared;
+    private LibvirtConnection(PooledConnection shared)
+    {
+        _shared = shared;
+        if (shared.ReceivesEvents) return; // keepalive watches those
+        // A lean lease belongs to the work of its thread: abandoned with it if the daemon stops answering.
+        _work = EngineWork.Current;
+        shared.AddLease(this);
+        _work?.Hold(this);
+    }
+
+    /// <summary>The engine work this lean lease was taken for (null: none, or an evented connection).</summary>
+    internal EngineWork? Work => _work;
+
+    /// <summary>True while this lease asks the lease's question (<see cref="TryLeaseInWork"/>): nothing was done yet.</summary>
+    internal volatile bool Asking;
+
+    /// <summary>See <see cref="IWorkResource.IsSilent"/>: a lean connection whose daemon left a question unanswered.</summary>
+    bool IWorkResource.IsSilent => _shared.IsSilentNow();
 
     /// <summary>The URI asked for (null: libvirt's default).</summary>
     public string? RequestedUri => _shared.RequestedUri;
@@ -188,7 +223,9 @@ internal sealed class LibvirtConnection : IDisposable
         bool done;
         try
         {
-            done = opening.Wait(timeout);
+            // A stopped caller (Ctrl+C) need not wait for an open it can leave behind.
+            done = opening.Wait(timeout == Timeout.InfiniteTimeSpan ? Timeout.Infinite : (int)Math.Min(int.MaxValue, timeout.TotalMilliseconds),
+                EngineWork.Current?.Cancellation ?? CancellationToken.None);
         }
         catch (AggregateException)
         {
@@ -225,14 +262,62 @@ internal sealed class LibvirtConnection : IDisposable
         return result.Task;
     }
 
-    /// <summary>A lease on <paramref name="pooled"/> when it is still usable; evicts it when it is not.</summary>
+    /// <summary>
+    /// A lease on <paramref name="pooled"/> when it is still usable; evicts it when it is not. A lean connection whose
+    /// daemon does not answer its question in time is ConnectionFailed (see the class summary).
+    /// </summary>
     private static LibvirtConnection? TryLease(PooledConnection pooled, Action<string>? trace)
     {
         if (!pooled.TryAddRef()) return null; // its last user just closed it
-        if (pooled.IsAlive && (pooled.ReceivesEvents || pooled.Answers())) return new LibvirtConnection(pooled);
+        if (!pooled.ReceivesEvents && EngineWork.Current is { } work) return TryLeaseInWork(pooled, work, trace);
+        bool usable;
+        try
+        {
+            usable = pooled.IsAlive && (pooled.ReceivesEvents || pooled.Answers());
+        }
+        catch
+        {
+            pooled.Release();
+            throw;
+        }
+        if (usable) return new LibvirtConnection(pooled);
         trace?.Invoke($"libvirt connection to '{pooled.Uri}' is dead; reopening ({pooled.ClosedReason ?? "it no longer answers"})");
         pooled.Evict();
         pooled.Release();
+        return null;
+    }
+
+    /// <summary>
+    /// <see cref="TryLease"/> of a lean connection for engine work (<paramref name="pooled"/> already referenced): the
+    /// question is asked right here, with no hop to the probe thread, by a lease the work already holds; a question
+    /// the daemon leaves unanswered for <see cref="LeanConnectionWatchdog.AnswerLimit"/> is the watchdog's to judge,
+    /// and it abandons the work (its caller gets ConnectionFailed, nothing done). A question answered after that
+    /// gives the abandoned work no lease: it ends.
+    /// </summary>
+    private static LibvirtConnection? TryLeaseInWork(PooledConnection pooled, EngineWork work, Action<string>? trace)
+    {
+        var lease = new LibvirtConnection(pooled);
+        bool usable;
+        try
+        {
+            lease.Asking = true;
+            usable = pooled.IsAlive && pooled.AnswersHere();
+            lease.Asking = false;
+        }
+        catch
+        {
+            lease.Dispose();
+            throw;
+        }
+        if (work.AbandonedBecause is not null)
+        {
+            lease.Dispose();
+            throw new OperationCanceledException("abandoned: libvirtd did not answer in time", work.Cancellation);
+        }
+        if (usable) return lease;
+        trace?.Invoke($"libvirt connection to '{pooled.Uri}' is dead; reopening ({pooled.ClosedReason ?? "it no longer answers"})");
+        lease.Dispose();
+        pooled.Evict();
         return null;
     }
 
@@ -260,7 +345,13 @@ internal sealed class LibvirtConnection : IDisposable
     /// <summary>Releases this lease (once); the connection closes when it was evicted and this was its last lease.</summary>
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _released, 1) == 0) _shared.Release();
+        if (Interlocked.Exchange(ref _released, 1) != 0) return;
+        if (!_shared.ReceivesEvents)
+        {
+            _work?.LetGo(this);
+            _shared.RemoveLease(this);
+        }
+        _shared.Release();
     }
 
     /// <summary>
@@ -275,9 +366,15 @@ internal sealed class LibvirtConnection : IDisposable
         private readonly bool _closeCallbackRegistered;
         private readonly IntPtr _closeOpaque;
         private readonly Lazy<ulong> _libVersion;
+        private readonly ConnectionProbe? _probe;
+        private readonly List<LibvirtConnection> _leases = new();
         private int _refs = 1;
         private int _evicted;
         private volatile string? _closedReason;
+        private string? _silentReason;
+        private long _busySince;
+        private int _questionsHere;
+        private long _questionsHereSince;
 
         public PooledConnection(ConcurrentDictionary<string, PooledConnection> pool, string key, string? requestedUri, ConnectHandle handle, bool receivesEvents)
         {
@@ -311,7 +408,21 @@ internal sealed class LibvirtConnection : IDisposable
             _closeOpaque = NativeCallbacks.Opaque(this);
             _closeCallbackRegistered = Virt.ConnectRegisterCloseCallback(handle, NativeCallbacks.ClosePointer,
                 _closeOpaque, NativeCallbacks.FreeOpaquePointer, Uri);
+            if (!receivesEvents)
+            {
+                _probe = new ConnectionProbe(Ask, Uri);
+                LeanConnectionWatchdog.Watch(this);
+            }
         }
+
+        /// <summary>This connection's <see cref="LeanConnectionWatchdog.QuietTime"/> (a test may set its own per URI).</summary>
+        private TimeSpan QuietTime => LeanConnectionWatchdog.LimitsFor(RequestedUri).Quiet;
+
+        /// <summary>This connection's <see cref="LeanConnectionWatchdog.AnswerLimit"/> (a test may set its own per URI).</summary>
+        private TimeSpan AnswerLimit => LeanConnectionWatchdog.LimitsFor(RequestedUri).Answer;
+
+        /// <summary>The URI to name in messages: the one asked for (a relay's socket), else libvirt's.</summary>
+        private string Named => string.IsNullOrEmpty(RequestedUri) ? Uri : RequestedUri;
 
         public string? RequestedUri { get; }
         public string Uri { get; }
@@ -328,13 +439,32 @@ internal sealed class LibvirtConnection : IDisposable
         /// <summary>True once the native connection was closed (the last reference was released).</summary>
         public bool IsClosed => Volatile.Read(ref _refs) == 0;
 
-        public bool IsAlive => _closedReason is null && !Handle.IsClosed && Virt.ConnectIsAlive(Handle);
+        public bool IsAlive => _closedReason is null && SilentReason is null && !Handle.IsClosed && Virt.ConnectIsAlive(Handle);
 
-        /// <summary>
-        /// One round trip (virConnectGetLibVersion) on a lean connection, which has no event loop to notice that
-        /// libvirtd went away or restarted: false when the daemon does not answer on it.
-        /// </summary>
-        public bool Answers()
+        /// <summary>Why the connection was found silent (its daemon left a question unanswered); null while it was not.</summary>
+        public string? SilentReason => Volatile.Read(ref _silentReason);
+
+        /// <summary>The live leases of a lean connection (the watchdog's "calls in flight").</summary>
+        public int LeaseCount
+        {
+            get
+            {
+                lock (_leases) return _leases.Count;
+            }
+        }
+
+        internal void AddLease(LibvirtConnection lease)
+        {
+            lock (_leases) _leases.Add(lease);
+        }
+
+        internal void RemoveLease(LibvirtConnection lease)
+        {
+            lock (_leases) _leases.Remove(lease);
+        }
+
+        /// <summary>The probe's question: one round trip; false when libvirt says the connection is broken.</summary>
+        private bool Ask()
         {
             try
             {
@@ -346,6 +476,122 @@ internal sealed class LibvirtConnection : IDisposable
                 return false;
             }
         }
+
+        /// <summary>
+        /// One round trip (virConnectGetLibVersion) on a lean connection, which has no event loop to notice that
+        /// libvirtd went away or restarted: false when libvirt answers that the connection is broken. Asked on the
+        /// probe thread and waited for at most <see cref="LeanConnectionWatchdog.AnswerLimit"/> from when the question
+        /// was asked: without an answer the connection is marked silent and ConnectionFailed thrown.
+        /// </summary>
+        public bool Answers()
+        {
+            var question = _probe!.Ask();
+            var left = AnswerLimit - question.Age;
+            var answered = question.Answer.Task.IsCompleted
+                || left > TimeSpan.Zero && question.Answer.Task.Wait((int)Math.Ceiling(left.TotalMilliseconds), EngineWork.Current?.Cancellation ?? CancellationToken.None);
+            if (answered) return question.Answer.Task.Result;
+            MarkSilent(question.Age);
+            throw NotAnswering(callInFlight: false, question.Age);
+        }
+
+        /// <summary>
+        /// The lease's question asked on the caller's thread (engine work, whose caller the watchdog can release): true
+        /// when answered, false when libvirt says the connection is broken. The watchdog judges a question left
+        /// unanswered (<see cref="CheckLiveness"/>).
+        /// </summary>
+        public bool AnswersHere()
+        {
+            if (Interlocked.Increment(ref _questionsHere) == 1) Interlocked.Exchange(ref _questionsHereSince, Stopwatch.GetTimestamp());
+            try
+            {
+                var answered = Ask();
+                _probe!.Answered();
+                return answered;
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _questionsHere);
+            }
+        }
+
+        /// <summary>
+        /// The watchdog's look at a lean connection (<paramref name="now"/>: a Stopwatch timestamp): leased and without
+        /// an answer for <see cref="LeanConnectionWatchdog.QuietTime"/>, it is asked a question; a question unanswered
+        /// for <see cref="LeanConnectionWatchdog.AnswerLimit"/> marks it silent.
+        /// </summary>
+        internal void CheckLiveness(long now)
+        {
+            if (_probe is null || SilentReason is not null || IsClosed) return;
+            if (LeaseCount == 0)
+            {
+                _busySince = 0;
+                return;
+            }
+            if (_busySince == 0) _busySince = now;
+            // A lease's question asked on its caller's thread: silent once the daemon answered nothing for the limit.
+            if (Volatile.Read(ref _questionsHere) > 0)
+            {
+                var quiet = Stopwatch.GetElapsedTime(Math.Max(_probe.LastAnswer, Interlocked.Read(ref _questionsHereSince)), now);
+                if (quiet >= AnswerLimit)
+                {
+                    MarkSilent(quiet);
+                    return;
+                }
+            }
+            if (_probe.InFlight is not { } question)
+            {
+                var quietSince = Math.Max(_probe.LastAnswer, _busySince);
+                if (Stopwatch.GetElapsedTime(quietSince, now) >= QuietTime) _probe.Ask();
+                return;
+            }
+            var waited = Stopwatch.GetElapsedTime(question.Asked, now);
+            if (waited >= AnswerLimit) MarkSilent(Stopwatch.GetElapsedTime(Math.Max(_probe.LastAnswer, _busySince), now));
+        }
+
+        /// <summary>
+        /// For a stopped caller: true when the connection is silent, or a question has been unanswered for
+        /// <see cref="LeanConnectionWatchdog.SilentAfterStop"/>; asks one when the daemon has not answered for that long.
+        /// </summary>
+        internal bool IsSilentNow()
+        {
+            if (_probe is null) return false;
+            if (SilentReason is not null) return true;
+            if (_probe.InFlight is { } question) return question.Age >= LeanConnectionWatchdog.SilentAfterStop;
+            if (Stopwatch.GetElapsedTime(_probe.LastAnswer) >= LeanConnectionWatchdog.SilentAfterStop) _probe.Ask();
+            return false;
+        }
+
+        /// <summary>
+        /// The daemon left a question unanswered (it has not answered for <paramref name="quiet"/>): the connection is
+        /// evicted, and every engine work holding a lease on it is abandoned (once).
+        /// </summary>
+        internal void MarkSilent(TimeSpan quiet)
+        {
+            var reason = $"libvirtd did not answer for {Seconds(quiet)} s";
+            if (Interlocked.CompareExchange(ref _silentReason, reason, null) is not null) return;
+            LibvirtConnection[] leases;
+            lock (_leases) leases = _leases.ToArray();
+            foreach (var lease in leases) lease.Work?.Abandon(NotAnswering(callInFlight: !lease.Asking, quiet));
+            Evict();
+        }
+
+        /// <summary>ConnectionFailed for a daemon that stopped answering, naming the URI and the limit.</summary>
+        internal KvmSnapshotException NotAnswering(bool callInFlight, TimeSpan quiet)
+        {
+            var limit = Seconds(AnswerLimit);
+            var message = callInFlight
+                ? $"libvirt at '{Named}' stopped answering: libvirtd did not answer for {Seconds(quiet)} s, nor a liveness check within {limit} s; the call in progress was abandoned."
+                : $"libvirt at '{Named}' does not answer: libvirtd did not answer a liveness check within {limit} s. Nothing was done.";
+            var outcome = callInFlight
+                ? " The outcome of the abandoned call is unknown: if it changes state (a snapshot made, reverted or deleted, a domain saved), check the domain once libvirtd answers again."
+                : string.Empty;
+            return new KvmSnapshotException(ErrorIds.ConnectionFailed, KvmErrorKind.ConnectionError, Named, message)
+            {
+                RecommendedAction = "Check that libvirtd runs and is not stopped or stuck (systemctl status libvirtd, journalctl -u libvirtd: a daemon stopped with SIGSTOP or a deadlocked driver accepts connections and never answers); the next call opens a fresh connection." + outcome,
+            };
+        }
+
+        private static string Seconds(TimeSpan t) => t.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture);
 
         public bool TryAddRef()
         {
@@ -387,6 +633,22 @@ internal sealed class LibvirtConnection : IDisposable
         }
 
         private void Close()
+        {
+            if (_probe is not null)
+            {
+                LeanConnectionWatchdog.Forget(this);
+                _probe.Close();
+            }
+            if (SilentReason is not null)
+            {
+                // virConnectClose asks the daemon to close too: a silent one may never answer.
+                new Thread(CloseNative) { IsBackground = true, Name = "KvmSnapshot libvirt close" }.Start();
+                return;
+            }
+            CloseNative();
+        }
+
+        private void CloseNative()
         {
             if (!Handle.IsClosed)
             {

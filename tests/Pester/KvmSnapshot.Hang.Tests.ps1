@@ -1,0 +1,76 @@
+#Requires -Version 7.4
+<#
+    Pester 5 suite: what a user sees when a local libvirtd stops answering without closing its socket (stopped with
+    SIGSTOP, a deadlocked driver), in real pwsh with the default limits. The daemon is the real one behind a relay
+    (tests/KvmSnapshot.Tests/Infrastructure/FreezableLibvirtRelay.cs, compiled with Add-Type) that stops forwarding
+    when Get-KvmDomain sends its listing call and keeps every socket open. Runs in a child pwsh: a local URI gets a
+    lean connection (no keepalive) only in a process where libvirt's event loop was never needed, and the suites
+    before this one may have needed it.
+    Needs libvirtd on qemu:///system.
+    Run:  Invoke-Pester ./tests/Pester/KvmSnapshot.Hang.Tests.ps1 -Output Detailed
+#>
+
+BeforeDiscovery {
+    $libvirtUp = $false
+    if (Get-Command virsh -CommandType Application -ErrorAction SilentlyContinue) {
+        $null = & virsh -c qemu:///system version 2>&1
+        $libvirtUp = $LASTEXITCODE -eq 0
+    }
+}
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'ChildPwsh.ps1')
+    . (Join-Path $PSScriptRoot 'Common.ps1')
+    Import-KvmSnapshotUnderTest
+    $ModuleManifest = Join-Path (Get-Module KvmSnapshot).ModuleBase 'KvmSnapshot.psd1'
+    $RelaySource = Join-Path $PSScriptRoot '../KvmSnapshot.Tests/Infrastructure/FreezableLibvirtRelay.cs'
+}
+
+Describe 'A local libvirtd that stops answering' -Skip:(-not $libvirtUp) {
+    It 'is a ConnectionFailed error naming the URI after about 20 s, not a hang' {
+        $script = @"
+Add-Type -Path $(ConvertTo-PSLiteral $RelaySource)
+Import-Module $(ConvertTo-PSLiteral $ModuleManifest)
+`$relay = [KvmSnapshot.Tests.Infrastructure.FreezableLibvirtRelay]::new()
+try {
+    `$null = Get-KvmDomain -ConnectionUri `$relay.Uri -ErrorAction Stop
+    `$relay.FreezeOnRequest([KvmSnapshot.Tests.Infrastructure.FreezableLibvirtRelay]::ListAllDomains)
+    `$clock = [Diagnostics.Stopwatch]::StartNew()
+    `$out = Get-KvmDomain -ConnectionUri `$relay.Uri -ErrorVariable failed -ErrorAction SilentlyContinue
+    `$clock.Stop()
+    [pscustomobject]@{
+        Frozen = `$relay.IsFrozen; Seconds = `$clock.Elapsed.TotalSeconds; Output = @(`$out).Count; Errors = `$failed.Count
+        Id = `$failed[0].FullyQualifiedErrorId; Category = "`$(`$failed[0].CategoryInfo.Category)"
+        Message = `$failed[0].Exception.Message; Action = `$failed[0].ErrorDetails.RecommendedAction
+        Uri = `$relay.Uri
+    } | ConvertTo-Json -Compress
+}
+finally {
+    `$relay.Dispose()
+}
+"@
+        # A child that hangs (the defect) is killed: the test fails instead of hanging the suite.
+        $file = Join-Path $TestDrive 'hang.ps1'
+        Set-Content -LiteralPath $file -Value $script
+        $child = Start-ChildPwshProcess -File $file
+        $stdout = $child.StandardOutput.ReadToEndAsync()
+        $stderr = $child.StandardError.ReadToEndAsync()
+        $ended = $child.WaitForExit(120000)
+        if (-not $ended) { $child.Kill($true) }
+        $ended | Should -BeTrue -Because 'Get-KvmDomain must not hang on a libvirtd that stopped answering'
+        $child.ExitCode | Should -Be 0 -Because "$($stdout.Result)$($stderr.Result)"
+        $seen = ($stdout.Result -split "`n" | Where-Object { $_ -like '{*' } | Select-Object -Last 1) | ConvertFrom-Json
+
+        $seen.Frozen | Should -BeTrue -Because 'the listing call reached the relay'
+        $seen.Output | Should -Be 0
+        $seen.Errors | Should -Be 1
+        $seen.Id | Should -BeLike 'ConnectionFailed,*'
+        $seen.Category | Should -Be 'ConnectionError'
+        $seen.Message | Should -BeLike "*'$($seen.Uri)'*"
+        $seen.Message | Should -BeLike '*within 15 s*abandoned*'
+        $seen.Action | Should -BeLike '*outcome of the abandoned call is unknown*'
+        # 5 s without an answer, then a question unanswered for 15 s; slack for a loaded machine.
+        $seen.Seconds | Should -BeGreaterOrEqual 15
+        $seen.Seconds | Should -BeLessThan 60
+    }
+}
