@@ -185,19 +185,22 @@ internal sealed class LibvirtConnection : IDisposable, IWorkResource
     /// <summary>How long opening a connection may take when the caller set nothing (<see cref="WithOpenTimeout"/>).</summary>
     public static readonly TimeSpan DefaultOpenTimeout = TimeSpan.FromSeconds(30);
 
-    private static readonly AsyncLocal<TimeSpan?> OpenTimeoutOfCaller = new();
+    // Boxed in a class: AsyncLocal over a value type (TimeSpan?) is generic code compiled on the first call of a session.
+    private static readonly AsyncLocal<OpenLimit?> OpenTimeoutOfCaller = new();
+
+    private sealed record OpenLimit(TimeSpan? Timeout);
 
     /// <summary>Opens under way, per pool key: one left behind by a timeout is picked up by the next Get, not repeated.</summary>
     private static readonly ConcurrentDictionary<string, Task<ConnectHandle>> Opening = new(StringComparer.Ordinal);
 
     /// <summary>The limit on opening a connection for the current caller; <see cref="Timeout.InfiniteTimeSpan"/>: none.</summary>
-    public static TimeSpan OpenTimeout => OpenTimeoutOfCaller.Value ?? DefaultOpenTimeout;
+    public static TimeSpan OpenTimeout => OpenTimeoutOfCaller.Value?.Timeout ?? DefaultOpenTimeout;
 
     /// <summary>Runs <paramref name="work"/> with <paramref name="timeout"/> as <see cref="OpenTimeout"/> (null: the default).</summary>
     public static T WithOpenTimeout<T>(TimeSpan? timeout, Func<T> work)
     {
         var previous = OpenTimeoutOfCaller.Value;
-        OpenTimeoutOfCaller.Value = timeout;
+        OpenTimeoutOfCaller.Value = new OpenLimit(timeout);
         try
         {
             return work();
@@ -365,7 +368,8 @@ internal sealed class LibvirtConnection : IDisposable, IWorkResource
         private readonly int _eventCallbackId = -1;
         private readonly bool _closeCallbackRegistered;
         private readonly IntPtr _closeOpaque;
-        private readonly Lazy<ulong> _libVersion;
+        // Lazy<object> (the version boxed), not Lazy<ulong>: generic code over a value type is compiled on first use.
+        private readonly Lazy<object> _libVersion;
         private readonly ConnectionProbe? _probe;
         private readonly List<LibvirtConnection> _leases = new();
         private int _refs = 1;
@@ -385,7 +389,7 @@ internal sealed class LibvirtConnection : IDisposable, IWorkResource
             Handle = handle;
             Uri = Virt.ConnectGetUri(handle, requestedUri);
             Events = new BlockJobEventHub(Uri);
-            _libVersion = new Lazy<ulong>(() => Virt.ConnectGetLibVersion(Handle, Uri), LazyThreadSafetyMode.ExecutionAndPublication);
+            _libVersion = new Lazy<object>(() => Virt.ConnectGetLibVersion(Handle, Uri), LazyThreadSafetyMode.ExecutionAndPublication);
             if (receivesEvents)
             {
                 try
@@ -429,7 +433,7 @@ internal sealed class LibvirtConnection : IDisposable, IWorkResource
         public ConnectHandle Handle { get; }
         public BlockJobEventHub Events { get; }
         public bool ReceivesEvents { get; }
-        public ulong LibVersion => _libVersion.Value;
+        public ulong LibVersion => (ulong)_libVersion.Value;
 
         /// <summary>Why libvirt closed the connection (the close callback's reason); null while it was not.</summary>
         public string? ClosedReason => _closedReason;

@@ -15,7 +15,8 @@ namespace KvmSnapshot.Libvirt;
 /// </summary>
 internal static class LibvirtRuntime
 {
-    private static readonly Lazy<bool> Library = new(Initialize, LazyThreadSafetyMode.ExecutionAndPublication);
+    // Lazy<object>, not Lazy<bool>: generic code over a value type is compiled on the first call of a session.
+    private static readonly Lazy<object> Library = new(() => Initialize(), LazyThreadSafetyMode.ExecutionAndPublication);
     private static readonly Lazy<Thread> EventThread = new(StartEventLoop, LazyThreadSafetyMode.ExecutionAndPublication);
 
     /// <summary>Throws LibvirtNotAvailable (cached) when libvirt cannot be loaded.</summary>
