@@ -32,7 +32,9 @@ internal readonly record struct HostFileFacts(FileIdentity Identity, long? Alloc
 /// </summary>
 internal readonly record struct FileStamp(ushort Mode, ulong Size, long ModifyNs, long ChangeNs)
 {
-    public bool IsRegularFile => (Mode & 0xF000) == 0x8000;
+    public bool IsRegularFile => LibC.FileType(Mode) == LibC.S_IFREG;
+
+    public bool IsDirectory => LibC.FileType(Mode) == LibC.S_IFDIR;
 }
 
 /// <summary>
@@ -45,7 +47,6 @@ internal readonly record struct FileStamp(ushort Mode, ulong Size, long ModifyNs
 /// </summary>
 internal static class HostFile
 {
-    private const int ENoSys = 38;
 
     private const StatxMask StampMask = StatxMask.Type | StatxMask.Size | StatxMask.ModifyTime | StatxMask.ChangeTime;
 
@@ -77,7 +78,7 @@ internal static class HostFile
                 {
                     var errno = Marshal.GetLastPInvokeError();
                     problem = $"statx('{fullPath}') failed: {Marshal.GetPInvokeErrorMessage(errno)}";
-                    if (errno == ENoSys) _unsupported = problem = $"this kernel has no statx system call";
+                    if (errno == LibC.ENOSYS) _unsupported = problem = $"this kernel has no statx system call";
                 }
             }
             catch (EntryPointNotFoundException)

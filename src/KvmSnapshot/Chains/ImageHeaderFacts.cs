@@ -51,7 +51,7 @@ internal sealed record ImageHeaderFacts
         // statx follows symbolic links as these checks do: when it answered, its type settles them without asking again.
         if (file.Stamp is { } stamp)
         {
-            if ((stamp.Mode & 0xF000) == 0x4000) return new ImageHeaderFacts(path) { IsDirectory = true };
+            if (stamp.IsDirectory) return new ImageHeaderFacts(path) { IsDirectory = true };
         }
         else
         {

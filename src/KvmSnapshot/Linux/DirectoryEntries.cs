@@ -16,17 +16,13 @@ internal static class DirectoryEntries
 {
     private const byte DtUnknown = 0;
     private const byte DtDir = 4;
+    private const byte DtReg = 8;
     private const byte DtLnk = 10;
 
     // struct dirent on 64-bit Linux (glibc and musl): d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name.
     private const int RecordLengthOffset = 16;
     private const int TypeOffset = 18;
     private const int NameOffset = 19;
-
-    private const int ENoEnt = 2;
-    private const int ENotDir = 20;
-    private const int EAccess = 13;
-    private const int EPerm = 1;
 
     /// <summary>
     /// Adds the full paths of <paramref name="directory"/>'s entries to <paramref name="files"/> (anything that is not
@@ -45,8 +41,8 @@ internal static class DirectoryEntries
             var reason = Marshal.GetPInvokeErrorMessage(errno);
             throw errno switch
             {
-                ENoEnt or ENotDir => new DirectoryNotFoundException($"'{directory}' does not exist: {reason}"),
-                EAccess or EPerm => new UnauthorizedAccessException($"Access to the path '{directory}' is denied: {reason}."),
+                LibC.ENOENT or LibC.ENOTDIR => new DirectoryNotFoundException($"'{directory}' does not exist: {reason}"),
+                LibC.EACCES or LibC.EPERM => new UnauthorizedAccessException($"Access to the path '{directory}' is denied: {reason}."),
                 _ => new IOException($"Cannot list '{directory}': {reason} (errno {errno})"),
             };
         }
@@ -74,8 +70,8 @@ internal static class DirectoryEntries
                 if (type == DtUnknown)
                 {
                     type = LibC.Statx(LibC.AtFdCwd, path, LibC.AtSymlinkNoFollow, StatxMask.Type, out var own) == 0 && (own.Mask & StatxMask.Type) != 0
-                        ? (own.Mode & 0xF000) switch { 0x4000 => DtDir, 0xA000 => DtLnk, _ => (byte)8 }
-                        : (byte)8;
+                        ? LibC.FileType(own.Mode) switch { LibC.S_IFDIR => DtDir, LibC.S_IFLNK => DtLnk, _ => DtReg }
+                        : DtReg;
                 }
                 if (type == DtDir)
                 {
@@ -84,7 +80,7 @@ internal static class DirectoryEntries
                 else if (type == DtLnk)
                 {
                     var toDirectory = LibC.Statx(LibC.AtFdCwd, path, 0, StatxMask.Type, out var target) == 0
-                        && (target.Mask & StatxMask.Type) != 0 && (target.Mode & 0xF000) == 0x4000;
+                        && (target.Mask & StatxMask.Type) != 0 && LibC.FileType(target.Mode) == LibC.S_IFDIR;
                     if (!toDirectory) links.Add(path);
                 }
                 else

@@ -19,8 +19,33 @@ internal static unsafe partial class LibC
     /// <summary>AT_EMPTY_PATH: with an empty path, statx describes the open file dirFd itself.</summary>
     public const int AtEmptyPath = 0x1000;
 
+    // errno values (Linux, identical on x86-64 and arm64).
+    public const int EPERM = 1;
+    public const int ENOENT = 2;
+    public const int EINTR = 4;
+    public const int EACCES = 13;
+    public const int ENOTDIR = 20;
+    public const int EISDIR = 21;
+    public const int ENAMETOOLONG = 36;
+    public const int ENOSYS = 38;
+    public const int ELOOP = 40;
+
     /// <summary>errno ENOSPC on Linux; .NET on Linux puts the errno of a failed write in IOException.HResult.</summary>
     public const int ENOSPC = 28;
+
+    // open(2) flags (Linux, identical on x86-64 and arm64).
+    public const int O_RDONLY = 0;
+    public const int O_NONBLOCK = 0x800;
+    public const int O_CLOEXEC = 0x80000;
+
+    // The file type in a mode (st_mode, stx_mode).
+    public const int S_IFMT = 0xF000;
+    public const int S_IFDIR = 0x4000;
+    public const int S_IFREG = 0x8000;
+    public const int S_IFLNK = 0xA000;
+
+    /// <summary>The file type bits of <paramref name="mode"/>: <see cref="S_IFDIR"/>, <see cref="S_IFREG"/>, <see cref="S_IFLNK"/>…</summary>
+    public static int FileType(ushort mode) => mode & S_IFMT;
 
     private static int _entryPointsResolved;
 
@@ -43,7 +68,7 @@ internal static unsafe partial class LibC
                 ReadDir(dir);
                 CloseDir(dir);
             }
-            var fd = Open("/", 0x80000); // O_RDONLY | O_CLOEXEC
+            var fd = Open("/", O_RDONLY | O_CLOEXEC);
             if (fd >= 0)
             {
                 using var handle = new Microsoft.Win32.SafeHandles.SafeFileHandle((IntPtr)fd, ownsHandle: true);

@@ -13,8 +13,6 @@ internal static partial class ImageFile
     /// file name fit in it for images qemu-img makes, and every format probe looks at less.</summary>
     internal const int RegularPrefix = 4096;
 
-    private const int EIntr = 4;
-
     /// <summary>
     /// <see cref="OpenForRead"/> for a path that statx has just shown to be a regular file (a store scan reads
     /// thousands): one open(2) and one statx of the open file instead of FileStream's checks and position queries, and
@@ -26,7 +24,7 @@ internal static partial class ImageFile
     {
         ArgumentNullException.ThrowIfNull(path);
         if (path.Length == 0 || path.Contains('\0', StringComparison.Ordinal)) return null; // OpenForRead names the problem
-        var fd = LibC.Open(path, ORdOnly | ONonBlock | OCloExec);
+        var fd = LibC.Open(path, LibC.O_RDONLY | LibC.O_NONBLOCK | LibC.O_CLOEXEC);
         if (fd < 0)
         {
             throw OpenFailed(path, Marshal.GetLastPInvokeError());
@@ -36,7 +34,7 @@ internal static partial class ImageFile
         {
             if (LibC.Statx(fd, string.Empty, LibC.AtEmptyPath, StatxMask.Type | StatxMask.Size, out var st) != 0
                 || (st.Mask & (StatxMask.Type | StatxMask.Size)) != (StatxMask.Type | StatxMask.Size)
-                || (st.Mode & 0xF000) != 0x8000)
+                || LibC.FileType(st.Mode) != LibC.S_IFREG)
             {
                 handle.Dispose();
                 return null;
@@ -120,7 +118,7 @@ internal static partial class ImageFile
                     var read = LibC.PRead(_handle, pointer, buffer.Length, offset);
                     if (read >= 0) return (int)read;
                     var errno = Marshal.GetLastPInvokeError();
-                    if (errno == EIntr) continue;
+                    if (errno == LibC.EINTR) continue;
                     // As FileStream reports a failed read (EIO from a failing disk or a vanished NFS server).
                     throw new IOException($"{Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})", errno);
                 }

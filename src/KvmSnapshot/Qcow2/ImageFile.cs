@@ -2,6 +2,7 @@ using System;
 using System.IO;
 using System.Runtime.InteropServices;
 using KvmSnapshot.Errors;
+using KvmSnapshot.Linux;
 using Microsoft.Win32.SafeHandles;
 
 namespace KvmSnapshot.Qcow2;
@@ -14,19 +15,6 @@ namespace KvmSnapshot.Qcow2;
 /// </summary>
 internal static partial class ImageFile
 {
-    // Linux values, identical on x86-64 and arm64.
-    private const int ORdOnly = 0;
-    private const int ONonBlock = 0x800;
-    private const int OCloExec = 0x80000;
-
-    private const int EPerm = 1;
-    private const int ENoEnt = 2;
-    private const int EAccess = 13;
-    private const int ENotDir = 20;
-    private const int EIsDir = 21;
-    private const int ENameTooLong = 36;
-    private const int ELoop = 40;
-
     /// <summary>
     /// A seekable read-only stream over the image, or a KvmSnapshotException naming the path
     /// (DiskImageNotFound, DiskImageIsDirectory, DiskImageAccessDenied, DiskImageNotQcow2 for FIFOs and
@@ -45,7 +33,7 @@ internal static partial class ImageFile
             throw IsDirectory(path);
         }
 
-        var fd = Linux.LibC.Open(path, ORdOnly | ONonBlock | OCloExec);
+        var fd = LibC.Open(path, LibC.O_RDONLY | LibC.O_NONBLOCK | LibC.O_CLOEXEC);
         if (fd < 0)
         {
             throw OpenFailed(path, Marshal.GetLastPInvokeError());
@@ -96,11 +84,11 @@ internal static partial class ImageFile
         var reason = Marshal.GetPInvokeErrorMessage(errno);
         return errno switch
         {
-            ENoEnt or ENotDir => new KvmSnapshotException(ErrorIds.DiskImageNotFound, KvmErrorKind.ObjectNotFound, path, $"The disk image '{path}' does not exist."),
-            ELoop => new KvmSnapshotException(ErrorIds.DiskImageNotFound, KvmErrorKind.ObjectNotFound, path, $"The disk image '{path}' cannot be found: {reason} (a symbolic link loop)."),
-            EIsDir => IsDirectory(path),
-            EAccess or EPerm => new KvmSnapshotException(ErrorIds.DiskImageAccessDenied, KvmErrorKind.PermissionDenied, path, $"Permission denied reading '{path}': {reason}."),
-            ENameTooLong => new KvmSnapshotException(ErrorIds.InvalidImageName, KvmErrorKind.InvalidArgument, path, $"The image path '{path}' is too long: {reason}."),
+            LibC.ENOENT or LibC.ENOTDIR => new KvmSnapshotException(ErrorIds.DiskImageNotFound, KvmErrorKind.ObjectNotFound, path, $"The disk image '{path}' does not exist."),
+            LibC.ELOOP => new KvmSnapshotException(ErrorIds.DiskImageNotFound, KvmErrorKind.ObjectNotFound, path, $"The disk image '{path}' cannot be found: {reason} (a symbolic link loop)."),
+            LibC.EISDIR => IsDirectory(path),
+            LibC.EACCES or LibC.EPERM => new KvmSnapshotException(ErrorIds.DiskImageAccessDenied, KvmErrorKind.PermissionDenied, path, $"Permission denied reading '{path}': {reason}."),
+            LibC.ENAMETOOLONG => new KvmSnapshotException(ErrorIds.InvalidImageName, KvmErrorKind.InvalidArgument, path, $"The image path '{path}' is too long: {reason}."),
             _ => new KvmSnapshotException(ErrorIds.DiskImageReadFailed, KvmErrorKind.ReadError, path, $"Cannot open '{path}': {reason} (errno {errno})."),
         };
     }
