@@ -64,7 +64,8 @@ internal sealed class MergedDataCheck : IDisposable
         var layers = chain.Layers.Skip(view.Position).ToList();
         if (!layers.All(Mappable)) return null;
         var pieces = new List<Piece>();
-        foreach (var extent in qemuImg.Map(view.Path, view.Format!, ctx))
+        var extents = MapOf(qemuImg, layers, ctx, out var native);
+        foreach (var extent in extents)
         {
             var position = view.Position + extent.Depth;
             if (position < firstMerged || position >= endMerged) continue;
@@ -72,7 +73,7 @@ internal sealed class MergedDataCheck : IDisposable
             if (piece is null) return null;
             pieces.Add(piece.Value);
         }
-        return new MergedDataCheck(pieces);
+        return new MergedDataCheck(pieces) { MapSource = native ? NativeSource : "qemu-img map" };
     }
 
     /// <summary>
@@ -84,7 +85,25 @@ internal sealed class MergedDataCheck : IDisposable
         if (!receiverChain.All(Mappable)) return Outcome.CannotTell;
         var receiver = receiverChain[0];
         var now = new List<Piece>();
-        foreach (var extent in qemuImg.Map(receiver.Path, receiver.Format!, ctx))
+        var native = ViewMap.TryMap(receiverChain, out var notTheChain);
+        if (native is null && notTheChain is not null)
+        {
+            // The receiving image does not lead to the layers it must lead to now: whatever its data, re-pointing
+            // the overlay onto it would not give the view that was merged.
+            Reason = $"after the data step, {notTheChain}";
+            return Outcome.Different;
+        }
+        IReadOnlyList<QemuImgMapExtent> extents;
+        if (native is not null)
+        {
+            extents = native;
+        }
+        else
+        {
+            extents = QemuImgMap(qemuImg, receiverChain, ctx);
+            MapSource = MapSource == NativeSource ? "the layers' cluster tables before, qemu-img map after" : "qemu-img map";
+        }
+        foreach (var extent in extents)
         {
             var piece = ToPiece(extent, receiverChain, extent.Depth);
             if (piece is null)
@@ -110,6 +129,29 @@ internal sealed class MergedDataCheck : IDisposable
             if (covered < end) return Outcome.CannotTell;
         }
         return Compare(now, ctx) ? Outcome.Same : Outcome.Different;
+    }
+
+    /// <summary>How the maps were made: from the layers' cluster tables, or (also) by qemu-img map; for -Verbose.</summary>
+    public string MapSource { get; private set; } = NativeSource;
+
+    private const string NativeSource = "the layers' cluster tables";
+
+    /// <summary>
+    /// The map of the view of <paramref name="layers"/>[0] through the others: read natively from the layers' cluster
+    /// tables (<see cref="ViewMap"/>, no subprocess), or by qemu-img map when that declines.
+    /// </summary>
+    private static IReadOnlyList<QemuImgMapExtent> MapOf(QemuImgCommands qemuImg, IReadOnlyList<ChainLayer> layers, IOperationContext ctx, out bool native)
+    {
+        native = true;
+        if (ViewMap.TryMap(layers) is { } map) return map;
+        native = false;
+        return QemuImgMap(qemuImg, layers, ctx);
+    }
+
+    private static IReadOnlyList<QemuImgMapExtent> QemuImgMap(QemuImgCommands qemuImg, IReadOnlyList<ChainLayer> layers, IOperationContext ctx)
+    {
+        ctx.Verbose($"The cluster tables of the chain of '{layers[0].Path}' cannot be read exactly (compressed clusters, subclusters, another format); asking qemu-img map.");
+        return qemuImg.Map(layers[0].Path, layers[0].Format!, ctx);
     }
 
     private static bool Mappable(ChainLayer layer)

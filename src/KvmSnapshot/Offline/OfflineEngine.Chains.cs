@@ -228,7 +228,7 @@ internal sealed partial class OfflineEngine
             if (outcome != MergedDataCheck.Outcome.CannotTell)
             {
                 ctx.Verbose(outcome == MergedDataCheck.Outcome.Same
-                    ? $"Verified the {check.DataBytes} bytes of merged data against '{receiverChain[0].Path}' (qemu-img map, then its bytes against the merged data's) in {clock.ElapsedMilliseconds} ms."
+                    ? $"Verified the {check.DataBytes} bytes of merged data against '{receiverChain[0].Path}' (mapped from {check.MapSource}, then its bytes against the merged data's) in {clock.ElapsedMilliseconds} ms."
                     : check.Reason is { } reason ? $"The merged data cannot be verified in '{receiverChain[0].Path}': {reason}."
                     : $"The merged data differs in '{receiverChain[0].Path}' at guest offset {check.DifferenceAt}.");
                 return outcome == MergedDataCheck.Outcome.Same;

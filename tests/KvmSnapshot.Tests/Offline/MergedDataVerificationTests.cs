@@ -50,8 +50,11 @@ public sealed class MergedDataVerificationTests
 
         engine.Commit(engine.PlanCommit(new CommitRequest { Path = top, Top = layer }, ctx), ctx);
 
-        Assert.Contains(ctx.VerboseMessages, m => m.StartsWith("Verified the 8388608 bytes of merged data against", System.StringComparison.Ordinal));
+        Assert.Contains(ctx.VerboseMessages, m => m.StartsWith("Verified the 8388608 bytes of merged data against", System.StringComparison.Ordinal)
+            && m.Contains("mapped from the layers' cluster tables,", System.StringComparison.Ordinal));
         Assert.DoesNotContain(ctx.VerboseMessages, m => m.Contains("qemu-img compare", System.StringComparison.Ordinal) && m.StartsWith("Comparing", System.StringComparison.Ordinal));
+        // Both maps (before and after the data step) came from the cluster tables: no qemu-img map process ran.
+        Assert.DoesNotContain(ctx.VerboseMessages, m => m.Contains("qemu-img map", System.StringComparison.Ordinal));
         Assert.Equal("base.qcow2", BackingOf(top));
         OfflineAssert.SameContent(before, top);
         Assert.True(Tool.ReadsPattern(baseImage, 0x00, "0", "512k"), "the layer's zeroed range must read as zeros in the base");
@@ -150,6 +153,28 @@ public sealed class MergedDataVerificationTests
         Assert.Equal(ErrorIds.DiskImageContentMismatch, error.ErrorId);
         Assert.True(File.Exists(dir2.File("layer.qcow2")), "no layer is removed after a failed verification");
         Assert.False(Tool.SameContent(before2, top2), "the damage is real: the check had something to find");
+    }
+
+    [Fact]
+    public void Pull_whose_target_is_pointed_at_another_file_after_the_data_step_is_caught_though_that_file_holds_the_same_data()
+    {
+        // The native map follows the chain the pull made (target, then Base); a target whose header names another
+        // file by the time of the check does not give that view, even when the other file reads alike today.
+        using var dir = new TempDirectory("mdv");
+        var (top, _, baseImage, before) = Chain(dir);
+        File.Copy(baseImage, dir.File("other.qcow2"));
+        var ctx = new RecordingOperationContext();
+        var engine = new OfflineEngine
+        {
+            AfterDataStep = receiver => Tool.Run("qemu-img", "rebase", "-u", "-f", "qcow2", "-b", "other.qcow2", "-F", "qcow2", receiver).EnsureSuccess(),
+        };
+
+        var error = Assert.Throws<KvmSnapshotException>(() => engine.Pull(engine.PlanPull(new PullRequest { Path = top, Base = baseImage }, ctx), ctx));
+
+        Assert.Equal(ErrorIds.DiskImageContentMismatch, error.ErrorId);
+        Assert.Contains(ctx.VerboseMessages, m => m.Contains("cannot be verified", System.StringComparison.Ordinal) && m.Contains("'other.qcow2' as its backing file", System.StringComparison.Ordinal));
+        Assert.True(File.Exists(dir.File("layer.qcow2")), "no layer is removed after a failed verification");
+        OfflineAssert.SameContent(before, top);
     }
 
     [Fact]
