@@ -222,25 +222,20 @@ public abstract partial class KvmCmdlet
     /// <summary>The queue the pipeline thread works through while hosts run: reports, questions, "a host is done" (null).</summary>
     private sealed class HostPump : IDisposable
     {
-        private readonly BlockingCollection<Action?> _reports = new();
+        private readonly Engine.ReportQueue<Action?> _reports = new();
         private readonly ConcurrentDictionary<string, int> _activityIds = new();
         private int _nextActivityId = 1;
 
-        public void Post(Action? report)
-        {
-            try { _reports.Add(report); } catch (InvalidOperationException) { /* finished (or disposed): late report dropped */ }
-        }
+        /// <summary>Queues a report; once finished, a late report is dropped.</summary>
+        public void Post(Action? report) => _reports.TryAdd(report);
 
         public int ActivityId(string activity) => _activityIds.GetOrAdd(activity, _ => Interlocked.Increment(ref _nextActivityId));
 
         public bool ForgetActivity(string activity, out int id) => _activityIds.TryRemove(activity, out id);
 
-        public IEnumerable<Action?> Reports(CancellationToken stop) => _reports.GetConsumingEnumerable(stop);
+        public IEnumerable<Action?> Reports(CancellationToken stop) => _reports.Consume(stop);
 
-        public void Finish()
-        {
-            try { _reports.CompleteAdding(); } catch (ObjectDisposedException) { }
-        }
+        public void Finish() => _reports.Complete();
 
         /// <summary>
         /// After a stop: answers nothing more (waiting hosts see the cancellation) until the fan-out ended, or
@@ -257,7 +252,7 @@ public abstract partial class KvmCmdlet
             return true;
         }
 
-        public void Dispose() => _reports.Dispose();
+        public void Dispose() => _reports.Complete();
     }
 
     /// <summary>One host of a fan-out: its URI, what it wrote (held until its turn), its operation context.</summary>

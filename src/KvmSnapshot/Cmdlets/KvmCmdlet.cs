@@ -340,7 +340,7 @@ public abstract partial class KvmCmdlet : PSCmdlet, IDisposable
     /// <summary>Queues reports from engine threads; the pipeline thread writes them.</summary>
     private sealed class PumpedOperationContext : IOperationContext, IDisposable
     {
-        private readonly BlockingCollection<Action<Cmdlet>> _reports = new();
+        private readonly Engine.ReportQueue<Action<Cmdlet>> _reports = new();
         private readonly ConcurrentDictionary<string, int> _activityIds = new();
         private readonly bool _verbose;
         private int _nextActivityId = 1;
@@ -382,7 +382,7 @@ public abstract partial class KvmCmdlet : PSCmdlet, IDisposable
         /// <summary>No more reports are taken (the worker ended, or was left behind).</summary>
         public void Finish()
         {
-            try { _reports.CompleteAdding(); } catch (ObjectDisposedException) { }
+            _reports.Complete();
         }
 
         /// <summary>The worker's own end: no report can come after it.</summary>
@@ -397,18 +397,15 @@ public abstract partial class KvmCmdlet : PSCmdlet, IDisposable
         /// <summary>Writes the reports until the worker finished or <paramref name="wake"/> is cancelled (OperationCanceledException).</summary>
         public void Pump(Cmdlet cmdlet, CancellationToken wake)
         {
-            foreach (var report in _reports.GetConsumingEnumerable(wake))
+            foreach (var report in _reports.Consume(wake))
             {
                 report(cmdlet);
             }
         }
 
-        public void Dispose() => _reports.Dispose();
+        public void Dispose() => _reports.Complete();
 
-        private void Post(Action<Cmdlet> report)
-        {
-            // Finished (a worker left behind after a stop or an abandonment): its late reports are dropped.
-            try { _reports.Add(report); } catch (Exception e) when (e is InvalidOperationException or ObjectDisposedException) { }
-        }
+        // Finished (a worker left behind after a stop or an abandonment): its late reports are dropped.
+        private void Post(Action<Cmdlet> report) => _reports.TryAdd(report);
     }
 }

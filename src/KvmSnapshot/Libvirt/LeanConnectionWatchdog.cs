@@ -35,22 +35,28 @@ internal static class LeanConnectionWatchdog
     /// Shorter limits for one URI (the tests' relays), so that tests need not wait 20 s each and do not change the
     /// limits of connections other tests use at the same time.
     /// </summary>
-    internal static readonly ConcurrentDictionary<string, (TimeSpan Quiet, TimeSpan Answer)> LimitsForTests = new(StringComparer.Ordinal);
+    /// (Classes, not tuples: generic code over value types is compiled on a session's first call, see
+    /// docs/architecture.md, "Speed".)
+    internal static readonly ConcurrentDictionary<string, Limits> LimitsForTests = new(StringComparer.Ordinal);
+
+    private static readonly Limits Defaults = new(DefaultQuietTime, DefaultAnswerLimit);
+
+    internal sealed record Limits(TimeSpan Quiet, TimeSpan Answer);
 
     /// <summary>The limits of a connection opened for <paramref name="requestedUri"/>.</summary>
-    internal static (TimeSpan Quiet, TimeSpan Answer) LimitsFor(string? requestedUri)
-        => !LimitsForTests.IsEmpty && requestedUri is not null && LimitsForTests.TryGetValue(requestedUri, out var limits) ? limits : (QuietTime, AnswerLimit);
+    internal static Limits LimitsFor(string? requestedUri)
+        => !LimitsForTests.IsEmpty && requestedUri is not null && LimitsForTests.TryGetValue(requestedUri, out var limits) ? limits : Defaults;
 
     /// <summary>How old an unanswered question must be before a stopped caller takes its connection for silent (<see cref="EngineWork"/>).</summary>
     internal static readonly TimeSpan SilentAfterStop = TimeSpan.FromSeconds(1);
 
-    private static readonly ConcurrentDictionary<LibvirtConnection.PooledConnection, byte> Watched = new();
+    private static readonly ConcurrentDictionary<LibvirtConnection.PooledConnection, object?> Watched = new();
     private static readonly AutoResetEvent Added = new(false);
     private static readonly Lazy<Thread> Watcher = new(Start, LazyThreadSafetyMode.ExecutionAndPublication);
 
     public static void Watch(LibvirtConnection.PooledConnection connection)
     {
-        Watched.TryAdd(connection, 0);
+        Watched.TryAdd(connection, null);
         _ = Watcher.Value;
         Added.Set();
     }

@@ -34,7 +34,7 @@ public sealed class LeanConnectionHangTests
         public Limits(FreezableLibvirtRelay relay, double quietSeconds, double answerSeconds)
         {
             _uri = relay.Uri;
-            LeanConnectionWatchdog.LimitsForTests[_uri] = (TimeSpan.FromSeconds(quietSeconds), TimeSpan.FromSeconds(answerSeconds));
+            LeanConnectionWatchdog.LimitsForTests[_uri] = new LeanConnectionWatchdog.Limits(TimeSpan.FromSeconds(quietSeconds), TimeSpan.FromSeconds(answerSeconds));
         }
 
         public void Dispose() => LeanConnectionWatchdog.LimitsForTests.TryRemove(_uri, out _);
