@@ -48,13 +48,14 @@ internal sealed class ChainLayerCompleter : IArgumentCompleter
         if (domain is not null)
         {
             var uri = CompletionHelpers.Bound(bound, "ConnectionUri");
-            var chains = LiveEngine.Default.GetChains(uri, domain, CompletionHelpers.Bound(bound, "Disk"), NullOperationContext.Instance);
-            return chains.SelectMany(Layers).ToList();
+            var disk = CompletionHelpers.Bound(bound, "Disk");
+            return CompletionHelpers.Bounded(() => LiveEngine.Default.GetChains(uri, domain, disk, NullOperationContext.Instance).SelectMany(Layers).ToList());
         }
         var path = CompletionHelpers.Bound(bound, "Path");
         if (path is null) return Array.Empty<(string, string, string)>();
+        // On the prompt's thread (the session's location); the chain is then read on a worker, bounded.
         var full = ScriptBlock.Create(ResolveInSession).Invoke(path).Select(o => o?.BaseObject as string).FirstOrDefault() ?? System.IO.Path.GetFullPath(path);
-        return Layers(OfflineEngine.Default.GetChain(full, NullOperationContext.Instance)).ToList();
+        return CompletionHelpers.Bounded(() => Layers(OfflineEngine.Default.GetChain(full, NullOperationContext.Instance)).ToList());
     }
 
     private static IEnumerable<(string Text, string Kind, string ToolTip)> Layers(SnapshotChain chain)

@@ -1,3 +1,4 @@
+using System;
 using System.Collections;
 using System.Collections.Generic;
 using System.Linq;
@@ -18,21 +19,26 @@ internal sealed class SnapshotNameCompleter : IArgumentCompleter
 
     public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
         CommandAst commandAst, IDictionary fakeBoundParameters)
-        => CompletionHelpers.Complete(wordToComplete, () =>
+    {
+        var domain = CompletionHelpers.Bound(fakeBoundParameters, "Domain");
+        var uri = CompletionHelpers.Bound(fakeBoundParameters, "ConnectionUri");
+        var path = domain is null ? CompletionHelpers.Bound(fakeBoundParameters, "Path") : null;
+        string? full = null;
+        try
         {
-            var domain = CompletionHelpers.Bound(fakeBoundParameters, "Domain");
-            if (domain is not null)
-            {
-                var uri = CompletionHelpers.Bound(fakeBoundParameters, "ConnectionUri");
-                return LiveEngine.Default.GetSnapshots(uri, domain, null, false, NullOperationContext.Instance).Select(s => s.Name);
-            }
-            var path = CompletionHelpers.Bound(fakeBoundParameters, "Path");
-            if (path is not null)
-            {
-                // Relative to the session's location (Set-Location), not the process's working directory.
-                var full = ScriptBlock.Create(ResolveInSession).Invoke(path).Select(o => o?.BaseObject as string).FirstOrDefault() ?? System.IO.Path.GetFullPath(path);
-                return OfflineEngine.Default.GetInternalSnapshots(full, NullOperationContext.Instance).Select(s => s.Name);
-            }
+            // Relative to the session's location (Set-Location), not the process's working directory: resolved here,
+            // on the prompt's thread, before the lookup runs on a worker.
+            if (path is not null) full = ScriptBlock.Create(ResolveInSession).Invoke(path).Select(o => o?.BaseObject as string).FirstOrDefault() ?? System.IO.Path.GetFullPath(path);
+        }
+        catch (Exception)
+        {
+            return Array.Empty<CompletionResult>();
+        }
+        return CompletionHelpers.Complete(wordToComplete, () =>
+        {
+            if (domain is not null) return LiveEngine.Default.GetSnapshots(uri, domain, null, false, NullOperationContext.Instance).Select(s => s.Name);
+            if (full is not null) return OfflineEngine.Default.GetInternalSnapshots(full, NullOperationContext.Instance).Select(s => s.Name);
             return Enumerable.Empty<string>();
         });
+    }
 }

@@ -261,4 +261,50 @@ public sealed class LeanConnectionHangTests
         // Said on the stopped command's warning stream (through the host, as the pipeline takes no more records).
         Assert.Contains(result.Warnings, w => w.Contains("left running in the background", StringComparison.Ordinal));
     }
+    [Fact]
+    public void Tab_completion_against_a_libvirtd_that_stopped_answering_gives_no_suggestions_after_the_completion_limit_and_suggests_again_once_it_answers()
+    {
+        // Tab completion runs on the prompt's thread, where Ctrl+C does not reach: a lookup that waits on a silent
+        // daemon must not freeze the console. Any relay (lean or evented): the completion limit is what is tested.
+        using var relay = new FreezableLibvirtRelay();
+        // Without the completion limit a lookup would wait for the connection's own limits: set far above it here (a
+        // lean connection's watchdog), or libvirt's keepalive (~30 s) on an evented one. The bound sits between.
+        using var limits = new Limits(relay, quietSeconds: 600, answerSeconds: 600);
+        var bound = KvmSnapshot.Completion.CompletionHelpers.Limit + TimeSpan.FromSeconds(8);
+        using var ps = new PowerShellSession();
+        ps.SetVariable("relay", relay.Uri);
+        string[] Complete() => ps.Run("(TabExpansion2 -inputScript $args[0] -cursorColumn $args[0].Length).CompletionMatches | ForEach-Object CompletionText",
+            "Get-KvmSnapshot -ConnectionUri $relay -Domain ").AssertNoErrors().All<string>().ToArray();
+        // Other tests define and remove domains meanwhile: what it suggests lies between the lists before and after.
+        void AssertSuggestsTheDomains()
+        {
+            var before = LiveEngine.Default.GetDomainNames(relay.Uri).Select(KvmSnapshot.Completion.CompletionHelpers.Quote).ToHashSet();
+            var suggested = Complete();
+            var after = LiveEngine.Default.GetDomainNames(relay.Uri).Select(KvmSnapshot.Completion.CompletionHelpers.Quote).ToHashSet();
+            Assert.All(before.Intersect(after), name => Assert.Contains(name, suggested));
+            Assert.All(suggested, name => Assert.True(before.Contains(name) || after.Contains(name), $"suggested {name}, which is no domain"));
+        }
+        AssertSuggestsTheDomains();
+
+        relay.Freeze();
+        var clock = Stopwatch.StartNew();
+        (string[]? Result, Exception? Error) frozenRun;
+        try
+        {
+            frozenRun = Bounded(Complete, bound);
+        }
+        finally
+        {
+            // Failed or not, the session's pipeline must be able to end before it is disposed.
+            relay.Resume();
+        }
+        clock.Stop();
+        var (frozen, error) = frozenRun;
+
+        Assert.Null(error);
+        Assert.Empty(frozen!);
+        Assert.InRange(clock.Elapsed, KvmSnapshot.Completion.CompletionHelpers.Limit, bound);
+
+        AssertSuggestsTheDomains();
+    }
 }
