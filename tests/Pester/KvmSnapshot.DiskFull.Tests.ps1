@@ -9,13 +9,10 @@
 #>
 
 BeforeDiscovery {
-    $isRoot = ((& id -u 2>$null) -join '') -eq '0'
+    . (Join-Path $PSScriptRoot 'Discovery.ps1')
+    $isRoot = Test-IsRoot
     $haveQemu = [bool](Get-Command qemu-img -CommandType Application -ErrorAction SilentlyContinue)
-    $libvirtUp = $false
-    if (Get-Command virsh -CommandType Application -ErrorAction SilentlyContinue) {
-        $null = & virsh -c qemu:///system version 2>&1
-        $libvirtUp = $LASTEXITCODE -eq 0
-    }
+    $libvirtUp = Test-LibvirtUp
 }
 
 BeforeAll {

@@ -17,13 +17,10 @@
 #>
 
 BeforeDiscovery {
+    . (Join-Path $PSScriptRoot 'Discovery.ps1')
     . (Join-Path $PSScriptRoot 'Examples.Helpers.ps1')
-    $isRoot = ((& id -u 2>$null) -join '') -eq '0'
-    $libvirtUp = $false
-    if (Get-Command virsh -CommandType Application -ErrorAction SilentlyContinue) {
-        $null = & virsh -c qemu:///system version 2>&1
-        $libvirtUp = $LASTEXITCODE -eq 0
-    }
+    $isRoot = Test-IsRoot
+    $libvirtUp = Test-LibvirtUp
     $haveQemu = [bool](Get-Command qemu-img -CommandType Application -ErrorAction SilentlyContinue)
     $canRun = $isRoot -and $libvirtUp -and $haveQemu
 

@@ -15,12 +15,9 @@
 #>
 
 BeforeDiscovery {
-    $isRoot = ((& id -u 2>$null) -join '') -eq '0'
-    $libvirtUp = $false
-    if (Get-Command virsh -CommandType Application -ErrorAction SilentlyContinue) {
-        $null = & virsh -c qemu:///system version 2>&1
-        $libvirtUp = $LASTEXITCODE -eq 0
-    }
+    . (Join-Path $PSScriptRoot 'Discovery.ps1')
+    $isRoot = Test-IsRoot
+    $libvirtUp = Test-LibvirtUp
     $haveQemuImg = [bool](Get-Command qemu-img -CommandType Application -ErrorAction SilentlyContinue) -and
         [bool](Get-Command qemu-io -CommandType Application -ErrorAction SilentlyContinue)
     $canRunLive = $isRoot -and $libvirtUp -and $haveQemuImg -and (Test-Path -LiteralPath /run/libvirtd.pid)

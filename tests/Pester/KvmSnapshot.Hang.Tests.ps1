@@ -11,11 +11,8 @@
 #>
 
 BeforeDiscovery {
-    $libvirtUp = $false
-    if (Get-Command virsh -CommandType Application -ErrorAction SilentlyContinue) {
-        $null = & virsh -c qemu:///system version 2>&1
-        $libvirtUp = $LASTEXITCODE -eq 0
-    }
+    . (Join-Path $PSScriptRoot 'Discovery.ps1')
+    $libvirtUp = Test-LibvirtUp
 }
 
 BeforeAll {

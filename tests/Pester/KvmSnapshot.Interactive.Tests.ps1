@@ -9,12 +9,9 @@
 #>
 
 BeforeDiscovery {
-    $isRoot = ((& id -u 2>$null) -join '') -eq '0'
-    $libvirtUp = $false
-    if (Get-Command virsh -CommandType Application -ErrorAction SilentlyContinue) {
-        $null = & virsh -c qemu:///system version 2>&1
-        $libvirtUp = $LASTEXITCODE -eq 0
-    }
+    . (Join-Path $PSScriptRoot 'Discovery.ps1')
+    $isRoot = Test-IsRoot
+    $libvirtUp = Test-LibvirtUp
     $canRunLive = $isRoot -and $libvirtUp
 
     # Every state-changing cmdlet with -Path: the command (run in $store of the case), the operation and the target

@@ -16,12 +16,9 @@
 #>
 
 BeforeDiscovery {
-    $isRoot = ((& id -u 2>$null) -join '') -eq '0'
-    $libvirtUp = $false
-    if (Get-Command virsh -CommandType Application -ErrorAction SilentlyContinue) {
-        $null = & virsh -c qemu:///system version 2>&1
-        $libvirtUp = $LASTEXITCODE -eq 0
-    }
+    . (Join-Path $PSScriptRoot 'Discovery.ps1')
+    $isRoot = Test-IsRoot
+    $libvirtUp = Test-LibvirtUp
     $haveTools = [bool](Get-Command qemu-img, qemu-io, unshare -CommandType Application -ErrorAction SilentlyContinue) -and
         ((Test-Path /usr/sbin/sshd) -or [bool](Get-Command sshd -CommandType Application -ErrorAction SilentlyContinue))
     $canRunRemote = $isRoot -and $libvirtUp -and $haveTools

@@ -144,7 +144,7 @@ internal sealed class EngineWork
             throw;
         }
         // A worker that ended because it was cancelled by the abandonment gives the reason too, not its cancellation.
-        if (work.AbandonedBecause is { } reason && (!task.IsCompleted || !task.IsCompletedSuccessfully)) throw reason;
+        if (work.AbandonedBecause is { } reason && !task.IsCompletedSuccessfully) throw reason;
         if (stop.IsCancellationRequested && !task.IsCompleted && !work.StopAndWait(task, leftBehind)) throw new OperationCanceledException(stop);
         return task.GetAwaiter().GetResult();
     }
