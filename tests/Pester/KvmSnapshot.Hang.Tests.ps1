@@ -70,4 +70,46 @@ finally {
         $seen.Seconds | Should -BeGreaterOrEqual 15
         $seen.Seconds | Should -BeLessThan 60
     }
+    It 'gives no tab completions after about 3 s instead of freezing the prompt, and completes again once it answers' {
+        $script = @"
+Add-Type -Path $(ConvertTo-PSLiteral $RelaySource)
+Import-Module $(ConvertTo-PSLiteral $ModuleManifest)
+`$relay = [KvmSnapshot.Tests.Infrastructure.FreezableLibvirtRelay]::new()
+function Complete { `$line = "Get-KvmSnapshot -ConnectionUri '`$(`$relay.Uri)' -Domain "; @((TabExpansion2 -inputScript `$line -cursorColumn `$line.Length).CompletionMatches | ForEach-Object CompletionText) }
+try {
+    `$names = @(Get-KvmDomain -ConnectionUri `$relay.Uri -ErrorAction Stop | ForEach-Object Name)
+    `$before = Complete
+    `$relay.Freeze()
+    `$clock = [Diagnostics.Stopwatch]::StartNew()
+    `$frozen = Complete
+    `$clock.Stop()
+    `$relay.Resume()
+    `$after = Complete
+    [pscustomobject]@{
+        Names = `$names.Count; Before = `$before.Count; Frozen = `$frozen.Count; Seconds = `$clock.Elapsed.TotalSeconds; After = `$after.Count
+    } | ConvertTo-Json -Compress
+}
+finally {
+    `$relay.Dispose()
+}
+"@
+        $file = Join-Path $TestDrive 'complete.ps1'
+        Set-Content -LiteralPath $file -Value $script
+        $child = Start-ChildPwshProcess -File $file
+        $stdout = $child.StandardOutput.ReadToEndAsync()
+        $stderr = $child.StandardError.ReadToEndAsync()
+        $ended = $child.WaitForExit(120000)
+        if (-not $ended) { $child.Kill($true) }
+        $ended | Should -BeTrue -Because 'tab completion must not hang on a libvirtd that stopped answering'
+        $child.ExitCode | Should -Be 0 -Because "$($stdout.Result)$($stderr.Result)"
+        $seen = ($stdout.Result -split "`n" | Where-Object { $_ -like '{*' } | Select-Object -Last 1) | ConvertFrom-Json
+
+        # Other suites' domains come and go; what matters is that completion answered before and after, and not while frozen.
+        if ($seen.Names -gt 0) { $seen.Before | Should -BeGreaterThan 0 }
+        $seen.Frozen | Should -Be 0
+        $seen.Seconds | Should -BeGreaterOrEqual 2.9
+        # Without the limit the completion would wait 20 s for the lean connection's watchdog.
+        $seen.Seconds | Should -BeLessThan 12
+        if ($seen.Names -gt 0) { $seen.After | Should -BeGreaterThan 0 }
+    }
 }
