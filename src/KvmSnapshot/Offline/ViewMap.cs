@@ -42,7 +42,9 @@ internal static class ViewMap
             {
                 if (Qcow2ClusterMap.TryRead(layer.Path, out sizes[i], out var backing) is not { } runs) return null;
                 var next = i + 1 < layers.Count ? layers[i + 1].Path : null;
-                if (!Links(layer.Path, backing, next))
+                var links = Links(layer.Path, backing, next);
+                if (links is null) return null; // cannot tell which file the name opens: let qemu-img map follow it
+                if (links == false)
                 {
                     notTheChain = $"'{layer.Path}' names {(string.IsNullOrEmpty(backing) ? "no backing file" : $"'{backing}' as its backing file")}, not {(next is null ? "none" : $"'{next}'")}";
                     return null;
@@ -59,14 +61,21 @@ internal static class ViewMap
         return extents;
     }
 
-    /// <summary>True when <paramref name="backingName"/>, recorded in <paramref name="overlay"/>, opens <paramref name="next"/> (none: null).</summary>
-    private static bool Links(string overlay, string? backingName, string? next)
+    /// <summary>
+    /// True when <paramref name="backingName"/>, recorded in <paramref name="overlay"/>, opens <paramref name="next"/>
+    /// (none: null); null when that cannot be told (no file identity on this system, or the named file is missing
+    /// while the expected one is not identified either).
+    /// </summary>
+    private static bool? Links(string overlay, string? backingName, string? next)
     {
         if (string.IsNullOrEmpty(backingName)) return next is null;
         if (next is null || Chains.BackingName.IsNotFollowed(backingName)) return false;
         var named = Chains.HostFile.Describe(Chains.BackingName.Resolve(overlay, backingName)).Identity;
         var expected = Chains.HostFile.Describe(next).Identity;
-        return named.IsByPath || expected.IsByPath ? named.FallbackPath == expected.FallbackPath : named == expected;
+        if (!named.IsByPath && !expected.IsByPath) return named == expected;
+        // A name that opens no file while the expected layer is there is a wrong name; otherwise identity is unknown.
+        if (named.IsByPath && !expected.IsByPath && !System.IO.File.Exists(named.FallbackPath)) return false;
+        return null;
     }
 
     private sealed class Resolver

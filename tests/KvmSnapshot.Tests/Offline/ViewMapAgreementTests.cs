@@ -222,6 +222,13 @@ public sealed class ViewMapAgreementTests
         Assert.Null(ViewMap.TryMap(new[] { Layer(dir.File("top.qcow2")), Layer(dir.File("other.qcow2")) }));
         Assert.Null(ViewMap.TryMap(new[] { Layer(dir.File("top.qcow2")) }));                 // its backing file left out
         Assert.Null(ViewMap.TryMap(new[] { Layer(dir.File("base.qcow2")), Layer(dir.File("other.qcow2")) })); // base has none
+
+        // Said why: the receiving image of a merge checked after the data step fails on this, not just falls back.
+        Assert.Null(ViewMap.TryMap(new[] { Layer(dir.File("top.qcow2")), Layer(dir.File("other.qcow2")) }, out var why));
+        Assert.Contains("'base.qcow2' as its backing file", why);
+        Tool.Run("qemu-img", "rebase", "-u", "-f", "qcow2", "-b", "gone.qcow2", "-F", "qcow2", dir.File("top.qcow2")).EnsureSuccess();
+        Assert.Null(ViewMap.TryMap(new[] { Layer(dir.File("top.qcow2")), Layer(dir.File("base.qcow2")) }, out var missing));
+        Assert.Contains("'gone.qcow2' as its backing file", missing);
     }
 
     [Fact]
