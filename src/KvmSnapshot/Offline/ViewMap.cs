@@ -34,7 +34,9 @@ internal static class ViewMap
             var layer = layers[i];
             if (layer.Format == "raw")
             {
-                var length = new FileInfo(layer.Path).Length;
+                // A regular file only: a block device's size is not its length here (qemu-img map asks the device).
+                if (Chains.HostFile.Describe(layer.Path).Stamp is not { IsRegularFile: true } stamp) return null;
+                var length = (long)stamp.Size;
                 sizes[i] = length;
                 maps[i] = length == 0 ? new List<Qcow2ClusterMap.Run>() : new List<Qcow2ClusterMap.Run> { new(0, length, Qcow2ClusterMap.Kind.Data, 0) };
             }

@@ -195,6 +195,26 @@ public sealed class ViewMapAgreementTests
     }
 
     [Fact]
+    public void A_raw_block_device_is_declined_for_qemu_img_map_which_asks_the_device_its_size()
+    {
+        // Its length as a file is 0: taken for a regular file, it would read as an empty base.
+        using var dir = new TempDirectory("vmap");
+        Tool.CreateRaw(dir.File("disk.raw"), "8M");
+        Io(dir.File("disk.raw"), "write -P 0x63 0 1M", "raw");
+        var device = Tool.Run("losetup", "-f", "--show", dir.File("disk.raw")).EnsureSuccess().StdOut.Trim();
+        try
+        {
+            Create(dir.File("top.qcow2"), "8M", device, "raw");
+            Assert.Null(ViewMap.TryMap(new[] { Layer(dir.File("top.qcow2")), Layer(device, "raw") }));
+            Assert.NotNull(ViewMap.TryMap(new[] { Layer(dir.File("disk.raw"), "raw") }));
+        }
+        finally
+        {
+            Tool.Run("losetup", "-d", device);
+        }
+    }
+
+    [Fact]
     public void Compressed_clusters_and_subclusters_are_declined_not_guessed()
     {
         using var dir = new TempDirectory("vmap");
