@@ -21,6 +21,23 @@ BeforeAll {
     Import-KvmSnapshotUnderTest
     $ModuleManifest = Join-Path (Get-Module KvmSnapshot).ModuleBase 'KvmSnapshot.psd1'
     $RelaySource = Join-Path $PSScriptRoot '../KvmSnapshot.Tests/Infrastructure/FreezableLibvirtRelay.cs'
+
+    # Runs $Script in a child pwsh and returns the last JSON line it printed, as an object. A child that hangs (the
+    # defect under test) is killed after 2 minutes: the test fails, $Because saying what must not hang, instead of
+    # hanging the suite.
+    function Invoke-BoundedChild {
+        param([Parameter(Mandatory)][string] $Name, [Parameter(Mandatory)][string] $Script, [Parameter(Mandatory)][string] $Because)
+        $file = Join-Path $TestDrive "$Name.ps1"
+        Set-Content -LiteralPath $file -Value $Script
+        $child = Start-ChildPwshProcess -File $file
+        $stdout = $child.StandardOutput.ReadToEndAsync()
+        $stderr = $child.StandardError.ReadToEndAsync()
+        $ended = $child.WaitForExit(120000)
+        if (-not $ended) { $child.Kill($true) }
+        $ended | Should -BeTrue -Because $Because
+        $child.ExitCode | Should -Be 0 -Because "$($stdout.Result)$($stderr.Result)"
+        ($stdout.Result -split "`n" | Where-Object { $_ -like '{*' } | Select-Object -Last 1) | ConvertFrom-Json
+    }
 }
 
 Describe 'A local libvirtd that stops answering' -Skip:(-not $libvirtUp) {
@@ -46,17 +63,7 @@ finally {
     `$relay.Dispose()
 }
 "@
-        # A child that hangs (the defect) is killed: the test fails instead of hanging the suite.
-        $file = Join-Path $TestDrive 'hang.ps1'
-        Set-Content -LiteralPath $file -Value $script
-        $child = Start-ChildPwshProcess -File $file
-        $stdout = $child.StandardOutput.ReadToEndAsync()
-        $stderr = $child.StandardError.ReadToEndAsync()
-        $ended = $child.WaitForExit(120000)
-        if (-not $ended) { $child.Kill($true) }
-        $ended | Should -BeTrue -Because 'Get-KvmDomain must not hang on a libvirtd that stopped answering'
-        $child.ExitCode | Should -Be 0 -Because "$($stdout.Result)$($stderr.Result)"
-        $seen = ($stdout.Result -split "`n" | Where-Object { $_ -like '{*' } | Select-Object -Last 1) | ConvertFrom-Json
+        $seen = Invoke-BoundedChild -Name 'hang' -Script $script -Because 'Get-KvmDomain must not hang on a libvirtd that stopped answering'
 
         $seen.Frozen | Should -BeTrue -Because 'the listing call reached the relay'
         $seen.Output | Should -Be 0
@@ -93,16 +100,7 @@ finally {
     `$relay.Dispose()
 }
 "@
-        $file = Join-Path $TestDrive 'complete.ps1'
-        Set-Content -LiteralPath $file -Value $script
-        $child = Start-ChildPwshProcess -File $file
-        $stdout = $child.StandardOutput.ReadToEndAsync()
-        $stderr = $child.StandardError.ReadToEndAsync()
-        $ended = $child.WaitForExit(120000)
-        if (-not $ended) { $child.Kill($true) }
-        $ended | Should -BeTrue -Because 'tab completion must not hang on a libvirtd that stopped answering'
-        $child.ExitCode | Should -Be 0 -Because "$($stdout.Result)$($stderr.Result)"
-        $seen = ($stdout.Result -split "`n" | Where-Object { $_ -like '{*' } | Select-Object -Last 1) | ConvertFrom-Json
+        $seen = Invoke-BoundedChild -Name 'complete' -Script $script -Because 'tab completion must not hang on a libvirtd that stopped answering'
 
         # Other suites' domains come and go; what matters is that completion answered before and after, and not while frozen.
         if ($seen.Names -gt 0) { $seen.Before | Should -BeGreaterThan 0 }

@@ -97,7 +97,6 @@ public abstract partial class KvmCmdlet
         }) { IsBackground = true, Name = "KvmSnapshot fan-out" };
         fanOut.Start();
         var flushed = 0;
-        var ended = true;
         try
         {
             foreach (var report in pump.Reports(_stopping.Token))
@@ -114,19 +113,15 @@ public abstract partial class KvmCmdlet
         {
             // Ctrl+C: every host sees the cancellation; one stuck in a call that cannot be cancelled (a connection to a
             // host that accepts and never answers) is left behind after the grace time, its late reports dropped.
-            ended = pump.Drain(fanOut, StopGrace);
+            pump.Drain(fanOut, StopGrace);
             throw new PipelineStoppedException();
         }
         catch
         {
             // The pipeline stopped (Select-Object -First, -ErrorAction Stop on a written error): stop every host.
             _stopping.Cancel();
-            ended = pump.Drain(fanOut, StopGrace);
+            pump.Drain(fanOut, StopGrace);
             throw;
-        }
-        finally
-        {
-            if (ended) pump.Dispose();
         }
         if (failure is null) return;
         if (_stopping.IsCancellationRequested || failure is KvmSnapshotException { ErrorId: ErrorIds.OperationCancelled }) throw new PipelineStoppedException();
@@ -220,7 +215,7 @@ public abstract partial class KvmCmdlet
     }
 
     /// <summary>The queue the pipeline thread works through while hosts run: reports, questions, "a host is done" (null).</summary>
-    private sealed class HostPump : IDisposable
+    private sealed class HostPump
     {
         private readonly Engine.ReportQueue<Action?> _reports = new();
         private readonly ConcurrentDictionary<string, int> _activityIds = new();
@@ -239,20 +234,18 @@ public abstract partial class KvmCmdlet
 
         /// <summary>
         /// After a stop: answers nothing more (waiting hosts see the cancellation) until the fan-out ended, or
-        /// <paramref name="grace"/> passed (then false: a host is stuck, and the queue is left to it).
+        /// <paramref name="grace"/> passed (a host is stuck: the fan-out thread completes the queue when it ends, and
+        /// late reports wait there unread).
         /// </summary>
-        public bool Drain(Thread fanOut, TimeSpan grace)
+        public void Drain(Thread fanOut, TimeSpan grace)
         {
             var deadline = DateTime.UtcNow + grace;
             while (!fanOut.Join(50))
             {
                 while (_reports.TryTake(out _)) { }
-                if (DateTime.UtcNow > deadline) return false;
+                if (DateTime.UtcNow > deadline) return;
             }
-            return true;
         }
-
-        public void Dispose() => _reports.Complete();
     }
 
     /// <summary>One host of a fan-out: its URI, what it wrote (held until its turn), its operation context.</summary>

@@ -139,14 +139,13 @@ public abstract partial class KvmCmdlet : PSCmdlet, IDisposable
             return StopMapped(() => engineWork.Run(() =>
             {
                 try { return Libvirt.LibvirtConnection.WithOpenTimeout(connectTimeout, () => work(context)); }
-                finally { context.WorkerFinished(); }
+                finally { context.Finish(); }
             }, wake => context.Pump(this, wake), WarnLeftBehind));
         }
         finally
         {
-            // A worker left behind (abandoned, or stuck after Ctrl+C) may still report: the queue stays, its reports dropped.
+            // A worker left behind (abandoned, or stuck after Ctrl+C) may still report: its reports are dropped.
             context.Finish();
-            if (context.WorkerEnded) context.Dispose();
         }
     }
 
@@ -338,7 +337,7 @@ public abstract partial class KvmCmdlet : PSCmdlet, IDisposable
     }
 
     /// <summary>Queues reports from engine threads; the pipeline thread writes them.</summary>
-    private sealed class PumpedOperationContext : IOperationContext, IDisposable
+    private sealed class PumpedOperationContext : IOperationContext
     {
         private readonly Engine.ReportQueue<Action<Cmdlet>> _reports = new();
         private readonly ConcurrentDictionary<string, int> _activityIds = new();
@@ -377,22 +376,8 @@ public abstract partial class KvmCmdlet : PSCmdlet, IDisposable
             Post(c => c.WriteProgress(record));
         }
 
-        private int _workerEnded;
-
-        /// <summary>No more reports are taken (the worker ended, or was left behind).</summary>
-        public void Finish()
-        {
-            _reports.Complete();
-        }
-
-        /// <summary>The worker's own end: no report can come after it.</summary>
-        public void WorkerFinished()
-        {
-            Interlocked.Exchange(ref _workerEnded, 1);
-            Finish();
-        }
-
-        public bool WorkerEnded => Volatile.Read(ref _workerEnded) != 0;
+        /// <summary>No more reports are taken (the worker ended, or was left behind); the pump ends after those queued.</summary>
+        public void Finish() => _reports.Complete();
 
         /// <summary>Writes the reports until the worker finished or <paramref name="wake"/> is cancelled (OperationCanceledException).</summary>
         public void Pump(Cmdlet cmdlet, CancellationToken wake)
@@ -402,8 +387,6 @@ public abstract partial class KvmCmdlet : PSCmdlet, IDisposable
                 report(cmdlet);
             }
         }
-
-        public void Dispose() => _reports.Complete();
 
         // Finished (a worker left behind after a stop or an abandonment): its late reports are dropped.
         private void Post(Action<Cmdlet> report) => _reports.TryAdd(report);

@@ -18,9 +18,6 @@ namespace KvmSnapshot.Completion;
 /// </summary>
 internal sealed class ChainLayerCompleter : IArgumentCompleter
 {
-    // As in SnapshotNameCompleter: a relative -Path is relative to the session's location, resolved per call.
-    private const string ResolveInSession = "$ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($args[0])";
-
     public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
         CommandAst commandAst, IDictionary fakeBoundParameters)
     {
@@ -54,7 +51,7 @@ internal sealed class ChainLayerCompleter : IArgumentCompleter
         var path = CompletionHelpers.Bound(bound, "Path");
         if (path is null) return Array.Empty<(string, string, string)>();
         // On the prompt's thread (the session's location); the chain is then read on a worker, bounded.
-        var full = ScriptBlock.Create(ResolveInSession).Invoke(path).Select(o => o?.BaseObject as string).FirstOrDefault() ?? System.IO.Path.GetFullPath(path);
+        var full = CompletionHelpers.ResolveInSession(path);
         return CompletionHelpers.Bounded(() => Layers(OfflineEngine.Default.GetChain(full, NullOperationContext.Instance)).ToList());
     }
 

@@ -55,6 +55,16 @@ internal static class CompletionHelpers
         return Array.Empty<T>();
     }
 
+    /// <summary>
+    /// <paramref name="path"/> relative to the session's location (Set-Location), not the process's working directory.
+    /// Call it on the prompt's thread, before <see cref="Bounded{T}"/>: completion runs on the pipeline thread of the
+    /// user's runspace, so a script block sees the session's location there. Created per call: a script block keeps
+    /// the session state it first ran in, and completers serve many runspaces.
+    /// </summary>
+    public static string ResolveInSession(string path)
+        => ScriptBlock.Create("$ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($args[0])")
+            .Invoke(path).Select(o => o?.BaseObject as string).FirstOrDefault() ?? System.IO.Path.GetFullPath(path);
+
     public static string? Bound(IDictionary fakeBoundParameters, string name)
         => fakeBoundParameters.Contains(name) ? LanguagePrimitives.ConvertTo<string>(fakeBoundParameters[name]) : null;
 

@@ -13,10 +13,6 @@ namespace KvmSnapshot.Completion;
 /// <summary>Completes -Name with the snapshots of -Domain, or the internal snapshots of the qcow2 file in -Path.</summary>
 internal sealed class SnapshotNameCompleter : IArgumentCompleter
 {
-    // Completion runs on the pipeline thread of the user's runspace, so a script block sees the session's location.
-    // Created per call: a script block keeps the session state it first ran in, and completers serve many runspaces.
-    private const string ResolveInSession = "$ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($args[0])";
-
     public IEnumerable<CompletionResult> CompleteArgument(string commandName, string parameterName, string wordToComplete,
         CommandAst commandAst, IDictionary fakeBoundParameters)
     {
@@ -26,9 +22,8 @@ internal sealed class SnapshotNameCompleter : IArgumentCompleter
         string? full = null;
         try
         {
-            // Relative to the session's location (Set-Location), not the process's working directory: resolved here,
-            // on the prompt's thread, before the lookup runs on a worker.
-            if (path is not null) full = ScriptBlock.Create(ResolveInSession).Invoke(path).Select(o => o?.BaseObject as string).FirstOrDefault() ?? System.IO.Path.GetFullPath(path);
+            // Resolved here, on the prompt's thread, before the lookup runs on a worker.
+            if (path is not null) full = CompletionHelpers.ResolveInSession(path);
         }
         catch (Exception)
         {

@@ -161,9 +161,8 @@ internal sealed class MergedDataCheck : IDisposable
         if (layer.Format != "qcow2") return false;
         try
         {
-            var header = Qcow2.Qcow2Reader.Read(layer.Path, includeSnapshots: false).Header;
-            const ulong externalDataFile = 1UL << 2;
-            return header.CryptMethod == 0 && (header.IncompatibleFeatures & externalDataFile) == 0;
+            var image = Qcow2.Qcow2Reader.Read(layer.Path, includeSnapshots: false);
+            return image.Header.CryptMethod == 0 && !image.HasExternalDataFile;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or Errors.KvmSnapshotException)
         {

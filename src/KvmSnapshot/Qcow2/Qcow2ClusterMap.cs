@@ -29,10 +29,6 @@ internal static class Qcow2ClusterMap
     private const ulong L2Reserved = 0x3F00_0000_0000_01FEUL;
     private const ulong L1Reserved = 0x7F00_0000_0000_01FFUL;
 
-    private const ulong IncompatibleCorrupt = 1UL << 1;
-    private const ulong IncompatibleExternalData = 1UL << 2;
-    private const ulong IncompatibleExtendedL2 = 1UL << 4;
-
     /// <summary>
     /// The runs covering the guest disk [0, virtual size) in order, or null when the file cannot be mapped exactly
     /// (see the class summary); <paramref name="backingFile"/> is the backing name its header records. Errors opening
@@ -45,11 +41,10 @@ internal static class Qcow2ClusterMap
         var header = image.Header;
         virtualSize = (long)header.Size;
         backingFile = image.BackingFile;
-        if (header.CryptMethod != 0 || (header.IncompatibleFeatures & (IncompatibleCorrupt | IncompatibleExternalData | IncompatibleExtendedL2)) != 0)
-        {
-            return null;
-        }
-        if (header.ClusterBits is < 9 or > 21 || header.Size > long.MaxValue / 2) return null;
+        if (header.CryptMethod != 0 || image.IsCorrupt || image.HasExternalDataFile || image.ExtendedL2) return null;
+        // The header reader checked the cluster size, the L1 table's size (at most 32 MiB, enough for the virtual
+        // size) and a virtual size that fits a long; this one keeps the cluster arithmetic below from overflowing.
+        if (header.Size > long.MaxValue / 2) return null;
         try
         {
             return Map(stream, header, ImageFile.LengthOf(stream));
@@ -67,11 +62,9 @@ internal static class Qcow2ClusterMap
         var size = (long)header.Size;
         var clusters = (size + clusterSize - 1) / clusterSize;
         var l1Needed = (clusters + l2Entries - 1) / l2Entries;
-        if (l1Needed > header.L1Size) return null;
         if (l1Needed == 0) return new List<Run>();
         var l1Offset = (long)header.L1TableOffset;
         if (l1Offset % clusterSize != 0 || l1Offset <= 0 || l1Offset > fileLength - l1Needed * 8) return null;
-        if (l1Needed > 32 * 1024 * 1024 / 8) return null; // a table of more than 32 MiB: a broken header, not a disk
 
         var l1 = new byte[l1Needed * 8];
         if (!ReadAt(stream, l1Offset, l1)) return null;
