@@ -67,11 +67,15 @@ internal sealed class HostImageReferences
     public static HostImageReferences None { get; } = new(null, Array.Empty<ImageReference>(), Array.Empty<string>(), Array.Empty<string>());
 
     /// <summary>
-    /// Asks the local libvirt ($env:LIBVIRT_DEFAULT_URI, else libvirt's default). When the library is absent the answer
-    /// is <see cref="None"/>; when the daemon cannot be reached, or the URI names another host, the answer is a gap.
+    /// Asks the local libvirt ($env:LIBVIRT_DEFAULT_URI, else libvirt's default): over the daemon's socket where that
+    /// answers exactly as libvirt.so would (<see cref="Wire.WireHostReferences"/>), else through libvirt.so. When the
+    /// library is absent the answer is <see cref="None"/>; when the daemon cannot be reached, or the URI names another
+    /// host, the answer is a gap.
     /// </summary>
     public static HostImageReferences CollectLocal(Action<string>? trace = null)
     {
+        // The local daemon over its socket when that answers as libvirt.so would, without loading libvirt.so.
+        if (Wire.WireHostReferences.TryCollect(trace) is { } wire) return wire;
         if (!LibvirtLibrary.Load().Loaded) return None;
         LibvirtConnection connection;
         try
@@ -181,8 +185,7 @@ internal sealed class HostImageReferences
     private static void CollectDomain(LibvirtConnection connection, string name, Action<string> trace, List<ImageReference> into)
     {
         using var dom = LibvirtDomain.Lookup(connection, name, trace);
-        AddDisks(DomainXml.Disks(dom.GetXml(DomainXmlFlags.Inactive), name), name, null, into, ImageReferenceKind.DomainDisk);
-        if (dom.IsActive) AddDisks(DomainXml.Disks(dom.GetXml(), name), name, null, into, ImageReferenceKind.DomainDisk);
+        AddDomain(name, dom.GetXml(DomainXmlFlags.Inactive), dom.IsActive ? dom.GetXml() : null, into);
 
         var snapshots = dom.ListSnapshots();
         try
@@ -190,35 +193,49 @@ internal sealed class HostImageReferences
             foreach (var handle in snapshots)
             {
                 var snapshotName = Virt.DomainSnapshotGetName(handle);
-                SnapshotXmlInfo info;
+                string xml;
                 try
                 {
-                    info = SnapshotXml.Parse(dom.SnapshotXml(handle, snapshotName), snapshotName);
+                    xml = dom.SnapshotXml(handle, snapshotName);
                 }
                 catch (KvmSnapshotException e) when (e.ErrorId == ErrorIds.SnapshotNotFound)
                 {
                     continue; // deleted since it was listed: it names nothing any more
                 }
-                foreach (var disk in info.Disks.Where(d => d.Snapshot == "external" && IsLocalPath(d.File)))
-                {
-                    into.Add(new ImageReference(Path.GetFullPath(disk.File!), disk.Driver, ImageReferenceKind.SnapshotOverlay, name, disk.Disk, snapshotName));
-                }
-                if (IsLocalPath(info.MemoryFile))
-                {
-                    into.Add(new ImageReference(Path.GetFullPath(info.MemoryFile!), null, ImageReferenceKind.SnapshotMemory, name, null, snapshotName));
-                }
-                var modes = info.Disks.GroupBy(d => d.Disk, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().Snapshot, StringComparer.Ordinal);
-                var start = into.Count;
-                AddDisks(info.DomainDisks, name, snapshotName, into, ImageReferenceKind.SnapshotDomainDisk);
-                for (var i = start; i < into.Count; i++)
-                {
-                    into[i] = into[i] with { SnapshotMode = into[i].Disk is { } d && modes.TryGetValue(d, out var m) ? m : null };
-                }
+                AddSnapshot(name, snapshotName, xml, into);
             }
         }
         finally
         {
             foreach (var handle in snapshots) handle.Dispose();
+        }
+    }
+
+    /// <summary>The files a domain's definitions name: the inactive one, and the live one of a running domain.</summary>
+    internal static void AddDomain(string name, string inactiveXml, string? liveXml, List<ImageReference> into)
+    {
+        AddDisks(DomainXml.Disks(inactiveXml, name), name, null, into, ImageReferenceKind.DomainDisk);
+        if (liveXml is not null) AddDisks(DomainXml.Disks(liveXml, name), name, null, into, ImageReferenceKind.DomainDisk);
+    }
+
+    /// <summary>The files one snapshot's XML names: its overlays, its memory file and its saved domain's disks.</summary>
+    internal static void AddSnapshot(string name, string snapshotName, string xml, List<ImageReference> into)
+    {
+        var info = SnapshotXml.Parse(xml, snapshotName);
+        foreach (var disk in info.Disks.Where(d => d.Snapshot == "external" && IsLocalPath(d.File)))
+        {
+            into.Add(new ImageReference(Path.GetFullPath(disk.File!), disk.Driver, ImageReferenceKind.SnapshotOverlay, name, disk.Disk, snapshotName));
+        }
+        if (IsLocalPath(info.MemoryFile))
+        {
+            into.Add(new ImageReference(Path.GetFullPath(info.MemoryFile!), null, ImageReferenceKind.SnapshotMemory, name, null, snapshotName));
+        }
+        var modes = info.Disks.GroupBy(d => d.Disk, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().Snapshot, StringComparer.Ordinal);
+        var start = into.Count;
+        AddDisks(info.DomainDisks, name, snapshotName, into, ImageReferenceKind.SnapshotDomainDisk);
+        for (var i = start; i < into.Count; i++)
+        {
+            into[i] = into[i] with { SnapshotMode = into[i].Disk is { } d && modes.TryGetValue(d, out var m) ? m : null };
         }
     }
 
@@ -241,7 +258,7 @@ internal sealed class HostImageReferences
     private static bool IsLocalPath(string? path) => path is not null && path.StartsWith('/');
 
     /// <summary>The target path of a pool whose volumes are files in a directory.</summary>
-    private static string? PoolDirectory(string xml)
+    internal static string? PoolDirectory(string xml)
     {
         XDocument doc;
         try
@@ -257,6 +274,10 @@ internal sealed class HostImageReferences
         var path = doc.Root?.Element("target")?.Element("path")?.Value;
         return IsLocalPath(path) && Directory.Exists(path) ? Path.GetFullPath(path!) : null;
     }
+
+    /// <summary>An answer assembled elsewhere (<see cref="Wire.WireHostReferences"/>).</summary>
+    internal static HostImageReferences From(string uri, List<ImageReference> references, List<string> poolDirectories)
+        => new(uri, references, poolDirectories.Distinct(StringComparer.Ordinal).ToList(), Array.Empty<string>());
 
     private static HostImageReferences Gap(string? uri, string why)
         => new(uri, Array.Empty<ImageReference>(), Array.Empty<string>(), new[] { why });

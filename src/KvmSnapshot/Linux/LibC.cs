@@ -83,6 +83,10 @@ internal static unsafe partial class LibC
         }
     }
 
+    /// <summary>geteuid(2): the effective user of this process (0: root).</summary>
+    [LibraryImport(Name, EntryPoint = "geteuid")]
+    public static partial uint GetEffectiveUserId();
+
     [LibraryImport(Name, EntryPoint = "free")]
     public static partial void Free(IntPtr ptr);
 
