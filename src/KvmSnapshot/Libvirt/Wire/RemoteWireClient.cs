@@ -134,7 +134,7 @@ internal sealed class RemoteWireClient : IDisposable
                 Send(calls[sent].Procedure, first + (uint)sent, calls[sent].Args);
                 sent++;
             }
-            var (serial, reply) = Receive();
+            var reply = Receive(out var serial);
             var index = serial - first;
             if (index >= (uint)sent || replies[index] is not null)
             {
@@ -170,8 +170,8 @@ internal sealed class RemoteWireClient : IDisposable
         }
     }
 
-    /// <summary>The next reply: its serial, and a function that checks it answers the given procedure.</summary>
-    private (uint Serial, Func<int, WireReply> Reply) Receive()
+    /// <summary>The next reply: a function that checks it answers the given procedure; its serial.</summary>
+    private Func<int, WireReply> Receive(out uint serial)
     {
         ReadExactly(_length, 4);
         var length = BinaryPrimitives.ReadInt32BigEndian(_length);
@@ -184,7 +184,7 @@ internal sealed class RemoteWireClient : IDisposable
         var version = BinaryPrimitives.ReadInt32BigEndian(span[8..]);
         var procedure = BinaryPrimitives.ReadInt32BigEndian(span[12..]);
         var type = BinaryPrimitives.ReadInt32BigEndian(span[16..]);
-        var serial = BinaryPrimitives.ReadUInt32BigEndian(span[20..]);
+        serial = BinaryPrimitives.ReadUInt32BigEndian(span[20..]);
         var status = BinaryPrimitives.ReadInt32BigEndian(span[24..]);
         if (program != Program || version != ProtocolVersion || type != TypeReply)
         {
@@ -192,7 +192,7 @@ internal sealed class RemoteWireClient : IDisposable
             throw new WireProtocolException($"a message of program {program:x}, version {version}, type {type} where a reply was due");
         }
         var payload = new XdrReader(message, HeaderLength, length);
-        return (serial, expected =>
+        return expected =>
         {
             if (procedure != expected) throw new WireProtocolException($"a reply to procedure {procedure} for a call of procedure {expected}");
             return status switch
@@ -201,7 +201,7 @@ internal sealed class RemoteWireClient : IDisposable
                 StatusError => ReadError(payload),
                 _ => throw new WireProtocolException($"a reply status of {status}"),
             };
-        });
+        };
     }
 
     /// <summary>virNetMessageError: code, domain, message (optional), then fields this client does not need.</summary>

@@ -177,10 +177,13 @@ internal static class WireHostReferences
 
         var live = new List<WireCall>();
         var gone = new bool[domains.Count];
-        var snapshots = new List<(int Domain, string Name)>();
+        // Classes, not tuples: generic code over a value type is compiled at a session's first call.
+        var snapshots = new List<WireSnapshot>();
         for (var d = 0; d < domains.Count; d++)
         {
-            var (xml, state, list2) = (first[3 * d], first[3 * d + 1], first[3 * d + 2]);
+            var xml = first[3 * d];
+            var state = first[3 * d + 1];
+            var list2 = first[3 * d + 2];
             if (Gone(xml) || Gone(state) || Gone(list2))
             {
                 gone[d] = true;
@@ -194,14 +197,14 @@ internal static class WireHostReferences
             {
                 var snapshot = snaps.String(RemoteWireClient.StringMax);
                 WireDomain.Read(snaps); // the snapshot's domain: the one asked
-                snapshots.Add((d, snapshot));
+                snapshots.Add(new WireSnapshot(d, snapshot));
             }
         }
         var poolReply = first[^1].Ok;
-        var pools = new List<(string Name, byte[] Uuid)>();
+        var pools = new List<WirePool>();
         for (int i = 0, n = poolReply.Count(ListMax, "storage pool list"); i < n; i++)
         {
-            pools.Add((poolReply.String(RemoteWireClient.StringMax), poolReply.Fixed(RemoteWireClient.UuidLength)));
+            pools.Add(new WirePool(poolReply.String(RemoteWireClient.StringMax), poolReply.Fixed(RemoteWireClient.UuidLength)));
         }
 
         // Round two: live definitions of running domains, every snapshot's XML, every pool's XML.
@@ -215,15 +218,15 @@ internal static class WireHostReferences
             second.Add(new WireCall(DomainGetXmlDesc, domains[d].Write(new XdrWriter()).UInt(0)));
         }
         var snapshotsAt = second.Count;
-        foreach (var (d, snapshot) in snapshots)
+        foreach (var snapshot in snapshots)
         {
-            second.Add(new WireCall(DomainSnapshotGetXmlDesc, domains[d].Write(new XdrWriter().String(snapshot)).UInt(0)));
+            second.Add(new WireCall(DomainSnapshotGetXmlDesc, domains[snapshot.Domain].Write(new XdrWriter().String(snapshot.Name)).UInt(0)));
         }
         var poolsAt = second.Count;
-        foreach (var (pool, uuid) in pools)
+        foreach (var pool in pools)
         {
             // remote_nonnull_storage_pool: name and UUID (the daemon finds the pool by its UUID).
-            second.Add(new WireCall(StoragePoolGetXmlDesc, new XdrWriter().String(pool).Fixed(uuid).UInt(0)));
+            second.Add(new WireCall(StoragePoolGetXmlDesc, new XdrWriter().String(pool.Name).Fixed(pool.Uuid).UInt(0)));
         }
         var replies = client.Calls(second, Window);
 
@@ -260,6 +263,11 @@ internal static class WireHostReferences
 
     /// <summary>A domain call that failed because the domain no longer exists.</summary>
     private static bool Gone(WireReply reply) => reply.Failed && reply.ErrorCode == VirErrorNumber.NoDomain;
+
+    private sealed record WireSnapshot(int Domain, string Name);
+
+    /// <summary>remote_nonnull_storage_pool: name, UUID.</summary>
+    private sealed record WirePool(string Name, byte[] Uuid);
 
     /// <summary>remote_nonnull_domain: name, UUID, id (-1 when not running).</summary>
     private sealed class WireDomain
