@@ -644,6 +644,61 @@ Describe 'KvmSnapshot live cmdlets on qemu:///system' -Tag 'Live' -Skip:(-not $c
         }
     }
 
+    Context 'What the libvirt of this host records, asked over its socket and through libvirt.so' {
+        BeforeAll {
+            # A raw guest disk whose guest wrote a qcow2 header naming a host file: only libvirt's record keeps a store
+            # scan from following it. The domain is defined, not started: shut-off domains count too.
+            $recordDir = Join-Path $store 'recorded'
+            $null = New-Item -ItemType Directory -Path $recordDir
+            $rawDisk = Join-Path $recordDir 'guest-raw.img'
+            $header = Join-Path $TestDrive 'header.qcow2'
+            Invoke-Tool qemu-img 'create', '-q', '-f', 'qcow2', '-b', '/etc/hostname', '-F', 'raw', $header, '1M' | Out-Null
+            Invoke-Tool qemu-img 'create', '-q', '-f', 'raw', $rawDisk, '8M' | Out-Null
+            Invoke-Tool dd "if=$header", "of=$rawDisk", 'bs=64k', 'count=1', 'conv=notrunc', 'status=none' | Out-Null
+            $recorded = "kvmsnap-pester-$suffix-rec"
+            $xmlPath = Join-Path $TestDrive "$recorded.xml"
+            (Get-TestDomainXml -Name $recorded -DiskPath $rawDisk) -replace "type='qcow2'", "type='raw'" | Set-Content -LiteralPath $xmlPath
+            Invoke-Tool virsh '-c', $Uri, 'define', $xmlPath | Out-Null
+        }
+
+        AfterAll {
+            $null = & virsh -c $Uri undefine $recorded 2>&1
+            Remove-Item Env:KVMSNAPSHOT_LIBVIRT_WIRE -ErrorAction SilentlyContinue
+        }
+
+        It 'reads the disk as the raw image libvirt records, the same both ways, and as its header only without the record' {
+            $out = Get-KvmSnapshotChain -Directory $recordDir -Verbose 4>&1
+            $viaSocket = $out | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] }
+            ($out | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message -join "`n" |
+                Should -Match "Asked libvirtd over its socket '/run/libvirt/libvirt-sock'"
+            $env:KVMSNAPSHOT_LIBVIRT_WIRE = '0'
+            try {
+                $out = Get-KvmSnapshotChain -Directory $recordDir -Verbose 4>&1
+            }
+            finally {
+                Remove-Item Env:KVMSNAPSHOT_LIBVIRT_WIRE
+            }
+            $viaLibrary = $out | Where-Object { $_ -isnot [System.Management.Automation.VerboseRecord] }
+            $verbose = ($out | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message -join "`n"
+            $verbose | Should -Match 'virConnectOpen'
+            $verbose | Should -Not -Match 'over its socket'
+            
+            foreach ($chain in $viaSocket, $viaLibrary) {
+                $chain.Layers.Count | Should -Be 1
+                $chain.Layers[0].Path | Should -Be $rawDisk
+                $chain.Layers[0].Format | Should -Be 'raw'
+                $chain.Layers[0].FormatSource | Should -Be 'Libvirt'
+            }
+
+            # Without the domain, nothing records the format: the header is all there is (probed, and followed).
+            Invoke-Tool virsh '-c', $Uri, 'undefine', $recorded | Out-Null
+            $probed = Get-KvmSnapshotChain -Directory $recordDir
+            $probed.Layers[0].Format | Should -Be 'qcow2'
+            $probed.Layers[0].FormatSource | Should -Be 'Probed'
+            $probed.Layers.Count | Should -BeGreaterThan 1
+        }
+    }
+
     Context 'A connection libvirtd drops under a session that never needed events' {
         BeforeAll {
             . (Join-Path $PSScriptRoot 'ChildPwsh.ps1')

@@ -33,7 +33,7 @@ internal sealed partial class OfflineEngine
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var hitsBefore = _headerCache.Hits;
         // libvirt is asked which formats it records while the headers are read; the first decision waits for it.
-        var references = System.Threading.Tasks.Task.Run(() => HostImageReferences.CollectLocal());
+        var references = System.Threading.Tasks.Task.Run(() => HostImageReferences.CollectLocal(ctx.Verbose));
         var known = references.ContinueWith(t => KnownFormats.From(t.Result), System.Threading.CancellationToken.None,
             System.Threading.Tasks.TaskContinuationOptions.ExecuteSynchronously, System.Threading.Tasks.TaskScheduler.Default);
         StoreScan scan;

@@ -5,7 +5,7 @@ using System.Net.Sockets;
 
 namespace KvmSnapshot.Libvirt.Wire;
 
-/// <summary>One call for <see cref="RemoteWireClient.Calls"/>: a remote procedure and its encoded arguments.</summary>
+/// <summary>One call for <see cref="RemoteWireClient.Send"/>: a remote procedure and its encoded arguments.</summary>
 internal sealed record WireCall(int Procedure, XdrWriter? Args);
 
 /// <summary>The answer to one call: its payload, or the libvirt error (virErrorNumber and message) it failed with.</summary>
@@ -114,14 +114,17 @@ internal sealed class RemoteWireClient : IDisposable
         }
     }
 
+    /// <summary>Calls made so far.</summary>
+    public int Calls => (int)_serial;
+
     /// <summary>One call, answered before this returns.</summary>
-    public WireReply Call(int procedure, XdrWriter? args = null) => Calls(new[] { new WireCall(procedure, args) }, 1)[0];
+    public WireReply Call(int procedure, XdrWriter? args = null) => Send(new[] { new WireCall(procedure, args) }, 1)[0];
 
     /// <summary>
     /// The <paramref name="calls"/>, at most <paramref name="window"/> in flight at a time; their replies in the order
     /// of the calls.
     /// </summary>
-    public WireReply[] Calls(IReadOnlyList<WireCall> calls, int window)
+    public WireReply[] Send(IReadOnlyList<WireCall> calls, int window)
     {
         var replies = new WireReply[calls.Count];
         var first = _serial;
@@ -131,7 +134,7 @@ internal sealed class RemoteWireClient : IDisposable
         {
             while (sent < calls.Count && sent - received < window)
             {
-                Send(calls[sent].Procedure, first + (uint)sent, calls[sent].Args);
+                Write(calls[sent].Procedure, first + (uint)sent, calls[sent].Args);
                 sent++;
             }
             var reply = Receive(out var serial);
@@ -146,7 +149,7 @@ internal sealed class RemoteWireClient : IDisposable
         return replies;
     }
 
-    private void Send(int procedure, uint serial, XdrWriter? args)
+    private void Write(int procedure, uint serial, XdrWriter? args)
     {
         var payload = args is null ? ReadOnlySpan<byte>.Empty : args.Written;
         var message = new byte[HeaderLength + payload.Length];

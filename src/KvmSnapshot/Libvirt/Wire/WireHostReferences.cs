@@ -66,7 +66,10 @@ internal static class WireHostReferences
         try
         {
             using var client = RemoteWireClient.Connect(socket, quiet);
-            return Collect(client, openName);
+            var answer = Collect(client, openName);
+            trace?.Invoke($"Asked libvirtd over its socket '{socket}' with libvirt's remote protocol ({client.Calls} calls): "
+                + $"{answer.References.Count} files named, {answer.PoolDirectories.Count} storage pool folders.");
+            return answer;
         }
         catch (Exception e) when (e is SocketException or IOException or WireProtocolException or WireTimeoutException or WireCallFailedException or WireDeclinedException)
         {
@@ -173,7 +176,7 @@ internal static class WireHostReferences
             calls.Add(new WireCall(DomainListAllSnapshots, dom.Write(new XdrWriter()).Int(1).UInt((uint)DomainSnapshotListFlags.Topological)));
         }
         calls.Add(new WireCall(ConnectListAllStoragePools, new XdrWriter().Int(1).UInt(0)));
-        var first = client.Calls(calls, Window);
+        var first = client.Send(calls, Window);
 
         var live = new List<WireCall>();
         var gone = new bool[domains.Count];
@@ -228,7 +231,7 @@ internal static class WireHostReferences
             // remote_nonnull_storage_pool: name and UUID (the daemon finds the pool by its UUID).
             second.Add(new WireCall(StoragePoolGetXmlDesc, new XdrWriter().String(pool.Name).Fixed(pool.Uuid).UInt(0)));
         }
-        var replies = client.Calls(second, Window);
+        var replies = client.Send(second, Window);
 
         for (var d = 0; d < domains.Count; d++)
         {
