@@ -184,6 +184,158 @@ public sealed class WireHostReferencesTests
         Assert.Contains("gave no whole answer", line, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Random_payloads_in_well_framed_replies_give_a_whole_answer_or_none_never_an_exception()
+    {
+        // A socket of the test's own answers every call with the right header and a payload of small words (so the
+        // client gets past counts and into domains, snapshots and XML), sometimes an error, sometimes random bytes.
+        var outcomes = new Dictionary<string, int>();
+        for (var seed = 1; seed <= 300; seed++)
+        {
+            using var dir = new TempDirectory("wirefuzz");
+            var path = dir.File("sock");
+            using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            listener.Bind(new UnixDomainSocketEndPoint(path));
+            listener.Listen(1);
+            var random = new Random(seed);
+            var server = Task.Run(() => Serve(listener, random));
+            var trace = new List<string>();
+
+            var wire = WireHostReferences.TryCollect(path, WireHostReferences.SystemUri, TimeSpan.FromSeconds(5), trace.Add);
+
+            var outcome = wire is null ? "none" : "whole";
+            outcomes[outcome] = outcomes.GetValueOrDefault(outcome) + 1;
+            if (wire is null) Assert.Contains(trace, t => t.Contains("gave no whole answer", StringComparison.Ordinal));
+            Assert.True(server.Wait(TimeSpan.FromSeconds(10)), $"seed {seed}: the client left the server waiting");
+        }
+        // Both ends are reached: answers read whole (XML included) and answers given up on.
+        Assert.True(outcomes.GetValueOrDefault("none") > 0 && outcomes.GetValueOrDefault("whole") > 0, string.Join(", ", outcomes));
+    }
+
+    private static void Serve(Socket listener, Random random)
+    {
+        using var peer = listener.Accept();
+        peer.ReceiveTimeout = 5000;
+        var length = new byte[4];
+        try
+        {
+            while (true)
+            {
+                if (!ReceiveAll(peer, length)) return;
+                var call = new byte[BinaryPrimitives.ReadInt32BigEndian(length) - 4];
+                if (!ReceiveAll(peer, call)) return;
+                var procedure = BinaryPrimitives.ReadInt32BigEndian(call.AsSpan(8));
+                var payload = random.Next(8) == 0 ? RandomWords(random) : Plausible(procedure, random);
+                var status = random.Next(30) == 0 ? 1 : 0;
+                var serial = BinaryPrimitives.ReadUInt32BigEndian(call.AsSpan(16));
+                var reply = Message(procedure: procedure, serial: serial, status: status, payload: payload);
+                if (random.Next(40) == 0)
+                {
+                    peer.Send(reply[..random.Next(reply.Length)]);
+                    return; // and close: the client must not wait for the rest
+                }
+                peer.Send(reply);
+            }
+        }
+        catch (SocketException)
+        {
+            // The client gave up and closed: expected for most seeds.
+        }
+    }
+
+    /// <summary>Small words: counts and lengths that lead the client on, sometimes not.</summary>
+    private static byte[] RandomWords(Random random)
+    {
+        var words = random.Next(0, 24);
+        var payload = new byte[words * 4];
+        for (var w = 0; w < words; w++)
+        {
+            var value = random.Next(10) switch { < 6 => random.Next(0, 4), < 8 => 0x61616161, 8 => random.Next(), _ => -1 };
+            BinaryPrimitives.WriteInt32BigEndian(payload.AsSpan(w * 4), value);
+        }
+        return payload;
+    }
+
+    private static readonly string[] Xml =
+    {
+        "<domain><name>d</name><devices><disk type='file'><driver type='qcow2'/><source file='/var/lib/x.qcow2'/><target dev='vda'/>"
+            + "<backingStore type='file'><format type='raw'/><source file='/var/lib/b.img'/></backingStore></disk></devices></domain>",
+        "<domainsnapshot><name>s</name><memory snapshot='external' file='/var/lib/m'/><disks><disk name='vda' snapshot='external'>"
+            + "<driver type='qcow2'/><source file='/var/lib/o.qcow2'/></disk></disks><domain><devices/></domain></domainsnapshot>",
+        "<pool type='dir'><target><path>/tmp</path></target></pool>",
+        "<domain><devices><disk type='file'><source file='relative'/></disk></devices></domain>",
+        "<domain>", "", "not xml", "<domainsnapshot/>", "<pool type='dir'/>", "<!DOCTYPE x [<!ENTITY a 'b'>]><domain/>",
+    };
+
+    /// <summary>A reply shaped like the procedure's, with names, counts and XML drawn from small sets.</summary>
+    private static byte[] Plausible(int procedure, Random random)
+    {
+        var w = new XdrWriter();
+        void Domain() => w.String(random.Next(4) == 0 ? "d é" : "d").Fixed(new byte[16]).Int(random.Next(-1, 3));
+        switch (procedure)
+        {
+            case 66: // auth list
+                w.UInt((uint)random.Next(0, 2));
+                if (random.Next(4) == 0) w.Int(0);
+                break;
+            case 110: // uri
+                w.String("qemu:///system");
+                break;
+            case 273: // domains
+            {
+                var n = random.Next(0, 3);
+                w.UInt((uint)n);
+                for (var i = 0; i < n; i++) Domain();
+                w.UInt((uint)n);
+                break;
+            }
+            case 274: // snapshots
+            {
+                var n = random.Next(0, 3);
+                w.UInt((uint)n);
+                for (var i = 0; i < n; i++)
+                {
+                    w.String("s" + i);
+                    Domain();
+                }
+                w.Int(n);
+                break;
+            }
+            case 281: // pools
+            {
+                var n = random.Next(0, 2);
+                w.UInt((uint)n);
+                for (var i = 0; i < n; i++) w.String("p").Fixed(new byte[16]);
+                w.UInt((uint)n);
+                break;
+            }
+            case 212: // state
+                w.Int(random.Next(0, 8)).Int(0);
+                break;
+            case 14 or 186 or 88: // XML
+                w.String(Xml[random.Next(Xml.Length)]);
+                break;
+        }
+        var bytes = w.Written.ToArray();
+        if (bytes.Length >= 4 && random.Next(6) == 0)
+        {
+            BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(random.Next(bytes.Length / 4) * 4), random.Next(3) == 0 ? -1 : random.Next(0, 64));
+        }
+        return bytes;
+    }
+
+    private static bool ReceiveAll(Socket peer, byte[] into)
+    {
+        var got = 0;
+        while (got < into.Length)
+        {
+            var n = peer.Receive(into, got, into.Length - got, SocketFlags.None);
+            if (n == 0) return false;
+            got += n;
+        }
+        return true;
+    }
+
     /// <summary>A reply to the client's first call (AUTH_LIST, serial 0), with one field spoilt as named.</summary>
     private static byte[] Message(int? length = null, int program = RemoteWireClient.Program, int type = 1, uint serial = 0, int procedure = 66,
         int status = 0, byte[]? payload = null)

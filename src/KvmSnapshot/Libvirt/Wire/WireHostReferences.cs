@@ -71,7 +71,10 @@ internal static class WireHostReferences
                 + $"{answer.References.Count} files named, {answer.PoolDirectories.Count} storage pool folders.");
             return answer;
         }
-        catch (Exception e) when (e is SocketException or IOException or WireProtocolException or WireTimeoutException or WireCallFailedException or WireDeclinedException)
+        // KvmSnapshotException: XML the shared readers refuse; the libvirt.so path then decides (it retries, then
+        // reports a gap).
+        catch (Exception e) when (e is SocketException or IOException or WireProtocolException or WireTimeoutException or WireCallFailedException
+            or WireDeclinedException or Errors.KvmSnapshotException or System.Xml.XmlException)
         {
             trace?.Invoke($"Asking libvirt through libvirt.so: its socket '{socket}' gave no whole answer ({e.Message}).");
             return null;
