@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.IO;
 using System.Linq;
+using System.Threading.Tasks;
 using KvmSnapshot.Chains;
 using KvmSnapshot.Model;
 using KvmSnapshot.Offline;
@@ -121,5 +122,33 @@ public sealed class HeaderCacheTests
 
         Assert.Equal(0, cache.Count);
         Assert.Equal(0, cache.Hits);
+    }
+    [Fact]
+    public void A_full_cache_starts_over_and_its_count_stays_true_under_two_reader_threads()
+    {
+        // The count is kept beside the dictionary (its own Count takes every lock); it must still say how many
+        // entries there are, and the cache must still start over past its capacity, with two threads storing at once.
+        using var dir = new TempDirectory("hc");
+        var files = new List<string>();
+        for (var i = 0; i < 40; i++)
+        {
+            var file = dir.File($"i{i}.qcow2");
+            Tool.CreateQcow2(file, "1M");
+            files.Add(file);
+        }
+        var cache = new HeaderCache(racyWindow: TimeSpan.Zero, capacity: 16);
+
+        Parallel.ForEach(files, new ParallelOptions { MaxDegreeOfParallelism = 2 }, f => ImageHeaderFacts.Read(f, cache));
+        Assert.InRange(cache.Count, 1, 16);
+        Parallel.ForEach(files, new ParallelOptions { MaxDegreeOfParallelism = 2 }, f => ImageHeaderFacts.Read(f, cache));
+        Assert.InRange(cache.Count, 1, 16);
+
+        var big = new HeaderCache(racyWindow: TimeSpan.Zero);
+        Parallel.ForEach(files, new ParallelOptions { MaxDegreeOfParallelism = 2 }, f => ImageHeaderFacts.Read(f, big));
+        Parallel.ForEach(files, new ParallelOptions { MaxDegreeOfParallelism = 2 }, f => ImageHeaderFacts.Read(f, big));
+        Assert.Equal(files.Count, big.Count);
+        Assert.Equal(files.Count, big.Hits);
+        big.Clear();
+        Assert.Equal(0, big.Count);
     }
 }
