@@ -54,7 +54,7 @@ internal sealed partial class OfflineEngine
     /// <summary>What the libvirt of this host names (domain disks, snapshots, pools); a gap when it cannot be asked.</summary>
     internal static HostImageReferences LocalReferences(IOperationContext ctx)
     {
-        var references = HostImageReferences.CollectLocal();
+        var references = HostImageReferences.CollectLocal(ctx.Verbose);
         ReportGaps(references, ctx);
         return references;
     }
