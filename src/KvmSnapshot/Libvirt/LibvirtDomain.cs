@@ -83,7 +83,10 @@ internal sealed partial class LibvirtDomain : IDisposable
     }
 
     /// <summary>Running, paused, or in between: anything with a QEMU process.</summary>
-    public bool IsActive => State is not (DomainState.Shutoff or DomainState.Crashed or DomainState.NoState);
+    public bool IsActive => IsActiveState(State);
+
+    /// <summary>See <see cref="IsActive"/>; for a state read another way (libvirt's protocol, <see cref="Wire.WireHostReferences"/>).</summary>
+    internal static bool IsActiveState(DomainState state) => state is not (DomainState.Shutoff or DomainState.Crashed or DomainState.NoState);
 
     public bool IsPersistent
     {

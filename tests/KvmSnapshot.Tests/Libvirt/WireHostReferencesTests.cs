@@ -167,9 +167,7 @@ public sealed class WireHostReferencesTests
         var server = Task.Run(() =>
         {
             using var peer = listener.Accept();
-            var header = new byte[28];
-            var got = 0;
-            while (got < header.Length) got += peer.Receive(header, got, header.Length - got, SocketFlags.None);
+            if (!ReceiveAll(peer, new byte[28])) return; // the client's first call, AUTH_LIST: a header only
             peer.Send(answer);
             peer.Shutdown(SocketShutdown.Send);
             Thread.Sleep(200);

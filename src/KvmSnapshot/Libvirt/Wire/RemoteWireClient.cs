@@ -176,12 +176,12 @@ internal sealed class RemoteWireClient : IDisposable
     /// <summary>The next reply: a function that checks it answers the given procedure; its serial.</summary>
     private Func<int, WireReply> Receive(out uint serial)
     {
-        ReadExactly(_length, 4);
+        ReadExactly(_length);
         var length = BinaryPrimitives.ReadInt32BigEndian(_length);
         if (length < HeaderLength || length > MessageMax) throw new WireProtocolException($"a message length of {length}");
         var message = new byte[length];
         _length.CopyTo(message, 0);
-        ReadExactly(message.AsSpan(4), length - 4);
+        ReadExactly(message.AsSpan(4));
         var span = message.AsSpan();
         var program = BinaryPrimitives.ReadInt32BigEndian(span[4..]);
         var version = BinaryPrimitives.ReadInt32BigEndian(span[8..]);
@@ -215,26 +215,23 @@ internal sealed class RemoteWireClient : IDisposable
         return WireReply.Error(code, payload.OptionalString(StringMax));
     }
 
-    private void ReadExactly(Span<byte> into, int count)
+    private void ReadExactly(Span<byte> into)
     {
-        var done = 0;
-        while (done < count)
+        while (into.Length > 0)
         {
             int n;
             try
             {
-                n = _socket.Receive(into[done..count], SocketFlags.None);
+                n = _socket.Receive(into, SocketFlags.None);
             }
             catch (SocketException e) when (e.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock)
             {
                 throw new WireTimeoutException(_quiet);
             }
             if (n == 0) throw new WireProtocolException("an end of the connection in the middle of an answer");
-            done += n;
+            into = into[n..];
         }
     }
-
-    private void ReadExactly(byte[] into, int count) => ReadExactly(into.AsSpan(), count);
 
     public void Dispose() => _socket.Dispose();
 }

@@ -41,6 +41,7 @@ internal static class WireHostReferences
     private const int ConnectListAllStoragePools = 281;
 
     private const int AuthNone = 0; // REMOTE_AUTH_NONE
+    private const int AuthTypeListMax = 20; // REMOTE_AUTH_TYPE_LIST_MAX
 
     // Sanity bounds on counts; the message size (32 MiB) bounds them anyway.
     private const int ListMax = 1 << 20;
@@ -157,7 +158,7 @@ internal static class WireHostReferences
     private static HostImageReferences Collect(RemoteWireClient client, string openName)
     {
         var auth = client.Call(AuthList).Ok;
-        var types = auth.Count(20, "authentication list");
+        var types = auth.Count(AuthTypeListMax, "authentication list");
         for (var i = 0; i < types; i++)
         {
             var type = auth.Int();
@@ -181,7 +182,6 @@ internal static class WireHostReferences
         calls.Add(new WireCall(ConnectListAllStoragePools, new XdrWriter().Int(1).UInt(0)));
         var first = client.Send(calls, Window);
 
-        var live = new List<WireCall>();
         var gone = new bool[domains.Count];
         // Classes, not tuples: generic code over a value type is compiled at a session's first call.
         var snapshots = new List<WireSnapshot>();
@@ -196,15 +196,17 @@ internal static class WireHostReferences
                 continue;
             }
             domains[d].InactiveXml = xml.Ok.String(RemoteWireClient.StringMax);
-            var s = (DomainState)state.Ok.Int();
-            domains[d].Active = s is not (DomainState.Shutoff or DomainState.Crashed or DomainState.NoState);
+            domains[d].Active = LibvirtDomain.IsActiveState((DomainState)state.Ok.Int());
             var snaps = list2.Ok;
+            // Each domain's snapshots stand together in the list, in libvirt's (topological) order.
+            domains[d].FirstSnapshot = snapshots.Count;
             for (int i = 0, n = snaps.Count(ListMax, "snapshot list"); i < n; i++)
             {
                 var snapshot = snaps.String(RemoteWireClient.StringMax);
                 WireDomain.Read(snaps); // the snapshot's domain: the one asked
                 snapshots.Add(new WireSnapshot(d, snapshot));
             }
+            domains[d].SnapshotCount = snapshots.Count - domains[d].FirstSnapshot;
         }
         var poolReply = first[^1].Ok;
         var pools = new List<WirePool>();
@@ -250,9 +252,8 @@ internal static class WireHostReferences
         {
             if (gone[d]) continue; // undefined while it was read: it names nothing any more
             HostImageReferences.AddDomain(domains[d].Name, domains[d].InactiveXml!, liveOf[d] >= 0 ? replies[liveOf[d]].Ok.String(RemoteWireClient.StringMax) : null, references);
-            for (var i = 0; i < snapshots.Count; i++)
+            for (var i = domains[d].FirstSnapshot; i < domains[d].FirstSnapshot + domains[d].SnapshotCount; i++)
             {
-                if (snapshots[i].Domain != d) continue;
                 var reply = replies[snapshotsAt + i];
                 if (reply.Failed && reply.ErrorCode == VirErrorNumber.NoDomainSnapshot) continue; // deleted since it was listed
                 HostImageReferences.AddSnapshot(domains[d].Name, snapshots[i].Name, reply.Ok.String(RemoteWireClient.StringMax), references);
@@ -290,6 +291,10 @@ internal static class WireHostReferences
         public int Id { get; }
         public string? InactiveXml { get; set; }
         public bool Active { get; set; }
+
+        /// <summary>Where this domain's snapshots start in the list of all snapshots asked for, and how many.</summary>
+        public int FirstSnapshot { get; set; }
+        public int SnapshotCount { get; set; }
 
         public static WireDomain Read(XdrReader r) => new(r.String(RemoteWireClient.StringMax), r.Fixed(RemoteWireClient.UuidLength), r.Int());
 

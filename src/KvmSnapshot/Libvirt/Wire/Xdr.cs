@@ -79,8 +79,6 @@ internal sealed class XdrReader
         _end = end;
     }
 
-    public int Remaining => _end - _position;
-
     public int Int() => BinaryPrimitives.ReadInt32BigEndian(Take(4));
 
     public uint UInt() => BinaryPrimitives.ReadUInt32BigEndian(Take(4));
