@@ -36,12 +36,15 @@ internal static class BackingName
     /// symlink). The kernel then walks the joined path: a ".." steps back from where a symlinked directory really is,
     /// so ".." is resolved on disk, never by spelling (Path.GetFullPath would name a different file).
     /// </summary>
-    public static string Resolve(string overlayFullPath, string name)
+    public static string Resolve(string overlayFullPath, string name) => Resolve(overlayFullPath, name, RealPath);
+
+    /// <summary>As <see cref="Resolve(string, string)"/>, asking <paramref name="realPath"/> for realpath(3) (a caller may remember answers).</summary>
+    internal static string Resolve(string overlayFullPath, string name, Func<string, string?> realPath)
     {
         if (name.StartsWith("file:", StringComparison.Ordinal)) name = name["file:".Length..];
-        if (Path.IsPathRooted(name)) return KernelPath(name);
+        if (Path.IsPathRooted(name)) return KernelPath(name, realPath);
         var dir = Path.GetDirectoryName(overlayFullPath) ?? "/";
-        return KernelPath(dir.TrimEnd('/') + "/" + name);
+        return KernelPath(dir.TrimEnd('/') + "/" + name, realPath);
     }
 
     /// <summary>
@@ -49,13 +52,15 @@ internal static class BackingName
     /// part up to the last ".." resolved on disk (realpath). When that part does not exist the path is returned
     /// unnormalised, so that asking for the file fails as it does for qemu.
     /// </summary>
-    public static string KernelPath(string path)
+    public static string KernelPath(string path) => KernelPath(path, RealPath);
+
+    private static string KernelPath(string path, Func<string, string?> realPath)
     {
         var full = Path.IsPathRooted(path) ? path : Path.Combine(Directory.GetCurrentDirectory(), path);
         var segments = full.Split('/');
         var last = Array.LastIndexOf(segments, "..");
         if (last < 0) return Path.GetFullPath(full);
-        var real = RealPath(string.Join('/', segments, 0, last + 1));
+        var real = realPath(string.Join('/', segments, 0, last + 1));
         if (real is null) return full;
         var rest = string.Join('/', segments, last + 1, segments.Length - last - 1);
         return Path.GetFullPath(rest.Length == 0 ? real : real.TrimEnd('/') + "/" + rest);

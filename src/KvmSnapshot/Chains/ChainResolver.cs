@@ -58,7 +58,7 @@ internal static class ChainResolver
                 layers.Add(Placeholder(backing, layers.Count, ChainLayerState.NotFollowed, node.BackingFormat));
                 break;
             }
-            var backingPath = node.BackingFullPath!;
+            var backingPath = catalog.BackingPath(node)!;
             var next = catalog.Get(backingPath, node.BackingFormat);
             if (next is null)
             {

@@ -28,6 +28,13 @@ internal sealed class ImageCatalog
     private readonly IOperationContext _ctx;
     private readonly QemuImgCommands _qemuImg;
     private bool _identityWarned;
+    // This operation's answers to "which file does this backing name open": the directories realpath(3) walked (one
+    // readlink per path component, and a ".." name makes every lookup walk its overlay's directory again) and the
+    // names resolved, per overlay directory. Kept for one operation only, never across calls: a symlinked directory
+    // may be re-pointed between them.
+    private readonly ConcurrentDictionary<string, string> _realPaths = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string> _backingPaths = new(StringComparer.Ordinal);
+    private Func<string, string?>? _rememberedRealPath;
 
     public ImageCatalog(IOperationContext ctx, QemuImgCommands? qemuImg = null, KnownFormats? known = null)
     {
@@ -55,6 +62,30 @@ internal sealed class ImageCatalog
     /// file is read. Only catalogs that report, never ones that decide a change, set it.
     /// </summary>
     public HeaderCache? SessionCache { get; set; }
+
+    /// <summary>
+    /// <see cref="ImageNode.BackingFullPath"/> of <paramref name="node"/>, remembered for this catalog's operation:
+    /// a store scan and the chains resolved from it ask it of every overlay, many of which share a directory.
+    /// </summary>
+    public string? BackingPath(ImageNode node)
+    {
+        if (node.BackingFile is null || node.BackingNotFollowed) return null;
+        var dir = Path.GetDirectoryName(node.Path) ?? "/";
+        var key = dir + "\0" + node.BackingFile;
+        if (_backingPaths.TryGetValue(key, out var known)) return known;
+        var resolved = BackingName.Resolve(node.Path, node.BackingFile, _rememberedRealPath ??= RememberedRealPath);
+        _backingPaths[key] = resolved;
+        return resolved;
+    }
+
+    // Only answers that name a directory are kept: one that does not exist yet may by a later lookup of this operation.
+    private string? RememberedRealPath(string path)
+    {
+        if (_realPaths.TryGetValue(path, out var known)) return known;
+        var real = BackingName.RealPath(path);
+        if (real is not null) _realPaths[path] = real;
+        return real;
+    }
 
     /// <summary>The formats libvirt records, which win over recorded and probed ones.</summary>
     public KnownFormats Known => _known ??= _knownLater!.GetAwaiter().GetResult();

@@ -230,7 +230,7 @@ internal sealed class StoreScan
             }
             var node = pending.Dequeue();
             if (node.State != ChainLayerState.Present) continue;
-            var backingPath = node.BackingFullPath;
+            var backingPath = _catalog.BackingPath(node);
             if (backingPath is null) continue;
             var backing = _catalog.Get(backingPath, node.BackingFormat);
             if (backing is null) continue;

@@ -154,4 +154,40 @@ public sealed class BackingNameResolutionTests
         Assert.Equal(ErrorIds.ChainBaseShared, e.ErrorId);
         Assert.Contains("other.qcow2", e.Message, StringComparison.Ordinal);
     }
+    /// <summary>
+    /// The catalog remembers which directory a ".." walks to, for one operation only: a directory symlink re-pointed
+    /// between two calls is walked anew by the second, although the overlay (one file, hard-linked in both places, so
+    /// the session's header cache keeps its facts) did not change. qemu-img is the judge both times.
+    /// </summary>
+    [Fact]
+    public void A_directory_symlink_re_pointed_between_two_calls_is_walked_anew_by_the_second()
+    {
+        using var dir = new TempDirectory("bn");
+        var root = Build(dir, new[] { "real/deep/er/top.qcow2=../../base.qcow2", "real/base.qcow2=" });
+        Directory.CreateDirectory(Path.Combine(root, "other/deep/er"));
+        Tool.CreateQcow2(Path.Combine(root, "other/base.qcow2"), "8M");
+        Tool.Run("ln", Path.Combine(root, "real/deep/er/top.qcow2"), Path.Combine(root, "other/deep/er/top.qcow2")).EnsureSuccess();
+        var image = Path.Combine(root, "l/top.qcow2");
+        var cache = new HeaderCache(racyWindow: TimeSpan.Zero);
+        var engine = new OfflineEngine(KvmSnapshot.QemuImg.QemuImgCommands.Default, headerCache: cache);
+
+        IReadOnlyList<FileIdentity> Module() => engine.GetChain(image, new RecordingOperationContext()).Layers.Select(l => HostFile.Describe(l.Path).Identity).ToList();
+        IReadOnlyList<FileIdentity> Scanned() => engine.ScanStore(Path.Combine(root, "l"), recurse: false, new RecordingOperationContext())
+            .Single().Layers.Select(l => HostFile.Describe(l.Path).Identity).ToList();
+        var realBase = HostFile.Describe(Path.Combine(root, "real/base.qcow2")).Identity;
+        var otherBase = HostFile.Describe(Path.Combine(root, "other/base.qcow2")).Identity;
+
+        Assert.Equal(realBase, QemuChain(image)![1]);
+        Assert.Equal(QemuChain(image), Module());
+        Assert.Equal(QemuChain(image), Scanned());
+
+        File.Delete(Path.Combine(root, "l"));
+        File.CreateSymbolicLink(Path.Combine(root, "l"), "other/deep/er");
+        var hits = cache.Hits;
+
+        Assert.Equal(otherBase, QemuChain(image)![1]);
+        Assert.Equal(QemuChain(image), Module());
+        Assert.Equal(QemuChain(image), Scanned());
+        Assert.True(cache.Hits > hits, "the overlay's header facts came from the session's cache");
+    }
 }
